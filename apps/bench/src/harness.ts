@@ -1,0 +1,166 @@
+import { performance } from "node:perf_hooks";
+import { type Stats, stats } from "./stats.js";
+
+/** Whether a bigger or a smaller figure is the better one. */
+export type Better = "higher" | "lower";
+
+/** One figure of a scenario: a repeated measurement, a single reading, or a ratio of two. */
+export interface Figure {
+  readonly name: string;
+  readonly unit: string;
+  readonly kind: "sample" | "single" | "ratio";
+  readonly value: number;
+  readonly better?: Better;
+  /** Present for repeated measurements. */
+  readonly stats?: Stats;
+  readonly note?: string;
+}
+
+/** The result of a repeated measurement, as returned by {@link BenchContext.sample}. */
+export interface Summary extends Stats {
+  readonly name: string;
+  readonly unit: string;
+}
+
+/** Options of one repeated measurement. */
+export interface SampleOptions {
+  /** Measured runs (default: 5, or 3 in the quick suite when the caller asks for fewer). */
+  readonly runs?: number;
+  /** Discarded runs before the measured ones (default 2). */
+  readonly warmup?: number;
+  readonly better?: Better;
+  readonly note?: string;
+}
+
+/** What a scenario uses to measure and report. */
+export interface BenchContext {
+  /** True for the quick suite (`pnpm bench`), false with `--full`. */
+  readonly quick: boolean;
+  /** Prints a progress line on the terminal. */
+  progress(message: string): void;
+  /**
+   * Runs `body` `warmup` times (discarded), then `runs` times; each run returns its own
+   * figure (ops/s, ms, bytes…). Records and returns the median and spread.
+   */
+  sample(
+    name: string,
+    unit: string,
+    body: () => number | Promise<number>,
+    options?: SampleOptions,
+  ): Promise<Summary>;
+  /** Records one measured figure. */
+  record(
+    name: string,
+    unit: string,
+    value: number,
+    options?: { better?: Better; note?: string },
+  ): void;
+  /** Records `of.median / to.median`: how many times `of` is `to`. */
+  ratio(name: string, of: Summary, to: Summary, note?: string): number;
+}
+
+/** A named benchmark. */
+export interface Scenario {
+  readonly name: string;
+  readonly description: string;
+  run(context: BenchContext): Promise<void>;
+}
+
+/** Declares a scenario (an identity function that gives the object its type). */
+export function defineScenario(scenario: Scenario): Scenario {
+  return scenario;
+}
+
+/** Runs `body` once and returns `count / seconds`: operations per second. */
+export async function timeOps(count: number, body: () => unknown): Promise<number> {
+  const start = performance.now();
+  await body();
+  const seconds = (performance.now() - start) / 1000;
+  return count / seconds;
+}
+
+/** Everything one scenario measured. */
+export interface ScenarioResult {
+  readonly scenario: string;
+  readonly description: string;
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly figures: readonly Figure[];
+}
+
+/** Options of a run of one scenario. */
+export interface RunOptions {
+  readonly quick: boolean;
+  /** Overrides every measurement's run count. */
+  readonly runs?: number;
+  readonly log: (line: string) => void;
+}
+
+/** Runs `scenario`, printing progress, and returns its figures. */
+export async function runScenario(
+  scenario: Scenario,
+  options: RunOptions,
+): Promise<ScenarioResult> {
+  const figures: Figure[] = [];
+  const startedAt = new Date();
+  const start = performance.now();
+  const say = (line: string) => options.log(`[${scenario.name}] ${line}`);
+
+  const context: BenchContext = {
+    quick: options.quick,
+    progress: say,
+    async sample(name, unit, body, sampleOptions = {}) {
+      const runs = options.runs ?? sampleOptions.runs ?? 5;
+      const warmup = sampleOptions.warmup ?? 2;
+      for (let i = 0; i < warmup; i++) await body();
+      const samples: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        samples.push(await body());
+        say(`${name}: run ${i + 1}/${runs}: ${formatNumber(samples[i]!)} ${unit}`);
+      }
+      const summary: Summary = { name, unit, ...stats(samples) };
+      figures.push({
+        name,
+        unit,
+        kind: "sample",
+        value: summary.median,
+        stats: stats(samples),
+        ...(sampleOptions.better === undefined ? {} : { better: sampleOptions.better }),
+        ...(sampleOptions.note === undefined ? {} : { note: sampleOptions.note }),
+      });
+      return summary;
+    },
+    record(name, unit, value, recordOptions = {}) {
+      figures.push({ name, unit, kind: "single", value, ...recordOptions });
+      say(`${name}: ${formatNumber(value)} ${unit}`);
+    },
+    ratio(name, of, to, note) {
+      const value = of.median / to.median;
+      figures.push({
+        name,
+        unit: "×",
+        kind: "ratio",
+        value,
+        note: note ?? `${of.name} / ${to.name}`,
+      });
+      say(`${name}: ${value.toFixed(2)}×`);
+      return value;
+    },
+  };
+
+  await scenario.run(context);
+  return {
+    scenario: scenario.name,
+    description: scenario.description,
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.round(performance.now() - start),
+    figures,
+  };
+}
+
+/** 1234567.8 → "1,234,568"; 0.01234 → "0.0123". */
+export function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString("en-US");
+  return Number(value.toPrecision(3)).toString();
+}

@@ -1,0 +1,5 @@
+import type { Scenario } from "../harness.js";
+import { serializersScenario } from "./serializers.js";
+
+/** Every scenario, in the order `pnpm bench` runs them. */
+export const scenarios: readonly Scenario[] = [serializersScenario];
