@@ -29,7 +29,9 @@ async function main(command: string | undefined): Promise<void> {
     case "start": {
       const existing = await readState();
       if (existing !== undefined) {
-        console.error(`already started (pid ${existing.pid}, ${existing.endpoint}); run "stop" first`);
+        console.error(
+          `already started (pid ${existing.pid}, ${existing.endpoint}); run "stop" first`,
+        );
         process.exitCode = 1;
         return;
       }

@@ -105,7 +105,9 @@ async function startOnce(binary: string, options: StartEtcdOptions): Promise<Etc
   child.stderr?.on("data", (chunk: string) => {
     stderr = (stderr + chunk).slice(-4000);
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
   const pid = child.pid;
   if (pid === undefined) {
     await rm(dataDir, { recursive: true, force: true });
@@ -152,7 +154,9 @@ async function killAndWait(
 ): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   process.kill(pid, "SIGTERM");
-  const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 5000).unref());
+  const timeout = new Promise<"timeout">((resolve) =>
+    setTimeout(() => resolve("timeout"), 5000).unref(),
+  );
   if ((await Promise.race([exited, timeout])) === "timeout") {
     process.kill(pid, "SIGKILL");
     await exited;
@@ -172,7 +176,8 @@ export async function stopEtcdByPid(pid: number, dataDir: string | undefined): P
   if (alive()) {
     process.kill(pid, "SIGTERM");
     const deadline = Date.now() + 5000;
-    while (alive() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (alive() && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     if (alive()) process.kill(pid, "SIGKILL");
   }
   if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });

@@ -1,0 +1,171 @@
+import { VirtualTimeScheduler } from "rxjs";
+import { afterEach, describe, expect, it } from "vitest";
+import { type NodeId, nodeId } from "./cluster.js";
+import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "./embeddedMastership.js";
+import { MastershipError, type MastershipEvent } from "./mastership.js";
+import { type ClusterUnderTest, describeMastershipBehaviour } from "./testing/mastershipSuite.js";
+import { TestMembership } from "./testing/testMembership.js";
+
+/** Moves virtual time forward by `ms`, running whatever falls due. */
+function advance(scheduler: VirtualTimeScheduler, ms: number): void {
+  const target = scheduler.frame + ms;
+  scheduler.maxFrames = target;
+  scheduler.flush();
+  scheduler.frame = target;
+}
+
+interface EmbeddedCluster extends ClusterUnderTest {
+  readonly coordinator: EmbeddedCoordinator<string>;
+  readonly membership: TestMembership;
+  readonly scheduler: VirtualTimeScheduler;
+}
+
+function startEmbedded(
+  nodeCount: number,
+  options: { backupCount?: number; rebalanceDelay?: number } = {},
+): EmbeddedCluster {
+  const nodes = Array.from({ length: nodeCount }, (_, i) => nodeId(`n${i + 1}`));
+  const scheduler = new VirtualTimeScheduler();
+  const membership = new TestMembership(nodes[0] as NodeId, nodes);
+  const coordinator = createEmbeddedCoordinator<string>({
+    membership,
+    scheduler,
+    rebalanceDelay: options.rebalanceDelay ?? 5000,
+  });
+  const viewOptions = options.backupCount === undefined ? {} : { backupCount: options.backupCount };
+  for (const n of nodes) coordinator.forNode(n, viewOptions);
+  return {
+    nodes,
+    coordinator,
+    membership,
+    scheduler,
+    view: (n) => coordinator.forNode(n),
+    async crash(n) {
+      membership.setState(n, "INACTIVE");
+    },
+    async eventually(check) {
+      for (let step = 0; ; step++) {
+        await Promise.resolve();
+        try {
+          check();
+          return;
+        } catch (error) {
+          if (step >= 600) throw error;
+        }
+        advance(scheduler, 100);
+      }
+    },
+    async close() {
+      coordinator.close();
+      membership.close();
+    },
+  };
+}
+
+describeMastershipBehaviour({
+  name: "embedded",
+  start: async (nodeCount, options) => startEmbedded(nodeCount, options),
+});
+
+describe("embedded coordinator", () => {
+  let cluster: EmbeddedCluster | undefined;
+  afterEach(async () => {
+    await cluster?.close();
+    cluster = undefined;
+  });
+
+  const keys = Array.from({ length: 30 }, (_, i) => `dev-${i}`);
+
+  async function balancedCluster(rebalanceDelay = 5000): Promise<EmbeddedCluster> {
+    const c = startEmbedded(3, { rebalanceDelay });
+    for (const n of c.nodes) for (const key of keys) await c.view(n).requestRoleFor(key);
+    advance(c.scheduler, 1);
+    return c;
+  }
+
+  const counts = (c: EmbeddedCluster): number[] =>
+    c.nodes.map((n) => c.view(n).mastersOf(n).length);
+
+  it("spreads each master's first backups so a failure splits its keys evenly", async () => {
+    cluster = await balancedCluster();
+    const c = cluster;
+    expect(counts(c)).toEqual([10, 10, 10]);
+    const [a, b, d] = c.nodes as [NodeId, NodeId, NodeId];
+    for (const master of [a, b, d]) {
+      const firsts = c
+        .view(a)
+        .mastersOf(master)
+        .map((key) => c.coordinator.mastership(key).backups[0]);
+      const perNode = [a, b, d]
+        .filter((n) => n !== master)
+        .map((n) => firsts.filter((f) => f === n).length);
+      expect(perNode).toEqual([5, 5]);
+    }
+    await c.crash(a);
+    // Failover happens at once, not after a timer, and is already balanced.
+    expect(counts(c).slice(1)).toEqual([15, 15]);
+    expect(c.view(a).mastersOf(a)).toEqual([]);
+  });
+
+  it("gives a returning node its share only after the rebalance delay, and a flapping node none", async () => {
+    cluster = await balancedCluster(5000);
+    const c = cluster;
+    const [a] = c.nodes as [NodeId];
+    const changes: MastershipEvent<string>[] = [];
+    c.view(a).events$.subscribe((event) => {
+      if (event.type === "MASTER_CHANGED") changes.push(event);
+    });
+    await c.crash(a);
+    expect(changes).toHaveLength(10);
+    // Flapping: back, down again, back — within the delay nothing moves.
+    c.membership.setState(a, "ACTIVE");
+    advance(c.scheduler, 3000);
+    c.membership.setState(a, "INACTIVE");
+    c.membership.setState(a, "ACTIVE");
+    advance(c.scheduler, 4999);
+    expect(changes).toHaveLength(10);
+    expect(counts(c)).toEqual([0, 15, 15]);
+    // It is a backup again right away, the last one.
+    for (const key of keys) expect(c.coordinator.mastership(key).backups.at(-1)).toBe(a);
+    advance(c.scheduler, 1);
+    expect(counts(c)).toEqual([10, 10, 10]);
+    expect(changes).toHaveLength(20);
+  });
+
+  it("hands a closed view's keys over at once and refuses its later commands", async () => {
+    cluster = await balancedCluster();
+    const c = cluster;
+    const [a, b] = c.nodes as [NodeId, NodeId];
+    const view = c.view(a);
+    let completed = false;
+    view.events$.subscribe({ complete: () => (completed = true) });
+    await view.close();
+    expect(completed).toBe(true);
+    expect(c.view(b).mastersOf(a)).toEqual([]);
+    for (const key of keys) expect(c.coordinator.mastership(key).backups).not.toContain(a);
+    await expect(view.requestRoleFor("dev-0")).rejects.toBeInstanceOf(MastershipError);
+    await expect(view.activate("dev-0", 1)).rejects.toMatchObject({ code: "CLOSED" });
+  });
+
+  it("keeps a key's term growing after every candidate left and one came back", async () => {
+    cluster = startEmbedded(2);
+    const c = cluster;
+    const [a, b] = c.nodes as [NodeId, NodeId];
+    await c.view(a).requestRoleFor("dev-x");
+    const first = c.view(a).mastership("dev-x").term;
+    await c.view(a).relinquish("dev-x");
+    expect(c.view(a).keys()).toEqual([]);
+    expect(c.view(a).mastership("dev-x").master).toBeUndefined();
+    await c.view(b).requestRoleFor("dev-x");
+    expect(c.view(a).mastership("dev-x")).toEqual({ term: first + 1, master: b, backups: [] });
+  });
+
+  it("uses no timer once closed", async () => {
+    cluster = await balancedCluster();
+    const c = cluster;
+    await c.crash(c.nodes[0] as NodeId);
+    c.membership.setState(c.nodes[0] as NodeId, "ACTIVE");
+    c.coordinator.close();
+    expect(c.scheduler.actions.filter((action) => !action.closed)).toEqual([]);
+  });
+});
