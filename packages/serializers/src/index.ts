@@ -4,4 +4,4 @@ export { pack, unpack } from "./msgpack.js";
 export type { Decoded, Namespace, NamespaceBuilder, Registration, TypeMap } from "./namespace.js";
 export { createNamespace, MAX_TYPE_ID } from "./namespace.js";
 export type { Serializer } from "./serializer.js";
-export { createSerializer, validate } from "./serializer.js";
+export { createSerializer, createValidator, validate } from "./serializer.js";

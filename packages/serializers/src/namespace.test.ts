@@ -84,7 +84,7 @@ const entry: fc.Arbitrary<Entry> = fc.record(
     counters: fc
       .array(fc.tuple(fc.string(), fc.bigInt({ min: INT64_MIN, max: 2n ** 63n - 1n })))
       .map((p) => new Map(p)),
-    life: fc.double({ noNaN: true }).filter((n) => !Object.is(n, -0)),
+    life: fc.double({ noNaN: true, noDefaultInfinity: true }).filter((n) => !Object.is(n, -0)),
   },
   { requiredKeys: ["id", "deviceId", "priority", "selector", "counters"], noNullPrototype: true },
 );

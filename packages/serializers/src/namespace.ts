@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { DecodeError } from "./decodeError.js";
 import { pack, unpack } from "./msgpack.js";
-import { type Serializer, validate } from "./serializer.js";
+import { createValidator, type Serializer } from "./serializer.js";
 
 /** Names of a namespace's types mapped to the values they stand for. */
 export type TypeMap = Record<string, unknown>;
@@ -140,11 +140,7 @@ function buildNamespace<Types extends TypeMap>(
       if (registration === undefined) {
         throw new DecodeError("UNKNOWN_TYPE", `type id ${id} is not registered in ${name}`);
       }
-      const value = validate(
-        registration.name,
-        registration.schema,
-        unpack(bytes.subarray(2), registration.name),
-      );
+      const value = lookup(registration.name).decode(bytes);
       return { type: registration.name, value } as Decoded<Types>;
     },
   };
@@ -155,6 +151,7 @@ function typedSerializer(
   byId: ReadonlyMap<number, Registration>,
 ): Serializer<unknown> {
   const { id, name, schema } = registration;
+  const check = createValidator(name, schema);
   return {
     typeName: name,
     encode: (value) => {
@@ -177,7 +174,7 @@ function typedSerializer(
           { typeName: name },
         );
       }
-      return validate(name, schema, unpack(bytes.subarray(2), name));
+      return check(unpack(bytes.subarray(2), name));
     },
   };
 }
