@@ -143,7 +143,7 @@ function compileUnion(def: Def): FastValidator {
   return (v) => {
     if (typeof v !== "object" || v === null) return false;
     const option = byTag.get((v as Record<string, unknown>)[discriminator]);
-    return option !== undefined && option(v);
+    return option?.(v) === true;
   };
 }
 
