@@ -1,0 +1,229 @@
+import { z } from "zod";
+
+/*
+ * Field types of match criteria and instructions, as zod schemas that accept what ONOS's REST
+ * API accepts and normalize it to one canonical form, so that two spellings of the same match
+ * ("0x800" and 2048, "10.0.0.7/24" and "10.0.0.0/24") give the same rule identity.
+ * Every normalization is idempotent: a canonical value parses to itself, which lets the same
+ * schemas validate REST input and decoded wire data.
+ */
+
+/** An unsigned integer field of at most `max`. */
+export function uint(max: number): z.ZodNumber {
+  return z.number().int().min(0).max(max);
+}
+
+/** A number written as a JSON number, a decimal string, or a `0x` hex string (e.g. `"0x800"`). */
+export function flexibleUint(max: number) {
+  return z
+    .union([
+      z.number(),
+      z.string().regex(/^(?:[0-9]+|0[xX][0-9a-fA-F]+)$/, "expected a decimal or 0x number"),
+    ])
+    .transform((value) => (typeof value === "number" ? value : Number(value)))
+    .pipe(uint(max));
+}
+
+/** A 64-bit unsigned field (metadata, tunnel id): a `bigint`, a safe integer, or a decimal/0x string. */
+export const Uint64Schema = z
+  .union([
+    z.bigint(),
+    z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    z.string().regex(/^(?:[0-9]+|0[xX][0-9a-fA-F]+)$/, "expected a decimal or 0x number"),
+  ])
+  .transform((value) => (typeof value === "bigint" ? value : BigInt(value)))
+  .pipe(
+    z
+      .bigint()
+      .min(0n)
+      .max(2n ** 64n - 1n, "expected at most 64 bits"),
+  );
+
+/** A 64-bit value as JSON shows it: a number when it is exact, a decimal string otherwise. */
+export function uint64ToJson(value: bigint): number | string {
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+}
+
+/** An EtherType is shown the way ONOS shows it: `0x800`. */
+export function hex16ToJson(value: number): string {
+  return `0x${value.toString(16)}`;
+}
+
+/** A MAC address `00:1a:2B:…`, normalized to upper case with colons. */
+export const MacSchema = z
+  .string()
+  .regex(/^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$/, "expected a MAC address like 00:00:00:00:00:01")
+  .transform((mac) => mac.toUpperCase());
+
+/** A dotted IPv4 address `10.0.0.1`. */
+export const Ipv4AddressSchema = z.string().transform((text, ctx) => {
+  const value = parseIpv4(text);
+  if (value === undefined) {
+    ctx.addIssue({ code: "custom", message: "expected an IPv4 address like 10.0.0.1" });
+    return z.NEVER;
+  }
+  return formatIpv4(value);
+});
+
+/**
+ * An IPv4 prefix `10.0.0.0/24`; a bare address means `/32`. Host bits are cleared, as a
+ * switch does, so `10.0.0.7/24` and `10.0.0.0/24` are the same match.
+ */
+export const Ipv4PrefixSchema = z.string().transform((text, ctx) => {
+  const slash = text.indexOf("/");
+  const address = parseIpv4(slash < 0 ? text : text.slice(0, slash));
+  const length = slash < 0 ? 32 : parsePrefixLength(text.slice(slash + 1), 32);
+  if (address === undefined || length === undefined) {
+    ctx.addIssue({ code: "custom", message: "expected an IPv4 prefix like 10.0.0.0/24" });
+    return z.NEVER;
+  }
+  const mask = length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+  return `${formatIpv4((address & mask) >>> 0)}/${length}`;
+});
+
+/** An IPv6 address, normalized to its RFC 5952 text (`2001:db8::1`). */
+export const Ipv6AddressSchema = z.string().transform((text, ctx) => {
+  const words = parseIpv6(text);
+  if (words === undefined) {
+    ctx.addIssue({ code: "custom", message: "expected an IPv6 address like 2001:db8::1" });
+    return z.NEVER;
+  }
+  return formatIpv6(words);
+});
+
+/** An IPv6 prefix `2001:db8::/32` (a bare address means `/128`), host bits cleared. */
+export const Ipv6PrefixSchema = z.string().transform((text, ctx) => {
+  const slash = text.indexOf("/");
+  const words = parseIpv6(slash < 0 ? text : text.slice(0, slash));
+  const length = slash < 0 ? 128 : parsePrefixLength(text.slice(slash + 1), 128);
+  if (words === undefined || length === undefined) {
+    ctx.addIssue({ code: "custom", message: "expected an IPv6 prefix like 2001:db8::/32" });
+    return z.NEVER;
+  }
+  for (let i = 0; i < 8; i++) {
+    const keep = Math.max(0, Math.min(16, length - i * 16));
+    const mask = keep === 0 ? 0 : (0xffff << (16 - keep)) & 0xffff;
+    words[i] = (words[i] ?? 0) & mask;
+  }
+  return `${formatIpv6(words)}/${length}`;
+});
+
+/** Reserved OpenFlow port numbers and the names ONOS shows for them. */
+const LOGICAL_PORTS: ReadonlyMap<string, number> = new Map([
+  ["IN_PORT", 0xfffffff8],
+  ["TABLE", 0xfffffff9],
+  ["NORMAL", 0xfffffffa],
+  ["FLOOD", 0xfffffffb],
+  ["ALL", 0xfffffffc],
+  ["CONTROLLER", 0xfffffffd],
+  ["LOCAL", 0xfffffffe],
+  ["ANY", 0xffffffff],
+]);
+const LOGICAL_PORT_NAMES: ReadonlyMap<number, string> = new Map(
+  [...LOGICAL_PORTS].map(([name, number]) => [number, name]),
+);
+
+/**
+ * A port number: a JSON number, a decimal string, or a reserved name (`CONTROLLER`, `FLOOD`,
+ * `IN_PORT`, …). Stored as the 32-bit OpenFlow number.
+ */
+export const PortSchema = z
+  .union([z.number(), z.string()])
+  .transform((value, ctx) => {
+    if (typeof value === "number") return value;
+    const logical = LOGICAL_PORTS.get(value.toUpperCase());
+    if (logical !== undefined) return logical;
+    if (/^[0-9]+$/.test(value)) return Number(value);
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a port number or one of ${[...LOGICAL_PORTS.keys()].join(", ")}`,
+    });
+    return z.NEVER;
+  })
+  .pipe(uint(0xffffffff));
+
+/** A port as ONOS shows it in an instruction: the reserved name, or the decimal number as a string. */
+export function portToJson(port: number): string {
+  return LOGICAL_PORT_NAMES.get(port) ?? String(port);
+}
+
+function parseIpv4(text: string): number | undefined {
+  const parts = text.split(".");
+  if (parts.length !== 4) return undefined;
+  let value = 0;
+  for (const part of parts) {
+    if (!/^(?:0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
+    const octet = Number(part);
+    if (octet > 255) return undefined;
+    value = value * 256 + octet;
+  }
+  return value;
+}
+
+function formatIpv4(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 0xff}.${(value >>> 8) & 0xff}.${value & 0xff}`;
+}
+
+function parsePrefixLength(text: string, max: number): number | undefined {
+  if (!/^(?:0|[1-9][0-9]{0,2})$/.test(text)) return undefined;
+  const length = Number(text);
+  return length <= max ? length : undefined;
+}
+
+/** Eight 16-bit words, or undefined. Accepts `::` compression and a trailing dotted IPv4. */
+function parseIpv6(text: string): number[] | undefined {
+  if (text.length === 0 || text.length > 45) return undefined;
+  const halves = text.split("::");
+  if (halves.length > 2) return undefined;
+  const parse = (part: string): number[] | undefined => {
+    if (part === "") return [];
+    const words: number[] = [];
+    const groups = part.split(":");
+    for (let i = 0; i < groups.length; i++) {
+      const group = groups[i] ?? "";
+      if (i === groups.length - 1 && group.includes(".")) {
+        const v4 = parseIpv4(group);
+        if (v4 === undefined) return undefined;
+        words.push(v4 >>> 16, v4 & 0xffff);
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(group)) {
+        words.push(Number.parseInt(group, 16));
+      } else {
+        return undefined;
+      }
+    }
+    return words;
+  };
+  const head = parse(halves[0] ?? "");
+  const tail = halves.length === 2 ? parse(halves[1] ?? "") : [];
+  if (head === undefined || tail === undefined) return undefined;
+  if (halves.length === 1) return head.length === 8 ? head : undefined;
+  const missing = 8 - head.length - tail.length;
+  if (missing < 1) return undefined;
+  return [...head, ...new Array<number>(missing).fill(0), ...tail];
+}
+
+/** RFC 5952: lower case, no leading zeros, the longest run (≥ 2) of zero words as `::`. */
+function formatIpv6(words: readonly number[]): string {
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = (from: number, to: number) =>
+    words
+      .slice(from, to)
+      .map((w) => w.toString(16))
+      .join(":");
+  if (bestStart < 0) return hex(0, 8);
+  return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+}

@@ -1,0 +1,349 @@
+import { z } from "zod";
+import { type FlowBucketDigest, isNewerThan, type Term, TermSchema } from "./flowBucketDigest.js";
+import { FlowBucketError } from "./flowBucketError.js";
+import { type FlowEntry, FlowEntrySchema } from "./flowEntry.js";
+import { type FlowRule, sameFlowRule } from "./flowRule.js";
+import type { ApplicationId, FlowId } from "./ids.js";
+import {
+  type LogicalClock,
+  type LogicalTimestamp,
+  LogicalTimestampSchema,
+} from "./logicalClock.js";
+
+/** Entries with one flow id: almost always one; a list only when two rules' hashes collide. */
+type Slot = FlowEntry | FlowEntry[];
+
+/** Called after every change of a bucket's digest, with the digest it had before. */
+export type BucketChangeListener = (
+  bucket: FlowBucket,
+  previousTerm: Term,
+  previousTimestamp: LogicalTimestamp,
+) => void;
+
+/** A bucket as plain data: what is sent to a backup or written to disk. */
+export interface FlowBucketSnapshot {
+  readonly bucket: number;
+  readonly term: Term;
+  readonly timestamp: LogicalTimestamp;
+  readonly entries: readonly FlowEntry[];
+}
+
+/** Schema of a {@link FlowBucketSnapshot}. */
+export const FlowBucketSnapshotSchema = z.object({
+  bucket: z.number().int().min(0),
+  term: TermSchema,
+  timestamp: LogicalTimestampSchema,
+  entries: z.array(FlowEntrySchema),
+});
+
+/** Which entries {@link FlowBucket.purge} removes. */
+export type PurgeFilter =
+  | { readonly appId: ApplicationId }
+  | ((entry: FlowEntry) => boolean)
+  | undefined;
+
+/**
+ * One bucket of a device's flow table: the entries whose flow id falls in it, and the
+ * `(term, timestamp)` of its last change, which is what replicas compare.
+ *
+ * @remarks Every change that succeeds stamps the bucket with the caller's term and a new tick
+ * of the caller's clock; a change that does nothing (an update of an absent flow, a refused
+ * stale update) leaves the stamp alone. A change with a term older than the bucket's is
+ * refused with `STALE_TERM`. Entries are immutable, so {@link FlowBucket.copy} shares them.
+ *
+ * @example
+ * const clock = new LogicalClock();
+ * const bucket = new FlowBucket(5);
+ * bucket.add(createFlowEntry(rule, { created: now }), term, clock);
+ * bucket.digest(); // { bucket: 5, term, timestamp: 1 }
+ */
+export class FlowBucket {
+  /** The bucket's index in its table (0 … bucketCount − 1). */
+  readonly index: number;
+  #term: Term = 0;
+  #timestamp: LogicalTimestamp = 0;
+  #slots = new Map<FlowId, Slot>();
+  #size = 0;
+  readonly #onChange: BucketChangeListener | undefined;
+
+  constructor(index: number, onChange?: BucketChangeListener) {
+    if (!Number.isSafeInteger(index) || index < 0) {
+      throw new FlowBucketError("INVALID_BUCKET", `invalid bucket index ${index}`);
+    }
+    this.index = index;
+    this.#onChange = onChange;
+  }
+
+  /** A bucket holding a snapshot's entries and stamp (no listener). */
+  static fromSnapshot(snapshot: FlowBucketSnapshot): FlowBucket {
+    const bucket = new FlowBucket(snapshot.bucket);
+    for (const entry of snapshot.entries) bucket.#put(entry);
+    bucket.#term = snapshot.term;
+    bucket.#timestamp = snapshot.timestamp;
+    return bucket;
+  }
+
+  /** The term of the last change (0 if none). */
+  get term(): Term {
+    return this.#term;
+  }
+
+  /** The logical time of the last change (0 if none). */
+  get timestamp(): LogicalTimestamp {
+    return this.#timestamp;
+  }
+
+  /** The number of entries. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** `(index, term, timestamp)`: what a replica compares to tell which copy is newer. */
+  digest(): FlowBucketDigest {
+    return { bucket: this.index, term: this.#term, timestamp: this.#timestamp };
+  }
+
+  /** The entry with flow id `id` (if two rules share an id, the first stored). */
+  get(id: FlowId): FlowEntry | undefined {
+    const slot = this.#slots.get(id);
+    return Array.isArray(slot) ? slot[0] : slot;
+  }
+
+  /** The entry of a rule with the same identity as `rule`. */
+  find(rule: FlowRule): FlowEntry | undefined {
+    const slot = this.#slots.get(rule.id);
+    if (slot === undefined) return undefined;
+    if (!Array.isArray(slot)) return sameFlowRule(slot.rule, rule) ? slot : undefined;
+    return slot.find((entry) => sameFlowRule(entry.rule, rule));
+  }
+
+  /** Every entry, in no particular order. */
+  *entries(): IterableIterator<FlowEntry> {
+    for (const slot of this.#slots.values()) {
+      if (Array.isArray(slot)) yield* slot;
+      else yield slot;
+    }
+  }
+
+  /**
+   * Stores `entry`, replacing the entry of the same rule if there is one (which it returns).
+   * Always a change.
+   */
+  add(entry: FlowEntry, term: Term, clock: LogicalClock): FlowEntry | undefined {
+    this.#checkTerm(term);
+    const previous = this.#put(entry);
+    this.#stamp(term, clock);
+    return previous;
+  }
+
+  /**
+   * Replaces the stored entry of `entry`'s rule with `entry`, unless it is absent or newer
+   * (its `created` is later). Returns whether it replaced it.
+   */
+  update(entry: FlowEntry, term: Term, clock: LogicalClock): boolean {
+    this.#checkTerm(term);
+    const stored = this.find(entry.rule);
+    if (stored === undefined || entry.created < stored.created) return false;
+    this.#put(entry);
+    this.#stamp(term, clock);
+    return true;
+  }
+
+  /**
+   * Applies `change` to the stored entry of `rule`: it returns the replacement (same rule), or
+   * `undefined` to change nothing. Returns the replacement, or `undefined` if the rule is not
+   * stored or nothing changed.
+   */
+  modify(
+    rule: FlowRule,
+    change: (stored: FlowEntry) => FlowEntry | undefined,
+    term: Term,
+    clock: LogicalClock,
+  ): FlowEntry | undefined {
+    this.#checkTerm(term);
+    const stored = this.find(rule);
+    if (stored === undefined) return undefined;
+    const replacement = change(stored);
+    if (replacement === undefined) return undefined;
+    if (replacement.rule.id !== stored.rule.id || !sameFlowRule(replacement.rule, stored.rule)) {
+      throw new FlowBucketError(
+        "RULE_CHANGED",
+        `an update of flow ${stored.rule.id} returned an entry of flow ${replacement.rule.id}`,
+      );
+    }
+    this.#put(replacement);
+    this.#stamp(term, clock);
+    return replacement;
+  }
+
+  /**
+   * Removes the entry of `target`'s rule and returns it. Given an entry, refuses (returns
+   * `undefined`) when the stored entry is newer than it; given a rule, removes whatever is
+   * stored.
+   */
+  remove(target: FlowEntry | FlowRule, term: Term, clock: LogicalClock): FlowEntry | undefined {
+    this.#checkTerm(term);
+    const rule = "rule" in target ? target.rule : target;
+    const stored = this.find(rule);
+    if (stored === undefined) return undefined;
+    if ("rule" in target && target.created < stored.created) return undefined;
+    this.#delete(stored);
+    this.#stamp(term, clock);
+    return stored;
+  }
+
+  /**
+   * Removes every entry (or those of one application, or those `filter` accepts) and returns
+   * them. A change only if something was removed.
+   */
+  purge(term: Term, clock: LogicalClock, filter?: PurgeFilter): FlowEntry[] {
+    this.#checkTerm(term);
+    const accepts =
+      filter === undefined
+        ? () => true
+        : typeof filter === "function"
+          ? filter
+          : (entry: FlowEntry) => entry.rule.appId === filter.appId;
+    const removed = [...this.entries()].filter(accepts);
+    if (removed.length === 0) return removed;
+    for (const entry of removed) this.#delete(entry);
+    this.#stamp(term, clock);
+    return removed;
+  }
+
+  /**
+   * Empties the bucket and resets its stamp to `(0, 0)`, as if it never changed: for a node
+   * that drops its copy of a table it no longer replicates.
+   */
+  clear(): void {
+    const previousTerm = this.#term;
+    const previousTimestamp = this.#timestamp;
+    this.#slots.clear();
+    this.#size = 0;
+    this.#term = 0;
+    this.#timestamp = 0;
+    this.#notify(previousTerm, previousTimestamp);
+  }
+
+  /** An independent copy with the same entries and stamp (and no listener). */
+  copy(): FlowBucket {
+    const copy = new FlowBucket(this.index);
+    copy.#adopt(this);
+    return copy;
+  }
+
+  /** The bucket as plain data, for a codec. */
+  snapshot(): FlowBucketSnapshot {
+    return {
+      bucket: this.index,
+      term: this.#term,
+      timestamp: this.#timestamp,
+      entries: [...this.entries()],
+    };
+  }
+
+  /**
+   * Takes `other`'s entries and stamp if `other` is newer (see {@link isNewerThan}); returns
+   * whether it did. This is how a backup keeps the newer of two copies.
+   */
+  mergeFrom(other: FlowBucket | FlowBucketSnapshot): boolean {
+    const theirs =
+      other instanceof FlowBucket
+        ? other.digest()
+        : { bucket: other.bucket, term: other.term, timestamp: other.timestamp };
+    if (theirs.bucket !== this.index) {
+      throw new FlowBucketError(
+        "INVALID_BUCKET",
+        `cannot merge bucket ${theirs.bucket} into bucket ${this.index}`,
+      );
+    }
+    if (!isNewerThan(theirs, this.digest())) return false;
+    const previousTerm = this.#term;
+    const previousTimestamp = this.#timestamp;
+    this.#adopt(other instanceof FlowBucket ? other : FlowBucket.fromSnapshot(other));
+    this.#notify(previousTerm, previousTimestamp);
+    return true;
+  }
+
+  #adopt(other: FlowBucket): void {
+    this.#slots = new Map();
+    for (const [id, slot] of other.#slots) {
+      this.#slots.set(id, Array.isArray(slot) ? [...slot] : slot);
+    }
+    this.#size = other.#size;
+    this.#term = other.#term;
+    this.#timestamp = other.#timestamp;
+  }
+
+  #checkTerm(term: Term): void {
+    if (!Number.isSafeInteger(term) || term < 0) {
+      throw new RangeError(`a term is a non-negative safe integer, got ${term}`);
+    }
+    if (term < this.#term) {
+      throw new FlowBucketError(
+        "STALE_TERM",
+        `bucket ${this.index} was changed in term ${this.#term}; a change in term ${term} is stale`,
+      );
+    }
+  }
+
+  #stamp(term: Term, clock: LogicalClock): void {
+    const previousTerm = this.#term;
+    const previousTimestamp = this.#timestamp;
+    this.#term = term;
+    this.#timestamp = clock.next();
+    this.#notify(previousTerm, previousTimestamp);
+  }
+
+  #notify(previousTerm: Term, previousTimestamp: LogicalTimestamp): void {
+    if (previousTerm === this.#term && previousTimestamp === this.#timestamp) return;
+    this.#onChange?.(this, previousTerm, previousTimestamp);
+  }
+
+  /** Stores `entry` in place of the entry of the same rule; returns the one replaced. */
+  #put(entry: FlowEntry): FlowEntry | undefined {
+    const id = entry.rule.id;
+    const slot = this.#slots.get(id);
+    if (slot === undefined) {
+      this.#slots.set(id, entry);
+      this.#size++;
+      return undefined;
+    }
+    if (!Array.isArray(slot)) {
+      if (sameFlowRule(slot.rule, entry.rule)) {
+        this.#slots.set(id, entry);
+        return slot;
+      }
+      this.#slots.set(id, [slot, entry]);
+      this.#size++;
+      return undefined;
+    }
+    const at = slot.findIndex((stored) => sameFlowRule(stored.rule, entry.rule));
+    if (at < 0) {
+      slot.push(entry);
+      this.#size++;
+      return undefined;
+    }
+    const previous = slot[at];
+    slot[at] = entry;
+    return previous;
+  }
+
+  /** Removes the stored entry `stored` (found by {@link FlowBucket.find}). */
+  #delete(stored: FlowEntry): void {
+    const id = stored.rule.id;
+    const slot = this.#slots.get(id);
+    if (slot === stored) {
+      this.#slots.delete(id);
+      this.#size--;
+      return;
+    }
+    if (!Array.isArray(slot)) return;
+    const at = slot.indexOf(stored);
+    if (at < 0) return;
+    slot.splice(at, 1);
+    this.#size--;
+    const last = slot[0];
+    if (slot.length === 1 && last !== undefined) this.#slots.set(id, last);
+  }
+}

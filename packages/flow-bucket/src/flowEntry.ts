@@ -1,0 +1,152 @@
+import { z } from "zod";
+import { type FlowRule, FlowRuleSchema } from "./flowRule.js";
+import { flowRuleToJson } from "./flowRuleJson.js";
+
+/** Where a flow entry is in its life on the device. */
+export const FLOW_ENTRY_STATES = [
+  "PENDING_ADD",
+  "ADDED",
+  "PENDING_REMOVE",
+  "REMOVED",
+  "FAILED",
+] as const;
+
+/** Where a flow entry is in its life: requested, on the device, being removed, gone, or failed. */
+export type FlowEntryState = (typeof FLOW_ENTRY_STATES)[number];
+
+/** How often the device is polled for the entry's counters (ONOS's flow live type). */
+export const FLOW_LIVE_TYPES = ["IMMEDIATE", "SHORT", "MID", "LONG", "UNKNOWN"] as const;
+
+/** How often the device is polled for the entry's counters. */
+export type FlowLiveType = (typeof FLOW_LIVE_TYPES)[number];
+
+/**
+ * A stored flow rule: the rule, its state and its counters.
+ *
+ * @remarks Immutable: a change makes a new entry ({@link withFlowEntry}), so a bucket copy may
+ * share entries with the original, and a caller that holds an entry never sees it change. All
+ * times are milliseconds since the epoch supplied by the caller (no clock is read here);
+ * counters are numbers, exact up to 2⁵³.
+ */
+export interface FlowEntry {
+  readonly rule: FlowRule;
+  readonly state: FlowEntryState;
+  /** Packets matched, as last reported by the device. */
+  readonly packets: number;
+  /** Bytes matched, as last reported by the device. */
+  readonly bytes: number;
+  /** Seconds the rule has been on the device. */
+  readonly life: number;
+  /** When the device last reported this entry (ms since the epoch). */
+  readonly lastSeen: number;
+  /**
+   * When this version of the entry was made (ms since the epoch). An update or removal that
+   * carries an older `created` than the stored entry's is refused.
+   */
+  readonly created: number;
+  readonly liveType: FlowLiveType;
+}
+
+/** The fields of a new entry besides its rule; only `created` is required. */
+export interface FlowEntryInit {
+  readonly created: number;
+  /** Default `PENDING_ADD`. */
+  readonly state?: FlowEntryState;
+  readonly packets?: number;
+  readonly bytes?: number;
+  readonly life?: number;
+  /** Default: `created`. */
+  readonly lastSeen?: number;
+  /** Default `UNKNOWN`. */
+  readonly liveType?: FlowLiveType;
+}
+
+/** A new entry for `rule` (default state `PENDING_ADD`, zero counters). */
+export function createFlowEntry(rule: FlowRule, init: FlowEntryInit): FlowEntry {
+  return makeEntry(
+    rule,
+    init.state ?? "PENDING_ADD",
+    init.packets ?? 0,
+    init.bytes ?? 0,
+    init.life ?? 0,
+    init.lastSeen ?? init.created,
+    init.created,
+    init.liveType ?? "UNKNOWN",
+  );
+}
+
+/** A copy of `entry` with some fields changed (the rule stays). */
+export function withFlowEntry(
+  entry: FlowEntry,
+  changes: Partial<Omit<FlowEntry, "rule">>,
+): FlowEntry {
+  return makeEntry(
+    entry.rule,
+    changes.state ?? entry.state,
+    changes.packets ?? entry.packets,
+    changes.bytes ?? entry.bytes,
+    changes.life ?? entry.life,
+    changes.lastSeen ?? entry.lastSeen,
+    changes.created ?? entry.created,
+    changes.liveType ?? entry.liveType,
+  );
+}
+
+// Every entry is built here, with the same fields in the same order, so all entries share one
+// hidden class and stay as small as the engine can make them.
+function makeEntry(
+  rule: FlowRule,
+  state: FlowEntryState,
+  packets: number,
+  bytes: number,
+  life: number,
+  lastSeen: number,
+  created: number,
+  liveType: FlowLiveType,
+): FlowEntry {
+  if (!(packets >= 0 && bytes >= 0 && life >= 0)) {
+    throw new RangeError(`flow ${rule.id}: counters must not be negative`);
+  }
+  if (!Number.isFinite(created) || !Number.isFinite(lastSeen)) {
+    throw new RangeError(`flow ${rule.id}: created and lastSeen must be finite times`);
+  }
+  return { rule, state, packets, bytes, life, lastSeen, created, liveType };
+}
+
+const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const time = z.number().refine(Number.isFinite, "expected a finite time");
+
+/** Schema of a stored or replicated {@link FlowEntry} (its rule checked by {@link FlowRuleSchema}). */
+export const FlowEntrySchema = z
+  .object({
+    rule: FlowRuleSchema,
+    state: z.enum(FLOW_ENTRY_STATES),
+    packets: counter,
+    bytes: counter,
+    life: z.number().min(0),
+    lastSeen: time,
+    created: time,
+    liveType: z.enum(FLOW_LIVE_TYPES),
+  })
+  .transform(
+    (e): FlowEntry =>
+      makeEntry(e.rule, e.state, e.packets, e.bytes, e.life, e.lastSeen, e.created, e.liveType),
+  );
+
+/**
+ * An entry in the shape ONOS's REST API returns from `GET /flows`: `id` as a decimal string,
+ * `deviceId`, `state`, `priority`, `isPermanent`, `timeout`, `tableId`, `appId`,
+ * `selector.criteria`, `treatment.instructions`, `packets`, `bytes`, `life`, `lastSeen`,
+ * `liveType`.
+ */
+export function flowEntryToJson(entry: FlowEntry): Record<string, unknown> {
+  return {
+    ...flowRuleToJson(entry.rule),
+    state: entry.state,
+    life: entry.life,
+    liveType: entry.liveType,
+    lastSeen: entry.lastSeen,
+    packets: entry.packets,
+    bytes: entry.bytes,
+  };
+}

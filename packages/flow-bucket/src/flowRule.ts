@@ -1,0 +1,198 @@
+import { z } from "zod";
+import { uint } from "./addresses.js";
+import { type Criterion, CriterionSchema, criterionEquals } from "./criterion.js";
+import { flowIdOf } from "./flowId.js";
+import { FlowRuleError } from "./flowRuleError.js";
+import {
+  type ApplicationId,
+  ApplicationIdSchema,
+  type DeviceId,
+  DeviceIdSchema,
+  type FlowId,
+  FlowIdSchema,
+} from "./ids.js";
+import { type Instruction, InstructionSchema } from "./instruction.js";
+
+/** The lowest and highest priority of a flow rule. */
+export const MIN_PRIORITY = 0;
+/** The highest priority of a flow rule (OpenFlow's 16 bits). */
+export const MAX_PRIORITY = 0xffff;
+
+/**
+ * A flow rule: what to match on one device, what to do with it, and who owns it.
+ *
+ * @remarks Immutable, and shared: every {@link FlowEntry} of a rule points to the same object,
+ * and a replicated copy of a bucket shares its rules. The selector and the treatment are kept
+ * flat (`criteria`, `instructions`, `deferred`) rather than as nested objects to keep a stored
+ * flow small; {@link flowEntryToJson} restores ONOS's nested JSON shape.
+ *
+ * Identity (see {@link sameFlowRule}) is device + priority + selector + table; {@link FlowRule.id}
+ * is derived from it and the application id.
+ */
+export interface FlowRule {
+  /** Application id (top 16 bits) and identity hash (low 48 bits). */
+  readonly id: FlowId;
+  readonly deviceId: DeviceId;
+  readonly appId: ApplicationId;
+  /** 0…65535; higher wins. */
+  readonly priority: number;
+  /** The device table (0…255). */
+  readonly tableId: number;
+  /** The selector: at most one criterion per type, sorted by type. */
+  readonly criteria: readonly Criterion[];
+  /** The treatment's immediate instructions, in order. */
+  readonly instructions: readonly Instruction[];
+  /** The treatment's deferred instructions (usually empty). */
+  readonly deferred: readonly Instruction[];
+  /** Whether the treatment clears the deferred action set. */
+  readonly clearDeferred: boolean;
+  /** Idle timeout in seconds (0: none). */
+  readonly timeout: number;
+  /** Hard timeout in seconds (0: none). */
+  readonly hardTimeout: number;
+  /** Whether the rule stays until removed (no timeouts). */
+  readonly permanent: boolean;
+}
+
+const EMPTY: readonly never[] = Object.freeze([]);
+
+const seconds = uint(0xffff);
+
+/** The fields of a flow rule other than its id, before normalization. */
+const ruleFields = {
+  deviceId: DeviceIdSchema,
+  appId: ApplicationIdSchema,
+  priority: uint(MAX_PRIORITY),
+  tableId: uint(0xff).default(0),
+  criteria: z.array(CriterionSchema).default([]),
+  instructions: z.array(InstructionSchema).default([]),
+  deferred: z.array(InstructionSchema).default([]),
+  clearDeferred: z.boolean().default(false),
+  timeout: seconds.default(0),
+  hardTimeout: seconds.default(0),
+  permanent: z.boolean().default(true),
+};
+
+/**
+ * What {@link createFlowRule} takes: the rule without its id. Criteria and instructions may be
+ * written as ONOS's JSON writes them (`ethType: "0x800"`, `port: "CONTROLLER"`).
+ */
+export type FlowRuleSpec = z.input<z.ZodObject<typeof ruleFields>>;
+
+type NormalizedFields = z.output<z.ZodObject<typeof ruleFields>>;
+
+/** Adds an issue for each criterion whose type already appeared earlier in the selector. */
+export function checkDuplicateCriteria(
+  criteria: readonly Criterion[],
+  ctx: z.RefinementCtx,
+  path: readonly PropertyKey[],
+): void {
+  const seen = new Set<string>();
+  criteria.forEach((criterion, index) => {
+    if (seen.has(criterion.type)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [...path, index, "type"],
+        message: `duplicate criterion ${criterion.type}: a selector matches each field once`,
+      });
+    }
+    seen.add(criterion.type);
+  });
+}
+
+/** Builds the rule from normalized, checked fields: sorts the criteria and derives the id. */
+function buildRule(fields: NormalizedFields): FlowRule {
+  const criteria =
+    fields.criteria.length === 0
+      ? EMPTY
+      : [...fields.criteria].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+  return {
+    id: flowIdOf(fields.appId, fields.deviceId, fields.priority, fields.tableId, criteria),
+    deviceId: fields.deviceId,
+    appId: fields.appId,
+    priority: fields.priority,
+    tableId: fields.tableId,
+    criteria,
+    instructions: fields.instructions.length === 0 ? EMPTY : fields.instructions,
+    deferred: fields.deferred.length === 0 ? EMPTY : fields.deferred,
+    clearDeferred: fields.clearDeferred,
+    timeout: fields.permanent ? 0 : fields.timeout,
+    hardTimeout: fields.permanent ? 0 : fields.hardTimeout,
+    permanent: fields.permanent,
+  };
+}
+
+const FlowRuleSpecSchema = z
+  .object(ruleFields)
+  .superRefine((fields, ctx) => checkDuplicateCriteria(fields.criteria, ctx, ["criteria"]))
+  .transform(buildRule);
+
+/**
+ * Schema of a stored or replicated {@link FlowRule}: every field, with the id checked
+ * against the one the rule's identity gives.
+ *
+ * @remarks The check catches two nodes that disagree on how flow ids are computed, which the
+ * namespace fingerprint alone cannot see.
+ */
+export const FlowRuleSchema = z
+  .object({ id: FlowIdSchema, ...ruleFields })
+  .superRefine((fields, ctx) => checkDuplicateCriteria(fields.criteria, ctx, ["criteria"]))
+  .transform((fields, ctx): FlowRule => {
+    const rule = buildRule(fields);
+    if (rule.id !== fields.id) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["id"],
+        message: `flow id ${fields.id} does not match the rule's identity (expected ${rule.id})`,
+      });
+      return z.NEVER;
+    }
+    return rule;
+  });
+
+/**
+ * A flow rule from its fields, validated and normalized, with its id.
+ *
+ * @throws {FlowRuleError} naming the first wrong field (`criteria[1].ip: expected an IPv4 prefix…`).
+ * @example
+ * const rule = createFlowRule({
+ *   deviceId: "of:0000000000000001",
+ *   appId: 12,
+ *   priority: 40000,
+ *   criteria: [{ type: "ETH_TYPE", ethType: "0x800" }, { type: "IPV4_DST", ip: "10.0.0.1/32" }],
+ *   instructions: [{ type: "OUTPUT", port: "2" }],
+ * });
+ */
+export function createFlowRule(spec: FlowRuleSpec): FlowRule {
+  const parsed = FlowRuleSpecSchema.safeParse(spec);
+  if (!parsed.success) throw FlowRuleError.fromZod(parsed.error);
+  return parsed.data;
+}
+
+/** @internal Builds a rule from fields already validated by one of this package's schemas. */
+export function ruleFromNormalized(fields: NormalizedFields): FlowRule {
+  return buildRule(fields);
+}
+
+/**
+ * Whether two rules have the same identity: device, priority, table and selector (the
+ * application id and the treatment do not count, as in ONOS).
+ */
+export function sameFlowRule(a: FlowRule, b: FlowRule): boolean {
+  if (a === b) return true;
+  if (
+    a.deviceId !== b.deviceId ||
+    a.priority !== b.priority ||
+    a.tableId !== b.tableId ||
+    a.criteria.length !== b.criteria.length
+  ) {
+    return false;
+  }
+  // Both selectors are sorted by type with one criterion per type.
+  for (let i = 0; i < a.criteria.length; i++) {
+    const left = a.criteria[i];
+    const right = b.criteria[i];
+    if (left === undefined || right === undefined || !criterionEquals(left, right)) return false;
+  }
+  return true;
+}

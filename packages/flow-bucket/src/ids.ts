@@ -1,0 +1,68 @@
+import { z } from "zod";
+
+/** The id of one network device (switch), e.g. `of:0000000000000001`. */
+export type DeviceId = string & { readonly __brand: "DeviceId" };
+
+/**
+ * The 64-bit id of a flow rule: the application id in the top 16 bits, a stable 48-bit hash
+ * of the rule's identity (device, priority, selector, table) below.
+ *
+ * @remarks A `bigint` so no bit is ever lost; always in 0…2⁶⁴−1. See {@link flowIdOf}.
+ */
+export type FlowId = bigint & { readonly __brand: "FlowId" };
+
+/** A 16-bit application id: the application that owns a flow rule (0…65535). */
+export type ApplicationId = number & { readonly __brand: "ApplicationId" };
+
+/** The largest {@link ApplicationId}. */
+export const MAX_APPLICATION_ID = 0xffff;
+
+/** Schema of a device id: 1–255 printable characters with no whitespace. */
+export const DeviceIdSchema = z
+  .string()
+  .regex(/^[^\s]{1,255}$/, "a device id is 1–255 characters with no whitespace")
+  .transform((id) => id as DeviceId);
+
+/** Schema of a flow id: an unsigned 64-bit `bigint`. */
+export const FlowIdSchema = z
+  .bigint()
+  .min(0n, "a flow id is not negative")
+  .max(2n ** 64n - 1n, "a flow id fits in 64 bits")
+  .transform((id) => id as FlowId);
+
+/** Schema of an application id: an integer in 0…65535. */
+export const ApplicationIdSchema = z
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_APPLICATION_ID)
+  .transform((id) => id as ApplicationId);
+
+/** `id` as a {@link DeviceId}, or a `TypeError` saying why it is not one. */
+export function deviceId(id: string): DeviceId {
+  return brand(DeviceIdSchema, id, "device id");
+}
+
+/**
+ * `id` as a {@link FlowId}. Accepts a `bigint`, or a decimal or `0x` hexadecimal string (the
+ * REST API shows flow ids as decimal strings); a `TypeError` for anything else.
+ */
+export function flowId(id: bigint | string): FlowId {
+  let value: bigint;
+  if (typeof id === "bigint") value = id;
+  else if (/^(?:0|[1-9][0-9]*|0x[0-9a-fA-F]+)$/.test(id)) value = BigInt(id);
+  else throw new TypeError(`invalid flow id ${JSON.stringify(id)}: not a decimal or 0x number`);
+  return brand(FlowIdSchema, value, "flow id");
+}
+
+/** `id` as an {@link ApplicationId}, or a `TypeError` if it is not an integer in 0…65535. */
+export function applicationId(id: number): ApplicationId {
+  return brand(ApplicationIdSchema, id, "application id");
+}
+
+function brand<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const shown = typeof value === "bigint" ? `${value}` : JSON.stringify(value);
+  throw new TypeError(`invalid ${what} ${shown}: ${parsed.error.issues[0]?.message}`);
+}
