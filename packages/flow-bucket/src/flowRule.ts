@@ -164,7 +164,7 @@ export const FlowRuleSchema = z
  * });
  */
 export function createFlowRule(spec: FlowRuleSpec): FlowRule {
-  const parsed = FlowRuleSpecSchema.safeParse(spec);
+  const parsed = FlowRuleSpecSchema.safeParse(spec, { reportInput: true });
   if (!parsed.success) throw FlowRuleError.fromZod(parsed.error);
   return parsed.data;
 }

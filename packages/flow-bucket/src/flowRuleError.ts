@@ -49,7 +49,10 @@ export class FlowRuleError extends Error {
     return this.issues[0]?.path ?? "";
   }
 
-  /** The error for zod's issues, with the path of each and a code from the first. */
+  /**
+   * The error for zod's issues, with the path of each and a code from the first (parse with
+   * `reportInput: true` so that a missing field can be told from a mistyped one).
+   */
   static fromZod(error: z.ZodError, prefix: readonly PropertyKey[] = []): FlowRuleError {
     const issues = error.issues.map((issue) => ({
       path: formatPath([...prefix, ...issue.path]),
@@ -61,7 +64,10 @@ export class FlowRuleError extends Error {
 
 function codeOf(issue: z.core.$ZodIssue | undefined): FlowRuleErrorCode {
   if (issue === undefined) return "INVALID_FIELD";
-  if (issue.code === "invalid_type" && issue.input === undefined) return "MISSING_FIELD";
+  // `input` is present when the schema was run with `reportInput: true`.
+  if (issue.code === "invalid_type" && "input" in issue && issue.input === undefined) {
+    return "MISSING_FIELD";
+  }
   if (issue.code === "invalid_union" && "discriminator" in issue) return "UNKNOWN_TYPE";
   return "INVALID_FIELD";
 }

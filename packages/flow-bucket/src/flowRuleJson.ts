@@ -76,7 +76,7 @@ export interface FlowRuleDefaults {
  *   `selector.criteria[0].ethType: expected a decimal or 0x number`.
  */
 export function parseFlowRule(json: unknown, defaults: FlowRuleDefaults = {}): FlowRule {
-  const parsed = FlowRuleJsonSchema.safeParse(json);
+  const parsed = FlowRuleJsonSchema.safeParse(json, { reportInput: true });
   if (!parsed.success) throw FlowRuleError.fromZod(parsed.error);
   const rule = parsed.data;
 
