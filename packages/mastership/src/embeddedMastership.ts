@@ -159,8 +159,8 @@ export function createEmbeddedCoordinator<K extends string>(
     if (before.master !== after.master) {
       if (before.master !== undefined) mastered.get(before.master)?.delete(key);
       if (after.master !== undefined) {
-        let set = mastered.get(after.master);
-        if (set === undefined) mastered.set(after.master, (set = new Set()));
+        const set = mastered.get(after.master) ?? new Set<K>();
+        mastered.set(after.master, set);
         set.add(key);
       }
     }

@@ -161,7 +161,10 @@ export function describeMastershipBehaviour(backend: MastershipBackend): void {
       });
       // After a change of master the old term is stale, the new one can be activated.
       await c.view(a).relinquish(key);
-      await c.eventually(() => expect(c.view(a).mastership(key).master).toBe(b));
+      await c.eventually(() => {
+        expect(c.view(a).mastership(key).master).toBe(b);
+        expect(c.view(b).mastership(key).master).toBe(b);
+      });
       const next = c.view(b).mastership(key).term;
       expect(next).toBeGreaterThan(term);
       expect(await c.view(a).activate(key, term)).toBe(false);

@@ -1,0 +1,674 @@
+import {
+  Etcd3,
+  type IKeyValue,
+  type IOptions,
+  type IWatchResponse,
+  type Lease,
+  type Watcher,
+} from "etcd3";
+import {
+  asyncScheduler,
+  concat,
+  defer,
+  filter,
+  map,
+  type Observable,
+  of,
+  type SchedulerLike,
+  Subject,
+  type Subscription,
+} from "rxjs";
+import type { ClusterMembership, NodeId } from "./cluster.js";
+import {
+  changeType,
+  type Mastership,
+  MastershipError,
+  type MastershipEvent,
+  type MastershipRole,
+  NO_REPLICA_INFO,
+  type ReplicaInfo,
+  roleOf,
+  type TermActivation,
+  truncateBackups,
+} from "./mastership.js";
+
+/** Options of {@link createEtcdMastership}. */
+export interface EtcdMastershipOptions {
+  /** etcd client URLs, e.g. `["http://127.0.0.1:2379"]`. */
+  readonly endpoints: readonly string[];
+  /** The local node. */
+  readonly node: NodeId;
+  /**
+   * TTL of the node's lease, in whole seconds (etcd's minimum is 2 with default settings);
+   * default 5. A killed node's devices fail over within about this long.
+   */
+  readonly leaseTtl?: number;
+  /** Key prefix of all mastership data; default `/flowstore/mastership/`. */
+  readonly prefix?: string;
+  /** How many backups replica infos list; default all standbys. */
+  readonly backupCount?: number;
+  /**
+   * The failure detector's view. When it reports another node `INACTIVE`, this node
+   * revokes that node's lease, so its devices fail over at once instead of after the TTL.
+   */
+  readonly membership?: ClusterMembership;
+  /** Time source of the balance delay and the lease watchdog; default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+  /** Delay of the balance pass after a change, in ms; default 150. */
+  readonly balanceDelay?: number;
+  /** Candidate writes per etcd transaction; default 128 (etcd's default limit). */
+  readonly writeBatchSize?: number;
+  /** Transactions in flight at once; default 4. */
+  readonly writeConcurrency?: number;
+  /** Extra options for the `etcd3` client (hosts are taken from `endpoints`). */
+  readonly clientOptions?: Omit<IOptions, "hosts">;
+}
+
+/** A {@link Mastership} backed by etcd. */
+export interface EtcdMastership<K extends string> extends Mastership<K> {
+  /**
+   * Stops without revoking the lease, as if the process had died: the node's candidacies
+   * disappear only when etcd expires its lease (or another node revokes it).
+   */
+  abandon(): Promise<void>;
+}
+
+interface PendingWrite {
+  readonly key: string;
+  readonly resolve: (revision: number) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const CANDIDATES = "c/";
+const NODES = "n/";
+const ACTIVATIONS = "a/";
+
+/** The smallest key greater than every key starting with `prefix`. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    const byte = end[i] as number;
+    if (byte < 0xff) {
+      end[i] = byte + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/**
+ * Connects the local node to mastership in etcd.
+ *
+ * @remarks Layout under `prefix`: `n/<node>` (the node, under its lease, value = lease id),
+ * `c/<key>/<node>` (a candidacy, under the lease), `a/<key>` (the newest activated term).
+ * Master = the candidacy with the lowest create revision, backups = the others in revision
+ * order, term = the master candidacy's create revision. Every node watches the whole prefix
+ * and computes the same answer. Balance: a node that masters at least two keys more than
+ * the next candidate of some of its keys re-campaigns for them (delete + put moves it to the
+ * back), handing each to that next candidate; repeated passes converge to counts within one.
+ * A node whose lease is lost — or that cannot confirm a keepalive within the TTL — drops its
+ * candidacies from its own view at once (so it stops acting as master), then revokes the old
+ * lease, takes a new one and campaigns again at the back.
+ */
+export async function createEtcdMastership<K extends string>(
+  options: EtcdMastershipOptions,
+): Promise<EtcdMastership<K>> {
+  const view = new EtcdView<K>(options);
+  try {
+    await view.start();
+  } catch (error) {
+    await view.abandon();
+    throw new MastershipError(
+      "UNAVAILABLE",
+      `cannot start mastership in etcd at ${options.endpoints.join(", ")}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return view;
+}
+
+class EtcdView<K extends string> implements EtcdMastership<K> {
+  readonly localNode: NodeId;
+  readonly backupCount: number;
+  readonly #ttl: number;
+  readonly #prefix: string;
+  readonly #scheduler: SchedulerLike;
+  readonly #balanceDelay: number;
+  readonly #batchSize: number;
+  readonly #concurrency: number;
+  readonly #client: Etcd3;
+  readonly #membership: ClusterMembership | undefined;
+
+  readonly #events = new Subject<MastershipEvent<K>>();
+  readonly #activations = new Subject<TermActivation<K>>();
+  readonly events$: Observable<MastershipEvent<K>> = this.#events.asObservable();
+  readonly activations$: Observable<TermActivation<K>> = this.#activations.asObservable();
+
+  /** key → node → create revision of its candidacy. */
+  readonly #candidates = new Map<K, Map<NodeId, number>>();
+  /** Full replica info per key (every standby). */
+  readonly #infos = new Map<K, ReplicaInfo>();
+  readonly #mastered = new Map<NodeId, Set<K>>();
+  readonly #activeTerms = new Map<K, number>();
+  /** Live nodes → their lease id. */
+  readonly #nodes = new Map<NodeId, string>();
+  /** Keys the local node wants to be a candidate for. */
+  readonly #requested = new Set<K>();
+
+  #lease: Lease | undefined;
+  #leaseId: string | undefined;
+  #leaseOk = false;
+  #watcher: Watcher | undefined;
+  #watchdog: Subscription | undefined;
+  #membershipSubscription: Subscription | undefined;
+  #pendingBalance: Subscription | undefined;
+  #balancing = false;
+  #rebalanceAgain = false;
+  #recovering = false;
+  #closed = false;
+
+  #appliedRevision = 0;
+  readonly #revisionWaiters: { revision: number; resolve: () => void }[] = [];
+  readonly #writeQueue: PendingWrite[] = [];
+  #writesInFlight = 0;
+
+  constructor(options: EtcdMastershipOptions) {
+    this.localNode = options.node;
+    this.backupCount = options.backupCount ?? Number.POSITIVE_INFINITY;
+    this.#ttl = options.leaseTtl ?? 5;
+    const prefix = options.prefix ?? "/flowstore/mastership/";
+    this.#prefix = prefix.endsWith("/") ? prefix : `${prefix}/`;
+    this.#scheduler = options.scheduler ?? asyncScheduler;
+    this.#balanceDelay = options.balanceDelay ?? 150;
+    this.#batchSize = options.writeBatchSize ?? 128;
+    this.#concurrency = options.writeConcurrency ?? 4;
+    this.#membership = options.membership;
+    if (!(this.backupCount >= 0))
+      throw new MastershipError("INVALID_ARGUMENT", "backupCount must be ≥ 0");
+    if (!Number.isInteger(this.#ttl) || this.#ttl < 1) {
+      throw new MastershipError(
+        "INVALID_ARGUMENT",
+        `leaseTtl must be a whole number of seconds ≥ 1, not ${this.#ttl}`,
+      );
+    }
+    this.#client = new Etcd3({
+      // Unary calls give up after 5 s, so a frozen etcd cannot hang recovery or shutdown.
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 5000 }),
+      ...options.clientOptions,
+      hosts: [...options.endpoints],
+    });
+  }
+
+  // ---- start-up ---------------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    await this.#acquireLease();
+    const prefix = Buffer.from(this.#prefix);
+    const snapshot = await this.#client.kv.range({ key: prefix, range_end: prefixEnd(prefix) });
+    const touched = new Set<K>();
+    for (const kv of snapshot.kvs) this.#apply("Put", kv, touched);
+    this.#appliedRevision = Number(snapshot.header.revision);
+    for (const key of touched) this.#recompute(key);
+    const watcher = await this.#client
+      .watch()
+      .prefix(this.#prefix)
+      .startRevision(String(this.#appliedRevision + 1))
+      .create();
+    this.#watcher = watcher;
+    watcher.on("data", (response: IWatchResponse) => this.#onWatch(response));
+    this.#membershipSubscription = this.#membership?.events$.subscribe((event) => {
+      if (event.type === "NODE_INACTIVE" && event.node !== this.localNode)
+        void this.#revokeNode(event.node);
+    });
+    this.#scheduleBalance();
+  }
+
+  async #acquireLease(): Promise<void> {
+    const lease = this.#client.lease(this.#ttl);
+    this.#lease = lease;
+    const id = await lease.grant();
+    if (this.#lease !== lease) return;
+    this.#leaseId = id;
+    this.#leaseOk = true;
+    let firedAt = this.#scheduler.now();
+    lease.on("keepaliveFired", () => {
+      firedAt = this.#scheduler.now();
+    });
+    lease.on("keepaliveSucceeded", () => {
+      if (this.#lease !== lease) return;
+      // etcd extended the lease no earlier than when we asked: it lives at least until then + TTL.
+      this.#armWatchdog(firedAt + this.#ttl * 1000 - this.#scheduler.now());
+    });
+    lease.on("lost", () => {
+      if (this.#lease === lease) this.#onLeaseLost();
+    });
+    firedAt = this.#scheduler.now();
+    this.#armWatchdog(this.#ttl * 1000);
+    await lease.put(`${this.#prefix}${NODES}${this.localNode}`).value(id);
+  }
+
+  #armWatchdog(delay: number): void {
+    this.#watchdog?.unsubscribe();
+    this.#watchdog = this.#scheduler.schedule(() => this.#onLeaseLost(), Math.max(0, delay));
+  }
+
+  // ---- the watched state ------------------------------------------------------------------
+
+  #onWatch(response: IWatchResponse): void {
+    if (this.#closed) return;
+    const touched = new Set<K>();
+    for (const event of response.events) {
+      this.#apply(event.type, event.kv, touched);
+      this.#appliedRevision = Math.max(this.#appliedRevision, Number(event.kv.mod_revision));
+    }
+    this.#appliedRevision = Math.max(this.#appliedRevision, Number(response.header.revision));
+    for (const key of touched) this.#recompute(key);
+    this.#releaseWaiters();
+    if (touched.size > 0) this.#scheduleBalance();
+  }
+
+  #apply(type: string, kv: IKeyValue, touched: Set<K>): void {
+    const full = kv.key.toString();
+    if (!full.startsWith(this.#prefix)) return;
+    const path = full.slice(this.#prefix.length);
+    const put = type === "Put";
+    if (path.startsWith(CANDIDATES)) {
+      const rest = path.slice(CANDIDATES.length);
+      const slash = rest.lastIndexOf("/");
+      if (slash <= 0) return;
+      const key = rest.slice(0, slash) as K;
+      const node = rest.slice(slash + 1) as NodeId;
+      const candidates = this.#candidates.get(key) ?? new Map<NodeId, number>();
+      if (put) {
+        this.#candidates.set(key, candidates);
+        candidates.set(node, Number(kv.create_revision));
+      } else {
+        candidates.delete(node);
+      }
+      touched.add(key);
+    } else if (path.startsWith(NODES)) {
+      const node = path.slice(NODES.length) as NodeId;
+      if (put) this.#nodes.set(node, kv.value.toString());
+      else this.#nodes.delete(node);
+    } else if (path.startsWith(ACTIVATIONS) && put) {
+      const key = path.slice(ACTIVATIONS.length) as K;
+      const term = Number(kv.value.toString());
+      if (!Number.isSafeInteger(term)) return;
+      this.#activeTerms.set(key, term);
+      this.#activations.next({ key, term });
+    }
+  }
+
+  #recompute(key: K): void {
+    const candidates = [...(this.#candidates.get(key) ?? new Map<NodeId, number>())].sort(
+      (a, b) => a[1] - b[1],
+    );
+    const before = this.#infos.get(key) ?? NO_REPLICA_INFO;
+    const first = candidates[0];
+    const after: ReplicaInfo =
+      first === undefined
+        ? { term: before.term, master: undefined, backups: [] }
+        : {
+            term: Math.max(first[1], before.term),
+            master: first[0],
+            backups: candidates.slice(1).map(([n]) => n),
+          };
+    this.#infos.set(key, after);
+    if (before.master !== after.master) {
+      if (before.master !== undefined) this.#mastered.get(before.master)?.delete(key);
+      if (after.master !== undefined) {
+        const set = this.#mastered.get(after.master) ?? new Set<K>();
+        this.#mastered.set(after.master, set);
+        set.add(key);
+      }
+    }
+    const shown = truncateBackups(after, this.backupCount);
+    const type = changeType(truncateBackups(before, this.backupCount), shown);
+    if (type !== undefined && !this.#closed) this.#events.next({ type, key, info: shown });
+  }
+
+  #waitForRevision(revision: number): Promise<void> {
+    if (this.#appliedRevision >= revision) return Promise.resolve();
+    return new Promise((resolve) => this.#revisionWaiters.push({ revision, resolve }));
+  }
+
+  #releaseWaiters(): void {
+    for (let i = this.#revisionWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.#revisionWaiters[i];
+      if (waiter !== undefined && waiter.revision <= this.#appliedRevision) {
+        this.#revisionWaiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+
+  // ---- candidacies ------------------------------------------------------------------------
+
+  #candidateKey(key: K): string {
+    return `${this.#prefix}${CANDIDATES}${key}/${this.localNode}`;
+  }
+
+  /** Queues a candidacy write; writes go out in batched transactions. */
+  #write(key: K): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.#writeQueue.push({ key: this.#candidateKey(key), resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#writesInFlight < this.#concurrency && this.#writeQueue.length > 0) {
+      const batch = this.#writeQueue.splice(0, this.#batchSize);
+      this.#writesInFlight++;
+      void this.#commit(batch).finally(() => {
+        this.#writesInFlight--;
+        this.#pump();
+      });
+    }
+  }
+
+  async #commit(batch: readonly PendingWrite[]): Promise<void> {
+    try {
+      const lease = this.#leaseId;
+      if (lease === undefined || !this.#leaseOk)
+        throw new MastershipError("UNAVAILABLE", "no lease");
+      const value = Buffer.from(this.localNode);
+      const response = await this.#client.kv.txn({
+        success: batch.map((write) => ({
+          request_put: { key: Buffer.from(write.key), value, lease },
+        })),
+      });
+      const revision = Number(response.header.revision);
+      for (const write of batch) write.resolve(revision);
+    } catch (error) {
+      for (const write of batch) write.reject(error);
+    }
+  }
+
+  async requestRoleFor(key: K): Promise<ReplicaInfo> {
+    this.#assertOpen();
+    this.#validateKey(key);
+    this.#requested.add(key);
+    if (!this.#candidates.get(key)?.has(this.localNode)) {
+      try {
+        await this.#waitForRevision(await this.#write(key));
+      } catch (error) {
+        throw new MastershipError("UNAVAILABLE", `cannot campaign for ${key}`, { cause: error });
+      }
+    }
+    return this.mastership(key);
+  }
+
+  async relinquish(key: K): Promise<void> {
+    this.#assertOpen();
+    this.#requested.delete(key);
+    try {
+      const response = await this.#client.kv.deleteRange({
+        key: Buffer.from(this.#candidateKey(key)),
+      });
+      await this.#waitForRevision(Number(response.header.revision));
+    } catch (error) {
+      throw new MastershipError("UNAVAILABLE", `cannot relinquish ${key}`, { cause: error });
+    }
+  }
+
+  #validateKey(key: K): void {
+    if (key.length === 0 || key.includes("\0")) {
+      throw new MastershipError("INVALID_ARGUMENT", `invalid key ${JSON.stringify(key)}`);
+    }
+  }
+
+  // ---- balance ----------------------------------------------------------------------------
+
+  #scheduleBalance(): void {
+    if (this.#closed || this.#pendingBalance !== undefined) return;
+    this.#pendingBalance = this.#scheduler.schedule(() => {
+      this.#pendingBalance = undefined;
+      void this.balance().catch(() => this.#scheduleBalance());
+    }, this.#balanceDelay);
+  }
+
+  /** The local node's keys it should hand to their next candidate, as in the class remarks. */
+  #planHandoffs(): K[] {
+    const me = this.localNode;
+    const mine = [...(this.#mastered.get(me) ?? [])].sort();
+    const group = new Set<NodeId>();
+    for (const candidates of this.#candidates.values())
+      for (const node of candidates.keys()) group.add(node);
+    const planned = new Map<NodeId, number>();
+    for (const node of group) planned.set(node, this.#mastered.get(node)?.size ?? 0);
+    const count = (node: NodeId | undefined): number =>
+      node === undefined ? 0 : (planned.get(node) ?? 0);
+    const give = (key: K, to: NodeId, out: K[]): void => {
+      out.push(key);
+      planned.set(me, count(me) - 1);
+      planned.set(to, count(to) + 1);
+    };
+    const handoffs: K[] = [];
+    for (const key of mine) {
+      const next = this.#infos.get(key)?.backups[0];
+      if (next !== undefined && count(me) - count(next) >= 2) give(key, next, handoffs);
+    }
+    if (handoffs.length > 0) return handoffs;
+    // No next candidate is much less busy. If some node further back is, hand a few keys
+    // to a next candidate one less busy than us whose own next is that node: it passes them on.
+    const least = Math.min(...[...group].map(count));
+    let budget = Math.floor((count(me) - least) / 2);
+    for (const key of mine) {
+      if (budget <= 0) break;
+      const [next, after] = this.#infos.get(key)?.backups ?? [];
+      if (next === undefined || after === undefined) continue;
+      if (count(next) === count(me) - 1 && count(me) - count(after) >= 2) {
+        give(key, next, handoffs);
+        budget--;
+      }
+    }
+    return handoffs;
+  }
+
+  async balance(): Promise<void> {
+    this.#assertOpen();
+    if (this.#balancing) {
+      this.#rebalanceAgain = true;
+      return;
+    }
+    if (!this.#leaseOk) return;
+    this.#balancing = true;
+    try {
+      const handoffs = this.#planHandoffs();
+      for (let i = 0; i < handoffs.length; i += this.#batchSize) {
+        const batch = handoffs.slice(i, i + this.#batchSize);
+        // Delete then put again (etcd refuses both on one key in one transaction): the new
+        // candidacy has a higher create revision, so it goes to the back of the order.
+        await this.#client.kv.txn({
+          success: batch.map((key) => ({
+            request_delete_range: { key: Buffer.from(this.#candidateKey(key)) },
+          })),
+        });
+        const revisions = await Promise.all(
+          batch.filter((key) => this.#requested.has(key)).map((key) => this.#write(key)),
+        );
+        await this.#waitForRevision(Math.max(0, ...revisions));
+      }
+    } finally {
+      this.#balancing = false;
+    }
+    if (this.#rebalanceAgain) {
+      this.#rebalanceAgain = false;
+      this.#scheduleBalance();
+    }
+  }
+
+  // ---- leases and failures ----------------------------------------------------------------
+
+  /** The lease is gone or may be: stop acting on it at once, then campaign again. */
+  #onLeaseLost(): void {
+    if (this.#closed || !this.#leaseOk) return;
+    this.#leaseOk = false;
+    this.#watchdog?.unsubscribe();
+    const old = this.#lease;
+    this.#lease = undefined;
+    old?.release();
+    // Drop our own candidacies from our view now; etcd confirms (or we re-campaign) later.
+    for (const [key, candidates] of this.#candidates) {
+      if (candidates.delete(this.localNode)) this.#recompute(key);
+    }
+    void this.#recover(old);
+  }
+
+  async #recover(old: Lease | undefined): Promise<void> {
+    if (this.#recovering) return;
+    this.#recovering = true;
+    try {
+      for (let attempt = 0; !this.#closed; attempt++) {
+        try {
+          // Revoke first so the old candidacies are gone before the new ones are written:
+          // a re-campaign must never resurrect an old term.
+          await old?.revoke().catch(() => undefined);
+          if (this.#closed) return;
+          await this.#acquireLease();
+          await Promise.all([...this.#requested].map((key) => this.#write(key)));
+          this.#scheduleBalance();
+          return;
+        } catch {
+          this.#leaseOk = false;
+          await new Promise<void>((resolve) =>
+            this.#scheduler.schedule(() => resolve(), Math.min(2000, 100 * 2 ** attempt)),
+          );
+        }
+      }
+    } finally {
+      this.#recovering = false;
+    }
+  }
+
+  async #revokeNode(node: NodeId): Promise<void> {
+    const lease = this.#nodes.get(node);
+    if (lease === undefined || this.#closed) return;
+    try {
+      await this.#client.leaseClient.leaseRevoke({ ID: lease });
+    } catch {
+      // Already gone, or etcd is unreachable: its TTL will expire it anyway.
+    }
+  }
+
+  // ---- activations ------------------------------------------------------------------------
+
+  async activate(key: K, term: number): Promise<boolean> {
+    this.#assertOpen();
+    const info = this.#infos.get(key);
+    const mine = this.#candidates.get(key)?.get(this.localNode);
+    if (
+      !this.#leaseOk ||
+      info === undefined ||
+      info.master !== this.localNode ||
+      info.term !== term ||
+      mine !== term
+    ) {
+      return false;
+    }
+    if (this.#activeTerms.get(key) === term) return true;
+    try {
+      // Our candidacy still having create revision `term` proves we are still its master:
+      // candidacies are only ever added after it, so only its deletion ends the term.
+      const response = await this.#client.kv.txn({
+        compare: [
+          {
+            key: Buffer.from(this.#candidateKey(key)),
+            target: "Create",
+            result: "Equal",
+            create_revision: term,
+          },
+        ],
+        success: [
+          {
+            request_put: {
+              key: Buffer.from(`${this.#prefix}${ACTIVATIONS}${key}`),
+              value: Buffer.from(String(term)),
+            },
+          },
+        ],
+      });
+      if (!response.succeeded) return false;
+      await this.#waitForRevision(Number(response.header.revision));
+      return true;
+    } catch (error) {
+      throw new MastershipError("UNAVAILABLE", `cannot activate term ${term} of ${key}`, {
+        cause: error,
+      });
+    }
+  }
+
+  activeTerm(key: K): number | undefined {
+    return this.#activeTerms.get(key);
+  }
+
+  // ---- queries ----------------------------------------------------------------------------
+
+  mastership(key: K): ReplicaInfo {
+    return truncateBackups(this.#infos.get(key) ?? NO_REPLICA_INFO, this.backupCount);
+  }
+
+  role(key: K): MastershipRole {
+    return roleOf(this.#infos.get(key) ?? NO_REPLICA_INFO, this.localNode);
+  }
+
+  keys(): readonly K[] {
+    return [...this.#candidates]
+      .filter(([, candidates]) => candidates.size > 0)
+      .map(([key]) => key);
+  }
+
+  mastersOf(node: NodeId): readonly K[] {
+    return [...(this.#mastered.get(node) ?? [])];
+  }
+
+  info$(key: K): Observable<ReplicaInfo> {
+    return defer(() =>
+      concat(
+        of(this.mastership(key)),
+        this.events$.pipe(
+          filter((event) => event.key === key),
+          map((event) => event.info),
+        ),
+      ),
+    );
+  }
+
+  // ---- shutdown ---------------------------------------------------------------------------
+
+  async close(): Promise<void> {
+    await this.#shutdown(true);
+  }
+
+  async abandon(): Promise<void> {
+    await this.#shutdown(false);
+  }
+
+  async #shutdown(revoke: boolean): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watchdog?.unsubscribe();
+    this.#pendingBalance?.unsubscribe();
+    this.#membershipSubscription?.unsubscribe();
+    const lease = this.#lease;
+    this.#lease = undefined;
+    this.#leaseOk = false;
+    if (revoke) await lease?.revoke().catch(() => undefined);
+    else lease?.release();
+    await this.#watcher?.cancel().catch(() => undefined);
+    for (const write of this.#writeQueue.splice(0))
+      write.reject(new MastershipError("CLOSED", "closed"));
+    for (const waiter of this.#revisionWaiters.splice(0)) waiter.resolve();
+    this.#client.close();
+    this.#events.complete();
+    this.#activations.complete();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed)
+      throw new MastershipError("CLOSED", `the mastership of ${this.localNode} is closed`);
+  }
+}
