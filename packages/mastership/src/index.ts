@@ -1,9 +1,12 @@
+export type { ClusterMembership, MembershipEvent, NodeId } from "./cluster.js";
 export type {
   EmbeddedCoordinator,
   EmbeddedCoordinatorOptions,
   EmbeddedViewOptions,
 } from "./embeddedMastership.js";
 export { createEmbeddedCoordinator } from "./embeddedMastership.js";
+export type { EtcdMastership, EtcdMastershipOptions } from "./etcdMastership.js";
+export { createEtcdMastership } from "./etcdMastership.js";
 export type {
   Mastership,
   MastershipErrorCode,

@@ -1,5 +1,6 @@
 import type { Scenario } from "../harness.js";
+import { mastershipScenario } from "./mastership.js";
 import { serializersScenario } from "./serializers.js";
 
 /** Every scenario, in the order `pnpm bench` runs them. */
-export const scenarios: readonly Scenario[] = [serializersScenario];
+export const scenarios: readonly Scenario[] = [serializersScenario, mastershipScenario];
