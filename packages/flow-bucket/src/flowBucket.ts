@@ -33,7 +33,7 @@ export const FlowBucketSnapshotSchema = z.object({
   bucket: z.number().int().min(0),
   term: TermSchema,
   timestamp: LogicalTimestampSchema,
-  entries: z.array(FlowEntrySchema),
+  entries: z.array(FlowEntrySchema).readonly(),
 });
 
 /** Which entries {@link FlowBucket.purge} removes. */

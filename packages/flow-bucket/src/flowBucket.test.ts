@@ -1,0 +1,296 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { Criterion } from "./criterion.js";
+import { FlowBucket } from "./flowBucket.js";
+import { FlowBucketError } from "./flowBucketError.js";
+import {
+  createFlowEntry,
+  FLOW_ENTRY_STATES,
+  type FlowEntry,
+  type FlowEntryState,
+  withFlowEntry,
+} from "./flowEntry.js";
+import { createFlowRule, type FlowRule, sameFlowRule } from "./flowRule.js";
+import type { ApplicationId } from "./ids.js";
+import { LogicalClock } from "./logicalClock.js";
+import { flowRule } from "./testing/arbitraries.js";
+
+const DEVICE = "of:0000000000000001";
+
+/** A rule with the same flow id as `rule` but another selector: a hash collision. */
+function collidingTwin(rule: FlowRule): FlowRule {
+  const criteria: Criterion[] = rule.criteria.filter((c) => c.type !== "VLAN_VID");
+  criteria.push({ type: "VLAN_VID", vlanId: 4095 });
+  criteria.sort((a, b) => (a.type < b.type ? -1 : 1));
+  const twin = { ...rule, criteria };
+  if (sameFlowRule(twin, rule)) return { ...rule, priority: (rule.priority + 1) % 65536 };
+  return twin;
+}
+
+type Op =
+  | { kind: "add"; rule: number; created: number; state: FlowEntryState }
+  | { kind: "update"; rule: number; created: number; state: FlowEntryState }
+  | { kind: "modify"; rule: number; packets: number; skip: boolean }
+  | { kind: "removeEntry"; rule: number; created: number }
+  | { kind: "removeRule"; rule: number }
+  | { kind: "purge"; appOf: number | undefined }
+  | { kind: "clear" };
+
+const RULES = 6;
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({
+    kind: fc.constant("add" as const),
+    rule: fc.nat({ max: RULES }),
+    created: fc.integer({ min: 1, max: 4 }),
+    state: fc.constantFrom(...FLOW_ENTRY_STATES),
+  }),
+  fc.record({
+    kind: fc.constant("update" as const),
+    rule: fc.nat({ max: RULES }),
+    created: fc.integer({ min: 1, max: 4 }),
+    state: fc.constantFrom(...FLOW_ENTRY_STATES),
+  }),
+  fc.record({
+    kind: fc.constant("modify" as const),
+    rule: fc.nat({ max: RULES }),
+    packets: fc.nat({ max: 100 }),
+    skip: fc.boolean(),
+  }),
+  fc.record({
+    kind: fc.constant("removeEntry" as const),
+    rule: fc.nat({ max: RULES }),
+    created: fc.integer({ min: 1, max: 4 }),
+  }),
+  fc.record({ kind: fc.constant("removeRule" as const), rule: fc.nat({ max: RULES }) }),
+  fc.record({
+    kind: fc.constant("purge" as const),
+    appOf: fc.option(fc.nat({ max: RULES }), { nil: undefined }),
+  }),
+  fc.constant({ kind: "clear" as const }),
+);
+
+/** The model: a list of entries, at most one per rule identity, and the last stamp. */
+class Model {
+  entries: FlowEntry[] = [];
+  term = 0;
+  timestamp = 0;
+  find(rule: FlowRule) {
+    return this.entries.find((e) => e.rule.id === rule.id && sameFlowRule(e.rule, rule));
+  }
+  put(entry: FlowEntry) {
+    this.entries = [...this.entries.filter((e) => e !== this.find(entry.rule)), entry];
+  }
+  drop(entry: FlowEntry) {
+    this.entries = this.entries.filter((e) => e !== entry);
+  }
+}
+
+describe("FlowBucket against a model", () => {
+  it("every operation sequence leaves the same entries and stamp as the model", () => {
+    fc.assert(
+      fc.property(
+        fc.array(flowRule([DEVICE]), { minLength: RULES, maxLength: RULES }),
+        fc.array(fc.tuple(op, fc.integer({ min: -1, max: 2 })), { maxLength: 60 }),
+        (generated, ops) => {
+          const first = generated[0]!;
+          const rules = [...generated, collidingTwin(first)];
+          const bucket = new FlowBucket(3);
+          const clock = new LogicalClock();
+          const model = new Model();
+          let term = 1;
+          for (const [o, termStep] of ops) {
+            // Mostly the same or a later term; sometimes an earlier one, which must be refused.
+            const opTerm = Math.max(0, term + termStep);
+            const ticksBefore = clock.current;
+            const stampBefore = bucket.digest();
+            const stale = opTerm < model.term && o.kind !== "clear";
+            let changed = false;
+            try {
+              changed = apply(bucket, clock, model, rules, o, opTerm);
+              expect(stale).toBe(false);
+            } catch (error) {
+              expect(error).toBeInstanceOf(FlowBucketError);
+              expect((error as FlowBucketError).code).toBe("STALE_TERM");
+              expect(stale).toBe(true);
+            }
+            if (!stale) term = Math.max(term, opTerm);
+            if (changed && o.kind !== "clear") {
+              model.term = opTerm;
+              model.timestamp = ticksBefore + 1;
+              expect(clock.current).toBe(ticksBefore + 1);
+            } else {
+              expect(clock.current).toBe(ticksBefore);
+              if (o.kind !== "clear") expect(bucket.digest()).toEqual(stampBefore);
+            }
+            expect(bucket.digest()).toEqual({
+              bucket: 3,
+              term: model.term,
+              timestamp: model.timestamp,
+            });
+            expect(bucket.size).toBe(model.entries.length);
+            expect(new Set(bucket.entries())).toEqual(new Set(model.entries));
+            for (const rule of rules) expect(bucket.find(rule)).toBe(model.find(rule));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+/** Applies `o` to both; returns whether it was a change (the bucket's word, checked against the model's). */
+function apply(
+  bucket: FlowBucket,
+  clock: LogicalClock,
+  model: Model,
+  rules: readonly FlowRule[],
+  o: Op,
+  term: number,
+): boolean {
+  switch (o.kind) {
+    case "add": {
+      const entry = createFlowEntry(rules[o.rule]!, { created: o.created, state: o.state });
+      const before = model.find(entry.rule);
+      expect(bucket.add(entry, term, clock)).toBe(before);
+      model.put(entry);
+      return true;
+    }
+    case "update": {
+      const entry = createFlowEntry(rules[o.rule]!, { created: o.created, state: o.state });
+      const stored = model.find(entry.rule);
+      const expected = stored !== undefined && entry.created >= stored.created;
+      expect(bucket.update(entry, term, clock)).toBe(expected);
+      if (expected) model.put(entry);
+      return expected;
+    }
+    case "modify": {
+      const rule = rules[o.rule]!;
+      const stored = model.find(rule);
+      const result = bucket.modify(
+        rule,
+        (e) => (o.skip ? undefined : withFlowEntry(e, { packets: o.packets })),
+        term,
+        clock,
+      );
+      if (stored === undefined || o.skip) {
+        expect(result).toBeUndefined();
+        return false;
+      }
+      expect(result).toEqual(withFlowEntry(stored, { packets: o.packets }));
+      model.put(result!);
+      return true;
+    }
+    case "removeEntry": {
+      const target = createFlowEntry(rules[o.rule]!, { created: o.created });
+      const stored = model.find(target.rule);
+      const removed = bucket.remove(target, term, clock);
+      if (stored === undefined || target.created < stored.created) {
+        expect(removed).toBeUndefined();
+        return false;
+      }
+      expect(removed).toBe(stored);
+      model.drop(stored);
+      return true;
+    }
+    case "removeRule": {
+      const stored = model.find(rules[o.rule]!);
+      expect(bucket.remove(rules[o.rule]!, term, clock)).toBe(stored);
+      if (stored !== undefined) model.drop(stored);
+      return stored !== undefined;
+    }
+    case "purge": {
+      const appId = o.appOf === undefined ? undefined : rules[o.appOf]!.appId;
+      const doomed = model.entries.filter((e) => appId === undefined || e.rule.appId === appId);
+      const removed = bucket.purge(
+        term,
+        clock,
+        appId === undefined ? undefined : { appId: appId as ApplicationId },
+      );
+      expect(new Set(removed)).toEqual(new Set(doomed));
+      for (const e of doomed) model.drop(e);
+      return doomed.length > 0;
+    }
+    case "clear": {
+      bucket.clear();
+      model.entries = [];
+      model.term = 0;
+      model.timestamp = 0;
+      return false;
+    }
+    default: {
+      const never: never = o;
+      throw new Error(`unknown op ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+describe("FlowBucket", () => {
+  const rule = createFlowRule({
+    deviceId: DEVICE,
+    appId: 1,
+    priority: 5,
+    criteria: [{ type: "ETH_TYPE", ethType: "0x800" }],
+  });
+
+  it("keeps rules whose flow ids collide apart", () => {
+    const twin = collidingTwin(rule);
+    expect(twin.id).toBe(rule.id);
+    const bucket = new FlowBucket(0);
+    const clock = new LogicalClock();
+    const a = createFlowEntry(rule, { created: 1 });
+    const b = createFlowEntry(twin, { created: 1 });
+    bucket.add(a, 1, clock);
+    bucket.add(b, 1, clock);
+    expect(bucket.size).toBe(2);
+    expect(bucket.find(rule)).toBe(a);
+    expect(bucket.find(twin)).toBe(b);
+    expect(bucket.get(rule.id)).toBe(a);
+    expect(bucket.remove(rule, 1, clock)).toBe(a);
+    expect(bucket.find(twin)).toBe(b);
+    expect(bucket.get(rule.id)).toBe(b);
+  });
+
+  it("refuses an update function that swaps the rule", () => {
+    const bucket = new FlowBucket(0);
+    const clock = new LogicalClock();
+    bucket.add(createFlowEntry(rule, { created: 1 }), 1, clock);
+    const other = createFlowRule({ deviceId: DEVICE, appId: 1, priority: 6 });
+    expect(() =>
+      bucket.modify(rule, () => createFlowEntry(other, { created: 2 }), 1, clock),
+    ).toThrow(expect.objectContaining({ code: "RULE_CHANGED" }));
+    expect(bucket.find(rule)?.created).toBe(1);
+    expect(bucket.timestamp).toBe(1);
+  });
+
+  it("copy() is independent of the original, both ways", () => {
+    const bucket = new FlowBucket(2);
+    const clock = new LogicalClock();
+    const entry = createFlowEntry(rule, { created: 1 });
+    bucket.add(entry, 4, clock);
+    const copy = bucket.copy();
+    expect(copy.digest()).toEqual(bucket.digest());
+    expect([...copy.entries()]).toEqual([entry]);
+    bucket.remove(rule, 4, clock);
+    expect(copy.find(rule)).toBe(entry);
+    const other = createFlowRule({ deviceId: DEVICE, appId: 2, priority: 1 });
+    copy.add(createFlowEntry(other, { created: 1 }), 5, clock);
+    expect(bucket.find(other)).toBeUndefined();
+    expect(bucket.digest()).toEqual({ bucket: 2, term: 4, timestamp: 2 });
+  });
+
+  it("mergeFrom keeps the newer copy only (term first) and round-trips snapshots", () => {
+    const clock = new LogicalClock();
+    const mine = new FlowBucket(1);
+    const theirs = new FlowBucket(1);
+    const entry = createFlowEntry(rule, { created: 1 });
+    for (let i = 0; i < 5; i++) mine.add(entry, 3, clock); // term 3, timestamp 5
+    theirs.add(withFlowEntry(entry, { state: "ADDED" }), 4, new LogicalClock()); // term 4, ts 1
+    expect(theirs.mergeFrom(mine)).toBe(false);
+    expect(mine.mergeFrom(theirs.snapshot())).toBe(true);
+    expect(mine.digest()).toEqual({ bucket: 1, term: 4, timestamp: 1 });
+    expect(mine.find(rule)?.state).toBe("ADDED");
+    expect(mine.mergeFrom(theirs)).toBe(false); // equal is not newer
+    expect(FlowBucket.fromSnapshot(mine.snapshot()).snapshot()).toEqual(mine.snapshot());
+    expect(() => mine.mergeFrom(new FlowBucket(2))).toThrow(FlowBucketError);
+  });
+});

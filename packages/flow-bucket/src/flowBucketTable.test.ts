@@ -1,0 +1,230 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { FlowBucket } from "./flowBucket.js";
+import { FlowBucketError } from "./flowBucketError.js";
+import { FlowBucketTable } from "./flowBucketTable.js";
+import { createFlowEntry, type FlowEntry } from "./flowEntry.js";
+import { bucketOf } from "./flowId.js";
+import { createFlowRule, type FlowRule } from "./flowRule.js";
+import { type ApplicationId, type DeviceId, deviceId } from "./ids.js";
+import { flowRule } from "./testing/arbitraries.js";
+
+const DEVICE: DeviceId = deviceId("of:0000000000000001");
+
+function ruleNumber(i: number, appId = 1): FlowRule {
+  return createFlowRule({
+    deviceId: DEVICE,
+    appId,
+    priority: 100,
+    criteria: [
+      { type: "ETH_TYPE", ethType: "0x800" },
+      { type: "IPV4_DST", ip: `10.0.${(i >> 8) & 255}.${i & 255}/32` },
+    ],
+  });
+}
+
+const entry = (rule: FlowRule, created = 1): FlowEntry => createFlowEntry(rule, { created });
+
+describe("FlowBucketTable", () => {
+  it("takes power-of-two bucket counts only", () => {
+    for (const bucketCount of [1, 2, 128, 1024, 65536]) {
+      expect(new FlowBucketTable({ deviceId: DEVICE, bucketCount }).bucketCount).toBe(bucketCount);
+    }
+    for (const bucketCount of [0, 3, 100, 1000, 131072, 1.5]) {
+      expect(() => new FlowBucketTable({ deviceId: DEVICE, bucketCount })).toThrow(FlowBucketError);
+    }
+    expect(new FlowBucketTable({ deviceId: DEVICE }).bucketCount).toBe(128);
+  });
+
+  it.each([128, 1024])("puts each flow in bucket flowId mod %i, allocating lazily", (count) => {
+    const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount: count });
+    const rules = [0, 1, 2].map((i) => ruleNumber(i));
+    for (const rule of rules) table.add(entry(rule), 1);
+    expect(table.allocatedBuckets).toBeLessThanOrEqual(3);
+    expect(table.size).toBe(3);
+    for (const rule of rules) {
+      const index = Number(rule.id % BigInt(count));
+      expect(table.bucketIndexOf(rule.id)).toBe(index);
+      expect(table.bucket(index)?.find(rule)?.rule).toBe(rule);
+      expect(table.get(rule.id)?.rule).toBe(rule);
+    }
+    expect(table.digest(count - 1)).toEqual(
+      table.bucket(count - 1)?.digest() ?? { bucket: count - 1, term: 0, timestamp: 0 },
+    );
+    // 2 000 flows use most of 128 buckets.
+    for (let i = 3; i < 2000; i++) table.add(entry(ruleNumber(i)), 1);
+    expect(table.size).toBe(2000);
+    expect(table.allocatedBuckets).toBe(
+      new Set([...table.entries()].map((e) => bucketOf(e.rule.id, count))).size,
+    );
+    expect(() => table.allocate(count)).toThrow(FlowBucketError);
+  });
+
+  it("stamps each change with the term and the next tick of the device clock", () => {
+    const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 1024 });
+    const a = ruleNumber(1);
+    table.add(entry(a), 7);
+    expect(table.update(entry(a, 0), 7)).toBe(false); // older than stored: refused
+    expect(table.update(entry(a, 2), 8)).toBe(true);
+    const index = table.bucketIndexOf(a.id);
+    expect(table.digests()).toEqual([{ bucket: index, term: 8, timestamp: 2 }]);
+    expect(table.summary()).toMatchObject({ deviceId: DEVICE, term: 8, timestamp: 2, buckets: 1 });
+    expect(table.remove(entry(a, 1), 8)).toBeUndefined(); // stored is newer
+    expect(table.remove(a, 8)?.created).toBe(2);
+    expect(table.clock.current).toBe(3);
+  });
+
+  it("refuses an entry of another device", () => {
+    const table = new FlowBucketTable({ deviceId: DEVICE });
+    const other = createFlowRule({ deviceId: "of:2", appId: 1, priority: 1 });
+    expect(() => table.add(entry(other), 1)).toThrow(
+      expect.objectContaining({ code: "WRONG_DEVICE" }),
+    );
+    expect(table.allocatedBuckets).toBe(0);
+  });
+
+  it("purges one application's flows across buckets, or all of them", () => {
+    const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
+    for (let i = 0; i < 300; i++) table.add(entry(ruleNumber(i, i % 3)), 1);
+    const removed = table.purge(2, { appId: 1 as ApplicationId });
+    expect(removed).toHaveLength(100);
+    expect(removed.every((e) => e.rule.appId === 1)).toBe(true);
+    expect(table.size).toBe(200);
+    expect([...table.entries()].some((e) => e.rule.appId === 1)).toBe(false);
+    expect(table.purge(2)).toHaveLength(200);
+    expect(table.size).toBe(0);
+    expect(table.summary().term).toBe(2);
+  });
+
+  it("merge keeps the newer copy and moves the clock past the sender's", () => {
+    const master = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
+    const backup = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
+    const a = ruleNumber(5);
+    for (let i = 0; i < 10; i++) master.add(entry(a, i), 2);
+    const index = master.bucketIndexOf(a.id);
+    const snapshot = master.bucket(index)!.snapshot();
+    expect(backup.merge(snapshot)).toBe(true);
+    expect(backup.clock.current).toBeGreaterThan(snapshot.timestamp);
+    expect(backup.find(a)?.created).toBe(9);
+    expect(backup.summary()).toEqual(master.summary());
+    // A deposed master's copy: older term, later clock. Refused.
+    const deposed = new FlowBucket(index);
+    for (let i = 0; i < 20; i++) deposed.add(entry(a, 100), 1, master.clock);
+    expect(backup.merge(deposed)).toBe(false);
+    expect(backup.find(a)?.created).toBe(9);
+  });
+
+  it("copy() is an independent deep copy with the same summary", () => {
+    const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
+    for (let i = 0; i < 50; i++) table.add(entry(ruleNumber(i)), 3);
+    const copy = table.copy();
+    expect(copy.summary()).toEqual(table.summary());
+    expect(copy.digests()).toEqual(table.digests());
+    expect(copy.clock.current).toBe(table.clock.current);
+    copy.remove(ruleNumber(0), 3);
+    expect(table.size).toBe(50);
+    expect(copy.size).toBe(49);
+    expect(copy.summary()).not.toEqual(table.summary());
+  });
+
+  describe("summary", () => {
+    type Op =
+      | { kind: "add"; rule: number; term: number }
+      | { kind: "remove"; rule: number; term: number }
+      | { kind: "clearBucket"; rule: number }
+      | { kind: "mergeRemote"; rule: number; term: number; timestamp: number }
+      | { kind: "clear" };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          kind: fc.constant("add" as const),
+          rule: fc.nat(7),
+          term: fc.nat(3),
+        }),
+      },
+      fc.record({ kind: fc.constant("remove" as const), rule: fc.nat(7), term: fc.nat(3) }),
+      fc.record({ kind: fc.constant("clearBucket" as const), rule: fc.nat(7) }),
+      fc.record({
+        kind: fc.constant("mergeRemote" as const),
+        rule: fc.nat(7),
+        term: fc.nat(5),
+        timestamp: fc.nat(40),
+      }),
+      fc.constant({ kind: "clear" as const }),
+    );
+
+    it("changes whenever any bucket's digest changes, and only then", () => {
+      fc.assert(
+        fc.property(
+          fc.array(flowRule([DEVICE]), { minLength: 8, maxLength: 8 }),
+          fc.constantFrom(4, 128, 1024),
+          fc.array(op, { maxLength: 40 }),
+          (rules, bucketCount, ops) => {
+            const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount });
+            let term = 0;
+            for (const o of ops) {
+              const before = { digests: table.digests(), summary: table.summary() };
+              const rule = "rule" in o ? rules[o.rule]! : undefined;
+              switch (o.kind) {
+                case "add":
+                  term = Math.max(term, o.term);
+                  table.add(entry(rule!), term);
+                  break;
+                case "remove":
+                  term = Math.max(term, o.term);
+                  table.remove(rule!, term);
+                  break;
+                case "clearBucket":
+                  table.bucket(table.bucketIndexOf(rule!.id))?.clear();
+                  break;
+                case "mergeRemote":
+                  table.merge({
+                    bucket: table.bucketIndexOf(rule!.id),
+                    term: o.term,
+                    timestamp: o.timestamp,
+                    entries: [entry(rule!)],
+                  });
+                  term = Math.max(term, table.summary().term);
+                  break;
+                case "clear":
+                  table.clear();
+                  break;
+              }
+              const after = { digests: table.digests(), summary: table.summary() };
+              const digestsChanged =
+                JSON.stringify(after.digests) !== JSON.stringify(before.digests);
+              expect(JSON.stringify(after.summary) !== JSON.stringify(before.summary)).toBe(
+                digestsChanged,
+              );
+              // A function of the digests only: a table rebuilt from the buckets agrees.
+              const rebuilt = new FlowBucketTable({ deviceId: DEVICE, bucketCount });
+              for (const bucket of table.buckets()) rebuilt.merge(bucket.snapshot());
+              expect(rebuilt.summary()).toEqual(after.summary);
+              // term/timestamp are those of the newest bucket.
+              const newest = [...after.digests]
+                .sort((x, y) => x.term - y.term || x.timestamp - y.timestamp)
+                .pop();
+              expect([after.summary.term, after.summary.timestamp]).toEqual([
+                newest?.term ?? 0,
+                newest?.timestamp ?? 0,
+              ]);
+              expect(after.summary.buckets).toBe(after.digests.length);
+            }
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+
+    it("is all zeros for a table that never changed", () => {
+      expect(new FlowBucketTable({ deviceId: DEVICE }).summary()).toEqual({
+        deviceId: DEVICE,
+        term: 0,
+        timestamp: 0,
+        buckets: 0,
+        checksum: 0,
+      });
+    });
+  });
+});
