@@ -1,0 +1,92 @@
+import { BehaviorSubject, type Observable } from "rxjs";
+import { z } from "zod";
+import { FlowStoreError } from "./flowStoreError.js";
+
+const positiveMs = (name: string) =>
+  z
+    .number({ error: `${name} must be a number of milliseconds` })
+    .int(`${name} must be a whole number of milliseconds`)
+    .min(10, `${name} must be at least 10 ms`)
+    .max(3_600_000, `${name} must be at most one hour`);
+
+/** The store's settings, with the defaults of the reference design. */
+export const StoreConfigSchema = z
+  .object({
+    /** How often the master sends changed buckets to its backups, in ms. */
+    backupPeriod: positiveMs("backupPeriod").default(2000),
+    /** How often the master compares digests with its backups, in ms. */
+    antiEntropyPeriod: positiveMs("antiEntropyPeriod").default(5000),
+    /** How many backups hold a copy of each device's flow table. */
+    backupCount: z.number().int().min(0).max(16).default(2),
+    /**
+     * Buckets per device table (a power of two). Only read when a device table is created:
+     * changing it at run time applies to devices seen afterwards.
+     */
+    bucketCount: z
+      .number()
+      .int()
+      .min(1)
+      .max(65536)
+      .refine((n) => (n & (n - 1)) === 0, "bucketCount must be a power of two")
+      .default(128),
+    /** How long a forwarded request waits for the master, in ms. */
+    requestTimeout: positiveMs("requestTimeout").default(5000),
+  })
+  .strict();
+
+/** The store's settings. */
+export type StoreConfig = z.output<typeof StoreConfigSchema>;
+/** Settings as a caller gives them: every field optional. */
+export type StoreConfigInput = z.input<typeof StoreConfigSchema>;
+
+/** `input` validated, with defaults filled in; a bad value is an `INVALID_CONFIG` error naming it. */
+export function parseStoreConfig(input: unknown): StoreConfig {
+  const parsed = StoreConfigSchema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field =
+    issue?.path.join(".") || (issue?.code === "unrecognized_keys" ? issue.keys.join(", ") : "");
+  throw new FlowStoreError(
+    "INVALID_CONFIG",
+    `invalid store configuration: ${field}: ${issue?.message}`,
+    {
+      cause: parsed.error,
+    },
+  );
+}
+
+/**
+ * The store's current settings, changeable at run time.
+ *
+ * @remarks `update` validates the merged settings first; a refused change leaves every old
+ * value in place. Components follow `config$` so a new period applies from the next round.
+ */
+export class StoreSettings {
+  readonly #config$: BehaviorSubject<StoreConfig>;
+
+  constructor(input: StoreConfigInput = {}) {
+    this.#config$ = new BehaviorSubject(parseStoreConfig(input));
+  }
+
+  /** The settings now. */
+  get current(): StoreConfig {
+    return this.#config$.value;
+  }
+
+  /** The settings now, then each change. */
+  get config$(): Observable<StoreConfig> {
+    return this.#config$.asObservable();
+  }
+
+  /** Changes some settings; throws `INVALID_CONFIG` (and changes nothing) if any is bad. */
+  update(changes: Partial<StoreConfigInput>): StoreConfig {
+    const next = parseStoreConfig({ ...this.current, ...changes });
+    this.#config$.next(next);
+    return next;
+  }
+
+  /** Completes `config$`. */
+  close(): void {
+    this.#config$.complete();
+  }
+}

@@ -1,0 +1,468 @@
+import {
+  type DeviceDigest,
+  type DeviceId,
+  emptyDigest,
+  type FlowBucket,
+  type FlowBucketDigest,
+  type FlowBucketSnapshot,
+  FlowBucketTable,
+  isNewerThan,
+  type LogicalTimestamp,
+  type Term,
+} from "@flowstore/flow-bucket";
+import type { ReplicaInfo } from "@flowstore/mastership";
+import type { NodeId } from "./cluster.js";
+import { FlowStoreError } from "./flowStoreError.js";
+import type { LifecycleEvent } from "./lifecycle.js";
+import type { Logger } from "./logger.js";
+
+/** How a new master reads the previous replicas of its device while it synchronizes. */
+export interface SyncSource {
+  /** The digest of every changed bucket of `device` on `node`. */
+  digests(node: NodeId, device: DeviceId, term: Term): Promise<readonly FlowBucketDigest[]>;
+  /** Buckets `indices` of `device` on `node`. */
+  buckets(
+    node: NodeId,
+    device: DeviceId,
+    term: Term,
+    indices: readonly number[],
+  ): Promise<readonly FlowBucketSnapshot[]>;
+}
+
+/** What a device table needs from its node. */
+export interface DeviceFlowTableOptions {
+  readonly deviceId: DeviceId;
+  readonly localNode: NodeId;
+  readonly bucketCount: number;
+  readonly sync: SyncSource;
+  /** Publishes "term T is synchronized"; `false` if T is no longer the current term. */
+  readonly activate: (term: Term) => Promise<boolean>;
+  /** Whether a node that is neither master nor backup should drop its copy. */
+  readonly shouldDropCopies: () => boolean;
+  readonly log: Logger;
+  /** Buckets fetched per sync request. */
+  readonly syncBatch?: number;
+}
+
+/** The answer of a backup to one device's buckets. */
+export type BackupVerdict =
+  | { readonly accepted: true; readonly term: Term }
+  | {
+      readonly accepted: false;
+      readonly reason: "STALE_TERM" | "UNKNOWN_TERM";
+      readonly term: Term;
+    };
+
+interface QueuedWrite {
+  readonly run: (term: Term) => void;
+  readonly reject: (error: FlowStoreError) => void;
+}
+
+/**
+ * One device's flow table on one node, and its part in the replication protocol: writes
+ * only on the master in an active term, synchronization before activation, term-fenced
+ * backups, and the digests anti-entropy compares.
+ *
+ * @remarks No timers and no sockets: the node's replication scheduler asks every table what
+ * to send and tells it what was acknowledged; the {@link SyncSource} does the reading on
+ * failover. That keeps every decision of the protocol in this one file.
+ */
+export class DeviceFlowTable {
+  readonly deviceId: DeviceId;
+  readonly table: FlowBucketTable;
+  readonly #options: DeviceFlowTableOptions;
+  #info: ReplicaInfo | undefined;
+  #activeTerm: Term = 0;
+  /** The newest term this node has heard of for the device, from events or messages. */
+  #knownTerm: Term = 0;
+  readonly #queued = new Map<number, QueuedWrite[]>();
+  /** Per backup node: bucket → the timestamp it acknowledged in the current term. */
+  readonly #acked = new Map<NodeId, Map<number, LogicalTimestamp>>();
+  /** `node/bucket` of the backup sends in flight. */
+  readonly #inFlight = new Set<string>();
+  #closed = false;
+
+  constructor(options: DeviceFlowTableOptions) {
+    this.#options = options;
+    this.deviceId = options.deviceId;
+    this.table = new FlowBucketTable({
+      deviceId: options.deviceId,
+      bucketCount: options.bucketCount,
+    });
+  }
+
+  /** The replica info of the current term, if any. */
+  get info(): ReplicaInfo | undefined {
+    return this.#info;
+  }
+
+  /** The newest term this node saw become active. */
+  get activeTerm(): Term {
+    return this.#activeTerm;
+  }
+
+  /** Whether this node is the master of an active term: the only state that takes writes directly. */
+  get isActiveMaster(): boolean {
+    const info = this.#info;
+    return (
+      info !== undefined &&
+      info.master === this.#options.localNode &&
+      this.#activeTerm === info.term &&
+      this.#knownTerm <= info.term
+    );
+  }
+
+  /** Whether this node is the master of the current term (active or still synchronizing). */
+  get isMaster(): boolean {
+    return this.#info?.master === this.#options.localNode && this.#knownTerm <= this.#info.term;
+  }
+
+  /** The backups of the current term. */
+  get backups(): readonly NodeId[] {
+    return this.#info?.backups ?? [];
+  }
+
+  // ---- writes -------------------------------------------------------------------------------
+
+  /**
+   * Runs `write` on the table in the current term, once the term is active: at once if it
+   * is, or queued behind the bucket's other writes until synchronization finishes.
+   * Rejects with `NOT_MASTER` on a node that is not the master.
+   */
+  write<T>(bucket: number, write: (table: FlowBucketTable, term: Term) => T): Promise<T> {
+    const info = this.#info;
+    if (this.#closed) return Promise.reject(new FlowStoreError("CLOSED", "the store is closed"));
+    if (info === undefined || info.master !== this.#options.localNode) {
+      return Promise.reject(
+        new FlowStoreError(
+          "NOT_MASTER",
+          `${this.#options.localNode} is not the master of ${this.deviceId}`,
+        ),
+      );
+    }
+    if (this.#knownTerm > info.term) {
+      return Promise.reject(
+        new FlowStoreError(
+          "STALE_TERM",
+          `term ${info.term} of ${this.deviceId} was superseded by term ${this.#knownTerm}`,
+        ),
+      );
+    }
+    if (this.#activeTerm === info.term) {
+      try {
+        return Promise.resolve(write(this.table, info.term));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      const queue = this.#queued.get(bucket) ?? [];
+      queue.push({
+        run: (term) => {
+          try {
+            resolve(write(this.table, term));
+          } catch (error) {
+            reject(error);
+          }
+        },
+        reject,
+      });
+      this.#queued.set(bucket, queue);
+    });
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  /** Follows one step of the device's term lifecycle. */
+  onLifecycle(event: LifecycleEvent): void {
+    switch (event.type) {
+      case "TERM_START":
+        this.#startTerm(event.info, event.previous);
+        return;
+      case "TERM_UPDATE":
+        this.#info = event.info;
+        this.#forgetBackupsNotIn(event.info.backups);
+        return;
+      case "TERM_ACTIVE":
+        this.#activateTerm(event.info);
+        return;
+      case "TERM_END":
+        this.#endTerm(event.info);
+        return;
+      default: {
+        const never: never = event;
+        throw new Error(`unexpected lifecycle event ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Notes that a message spoke of `term`: a newer one fences this node's writes. */
+  observeTerm(term: Term): void {
+    if (term > this.#knownTerm) this.#knownTerm = term;
+  }
+
+  #startTerm(info: ReplicaInfo, previous: ReplicaInfo | undefined): void {
+    this.#info = info;
+    this.observeTerm(info.term);
+    this.#acked.clear();
+    this.#inFlight.clear();
+    if (info.master !== this.#options.localNode) {
+      this.#rejectQueued("NOT_MASTER", `mastership of ${this.deviceId} moved to ${info.master}`);
+      return;
+    }
+    this.#options.log.info("synchronizing flows", { device: this.deviceId, term: info.term });
+    this.#synchronize(info, previous).then(
+      () => this.#activate(info),
+      (error: unknown) => {
+        this.#options.log.error("synchronization failed", {
+          device: this.deviceId,
+          error: String(error),
+        });
+        return this.#activate(info);
+      },
+    );
+  }
+
+  /** Pulls newer buckets from the previous master, or failing that from the first previous backup that answers. */
+  async #synchronize(info: ReplicaInfo, previous: ReplicaInfo | undefined): Promise<void> {
+    if (previous === undefined) return;
+    const local = this.#options.localNode;
+    if (previous.master !== undefined && previous.master !== local) {
+      try {
+        await this.#syncFrom(previous.master, info.term);
+        return;
+      } catch (error) {
+        this.#options.log.debug("previous master did not answer; trying its backups", {
+          device: this.deviceId,
+          node: previous.master,
+          error: String(error),
+        });
+      }
+    }
+    const backups = previous.backups.filter((node) => node !== local);
+    if (backups.length === 0) return;
+    try {
+      await Promise.any(backups.map((node) => this.#syncFrom(node, info.term)));
+    } catch (error) {
+      this.#options.log.warn("no previous replica answered; activating with the local copy", {
+        device: this.deviceId,
+        backups,
+        error: String(error),
+      });
+    }
+  }
+
+  async #syncFrom(node: NodeId, term: Term): Promise<void> {
+    const remote = await this.#options.sync.digests(node, this.deviceId, term);
+    const wanted = remote
+      .filter((digest) => isNewerThan(digest, this.table.digest(digest.bucket)))
+      .map((digest) => digest.bucket);
+    const batch = this.#options.syncBatch ?? 16;
+    for (let i = 0; i < wanted.length; i += batch) {
+      const snapshots = await this.#options.sync.buckets(
+        node,
+        this.deviceId,
+        term,
+        wanted.slice(i, i + batch),
+      );
+      for (const snapshot of snapshots) this.table.merge(snapshot);
+    }
+    this.#options.log.debug("synchronized", {
+      device: this.deviceId,
+      node,
+      buckets: wanted.length,
+    });
+  }
+
+  async #activate(info: ReplicaInfo): Promise<void> {
+    if (this.#closed || this.#info?.term !== info.term || info.master !== this.#options.localNode)
+      return;
+    let published = false;
+    try {
+      published = await this.#options.activate(info.term);
+    } catch (error) {
+      this.#options.log.error("could not publish the term", {
+        device: this.deviceId,
+        error: String(error),
+      });
+    }
+    if (!published || this.#info?.term !== info.term) {
+      this.#rejectQueued(
+        "NOT_MASTER",
+        `term ${info.term} of ${this.deviceId} ended before it was active`,
+      );
+      return;
+    }
+    this.#activeTerm = Math.max(this.#activeTerm, info.term);
+    const queued = [...this.#queued.values()];
+    this.#queued.clear();
+    for (const queue of queued) for (const write of queue) write.run(info.term);
+    this.#options.log.info("term active", { device: this.deviceId, term: info.term });
+  }
+
+  #activateTerm(info: ReplicaInfo): void {
+    if (this.#info !== undefined && info.term < this.#info.term) return;
+    this.#info = info;
+    this.observeTerm(info.term);
+    this.#activeTerm = Math.max(this.#activeTerm, info.term);
+    const local = this.#options.localNode;
+    if (
+      info.master !== local &&
+      !info.backups.includes(local) &&
+      this.#options.shouldDropCopies()
+    ) {
+      this.table.clear();
+    }
+  }
+
+  #endTerm(info: ReplicaInfo): void {
+    if (info.master === this.#options.localNode) {
+      this.#rejectQueued("NOT_MASTER", `term ${info.term} of ${this.deviceId} ended`);
+    }
+    if (this.#info?.term === info.term) this.#info = { ...info, master: undefined };
+    this.#acked.clear();
+    this.#inFlight.clear();
+  }
+
+  #rejectQueued(code: "NOT_MASTER" | "CLOSED", message: string): void {
+    const queued = [...this.#queued.values()];
+    this.#queued.clear();
+    for (const queue of queued)
+      for (const write of queue) write.reject(new FlowStoreError(code, message));
+  }
+
+  #forgetBackupsNotIn(backups: readonly NodeId[]): void {
+    for (const node of this.#acked.keys()) if (!backups.includes(node)) this.#acked.delete(node);
+  }
+
+  // ---- backups, master side ------------------------------------------------------------------
+
+  /**
+   * The buckets `node` should receive now: changed in the current term, newer than what it
+   * acknowledged, and not already on their way. They are marked in flight.
+   */
+  takeBackups(node: NodeId): FlowBucket[] {
+    const info = this.#info;
+    if (info === undefined || !this.isActiveMaster || !info.backups.includes(node)) return [];
+    const acked = this.#acked.get(node);
+    const out: FlowBucket[] = [];
+    for (const bucket of this.table.buckets()) {
+      if (bucket.term !== info.term) continue; // synchronize first, then replicate
+      const last = acked?.get(bucket.index);
+      if (last !== undefined && last >= bucket.timestamp) continue;
+      const key = `${node}/${bucket.index}`;
+      if (this.#inFlight.has(key)) continue;
+      this.#inFlight.add(key);
+      out.push(bucket);
+    }
+    return out;
+  }
+
+  /** Records the outcome of a backup send of `buckets` (index → timestamp sent) to `node`. */
+  backupDone(
+    node: NodeId,
+    term: Term,
+    buckets: ReadonlyMap<number, LogicalTimestamp>,
+    verdict: BackupVerdict | undefined,
+  ): void {
+    for (const index of buckets.keys()) this.#inFlight.delete(`${node}/${index}`);
+    if (verdict === undefined || this.#info?.term !== term) return;
+    if (!verdict.accepted) {
+      this.observeTerm(verdict.reason === "STALE_TERM" ? verdict.term : 0);
+      return;
+    }
+    let acked = this.#acked.get(node);
+    if (acked === undefined) {
+      acked = new Map();
+      this.#acked.set(node, acked);
+    }
+    for (const [index, timestamp] of buckets) {
+      if ((acked.get(index) ?? -1) < timestamp) acked.set(index, timestamp);
+    }
+  }
+
+  /** Whether any bucket changed after what `node` has acknowledged (a reason to send again now). */
+  hasUnackedChanges(node: NodeId): boolean {
+    const info = this.#info;
+    if (info === undefined || !this.isActiveMaster) return false;
+    const acked = this.#acked.get(node);
+    for (const bucket of this.table.buckets()) {
+      if (bucket.term !== info.term) continue;
+      if (
+        (acked?.get(bucket.index) ?? -1) < bucket.timestamp &&
+        !this.#inFlight.has(`${node}/${bucket.index}`)
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Anti-entropy: given `node`'s digests of this device (only its changed buckets), forgets
+   * the acknowledgement of every bucket where the local copy is newer, so the next backup
+   * round resends it. Returns how many buckets were reset.
+   */
+  reconcile(node: NodeId, remote: readonly FlowBucketDigest[]): number {
+    const theirs = new Map(remote.map((digest) => [digest.bucket, digest]));
+    const acked = this.#acked.get(node);
+    let reset = 0;
+    for (const bucket of this.table.buckets()) {
+      const digest = bucket.digest();
+      if (isNewerThan(digest, theirs.get(bucket.index) ?? emptyDigest(bucket.index))) {
+        if (acked?.delete(bucket.index)) reset++;
+      }
+    }
+    return reset;
+  }
+
+  // ---- backups and sync, replica side --------------------------------------------------------
+
+  /**
+   * Takes a master's copies of some buckets. Refused unless `term` is this node's current
+   * term for the device: a node that has not learned of the term yet, or a deposed master's
+   * late send, must not overwrite anything. Keeps whichever copy is newer.
+   */
+  receiveBackup(term: Term, snapshots: readonly FlowBucketSnapshot[]): BackupVerdict {
+    const current = this.#info?.term ?? 0;
+    if (term !== current) {
+      this.observeTerm(term);
+      return {
+        accepted: false,
+        reason: term < current ? "STALE_TERM" : "UNKNOWN_TERM",
+        term: current,
+      };
+    }
+    for (const snapshot of snapshots) this.table.merge(snapshot);
+    return { accepted: true, term };
+  }
+
+  /** The digests of every changed bucket, for a new master or an anti-entropy round. */
+  digests(): FlowBucketDigest[] {
+    return this.table.digests();
+  }
+
+  /** The summary anti-entropy compares first. */
+  summary(): DeviceDigest {
+    return this.table.summary();
+  }
+
+  /** Copies of buckets `indices` (empty ones included), for a synchronizing master. */
+  snapshots(indices: readonly number[]): FlowBucketSnapshot[] {
+    return indices.map(
+      (index) =>
+        this.table.bucket(index)?.snapshot() ?? {
+          bucket: index,
+          term: 0,
+          timestamp: 0,
+          entries: [],
+        },
+    );
+  }
+
+  /** Rejects queued writes; the table is not used afterwards. */
+  close(): void {
+    this.#closed = true;
+    this.#rejectQueued("CLOSED", "the store is closed");
+  }
+}

@@ -1,0 +1,711 @@
+import {
+  type ApplicationId,
+  createFlowEntry,
+  type DeviceId,
+  type FlowBucketTable,
+  type FlowEntry,
+  type FlowEntryState,
+  type FlowRule,
+  type Term,
+  withFlowEntry,
+} from "@flowstore/flow-bucket";
+import type { Mastership } from "@flowstore/mastership";
+import { asyncScheduler, type Observable, type SchedulerLike, Subject, Subscription } from "rxjs";
+import type { NodeId } from "./cluster.js";
+import { type StoreConfig, type StoreConfigInput, StoreSettings } from "./config.js";
+import { DeviceFlowTable } from "./deviceFlowTable.js";
+import { FlowStoreError } from "./flowStoreError.js";
+import type { FlowStoreEvent, RuleEvent } from "./flowStoreEvent.js";
+import { deviceLifecycle$ } from "./lifecycle.js";
+import { type Logger, silentLogger } from "./logger.js";
+import type {
+  BatchCompletion,
+  FlowRuleBatch,
+  FlowRuleOperation,
+  TableStatistics,
+} from "./messages.js";
+import { Replicator } from "./replicator.js";
+import { type MessageOf, StoreChannel, type StoreMessaging, SUBJECTS } from "./storeMessaging.js";
+
+/** What {@link createFlowRuleStore} needs. */
+export interface FlowRuleStoreOptions {
+  readonly messaging: StoreMessaging;
+  readonly mastership: Mastership<DeviceId>;
+  /** How many nodes the cluster has (copies are dropped only when it is larger than 1 + backupCount). */
+  readonly clusterSize: () => number;
+  readonly config?: StoreConfigInput;
+  /**
+   * Whether a device is connected to the cluster. A read of a device with no master answers
+   * from the local copy only when this says it is not; default: every device is available.
+   */
+  readonly isDeviceAvailable?: (device: DeviceId) => boolean;
+  /** Time for timers and entry timestamps; default RxJS's `asyncScheduler` (wall clock). */
+  readonly scheduler?: SchedulerLike;
+  readonly log?: Logger;
+}
+
+/** A batch as a caller gives it: the store assigns the id. */
+export interface FlowRuleBatchInput {
+  readonly deviceId: DeviceId;
+  readonly operations: readonly FlowRuleOperation[];
+}
+
+/** Rules per state, as `getFlowRuleCount` can break them down. */
+export type FlowRuleCountFilter = { readonly deviceId?: DeviceId; readonly state?: FlowEntryState };
+
+const PAGE_ENTRIES = 10_000;
+
+/**
+ * The replicated flow rule store: ONOS's `FlowRuleStore` API over per-device tables whose
+ * master replicates changed buckets to ordered backups.
+ *
+ * @remarks Every operation on a device runs on its master: locally when this node is the
+ * master, forwarded otherwise. A write on a master whose term is not yet active waits until
+ * the master has synchronized from the previous replicas. See the package README for the
+ * protocol.
+ */
+export class EcFlowRuleStore {
+  readonly localNode: NodeId;
+  readonly settings: StoreSettings;
+  readonly replicator: Replicator;
+  readonly #options: FlowRuleStoreOptions;
+  readonly #channel: StoreChannel;
+  readonly #scheduler: SchedulerLike;
+  readonly #log: Logger;
+  readonly #tables = new Map<DeviceId, DeviceFlowTable>();
+  readonly #events = new Subject<FlowStoreEvent>();
+  /** Batches applied here as master, by id: the node to tell when the device completes them. */
+  readonly #origins = new Map<string, NodeId>();
+  readonly #tableStats = new Map<DeviceId, readonly TableStatistics[]>();
+  readonly #subscription = new Subscription();
+  readonly #unserve: Array<() => void>;
+  #batches = 0;
+  #closed = false;
+
+  constructor(options: FlowRuleStoreOptions) {
+    this.#options = options;
+    this.localNode = options.messaging.localNode;
+    this.settings = new StoreSettings(options.config);
+    this.#channel = new StoreChannel(options.messaging);
+    this.#scheduler = options.scheduler ?? asyncScheduler;
+    this.#log = options.log ?? silentLogger;
+    this.replicator = new Replicator({
+      channel: this.#channel,
+      tables: () => this.#tables.values(),
+      table: (device) => this.#table(device),
+      config$: this.settings.config$,
+      config: () => this.settings.current,
+      scheduler: this.#scheduler,
+      log: this.#log,
+    });
+    this.#unserve = [
+      this.#channel.serve(SUBJECTS.syncDigests, (r) => this.#onSyncDigests(r)),
+      this.#channel.serve(SUBJECTS.syncBuckets, (r) => this.#onSyncBuckets(r)),
+      this.#channel.serve(SUBJECTS.applyBatch, (r) => this.#onApplyBatch(r)),
+      this.#channel.serve(SUBJECTS.batchCompleted, (r) => this.#onBatchCompleted(r)),
+      this.#channel.serve(SUBJECTS.read, (r) => this.#onRead(r)),
+      this.#channel.serve(SUBJECTS.change, (r) => this.#onChange(r)),
+    ];
+    // Every device the coordinator knows gets a table, so lifecycles (and syncs) start at once.
+    for (const device of options.mastership.keys()) this.#table(device);
+    this.#subscription.add(options.mastership.events$.subscribe((event) => this.#table(event.key)));
+  }
+
+  /** What ONOS calls the store delegate: batches to apply, batches completed, rules changed. */
+  get events$(): Observable<FlowStoreEvent> {
+    return this.#events.asObservable();
+  }
+
+  /** The current configuration. */
+  get config(): StoreConfig {
+    return this.settings.current;
+  }
+
+  /** Changes the configuration at run time; a bad value throws `INVALID_CONFIG` and changes nothing. */
+  configure(changes: Partial<StoreConfigInput>): StoreConfig {
+    return this.settings.update(changes);
+  }
+
+  /** The devices this node has a table for. */
+  devices(): DeviceId[] {
+    return [...this.#tables.keys()];
+  }
+
+  /** This node's own copy of a device's table (for inspection; never for writes). */
+  localTable(device: DeviceId): FlowBucketTable | undefined {
+    return this.#tables.get(device)?.table;
+  }
+
+  /** Whether this node is the master of `device` in an active term. */
+  isActiveMaster(device: DeviceId): boolean {
+    return this.#tables.get(device)?.isActiveMaster ?? false;
+  }
+
+  // ---- batches --------------------------------------------------------------------------
+
+  /**
+   * Stores a batch of operations on one device's rules and asks its master to apply them:
+   * ADD stores a new entry in `PENDING_ADD`, MODIFY replaces an entry unless the stored one is
+   * newer, REMOVE marks an entry `PENDING_REMOVE`. The master emits `BATCH_REQUESTED`; the
+   * outcome comes back here as `BATCH_COMPLETED`. Resolves with the batch id.
+   */
+  async storeBatch(input: FlowRuleBatchInput): Promise<string> {
+    this.#checkOpen();
+    for (const op of input.operations) {
+      if (op.rule.deviceId !== input.deviceId) {
+        throw new FlowStoreError(
+          "INVALID_ARGUMENT",
+          `rule ${op.rule.id} is for ${op.rule.deviceId}, not ${input.deviceId}`,
+        );
+      }
+    }
+    const batch: FlowRuleBatch = {
+      id: `${this.localNode}:${++this.#batches}`,
+      deviceId: input.deviceId,
+      operations: [...input.operations],
+    };
+    if (batch.operations.length === 0) {
+      this.#completed({ batchId: batch.id, deviceId: batch.deviceId, success: true, failed: [] });
+      return batch.id;
+    }
+    const info = this.#options.mastership.mastership(batch.deviceId);
+    const fail = (error: unknown) => {
+      this.#log.warn("batch failed", {
+        batch: batch.id,
+        device: batch.deviceId,
+        error: String(error),
+      });
+      this.#completed({
+        batchId: batch.id,
+        deviceId: batch.deviceId,
+        success: false,
+        failed: batch.operations.map((op) => op.rule),
+      });
+    };
+    if (info.master === undefined) {
+      fail(new FlowStoreError("NO_MASTER", `no master for ${batch.deviceId}`));
+    } else if (info.master === this.localNode) {
+      await this.#applyBatch(batch, this.localNode).catch(fail);
+    } else {
+      const request = { origin: this.localNode, term: info.term, batch };
+      await this.#channel
+        .call(info.master, SUBJECTS.applyBatch, request, this.config.requestTimeout)
+        .catch(fail);
+    }
+    return batch.id;
+  }
+
+  /**
+   * Reports the device's outcome of a batch (on the master, which emitted `BATCH_REQUESTED`);
+   * the node that stored the batch receives `BATCH_COMPLETED`.
+   */
+  async batchOperationComplete(completion: BatchCompletion): Promise<void> {
+    const origin = this.#origins.get(completion.batchId) ?? this.localNode;
+    this.#origins.delete(completion.batchId);
+    if (origin === this.localNode) {
+      this.#completed(completion);
+      return;
+    }
+    await this.#channel
+      .call(origin, SUBJECTS.batchCompleted, completion, this.config.requestTimeout)
+      .catch((error: unknown) =>
+        this.#log.warn("could not report a completed batch", {
+          origin,
+          batch: completion.batchId,
+          error: String(error),
+        }),
+      );
+  }
+
+  async #applyBatch(batch: FlowRuleBatch, origin: NodeId): Promise<void> {
+    const table = this.#table(batch.deviceId);
+    const now = this.#scheduler.now();
+    const byBucket = new Map<number, FlowRuleOperation[]>();
+    for (const op of batch.operations) {
+      const index = table.table.bucketIndexOf(op.rule.id);
+      const list = byBucket.get(index);
+      if (list === undefined) byBucket.set(index, [op]);
+      else list.push(op);
+    }
+    const applied = await Promise.all(
+      [...byBucket].map(([index, ops]) =>
+        table.write(index, (t, term) => ops.filter((op) => applyOperation(t, term, op, now))),
+      ),
+    );
+    const operations = applied.flat();
+    if (operations.length === 0) {
+      await this.batchOperationComplete({
+        batchId: batch.id,
+        deviceId: batch.deviceId,
+        success: true,
+        failed: [],
+      });
+      return;
+    }
+    this.#origins.set(batch.id, origin);
+    this.#events.next({ type: "BATCH_REQUESTED", batch: { ...batch, operations }, origin });
+  }
+
+  #onApplyBatch(request: MessageOf<"ApplyBatchRequest">): Promise<MessageOf<"Ack">> {
+    this.#checkTerm(request.batch.deviceId, request.term);
+    return this.#applyBatch(request.batch, request.origin).then(() => ({ ok: true as const }));
+  }
+
+  #onBatchCompleted(completion: MessageOf<"BatchCompleted">): MessageOf<"Ack"> {
+    this.#completed(completion);
+    return { ok: true };
+  }
+
+  #completed(completion: BatchCompletion): void {
+    this.#events.next({ type: "BATCH_COMPLETED", ...completion, failed: [...completion.failed] });
+  }
+
+  // ---- reads ----------------------------------------------------------------------------
+
+  /** The stored entry of `rule` (read on the master), or `undefined`. */
+  async getFlowEntry(rule: FlowRule): Promise<FlowEntry | undefined> {
+    const reply = await this.#read({ kind: "ENTRY", deviceId: rule.deviceId, rule });
+    return reply.kind === "ENTRY" ? (reply.entry ?? undefined) : unexpected(reply.kind);
+  }
+
+  /** Every entry of `device`, read on the master, a page of buckets at a time for large tables. */
+  async getFlowEntries(device: DeviceId): Promise<FlowEntry[]> {
+    const entries: FlowEntry[] = [];
+    let from: number | null = 0;
+    while (from !== null) {
+      const reply = await this.#read({
+        kind: "ENTRIES",
+        deviceId: device,
+        fromBucket: from,
+        maxEntries: PAGE_ENTRIES,
+      });
+      if (reply.kind !== "ENTRIES") return unexpected(reply.kind);
+      for (const entry of reply.entries) entries.push(entry);
+      from = reply.nextBucket;
+    }
+    return entries;
+  }
+
+  /**
+   * How many rules are stored: in the whole cluster (every device this node knows), on one
+   * device, or on one device in one state.
+   */
+  async getFlowRuleCount(filter: FlowRuleCountFilter = {}): Promise<number> {
+    const devices = filter.deviceId === undefined ? this.#knownDevices() : [filter.deviceId];
+    const counts = await Promise.all(
+      devices.map(async (deviceId) => {
+        const reply = await this.#read({
+          kind: "COUNT",
+          deviceId,
+          ...(filter.state === undefined ? {} : { state: filter.state }),
+        });
+        return reply.kind === "COUNT" ? reply.count : unexpected(reply.kind);
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** The table statistics last reported for `device`. */
+  async getTableStatistics(device: DeviceId): Promise<readonly TableStatistics[]> {
+    const reply = await this.#read({ kind: "TABLE_STATS", deviceId: device });
+    return reply.kind === "TABLE_STATS" ? reply.tables : unexpected(reply.kind);
+  }
+
+  /** The sum of active entries over `device`'s table statistics. */
+  async getActiveFlowRuleCount(device: DeviceId): Promise<number> {
+    const tables = await this.getTableStatistics(device);
+    return tables.reduce((sum, table) => sum + table.activeFlowEntries, 0);
+  }
+
+  async #read(request: MessageOf<"ReadRequest">): Promise<MessageOf<"ReadReply">> {
+    this.#checkOpen();
+    const info = this.#options.mastership.mastership(request.deviceId);
+    if (info.master === this.localNode) return this.#readLocal(request);
+    if (info.master === undefined) {
+      const available = this.#options.isDeviceAvailable?.(request.deviceId) ?? true;
+      if (!available) return this.#readLocal(request);
+      throw new FlowStoreError(
+        "NO_MASTER",
+        `no master for ${request.deviceId}; its flows cannot be read now`,
+      );
+    }
+    return this.#forward(info.master, SUBJECTS.read, request);
+  }
+
+  #onRead(request: MessageOf<"ReadRequest">): MessageOf<"ReadReply"> {
+    const info = this.#options.mastership.mastership(request.deviceId);
+    if (info.master !== this.localNode) {
+      throw new FlowStoreError(
+        "NOT_MASTER",
+        `${this.localNode} is not the master of ${request.deviceId}`,
+      );
+    }
+    return this.#readLocal(request);
+  }
+
+  #readLocal(request: MessageOf<"ReadRequest">): MessageOf<"ReadReply"> {
+    const table = this.#tables.get(request.deviceId)?.table;
+    switch (request.kind) {
+      case "ENTRY":
+        return { kind: "ENTRY", entry: table?.find(request.rule) ?? null };
+      case "ENTRIES": {
+        const entries: FlowEntry[] = [];
+        let nextBucket: number | null = null;
+        for (const bucket of table?.buckets() ?? []) {
+          if (bucket.index < request.fromBucket) continue;
+          if (entries.length >= request.maxEntries) {
+            nextBucket = bucket.index;
+            break;
+          }
+          for (const entry of bucket.entries()) entries.push(entry);
+        }
+        return { kind: "ENTRIES", entries, nextBucket };
+      }
+      case "COUNT": {
+        if (table === undefined) return { kind: "COUNT", count: 0 };
+        if (request.state === undefined) return { kind: "COUNT", count: table.size };
+        let count = 0;
+        for (const entry of table.entries()) if (entry.state === request.state) count++;
+        return { kind: "COUNT", count };
+      }
+      case "TABLE_STATS":
+        return { kind: "TABLE_STATS", tables: [...(this.#tableStats.get(request.deviceId) ?? [])] };
+      default:
+        return unexpected((request as { kind: string }).kind);
+    }
+  }
+
+  // ---- single-rule changes ----------------------------------------------------------------
+
+  /**
+   * The device reported `entry`'s counters: on the master, updates the stored entry (and a
+   * `PENDING_ADD` entry becomes `ADDED`, a `RULE_ADDED` event; otherwise `RULE_UPDATED`).
+   */
+  addOrUpdateFlowRule(entry: FlowEntry): Promise<RuleEvent | undefined> {
+    return this.#change(entry.rule.deviceId, { kind: "ADD_OR_UPDATE", entry }).then((r) => r.event);
+  }
+
+  /** Marks a stored entry `PENDING_ADD` again (to be reinstalled); `RULE_UPDATED` if it changed. */
+  pendingFlowRule(entry: FlowEntry): Promise<RuleEvent | undefined> {
+    return this.#change(entry.rule.deviceId, { kind: "PENDING", entry }).then((r) => r.event);
+  }
+
+  /** Removes a stored entry (unless the stored one is newer); `RULE_REMOVED` if it did. */
+  removeFlowRule(entry: FlowEntry): Promise<RuleEvent | undefined> {
+    return this.#change(entry.rule.deviceId, { kind: "REMOVE", entry }).then((r) => r.event);
+  }
+
+  /** Removes every rule of `device`. Resolves with how many were removed. */
+  async purgeFlowRule(device: DeviceId): Promise<number> {
+    return (await this.#purge(device, { kind: "PURGE", deviceId: device })).removed;
+  }
+
+  /**
+   * Removes every rule of application `appId` on `device`, or — called with no arguments —
+   * every rule of every device. Resolves with how many were removed.
+   */
+  async purgeFlowRules(device?: DeviceId, appId?: ApplicationId): Promise<number> {
+    if (device === undefined) {
+      const removed = await Promise.all(this.#knownDevices().map((d) => this.purgeFlowRule(d)));
+      return removed.reduce((a, b) => a + b, 0);
+    }
+    if (appId === undefined) return this.purgeFlowRule(device);
+    return (await this.#purge(device, { kind: "PURGE_APP", deviceId: device, appId })).removed;
+  }
+
+  /** Records the device's table statistics (on the master). */
+  async updateTableStatistics(device: DeviceId, tables: readonly TableStatistics[]): Promise<void> {
+    await this.#change(device, { kind: "TABLE_STATS", deviceId: device, tables: [...tables] });
+  }
+
+  /** A purge of a device with no master drops the local copy: the device is gone. */
+  #purge(device: DeviceId, change: MessageOf<"RuleChangeRequest">["change"]) {
+    const info = this.#options.mastership.mastership(device);
+    if (info.master === undefined) {
+      const table = this.#tables.get(device)?.table;
+      const removed = table?.size ?? 0;
+      if (change.kind === "PURGE") table?.clear();
+      else if (change.kind === "PURGE_APP") {
+        const appId = change.appId;
+        for (const bucket of table?.buckets() ?? []) {
+          for (const entry of [...bucket.entries()]) {
+            if (entry.rule.appId === appId) bucket.remove(entry.rule, bucket.term, table!.clock);
+          }
+        }
+        return Promise.resolve({ event: null, removed: removed - (table?.size ?? 0) });
+      }
+      return Promise.resolve({ event: null, removed });
+    }
+    return this.#change(device, change);
+  }
+
+  async #change(
+    device: DeviceId,
+    change: MessageOf<"RuleChangeRequest">["change"],
+  ): Promise<{ event: RuleEvent | undefined; removed: number }> {
+    this.#checkOpen();
+    const info = this.#options.mastership.mastership(device);
+    if (info.master === undefined) throw new FlowStoreError("NO_MASTER", `no master for ${device}`);
+    const reply =
+      info.master === this.localNode
+        ? await this.#changeLocal(change)
+        : await this.#forward(info.master, SUBJECTS.change, { term: info.term, change });
+    return { event: reply.event ?? undefined, removed: reply.removed };
+  }
+
+  #onChange(request: MessageOf<"RuleChangeRequest">): Promise<MessageOf<"RuleChangeReply">> {
+    const device =
+      "entry" in request.change ? request.change.entry.rule.deviceId : request.change.deviceId;
+    this.#checkTerm(device, request.term);
+    return this.#changeLocal(request.change);
+  }
+
+  async #changeLocal(
+    change: MessageOf<"RuleChangeRequest">["change"],
+  ): Promise<MessageOf<"RuleChangeReply">> {
+    const now = this.#scheduler.now();
+    const emit = (event: RuleEvent | null, removed = 0) => {
+      if (event !== null) this.#events.next(event);
+      return { event, removed };
+    };
+    switch (change.kind) {
+      case "ADD_OR_UPDATE":
+      case "PENDING":
+      case "REMOVE": {
+        const entry = change.entry;
+        const table = this.#table(entry.rule.deviceId);
+        const index = table.table.bucketIndexOf(entry.rule.id);
+        const event = await table.write(index, (t, term) =>
+          changeEntry(t, term, change.kind, entry, now),
+        );
+        return emit(event);
+      }
+      case "PURGE":
+      case "PURGE_APP": {
+        const table = this.#table(change.deviceId);
+        const filter =
+          change.kind === "PURGE_APP" ? { appId: change.appId as ApplicationId } : undefined;
+        const removed = await table.write(0, (t, term) => t.purge(term, filter).length);
+        return emit(null, removed);
+      }
+      case "TABLE_STATS":
+        this.#tableStats.set(change.deviceId, change.tables);
+        return emit(null);
+      default:
+        return unexpected((change as { kind: string }).kind);
+    }
+  }
+
+  // ---- synchronization, replica side ----------------------------------------------------
+
+  #onSyncDigests(request: MessageOf<"SyncDigestsRequest">): MessageOf<"SyncDigestsReply"> {
+    const table = this.#fencedReplica(request.deviceId, request.term, request.clock);
+    return { clock: table.table.clock.current, digests: table.digests() };
+  }
+
+  #onSyncBuckets(request: MessageOf<"SyncBucketsRequest">): MessageOf<"SyncBucketsReply"> {
+    const table = this.#fencedReplica(request.deviceId, request.term, request.clock);
+    return { clock: table.table.clock.current, buckets: table.snapshots(request.buckets) };
+  }
+
+  /** A replica asked by the master of `term`: refuses an older master, and a newer one fences this node. */
+  #fencedReplica(device: DeviceId, term: Term, clock: number): DeviceFlowTable {
+    const table = this.#table(device);
+    const current = table.info?.term ?? 0;
+    if (term < current) {
+      throw new FlowStoreError("STALE_TERM", `term ${term} of ${device} is older than ${current}`);
+    }
+    table.observeTerm(term);
+    table.table.clock.observe(clock);
+    return table;
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------
+
+  #table(device: DeviceId): DeviceFlowTable {
+    let table = this.#tables.get(device);
+    if (table !== undefined) return table;
+    const { mastership } = this.#options;
+    table = new DeviceFlowTable({
+      deviceId: device,
+      localNode: this.localNode,
+      bucketCount: this.config.bucketCount,
+      log: this.#log,
+      activate: (term) => mastership.activate(device, term),
+      shouldDropCopies: () => this.#options.clusterSize() > 1 + this.config.backupCount,
+      sync: {
+        digests: async (node, deviceId, term) => {
+          const request = { deviceId, term, clock: table!.table.clock.current };
+          const reply = await this.#channel.call(
+            node,
+            SUBJECTS.syncDigests,
+            request,
+            this.config.requestTimeout,
+          );
+          table!.table.clock.observe(reply.clock);
+          return reply.digests;
+        },
+        buckets: async (node, deviceId, term, buckets) => {
+          const request = {
+            deviceId,
+            term,
+            clock: table!.table.clock.current,
+            buckets: [...buckets],
+          };
+          const reply = await this.#channel.call(
+            node,
+            SUBJECTS.syncBuckets,
+            request,
+            this.config.requestTimeout,
+          );
+          table!.table.clock.observe(reply.clock);
+          return reply.buckets;
+        },
+      },
+    });
+    this.#tables.set(device, table);
+    const owned = table;
+    this.#subscription.add(
+      deviceLifecycle$(mastership, device).subscribe((event) => owned.onLifecycle(event)),
+    );
+    return table;
+  }
+
+  /** A forwarded request's term is newer than this master's: this node is deposed. */
+  #checkTerm(device: DeviceId, senderTerm: Term): void {
+    const info = this.#options.mastership.mastership(device);
+    if (senderTerm > info.term) {
+      this.#table(device).observeTerm(senderTerm);
+      throw new FlowStoreError(
+        "STALE_TERM",
+        `${this.localNode} has term ${info.term} of ${device}, the sender ${senderTerm}`,
+      );
+    }
+    if (info.master !== this.localNode) {
+      throw new FlowStoreError("NOT_MASTER", `${this.localNode} is not the master of ${device}`);
+    }
+  }
+
+  async #forward<E extends (typeof SUBJECTS)[keyof typeof SUBJECTS]>(
+    master: NodeId,
+    exchange: E,
+    request: MessageOf<E["request"]>,
+  ): Promise<MessageOf<E["reply"]>> {
+    try {
+      return await this.#channel.call(master, exchange, request, this.config.requestTimeout);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code === "TIMEOUT" ? "TIMEOUT" : "UNAVAILABLE";
+      throw new FlowStoreError(
+        code,
+        `master ${master} did not answer: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  #knownDevices(): DeviceId[] {
+    return [...new Set([...this.#options.mastership.keys(), ...this.#tables.keys()])];
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new FlowStoreError("CLOSED", "the store is closed");
+  }
+
+  /** Stops replication, handlers and lifecycles; pending writes fail with `CLOSED`. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.replicator.close();
+    for (const unserve of this.#unserve) unserve();
+    this.#subscription.unsubscribe();
+    for (const table of this.#tables.values()) table.close();
+    this.settings.close();
+    this.#events.complete();
+  }
+}
+
+/** Creates a node's flow rule store. */
+export function createFlowRuleStore(options: FlowRuleStoreOptions): EcFlowRuleStore {
+  return new EcFlowRuleStore(options);
+}
+
+/** Applies one batch operation in `term`; returns whether it changed anything. */
+function applyOperation(
+  table: FlowBucketTable,
+  term: Term,
+  op: FlowRuleOperation,
+  now: number,
+): boolean {
+  switch (op.operator) {
+    case "ADD":
+      table.add(createFlowEntry(op.rule, { created: now }), term);
+      return true;
+    case "MODIFY":
+      return table.update(createFlowEntry(op.rule, { created: now }), term);
+    case "REMOVE":
+      return (
+        table.modify(
+          op.rule,
+          (stored) => withFlowEntry(stored, { state: "PENDING_REMOVE" }),
+          term,
+        ) !== undefined
+      );
+    default:
+      return unexpected((op as { operator: string }).operator);
+  }
+}
+
+/** A single-entry change in `term`; the event it produces, if any. */
+function changeEntry(
+  table: FlowBucketTable,
+  term: Term,
+  kind: "ADD_OR_UPDATE" | "PENDING" | "REMOVE",
+  entry: FlowEntry,
+  now: number,
+): RuleEvent | null {
+  switch (kind) {
+    case "ADD_OR_UPDATE": {
+      const stored = table.find(entry.rule);
+      if (stored === undefined) {
+        table.add(entry, term);
+        return null;
+      }
+      const updated = withFlowEntry(stored, {
+        packets: entry.packets,
+        bytes: entry.bytes,
+        life: entry.life,
+        liveType: entry.liveType,
+        lastSeen: now,
+        ...(stored.state === "PENDING_ADD" ? { state: "ADDED" as const } : {}),
+      });
+      table.modify(entry.rule, () => updated, term);
+      return {
+        type: stored.state === "PENDING_ADD" ? "RULE_ADDED" : "RULE_UPDATED",
+        entry: updated,
+      };
+    }
+    case "PENDING": {
+      const updated = table.modify(
+        entry.rule,
+        (stored) =>
+          stored.state === "PENDING_ADD"
+            ? undefined
+            : withFlowEntry(stored, { state: "PENDING_ADD" }),
+        term,
+      );
+      return updated === undefined ? null : { type: "RULE_UPDATED", entry: updated };
+    }
+    case "REMOVE": {
+      const removed = table.remove(entry, term);
+      return removed === undefined ? null : { type: "RULE_REMOVED", entry: removed };
+    }
+    default:
+      return unexpected(kind);
+  }
+}
+
+function unexpected(kind: string): never {
+  throw new Error(`unexpected ${kind}`);
+}

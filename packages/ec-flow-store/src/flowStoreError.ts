@@ -1,0 +1,29 @@
+/** Why a store operation failed. */
+export type FlowStoreErrorCode =
+  /** The device has no master right now, and it is available, so a local answer could mislead. */
+  | "NO_MASTER"
+  /** The local node is not the device's master (an operation only the master may do). */
+  | "NOT_MASTER"
+  /** The master did not answer within the request timeout. */
+  | "TIMEOUT"
+  /** A message carried an older term than the receiver's: the sender was deposed. */
+  | "STALE_TERM"
+  /** A configuration value was refused; the old value stays. */
+  | "INVALID_CONFIG"
+  /** A request was malformed. */
+  | "INVALID_ARGUMENT"
+  /** The master could not be reached or failed to handle the request. */
+  | "UNAVAILABLE"
+  /** The store is closed. */
+  | "CLOSED";
+
+/** The typed error every store operation rejects with. */
+export class FlowStoreError extends Error {
+  override readonly name = "FlowStoreError";
+  readonly code: FlowStoreErrorCode;
+
+  constructor(code: FlowStoreErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.code = code;
+  }
+}

@@ -1,0 +1,27 @@
+export type { StoreConfig, StoreConfigInput } from "./config.js";
+export { parseStoreConfig, StoreConfigSchema, StoreSettings } from "./config.js";
+export type { BackupVerdict, DeviceFlowTableOptions, SyncSource } from "./deviceFlowTable.js";
+export { DeviceFlowTable } from "./deviceFlowTable.js";
+export type {
+  FlowRuleBatchInput,
+  FlowRuleCountFilter,
+  FlowRuleStoreOptions,
+} from "./ecFlowRuleStore.js";
+export { createFlowRuleStore, EcFlowRuleStore } from "./ecFlowRuleStore.js";
+export type { FlowStoreErrorCode } from "./flowStoreError.js";
+export { FlowStoreError } from "./flowStoreError.js";
+export type { FlowStoreEvent, RuleEvent } from "./flowStoreEvent.js";
+export type { LifecycleEvent } from "./lifecycle.js";
+export { deviceLifecycle$ } from "./lifecycle.js";
+export type { Logger } from "./logger.js";
+export { silentLogger } from "./logger.js";
+export type {
+  BatchCompletion,
+  FlowRuleBatch,
+  FlowRuleOperation,
+  TableStatistics,
+} from "./messages.js";
+export { FlowRuleBatchSchema, FlowRuleOperationSchema, storeNamespace } from "./messages.js";
+export type { ReplicationStats } from "./replicator.js";
+export type { StoreMessaging } from "./storeMessaging.js";
+export { LocalHub } from "./testing/localHub.js";

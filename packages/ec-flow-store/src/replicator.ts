@@ -1,0 +1,249 @@
+import type { DeviceId, FlowBucket, LogicalTimestamp, Term } from "@flowstore/flow-bucket";
+import {
+  distinctUntilChanged,
+  interval,
+  map,
+  merge,
+  type Observable,
+  type SchedulerLike,
+  Subject,
+  type Subscription,
+  switchMap,
+} from "rxjs";
+import type { NodeId } from "./cluster.js";
+import type { StoreConfig } from "./config.js";
+import type { DeviceFlowTable } from "./deviceFlowTable.js";
+import type { Logger } from "./logger.js";
+import { type MessageOf, type StoreChannel, SUBJECTS } from "./storeMessaging.js";
+
+/** Counters of what replication sent and received, for metrics and benchmarks. */
+export interface ReplicationStats {
+  backupMessages: number;
+  backupBuckets: number;
+  backupFailures: number;
+  summaryMessages: number;
+  /** Buckets anti-entropy found missing on a backup. */
+  bucketsReset: number;
+}
+
+/** What the replicator needs from its node. */
+export interface ReplicatorOptions {
+  readonly channel: StoreChannel;
+  readonly tables: () => Iterable<DeviceFlowTable>;
+  readonly table: (device: DeviceId) => DeviceFlowTable;
+  readonly config$: Observable<StoreConfig>;
+  readonly config: () => StoreConfig;
+  readonly scheduler: SchedulerLike;
+  readonly log: Logger;
+  /** At most this many flow entries in one backup message; more go in further messages. */
+  readonly maxEntriesPerMessage?: number;
+}
+
+interface Outgoing {
+  readonly table: DeviceFlowTable;
+  readonly term: Term;
+  readonly buckets: FlowBucket[];
+}
+
+/**
+ * The node's one replication scheduler: a backup round every `backupPeriod` and an
+ * anti-entropy round every `antiEntropyPeriod`, across all devices, one message per peer
+ * per round (many buckets of many devices), and the handlers that answer them on backups.
+ *
+ * @remarks No timer per device. A period changed at run time applies from the next tick.
+ * After a backup message succeeds, the replicator looks again at once for changes made
+ * while it was in flight, so a busy device's lag is one round trip, not one period.
+ */
+export class Replicator {
+  readonly stats: ReplicationStats = {
+    backupMessages: 0,
+    backupBuckets: 0,
+    backupFailures: 0,
+    summaryMessages: 0,
+    bucketsReset: 0,
+  };
+  readonly #options: ReplicatorOptions;
+  readonly #subscription: Subscription;
+  readonly #unserve: Array<() => void>;
+  readonly #again = new Subject<NodeId>();
+
+  constructor(options: ReplicatorOptions) {
+    this.#options = options;
+    const { config$, scheduler } = options;
+    const every = (pick: (config: StoreConfig) => number) =>
+      config$.pipe(
+        map(pick),
+        distinctUntilChanged(),
+        switchMap((period) => interval(period, scheduler)),
+      );
+    this.#subscription = merge(
+      every((c) => c.backupPeriod).pipe(map(() => "backup" as const)),
+      every((c) => c.antiEntropyPeriod).pipe(map(() => "anti-entropy" as const)),
+    ).subscribe((round) => (round === "backup" ? this.backupRound() : this.antiEntropyRound()));
+    this.#subscription.add(this.#again.subscribe((node) => this.#backupTo(node)));
+    this.#unserve = [
+      options.channel.serve(SUBJECTS.backup, (request) => this.#onBackup(request)),
+      options.channel.serve(SUBJECTS.summary, (request) => this.#onSummary(request)),
+    ];
+  }
+
+  /** Sends every backup that is due, one message (or a few, for big changes) per backup node. */
+  backupRound(): void {
+    const nodes = new Set<NodeId>();
+    for (const table of this.#options.tables()) {
+      if (table.isActiveMaster) for (const node of table.backups) nodes.add(node);
+    }
+    for (const node of nodes) this.#backupTo(node);
+  }
+
+  #backupTo(node: NodeId): void {
+    const outgoing: Outgoing[] = [];
+    for (const table of this.#options.tables()) {
+      const info = table.info;
+      if (info === undefined || !table.isActiveMaster || !table.backups.includes(node)) continue;
+      const buckets = table.takeBackups(node);
+      if (buckets.length > 0) outgoing.push({ table, term: info.term, buckets });
+    }
+    for (const chunk of this.#chunks(outgoing)) void this.#send(node, chunk);
+  }
+
+  /** Splits a round's buckets into messages of at most `maxEntriesPerMessage` entries. */
+  *#chunks(outgoing: readonly Outgoing[]): Iterable<Outgoing[]> {
+    const limit = this.#options.maxEntriesPerMessage ?? 20_000;
+    let chunk: Outgoing[] = [];
+    let size = 0;
+    for (const item of outgoing) {
+      let current: FlowBucket[] = [];
+      for (const bucket of item.buckets) {
+        if (size > 0 && size + bucket.size > limit) {
+          if (current.length > 0) chunk.push({ ...item, buckets: current });
+          yield chunk;
+          chunk = [];
+          current = [];
+          size = 0;
+        }
+        current.push(bucket);
+        size += bucket.size;
+      }
+      if (current.length > 0) chunk.push({ ...item, buckets: current });
+    }
+    if (chunk.length > 0) yield chunk;
+  }
+
+  async #send(node: NodeId, outgoing: readonly Outgoing[]): Promise<void> {
+    const sent = outgoing.map(
+      (item) => new Map<number, LogicalTimestamp>(item.buckets.map((b) => [b.index, b.timestamp])),
+    );
+    const request: MessageOf<"BackupRequest"> = {
+      devices: outgoing.map((item) => ({
+        deviceId: item.table.deviceId,
+        term: item.term,
+        clock: item.table.table.clock.current,
+        buckets: item.buckets.map((bucket) => bucket.snapshot()),
+      })),
+    };
+    this.stats.backupMessages++;
+    try {
+      const reply = await this.#options.channel.call(
+        node,
+        SUBJECTS.backup,
+        request,
+        this.#options.config().requestTimeout,
+      );
+      outgoing.forEach((item, i) => {
+        item.table.backupDone(node, item.term, sent[i]!, reply.devices[i]);
+      });
+      this.stats.backupBuckets += sent.reduce((n, m) => n + m.size, 0);
+    } catch (error) {
+      this.stats.backupFailures++;
+      this.#options.log.debug("backup failed", { node, error: String(error) });
+      outgoing.forEach((item, i) => {
+        item.table.backupDone(node, item.term, sent[i]!, undefined);
+      });
+      return;
+    }
+    if (outgoing.some((item) => item.table.hasUnackedChanges(node))) this.#again.next(node);
+  }
+
+  #onBackup(request: MessageOf<"BackupRequest">): MessageOf<"BackupReply"> {
+    return {
+      devices: request.devices.map((device) => {
+        const table = this.#options.table(device.deviceId);
+        table.table.clock.observe(device.clock);
+        return table.receiveBackup(device.term, device.buckets);
+      }),
+    };
+  }
+
+  /**
+   * Compares summaries with every backup: one message per backup node, a checksum per device;
+   * the backup answers with bucket digests only for the devices that differ.
+   */
+  antiEntropyRound(): void {
+    const perNode = new Map<NodeId, DeviceFlowTable[]>();
+    for (const table of this.#options.tables()) {
+      if (!table.isActiveMaster) continue;
+      for (const node of table.backups) {
+        const list = perNode.get(node) ?? [];
+        list.push(table);
+        perNode.set(node, list);
+      }
+    }
+    for (const [node, tables] of perNode) void this.#compare(node, tables);
+  }
+
+  async #compare(node: NodeId, tables: readonly DeviceFlowTable[]): Promise<void> {
+    const request: MessageOf<"SummaryRequest"> = {
+      devices: tables.map((table) => ({
+        deviceId: table.deviceId,
+        term: table.info?.term ?? 0,
+        clock: table.table.clock.current,
+        checksum: table.summary().checksum,
+      })),
+    };
+    this.stats.summaryMessages++;
+    try {
+      const reply = await this.#options.channel.call(
+        node,
+        SUBJECTS.summary,
+        request,
+        this.#options.config().requestTimeout,
+      );
+      const byDevice = new Map(tables.map((t) => [t.deviceId as string, t]));
+      for (const device of reply.devices) {
+        const table = byDevice.get(device.deviceId);
+        if (table === undefined) continue;
+        const reset = table.reconcile(node, device.digests);
+        if (reset > 0) {
+          this.stats.bucketsReset += reset;
+          this.#options.log.debug("anti-entropy found missing buckets", {
+            device: device.deviceId,
+            node,
+            buckets: reset,
+          });
+        }
+      }
+    } catch (error) {
+      this.#options.log.debug("anti-entropy failed", { node, error: String(error) });
+    }
+  }
+
+  #onSummary(request: MessageOf<"SummaryRequest">): MessageOf<"SummaryReply"> {
+    const devices: MessageOf<"SummaryReply">["devices"] = [];
+    for (const device of request.devices) {
+      const table = this.#options.table(device.deviceId);
+      table.table.clock.observe(device.clock);
+      table.observeTerm(device.term);
+      const term = table.info?.term ?? 0;
+      if (term === device.term && table.summary().checksum === device.checksum) continue;
+      devices.push({ deviceId: device.deviceId, term, digests: table.digests() });
+    }
+    return { devices };
+  }
+
+  /** Stops the rounds and the handlers. */
+  close(): void {
+    this.#subscription.unsubscribe();
+    for (const unserve of this.#unserve) unserve();
+  }
+}

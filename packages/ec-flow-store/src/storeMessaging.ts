@@ -1,0 +1,100 @@
+import type { NodeId } from "./cluster.js";
+import { type StoreMessageType, storeNamespace } from "./messages.js";
+
+/**
+ * What the store needs from cluster messaging: request/reply by subject, with bytes.
+ *
+ * @remarks A narrow port so the store runs unchanged over TCP, the in-memory transport of the
+ * simulation tests, or anything else; `fromClusterMessaging` adapts the real thing.
+ */
+export interface StoreMessaging {
+  readonly localNode: NodeId;
+  /** Sends `payload` to `node` on `subject` and resolves with the reply, or rejects (timeout, refusal). */
+  request(
+    node: NodeId,
+    subject: string,
+    payload: Uint8Array,
+    timeoutMs: number,
+  ): Promise<Uint8Array>;
+  /** Answers requests on `subject`; returns a function that stops answering. */
+  serve(
+    subject: string,
+    handler: (payload: Uint8Array, from: NodeId) => Promise<Uint8Array> | Uint8Array,
+  ): () => void;
+}
+
+/** The value of a store message type. */
+export type MessageOf<T extends StoreMessageType> = ReturnType<
+  ReturnType<typeof storeNamespace.serializer<T>>["decode"]
+>;
+
+/** The store's subjects, each with its request and reply type. */
+export const SUBJECTS = {
+  backup: { subject: "flowstore.backup", request: "BackupRequest", reply: "BackupReply" },
+  summary: { subject: "flowstore.summary", request: "SummaryRequest", reply: "SummaryReply" },
+  syncDigests: {
+    subject: "flowstore.sync-digests",
+    request: "SyncDigestsRequest",
+    reply: "SyncDigestsReply",
+  },
+  syncBuckets: {
+    subject: "flowstore.sync-buckets",
+    request: "SyncBucketsRequest",
+    reply: "SyncBucketsReply",
+  },
+  applyBatch: { subject: "flowstore.apply-batch", request: "ApplyBatchRequest", reply: "Ack" },
+  batchCompleted: { subject: "flowstore.batch-completed", request: "BatchCompleted", reply: "Ack" },
+  read: { subject: "flowstore.read", request: "ReadRequest", reply: "ReadReply" },
+  change: { subject: "flowstore.change", request: "RuleChangeRequest", reply: "RuleChangeReply" },
+} as const satisfies Record<
+  string,
+  { subject: string; request: StoreMessageType; reply: StoreMessageType }
+>;
+
+/** One of the store's request/reply exchanges. */
+export type Exchange = (typeof SUBJECTS)[keyof typeof SUBJECTS];
+
+/** Typed request/reply over a {@link StoreMessaging}: encodes, sends, decodes and validates. */
+export class StoreChannel {
+  /** Requests sent and their encoded bytes, per subject. */
+  readonly sent = new Map<string, { messages: number; bytes: number }>();
+  readonly #messaging: StoreMessaging;
+
+  constructor(messaging: StoreMessaging) {
+    this.#messaging = messaging;
+  }
+
+  get localNode(): NodeId {
+    return this.#messaging.localNode;
+  }
+
+  async call<E extends Exchange>(
+    node: NodeId,
+    exchange: E,
+    request: MessageOf<E["request"]>,
+    timeoutMs: number,
+  ): Promise<MessageOf<E["reply"]>> {
+    const bytes = storeNamespace.serializer(exchange.request).encode(request as never);
+    const sent = this.sent.get(exchange.subject) ?? { messages: 0, bytes: 0 };
+    sent.messages++;
+    sent.bytes += bytes.length;
+    this.sent.set(exchange.subject, sent);
+    const reply = await this.#messaging.request(node, exchange.subject, bytes, timeoutMs);
+    return storeNamespace.serializer(exchange.reply).decode(reply) as MessageOf<E["reply"]>;
+  }
+
+  serve<E extends Exchange>(
+    exchange: E,
+    handler: (
+      request: MessageOf<E["request"]>,
+      from: NodeId,
+    ) => Promise<MessageOf<E["reply"]>> | MessageOf<E["reply"]>,
+  ): () => void {
+    const decode = storeNamespace.serializer(exchange.request);
+    const encode = storeNamespace.serializer(exchange.reply);
+    return this.#messaging.serve(exchange.subject, async (payload, from) => {
+      const request = decode.decode(payload) as MessageOf<E["request"]>;
+      return encode.encode((await handler(request, from)) as never);
+    });
+  }
+}

@@ -1,0 +1,2 @@
+import { flowstoreProject } from "@flowstore/vitest-config";
+export default flowstoreProject("ec-flow-store");
