@@ -12,6 +12,7 @@ import {
   uint,
   uint64ToJson,
 } from "./addresses.js";
+import { Interner, recordKey } from "./intern.js";
 
 const field = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>
   z.object({ type: z.literal(type), ...shape });
@@ -102,10 +103,41 @@ export function criterionEquals(a: Criterion, b: Criterion): boolean {
 
 /** A stable text for one criterion, independent of key order: `IPV4_DST{ip=10.0.0.0/24}`. */
 export function criterionKey(criterion: Criterion): string {
-  const record = criterion as Readonly<Record<string, unknown>>;
-  const fields = Object.keys(record)
-    .filter((key) => key !== "type")
-    .sort()
-    .map((key) => `${key}=${String(record[key])}`);
-  return `${criterion.type}{${fields.join(",")}}`;
+  return recordKey(criterion);
+}
+
+/**
+ * Criterion types whose values come from a small set (ports, EtherTypes, VLANs, protocols):
+ * rules share one object per value. Addresses and 64-bit values are left unshared.
+ */
+const SHARED_TYPES: ReadonlySet<CriterionType> = new Set<CriterionType>([
+  "IN_PORT",
+  "IN_PHY_PORT",
+  "ETH_TYPE",
+  "VLAN_VID",
+  "VLAN_PCP",
+  "INNER_VLAN_VID",
+  "INNER_VLAN_PCP",
+  "IP_DSCP",
+  "IP_ECN",
+  "IP_PROTO",
+  "TCP_SRC",
+  "TCP_DST",
+  "UDP_SRC",
+  "UDP_DST",
+  "SCTP_SRC",
+  "SCTP_DST",
+  "ICMPV4_TYPE",
+  "ICMPV4_CODE",
+  "ICMPV6_TYPE",
+  "ICMPV6_CODE",
+  "MPLS_BOS",
+  "ARP_OP",
+]);
+
+const shared = new Interner<Criterion>(1 << 16);
+
+/** The shared object for a criterion of a small-valued type (given its {@link criterionKey}). */
+export function internCriterion(criterion: Criterion, key: string): Criterion {
+  return SHARED_TYPES.has(criterion.type) ? shared.intern(key, criterion) : criterion;
 }

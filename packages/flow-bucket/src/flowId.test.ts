@@ -51,7 +51,7 @@ describe("flow id", () => {
       { type: "ETH_TYPE" as const, ethType: "0x800" },
       { type: "IPV4_DST" as const, ip: "10.0.0.1/32" },
     ],
-    instructions: [{ type: "OUTPUT" as const, port: 2 }],
+    treatment: { instructions: [{ type: "OUTPUT" as const, port: 2 }] },
   };
 
   it("is the app id over the identity hash, and the same in another process", () => {
@@ -93,7 +93,7 @@ describe("flow id", () => {
         const b = createFlowRule({
           ...s,
           criteria,
-          instructions: [],
+          treatment: { instructions: [] },
           permanent: !s.permanent,
           timeout: 5,
         });

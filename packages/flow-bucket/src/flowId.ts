@@ -57,7 +57,16 @@ export function identityKey(
   tableId: number,
   criteria: readonly Criterion[],
 ): string {
-  return JSON.stringify([deviceId, priority, tableId, criteria.map(criterionKey).sort()]);
+  return identityKeyFromKeys(deviceId, priority, tableId, criteria.map(criterionKey));
+}
+
+function identityKeyFromKeys(
+  deviceId: DeviceId,
+  priority: number,
+  tableId: number,
+  criterionKeys: readonly string[],
+): string {
+  return JSON.stringify([deviceId, priority, tableId, [...criterionKeys].sort()]);
 }
 
 /**
@@ -71,7 +80,18 @@ export function flowIdOf(
   tableId: number,
   criteria: readonly Criterion[],
 ): FlowId {
-  const hash = hash48(identityKey(deviceId, priority, tableId, criteria));
+  return flowIdFromKeys(appId, deviceId, priority, tableId, criteria.map(criterionKey));
+}
+
+/** {@link flowIdOf} from the criteria's {@link criterionKey}s, when the caller has them. */
+export function flowIdFromKeys(
+  appId: ApplicationId,
+  deviceId: DeviceId,
+  priority: number,
+  tableId: number,
+  criterionKeys: readonly string[],
+): FlowId {
+  const hash = hash48(identityKeyFromKeys(deviceId, priority, tableId, criterionKeys));
   return ((BigInt(appId) << 48n) | BigInt(hash)) as FlowId;
 }
 

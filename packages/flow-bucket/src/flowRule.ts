@@ -1,7 +1,13 @@
 import { z } from "zod";
 import { uint } from "./addresses.js";
-import { type Criterion, CriterionSchema, criterionEquals } from "./criterion.js";
-import { flowIdOf } from "./flowId.js";
+import {
+  type Criterion,
+  CriterionSchema,
+  criterionEquals,
+  criterionKey,
+  internCriterion,
+} from "./criterion.js";
+import { flowIdFromKeys } from "./flowId.js";
 import { FlowRuleError } from "./flowRuleError.js";
 import {
   type ApplicationId,
@@ -10,8 +16,9 @@ import {
   DeviceIdSchema,
   type FlowId,
   FlowIdSchema,
+  internDeviceId,
 } from "./ids.js";
-import { type Instruction, InstructionSchema } from "./instruction.js";
+import { EMPTY_TREATMENT, type Treatment, TreatmentSchema } from "./treatment.js";
 
 /** The lowest and highest priority of a flow rule. */
 export const MIN_PRIORITY = 0;
@@ -22,9 +29,10 @@ export const MAX_PRIORITY = 0xffff;
  * A flow rule: what to match on one device, what to do with it, and who owns it.
  *
  * @remarks Immutable, and shared: every {@link FlowEntry} of a rule points to the same object,
- * and a replicated copy of a bucket shares its rules. The selector and the treatment are kept
- * flat (`criteria`, `instructions`, `deferred`) rather than as nested objects to keep a stored
- * flow small; {@link flowEntryToJson} restores ONOS's nested JSON shape.
+ * and a replicated copy of a bucket shares its rules. To keep a stored flow small, the
+ * selector is the bare criteria list, and criteria of small-valued types (ports, EtherTypes…)
+ * and whole treatments are shared between rules; {@link flowEntryToJson} gives ONOS's nested
+ * JSON shape.
  *
  * Identity (see {@link sameFlowRule}) is device + priority + selector + table; {@link FlowRule.id}
  * is derived from it and the application id.
@@ -40,12 +48,8 @@ export interface FlowRule {
   readonly tableId: number;
   /** The selector: at most one criterion per type, sorted by type. */
   readonly criteria: readonly Criterion[];
-  /** The treatment's immediate instructions, in order. */
-  readonly instructions: readonly Instruction[];
-  /** The treatment's deferred instructions (usually empty). */
-  readonly deferred: readonly Instruction[];
-  /** Whether the treatment clears the deferred action set. */
-  readonly clearDeferred: boolean;
+  /** What to do with matched packets (a shared object). */
+  readonly treatment: Treatment;
   /** Idle timeout in seconds (0: none). */
   readonly timeout: number;
   /** Hard timeout in seconds (0: none). */
@@ -65,17 +69,16 @@ const ruleFields = {
   priority: uint(MAX_PRIORITY),
   tableId: uint(0xff).default(0),
   criteria: z.array(CriterionSchema).default([]),
-  instructions: z.array(InstructionSchema).default([]),
-  deferred: z.array(InstructionSchema).default([]),
-  clearDeferred: z.boolean().default(false),
+  treatment: TreatmentSchema.optional(),
   timeout: seconds.default(0),
   hardTimeout: seconds.default(0),
   permanent: z.boolean().default(true),
 };
 
 /**
- * What {@link createFlowRule} takes: the rule without its id. Criteria and instructions may be
- * written as ONOS's JSON writes them (`ethType: "0x800"`, `port: "CONTROLLER"`).
+ * What {@link createFlowRule} takes: the rule without its id (a missing treatment drops the
+ * packets). Criteria and instructions may be written as ONOS's JSON writes them
+ * (`ethType: "0x800"`, `port: "CONTROLLER"`).
  */
 export type FlowRuleSpec = z.input<z.ZodObject<typeof ruleFields>>;
 
@@ -100,22 +103,29 @@ export function checkDuplicateCriteria(
   });
 }
 
-/** Builds the rule from normalized, checked fields: sorts the criteria and derives the id. */
+const byType = (a: Criterion, b: Criterion) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0);
+
+/**
+ * Builds the rule from normalized, checked fields: sorts the criteria, shares what can be
+ * shared, and derives the id.
+ */
 function buildRule(fields: NormalizedFields): FlowRule {
-  const criteria =
-    fields.criteria.length === 0
-      ? EMPTY
-      : [...fields.criteria].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+  let criteria: readonly Criterion[] = EMPTY;
+  let keys: string[] = [];
+  if (fields.criteria.length > 0) {
+    const sorted = [...fields.criteria].sort(byType);
+    keys = sorted.map(criterionKey);
+    criteria = sorted.map((criterion, i) => internCriterion(criterion, keys[i] ?? ""));
+  }
+  const deviceId = internDeviceId(fields.deviceId);
   return {
-    id: flowIdOf(fields.appId, fields.deviceId, fields.priority, fields.tableId, criteria),
-    deviceId: fields.deviceId,
+    id: flowIdFromKeys(fields.appId, deviceId, fields.priority, fields.tableId, keys),
+    deviceId,
     appId: fields.appId,
     priority: fields.priority,
     tableId: fields.tableId,
     criteria,
-    instructions: fields.instructions.length === 0 ? EMPTY : fields.instructions,
-    deferred: fields.deferred.length === 0 ? EMPTY : fields.deferred,
-    clearDeferred: fields.clearDeferred,
+    treatment: fields.treatment ?? EMPTY_TREATMENT,
     timeout: fields.permanent ? 0 : fields.timeout,
     hardTimeout: fields.permanent ? 0 : fields.hardTimeout,
     permanent: fields.permanent,
@@ -160,7 +170,7 @@ export const FlowRuleSchema = z
  *   appId: 12,
  *   priority: 40000,
  *   criteria: [{ type: "ETH_TYPE", ethType: "0x800" }, { type: "IPV4_DST", ip: "10.0.0.1/32" }],
- *   instructions: [{ type: "OUTPUT", port: "2" }],
+ *   treatment: { instructions: [{ type: "OUTPUT", port: "2" }] },
  * });
  */
 export function createFlowRule(spec: FlowRuleSpec): FlowRule {

@@ -50,7 +50,7 @@ describe("parseFlowRule", () => {
       { type: "IN_PORT", port: 1 },
       { type: "IPV4_DST", ip: "10.0.0.0/24" },
     ]);
-    expect(rule.instructions).toEqual([
+    expect(rule.treatment.instructions).toEqual([
       { type: "L2MODIFICATION", subtype: "VLAN_ID", vlanId: 10 },
       { type: "OUTPUT", port: 0xfffffffd },
     ]);
@@ -183,7 +183,7 @@ describe("flowEntryToJson", () => {
       permanent: false,
       timeout: 30,
       criteria: [{ type: "ETH_TYPE", ethType: "0x806" }],
-      instructions: [{ type: "OUTPUT", port: 3 }],
+      treatment: { instructions: [{ type: "OUTPUT", port: 3 }] },
     });
     const entry = createFlowEntry(rule, {
       created: 1_700_000_000_000,
@@ -247,5 +247,24 @@ describe("createFlowRule", () => {
       { type: "IPV4_SRC", ip: "192.168.1.77/32" },
       { type: "IPV6_DST", ip: "2001:db8::/64" },
     ]);
+  });
+});
+
+describe("sharing", () => {
+  it("rules share small-valued criteria, treatments and device ids, not addresses", () => {
+    const make = (json: unknown) => parseFlowRule(JSON.parse(JSON.stringify(json)));
+    const a = make(onosFlow);
+    const b = make({ ...onosFlow, priority: 1 });
+    expect(a).not.toBe(b);
+    expect(a.deviceId).toBe(b.deviceId);
+    expect(a.treatment).toBe(b.treatment);
+    const ethType = (r: typeof a) => r.criteria.find((c) => c.type === "ETH_TYPE");
+    expect(ethType(a)).toBe(ethType(b));
+    const dst = (r: typeof a) => r.criteria.find((c) => c.type === "IPV4_DST");
+    expect(dst(a)).not.toBe(dst(b));
+    expect(dst(a)).toEqual(dst(b));
+    // Shared objects cannot be changed through one rule behind the others' backs.
+    expect(Object.isFrozen(a.treatment)).toBe(true);
+    expect(Object.isFrozen(ethType(a))).toBe(true);
   });
 });

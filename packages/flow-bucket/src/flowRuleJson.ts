@@ -9,7 +9,8 @@ import {
 } from "./flowRule.js";
 import { FlowRuleError } from "./flowRuleError.js";
 import { ApplicationIdSchema, DeviceIdSchema } from "./ids.js";
-import { InstructionSchema, instructionToJson } from "./instruction.js";
+import { instructionToJson } from "./instruction.js";
+import { EMPTY_TREATMENT, TreatmentSchema } from "./treatment.js";
 
 const seconds = uint(0xffff);
 
@@ -39,13 +40,7 @@ export const FlowRuleJsonSchema = z
     selector: z
       .object({ criteria: z.array(CriterionSchema).default([]) })
       .default({ criteria: [] }),
-    treatment: z
-      .object({
-        instructions: z.array(InstructionSchema).default([]),
-        deferred: z.array(InstructionSchema).default([]),
-        clearDeferred: z.boolean().default(false),
-      })
-      .default({ instructions: [], deferred: [], clearDeferred: false }),
+    treatment: TreatmentSchema.default(EMPTY_TREATMENT),
   })
   .superRefine((json, ctx) => {
     checkDuplicateCriteria(json.selector.criteria, ctx, ["selector", "criteria"]);
@@ -112,9 +107,7 @@ export function parseFlowRule(json: unknown, defaults: FlowRuleDefaults = {}): F
     priority: rule.priority,
     tableId: rule.tableId,
     criteria: rule.selector.criteria,
-    instructions: rule.treatment.instructions,
-    deferred: rule.treatment.deferred,
-    clearDeferred: rule.treatment.clearDeferred,
+    treatment: rule.treatment,
     timeout: rule.timeout ?? 0,
     hardTimeout: rule.hardTimeout,
     permanent: rule.isPermanent,
@@ -136,9 +129,9 @@ export function flowRuleToJson(rule: FlowRule): Record<string, unknown> {
     isPermanent: rule.permanent,
     deviceId: rule.deviceId,
     treatment: {
-      instructions: rule.instructions.map(instructionToJson),
-      deferred: rule.deferred.map(instructionToJson),
-      ...(rule.clearDeferred ? { clearDeferred: true } : {}),
+      instructions: rule.treatment.instructions.map(instructionToJson),
+      deferred: rule.treatment.deferred.map(instructionToJson),
+      ...(rule.treatment.clearDeferred ? { clearDeferred: true } : {}),
     },
     selector: { criteria: rule.criteria.map(criterionToJson) },
   };

@@ -38,6 +38,20 @@ export const ApplicationIdSchema = z
   .max(MAX_APPLICATION_ID)
   .transform((id) => id as ApplicationId);
 
+const deviceIds = new Map<string, DeviceId>();
+
+/**
+ * The one shared string for a device id, so that the rules of a device (parsed from JSON or
+ * decoded from the network, each with its own copy) hold one string between them. At most
+ * 2¹⁶ ids are kept; beyond that `id` is returned as it is.
+ */
+export function internDeviceId(id: DeviceId): DeviceId {
+  const shared = deviceIds.get(id);
+  if (shared !== undefined) return shared;
+  if (deviceIds.size < 1 << 16) deviceIds.set(id, id);
+  return id;
+}
+
 /** `id` as a {@link DeviceId}, or a `TypeError` saying why it is not one. */
 export function deviceId(id: string): DeviceId {
   return brand(DeviceIdSchema, id, "device id");

@@ -1,6 +1,11 @@
 import type { Scenario } from "../harness.js";
+import { flowBucketScenario } from "./flowBucket.js";
 import { mastershipScenario } from "./mastership.js";
 import { serializersScenario } from "./serializers.js";
 
 /** Every scenario, in the order `pnpm bench` runs them. */
-export const scenarios: readonly Scenario[] = [serializersScenario, mastershipScenario];
+export const scenarios: readonly Scenario[] = [
+  serializersScenario,
+  mastershipScenario,
+  flowBucketScenario,
+];

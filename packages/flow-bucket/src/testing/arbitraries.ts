@@ -10,7 +10,7 @@ import { createFlowRule, type FlowRule, type FlowRuleSpec } from "../flowRule.js
 /** Generators of valid flow rules and entries for property tests. */
 
 type CriterionInput = NonNullable<FlowRuleSpec["criteria"]>[number];
-type InstructionInput = NonNullable<FlowRuleSpec["instructions"]>[number];
+type InstructionInput = NonNullable<NonNullable<FlowRuleSpec["treatment"]>["instructions"]>[number];
 
 const octet = fc.integer({ min: 0, max: 255 });
 const ipv4 = fc.tuple(octet, octet, octet, octet).map((parts) => parts.join("."));
@@ -78,7 +78,7 @@ export const ruleSpec = (
     priority: fc.integer({ min: 0, max: 65535 }),
     tableId: fc.integer({ min: 0, max: 3 }),
     criteria: criteriaInput,
-    instructions: fc.array(instructionInput, { maxLength: 4 }),
+    treatment: fc.record({ instructions: fc.array(instructionInput, { maxLength: 4 }) }),
     permanent: fc.boolean(),
     timeout: fc.integer({ min: 0, max: 600 }),
   });
