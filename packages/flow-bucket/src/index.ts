@@ -63,3 +63,5 @@ export type { Instruction, InstructionType } from "./instruction.js";
 export { InstructionSchema, instructionToJson } from "./instruction.js";
 export type { LogicalTimestamp, Timestamped } from "./logicalClock.js";
 export { LogicalClock, LogicalTimestampSchema, timestampedSchema } from "./logicalClock.js";
+export type { Treatment } from "./treatment.js";
+export { createTreatment, EMPTY_TREATMENT, TreatmentSchema } from "./treatment.js";
