@@ -114,6 +114,28 @@ describe("FlowBucketTable", () => {
     expect(backup.find(a)?.created).toBe(9);
   });
 
+  it("merge refuses a copy holding entries that do not belong in that bucket", () => {
+    const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
+    const a = ruleNumber(5);
+    const index = table.bucketIndexOf(a.id);
+    const misplaced = { bucket: (index + 1) % 128, term: 9, timestamp: 9, entries: [entry(a)] };
+    expect(() => table.merge(misplaced)).toThrow(
+      expect.objectContaining({ code: "INVALID_BUCKET" }),
+    );
+    const foreign = createFlowRule({ deviceId: "of:2", appId: 1, priority: 1 });
+    const wrongDevice = {
+      bucket: table.bucketIndexOf(foreign.id),
+      term: 9,
+      timestamp: 9,
+      entries: [entry(foreign)],
+    };
+    expect(() => table.merge(wrongDevice)).toThrow(
+      expect.objectContaining({ code: "WRONG_DEVICE" }),
+    );
+    expect(table.size).toBe(0);
+    expect(table.summary().timestamp).toBe(0);
+  });
+
   it("copy() is an independent deep copy with the same summary", () => {
     const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
     for (let i = 0; i < 50; i++) table.add(entry(ruleNumber(i)), 3);

@@ -220,9 +220,22 @@ export class FlowBucketTable {
   /**
    * Keeps the newer of the local bucket and `remote` (a copy from another node), and moves
    * the clock past `remote`'s timestamp. Returns whether the local bucket took the remote copy.
+   *
+   * @throws {FlowBucketError} `WRONG_DEVICE` or `INVALID_BUCKET` if an entry of `remote` does
+   *   not belong in that bucket of this table (nothing is changed).
    */
   merge(remote: FlowBucket | FlowBucketSnapshot): boolean {
     const index = remote instanceof FlowBucket ? remote.index : remote.bucket;
+    const entries = remote instanceof FlowBucket ? remote.entries() : remote.entries;
+    for (const entry of entries) {
+      this.#checkDevice(entry.rule);
+      if (this.bucketIndexOf(entry.rule.id) !== index) {
+        throw new FlowBucketError(
+          "INVALID_BUCKET",
+          `flow ${entry.rule.id} belongs in bucket ${this.bucketIndexOf(entry.rule.id)}, not ${index}`,
+        );
+      }
+    }
     this.clock.observe(remote.timestamp);
     if (remote.term === 0 && remote.timestamp === 0) return false;
     return this.allocate(index).mergeFrom(remote);
@@ -273,7 +286,7 @@ export class FlowBucketTable {
     }
     if (compareDigests(now, this.#newest) >= 0) {
       this.#newest = now;
-    } else if (bucket.index === this.#newest.bucket || this.#newest.term === 0) {
+    } else if (bucket.index === this.#newest.bucket) {
       // The newest bucket went back (cleared, or took an older copy): look again.
       let newest = emptyDigest(0);
       for (const other of this.#buckets.values()) {

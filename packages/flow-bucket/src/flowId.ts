@@ -18,18 +18,23 @@ export function fnv1a64(bytes: Uint8Array): bigint {
 
 /** The low 48 bits of {@link fnv1a64} of the UTF-8 bytes of `text`, as a number. */
 export function hash48(text: string): number {
-  const [h0, h1, h2] = fnvLimbs(encoder.encode(text));
+  // ASCII (every identity key of a real rule) is hashed straight from the string; anything
+  // else through its UTF-8 bytes. Both give the hash of the UTF-8 bytes.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range is the point
+  const bytes = /^[\x00-\x7f]*$/.test(text) ? text : encoder.encode(text);
+  const [h0, h1, h2] = fnvLimbs(bytes);
   return h2 * TWO_32 + ((h1 * 65536 + h0) >>> 0);
 }
 
-function fnvLimbs(bytes: Uint8Array): [number, number, number, number] {
+/** FNV-1a 64 over `bytes` (or over the char codes of an ASCII string). */
+function fnvLimbs(bytes: Uint8Array | string): [number, number, number, number] {
   // Offset basis 0xcbf29ce484222325, low limb first.
   let h0 = 0x2325;
   let h1 = 0x8422;
   let h2 = 0x9ce4;
   let h3 = 0xcbf2;
   for (let i = 0; i < bytes.length; i++) {
-    h0 ^= bytes[i] ?? 0;
+    h0 ^= typeof bytes === "string" ? bytes.charCodeAt(i) : (bytes[i] ?? 0);
     // Multiply by the prime 0x100000001b3 = 2⁴⁰ + 0x1b3 (limbs 0x1b3, 0, 0x100, 0).
     const t0 = h0 * 0x1b3;
     let t1 = h1 * 0x1b3;
