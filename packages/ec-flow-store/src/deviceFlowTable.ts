@@ -40,6 +40,14 @@ export interface DeviceFlowTableOptions {
   /** Whether a node that is neither master nor backup should drop its copy. */
   readonly shouldDropCopies: () => boolean;
   readonly log: Logger;
+  /** Whether `node` is believed alive (the failure detector); a live previous master is asked again. */
+  readonly isNodeAlive?: (node: NodeId) => boolean;
+  /** Without `isNodeAlive`: how many rounds of sync requests before activating anyway (default 3). */
+  readonly syncAttempts?: number;
+  /** Waits `ms` (on the store's scheduler), between sync rounds. */
+  readonly wait: (ms: number) => Promise<void>;
+  /** Pause between sync rounds when no previous replica answered, in ms (default 200). */
+  readonly retryDelay?: number;
   /** Buckets fetched per sync request. */
   readonly syncBatch?: number;
 }
@@ -80,6 +88,12 @@ export class DeviceFlowTable {
   readonly #acked = new Map<NodeId, Map<number, LogicalTimestamp>>();
   /** `node/bucket` of the backup sends in flight. */
   readonly #inFlight = new Set<string>();
+  /**
+   * Backups whose digests this master has compared with its own in the current term. Until
+   * then only buckets changed in this term are sent (what changed since synchronization);
+   * afterwards every bucket the backup lacks is, whatever its term.
+   */
+  readonly #compared = new Set<NodeId>();
   #closed = false;
 
   constructor(options: DeviceFlowTableOptions) {
@@ -206,6 +220,7 @@ export class DeviceFlowTable {
     this.observeTerm(info.term);
     this.#acked.clear();
     this.#inFlight.clear();
+    this.#compared.clear();
     if (info.master !== this.#options.localNode) {
       this.#rejectQueued("NOT_MASTER", `mastership of ${this.deviceId} moved to ${info.master}`);
       return;
@@ -223,32 +238,57 @@ export class DeviceFlowTable {
     );
   }
 
-  /** Pulls newer buckets from the previous master, or failing that from the first previous backup that answers. */
+  /**
+   * Pulls newer buckets from the previous replicas: the previous master if it answers, else
+   * every previous backup that does (each answer merged as it arrives, the newer copy kept per
+   * bucket). If none answers while one of them is still alive (a partition, not a crash), it
+   * tries again rather than activate an incomplete table; only when every previous replica is
+   * dead does it activate with the local copy, which is then the best there is. With no
+   * previous term seen by this node (it just started), the current backups are asked, so a node
+   * that restarts straight into mastership never activates an empty table.
+   */
   async #synchronize(info: ReplicaInfo, previous: ReplicaInfo | undefined): Promise<void> {
-    if (previous === undefined) return;
     const local = this.#options.localNode;
-    if (previous.master !== undefined && previous.master !== local) {
-      try {
-        await this.#syncFrom(previous.master, info.term);
-        return;
-      } catch (error) {
-        this.#options.log.debug("previous master did not answer; trying its backups", {
-          device: this.deviceId,
-          node: previous.master,
-          error: String(error),
-        });
+    const source = previous ?? info;
+    const master = source.master !== local ? source.master : undefined;
+    const backups = source.backups.filter((node) => node !== local && node !== master);
+    const replicas = master === undefined ? backups : [master, ...backups];
+    if (replicas.length === 0) return;
+    const alive = (node: NodeId) => this.#options.isNodeAlive?.(node) ?? true;
+    const rounds =
+      this.#options.isNodeAlive === undefined ? (this.#options.syncAttempts ?? 3) : Infinity;
+    for (let round = 1; this.#info?.term === info.term && !this.#closed; round++) {
+      if (master !== undefined && (round === 1 || alive(master))) {
+        try {
+          await this.#syncFrom(master, info.term);
+          return;
+        } catch (error) {
+          this.#options.log.warn("previous master did not answer; syncing from its backups", {
+            device: this.deviceId,
+            node: master,
+            error: String(error),
+          });
+        }
       }
-    }
-    const backups = previous.backups.filter((node) => node !== local);
-    if (backups.length === 0) return;
-    try {
-      await Promise.any(backups.map((node) => this.#syncFrom(node, info.term)));
-    } catch (error) {
-      this.#options.log.warn("no previous replica answered; activating with the local copy", {
+      if (backups.length > 0) {
+        const results = await Promise.allSettled(
+          backups.map((node) => this.#syncFrom(node, info.term)),
+        );
+        if (results.some((result) => result.status === "fulfilled")) return;
+      }
+      if (!replicas.some(alive) || round >= rounds) {
+        this.#options.log.warn("no previous replica answered; activating with the local copy", {
+          device: this.deviceId,
+          replicas,
+        });
+        return;
+      }
+      this.#options.log.warn("no previous replica answered; trying again", {
         device: this.deviceId,
-        backups,
-        error: String(error),
+        replicas,
+        round,
       });
+      await this.#options.wait(this.#options.retryDelay ?? 200);
     }
   }
 
@@ -333,6 +373,7 @@ export class DeviceFlowTable {
 
   #forgetBackupsNotIn(backups: readonly NodeId[]): void {
     for (const node of this.#acked.keys()) if (!backups.includes(node)) this.#acked.delete(node);
+    for (const node of this.#compared) if (!backups.includes(node)) this.#compared.delete(node);
   }
 
   // ---- backups, master side ------------------------------------------------------------------
@@ -345,9 +386,11 @@ export class DeviceFlowTable {
     const info = this.#info;
     if (info === undefined || !this.isActiveMaster || !info.backups.includes(node)) return [];
     const acked = this.#acked.get(node);
+    const compared = this.#compared.has(node);
     const out: FlowBucket[] = [];
     for (const bucket of this.table.buckets()) {
-      if (bucket.term !== info.term) continue; // synchronize first, then replicate
+      if (bucket.term !== info.term && !compared) continue; // compare digests first
+      if (bucket.term === 0 && bucket.timestamp === 0) continue;
       const last = acked?.get(bucket.index);
       if (last !== undefined && last >= bucket.timestamp) continue;
       const key = `${node}/${bucket.index}`;
@@ -371,11 +414,7 @@ export class DeviceFlowTable {
       this.observeTerm(verdict.reason === "STALE_TERM" ? verdict.term : 0);
       return;
     }
-    let acked = this.#acked.get(node);
-    if (acked === undefined) {
-      acked = new Map();
-      this.#acked.set(node, acked);
-    }
+    const acked = this.#ackedOf(node);
     for (const [index, timestamp] of buckets) {
       if ((acked.get(index) ?? -1) < timestamp) acked.set(index, timestamp);
     }
@@ -399,21 +438,59 @@ export class DeviceFlowTable {
   }
 
   /**
-   * Anti-entropy: given `node`'s digests of this device (only its changed buckets), forgets
-   * the acknowledgement of every bucket where the local copy is newer, so the next backup
-   * round resends it. Returns how many buckets were reset.
+   * Anti-entropy: given `node`'s digests of this device (only its changed buckets), marks
+   * what it holds exactly as acknowledged and forgets the acknowledgement of every other
+   * bucket, so the next backup round sends it. Returns the buckets the backup holds in a
+   * version newer than the master's (the synchronization could not reach that backup): the
+   * caller pulls those in with {@link DeviceFlowTable.pull}.
    */
-  reconcile(node: NodeId, remote: readonly FlowBucketDigest[]): number {
+  reconcile(node: NodeId, remote: readonly FlowBucketDigest[]): number[] {
+    const info = this.#info;
+    if (info === undefined || !this.isActiveMaster) return [];
     const theirs = new Map(remote.map((digest) => [digest.bucket, digest]));
-    const acked = this.#acked.get(node);
-    let reset = 0;
-    for (const bucket of this.table.buckets()) {
-      const digest = bucket.digest();
-      if (isNewerThan(digest, theirs.get(bucket.index) ?? emptyDigest(bucket.index))) {
-        if (acked?.delete(bucket.index)) reset++;
+    const acked = this.#ackedOf(node);
+    this.#compared.add(node);
+    const newer: number[] = [];
+    const indices = new Set([...this.table.buckets().map((b) => b.index), ...theirs.keys()]);
+    for (const index of indices) {
+      const local = this.table.digest(index);
+      const other = theirs.get(index) ?? emptyDigest(index);
+      if (local.term === other.term && local.timestamp === other.timestamp) {
+        if (local.term !== 0 || local.timestamp !== 0) acked.set(index, local.timestamp);
+        continue;
       }
+      acked.delete(index);
+      if (isNewerThan(other, local)) newer.push(index);
     }
-    return reset;
+    return newer;
+  }
+
+  /** Pulls buckets `indices` from `node` and keeps the newer copies (see {@link reconcile}). */
+  async pull(node: NodeId, indices: readonly number[]): Promise<void> {
+    const term = this.#info?.term ?? 0;
+    const snapshots = await this.#options.sync.buckets(node, this.deviceId, term, indices);
+    if (!this.isActiveMaster || this.#info?.term !== term) return;
+    for (const snapshot of snapshots) this.table.merge(snapshot);
+  }
+
+  /**
+   * Anti-entropy found `node`'s copy identical to the summary `checksum` sent: everything is
+   * acknowledged — unless the table changed since the request left.
+   */
+  markInSync(node: NodeId, checksum: number): void {
+    if (!this.isActiveMaster || this.table.summary().checksum !== checksum) return;
+    const acked = this.#ackedOf(node);
+    this.#compared.add(node);
+    for (const bucket of this.table.buckets()) acked.set(bucket.index, bucket.timestamp);
+  }
+
+  #ackedOf(node: NodeId): Map<number, LogicalTimestamp> {
+    let acked = this.#acked.get(node);
+    if (acked === undefined) {
+      acked = new Map();
+      this.#acked.set(node, acked);
+    }
+    return acked;
   }
 
   // ---- backups and sync, replica side --------------------------------------------------------

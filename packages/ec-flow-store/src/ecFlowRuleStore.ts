@@ -39,6 +39,8 @@ export interface FlowRuleStoreOptions {
    * from the local copy only when this says it is not; default: every device is available.
    */
   readonly isDeviceAvailable?: (device: DeviceId) => boolean;
+  /** Whether a node is alive (the failure detector's view); a live previous master is retried on failover. */
+  readonly isNodeAlive?: (node: NodeId) => boolean;
   /** Time for timers and entry timestamps; default RxJS's `asyncScheduler` (wall clock). */
   readonly scheduler?: SchedulerLike;
   readonly log?: Logger;
@@ -531,8 +533,13 @@ export class EcFlowRuleStore {
       localNode: this.localNode,
       bucketCount: this.config.bucketCount,
       log: this.#log,
+      wait: (ms) => new Promise((resolve) => this.#scheduler.schedule(() => resolve(), ms)),
+      retryDelay: Math.min(1000, this.config.requestTimeout),
       activate: (term) => mastership.activate(device, term),
       shouldDropCopies: () => this.#options.clusterSize() > 1 + this.config.backupCount,
+      ...(this.#options.isNodeAlive === undefined
+        ? {}
+        : { isNodeAlive: this.#options.isNodeAlive }),
       sync: {
         digests: async (node, deviceId, term) => {
           const request = { deviceId, term, clock: table!.table.clock.current };

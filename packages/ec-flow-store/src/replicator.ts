@@ -22,7 +22,7 @@ export interface ReplicationStats {
   backupBuckets: number;
   backupFailures: number;
   summaryMessages: number;
-  /** Buckets anti-entropy found missing on a backup. */
+  /** Bucket digests anti-entropy had to compare (devices whose summaries differed). */
   bucketsReset: number;
 }
 
@@ -210,17 +210,30 @@ export class Replicator {
         this.#options.config().requestTimeout,
       );
       const byDevice = new Map(tables.map((t) => [t.deviceId as string, t]));
+      const differing = new Set(reply.devices.map((d) => d.deviceId as string));
+      tables.forEach((table, i) => {
+        if (!differing.has(table.deviceId)) table.markInSync(node, request.devices[i]!.checksum);
+      });
       for (const device of reply.devices) {
         const table = byDevice.get(device.deviceId);
-        if (table === undefined) continue;
-        const reset = table.reconcile(node, device.digests);
-        if (reset > 0) {
-          this.stats.bucketsReset += reset;
-          this.#options.log.debug("anti-entropy found missing buckets", {
+        if (table === undefined || device.term !== table.info?.term) continue;
+        const newer = table.reconcile(node, device.digests);
+        this.stats.bucketsReset += device.digests.length;
+        if (newer.length > 0) {
+          this.#options.log.info("a backup has newer buckets than the master; pulling them", {
             device: device.deviceId,
             node,
-            buckets: reset,
+            buckets: newer.length,
           });
+          await table
+            .pull(node, newer)
+            .catch((error: unknown) =>
+              this.#options.log.debug("pull failed", {
+                device: device.deviceId,
+                node,
+                error: String(error),
+              }),
+            );
         }
       }
     } catch (error) {

@@ -110,6 +110,6 @@ export function rule(on: DeviceId, n: number, app = 1): FlowRule {
       { type: "ETH_TYPE", ethType: "0x800" },
       { type: "IPV4_DST", ip: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}/32` },
     ],
-    instructions: [{ type: "OUTPUT", port: String(1 + (n % 48)) }],
+    treatment: { instructions: [{ type: "OUTPUT", port: String(1 + (n % 48)) }] },
   });
 }

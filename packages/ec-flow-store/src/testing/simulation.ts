@@ -1,0 +1,308 @@
+import { createFlowEntry, type DeviceId, type FlowId, type FlowRule } from "@flowstore/flow-bucket";
+import { createEmbeddedCoordinator, type Mastership } from "@flowstore/mastership";
+import { Subject, VirtualTimeScheduler } from "rxjs";
+import type { NodeId } from "../cluster.js";
+import { EcFlowRuleStore } from "../ecFlowRuleStore.js";
+import { device, rule } from "./localCluster.js";
+import { LocalHub } from "./localHub.js";
+
+/** A small fast seeded random source (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** What a simulation run found: empty `violations` means every invariant held. */
+export interface SimulationReport {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly writes: number;
+  readonly acknowledged: number;
+  readonly removed: number;
+  readonly crashes: number;
+  readonly violations: string[];
+  readonly log: string[];
+}
+
+const BACKUP_PERIOD = 100;
+const ANTI_ENTROPY_PERIOD = 300;
+const REQUEST_TIMEOUT = 200;
+const MAX_DELAY = 20;
+const STEP = 10;
+/** A flow acknowledged this long before its master crashed must survive the crash. */
+const SAFE_AGE = BACKUP_PERIOD + 2 * MAX_DELAY + 3 * STEP;
+
+interface Ack {
+  readonly flow: FlowRule;
+  readonly at: number;
+  readonly master: NodeId;
+}
+
+/**
+ * One seeded run: 3–5 nodes and a few devices on a {@link LocalHub} in virtual time, random
+ * writes and removals from random nodes, message loss and delay, partitions, mastership
+ * moves, master crashes and restarts (with an empty memory); then the faults stop and the
+ * invariants are checked.
+ */
+export async function simulate(seed: number): Promise<SimulationReport> {
+  const random = seededRandom(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const size = 3 + (seed % 3);
+  const devices = [device(1), device(2), device(3)];
+  const scheduler = new VirtualTimeScheduler();
+  const hub = new LocalHub({ scheduler, random });
+  const nodes = Array.from({ length: size }, (_, i) => `n${i + 1}` as NodeId);
+  const membershipEvents = new Subject<{ type: "NODE_ACTIVE" | "NODE_INACTIVE"; node: NodeId }>();
+  const alive = new Set(nodes);
+  const coordinator = createEmbeddedCoordinator<DeviceId>({
+    scheduler,
+    rebalanceDelay: 400,
+    membership: {
+      localNode: { id: nodes[0]!, host: "127.0.0.1", port: 0 },
+      nodes: () => nodes.map((id) => ({ id, host: "127.0.0.1", port: 0 })),
+      state: (node) => (alive.has(node) ? "ACTIVE" : "INACTIVE"),
+      events$: membershipEvents.asObservable(),
+    },
+  });
+  const views = new Map<NodeId, Mastership<DeviceId>>(
+    nodes.map((n) => [n, coordinator.forNode(n, { backupCount: 2 })]),
+  );
+  const stores = new Map<NodeId, EcFlowRuleStore>();
+  const log: string[] = [];
+  const violations: string[] = [];
+  const now = () => scheduler.now();
+  const say = (line: string) => log.push(`${String(now()).padStart(6)} ${line}`);
+
+  const acks = new Map<FlowId, Ack>();
+  const removals = new Map<FlowId, Ack>();
+  const crashes: { node: NodeId; at: number }[] = [];
+  /** Syncs that could not reach a live previous master (a partition): its last writes may be lost. */
+  const degraded: { node: NodeId; at: number }[] = [];
+  let writes = 0;
+
+  const start = (node: NodeId) => {
+    const store = new EcFlowRuleStore({
+      messaging: hub.messaging(node),
+      mastership: views.get(node)!,
+      clusterSize: () => size,
+      config: {
+        backupPeriod: BACKUP_PERIOD,
+        antiEntropyPeriod: ANTI_ENTROPY_PERIOD,
+        requestTimeout: REQUEST_TIMEOUT,
+        bucketCount: 16,
+      },
+      scheduler,
+      isNodeAlive: (n) => alive.has(n),
+      log: {
+        debug: (message, fields) => {
+          if (process.env.SIM_DEBUG) say(`${node}: debug ${message} ${JSON.stringify(fields)}`);
+        },
+        info: (message, fields) => {
+          if (process.env.SIM_DEBUG) say(`${node}: ${message} ${JSON.stringify(fields)}`);
+        },
+        warn: (message, fields) => {
+          say(`${node}: ${message} ${JSON.stringify(fields)}`);
+          if (message.startsWith("previous master did not answer") && fields?.node !== undefined) {
+            degraded.push({ node: fields.node as NodeId, at: now() });
+          }
+        },
+        error: (message, fields) => say(`${node}: ERROR ${message} ${JSON.stringify(fields)}`),
+      },
+    });
+    store.events$.subscribe((event) => {
+      if (event.type === "BATCH_REQUESTED") {
+        for (const op of event.batch.operations) {
+          if (op.operator === "ADD")
+            acks.set(op.rule.id, { flow: op.rule, at: now(), master: node });
+        }
+      } else if (event.type === "RULE_REMOVED") {
+        removals.set(event.entry.rule.id, { flow: event.entry.rule, at: now(), master: node });
+      }
+    });
+    stores.set(node, store);
+  };
+  for (const node of nodes) start(node);
+  for (const d of devices) for (const node of nodes) await views.get(node)!.requestRoleFor(d);
+
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  /** Bucket terms only grow on every replica (a table cleared as a whole excepted). */
+  const lastTerms = new Map<string, number>();
+  const checkTerms = () => {
+    for (const [node, store] of stores) {
+      for (const d of devices) {
+        const table = store.localTable(d);
+        if (table === undefined || table.size === 0) continue;
+        for (const bucket of table.buckets()) {
+          const key = `${node}/${d}/${bucket.index}`;
+          const before = lastTerms.get(key) ?? 0;
+          if (bucket.term === 0 && bucket.timestamp === 0) continue;
+          if (bucket.term < before) {
+            violations.push(
+              `${now()}: bucket ${d}/${bucket.index} on ${node} went back from term ${before} to ${bucket.term}`,
+            );
+          }
+          lastTerms.set(key, Math.max(before, bucket.term));
+        }
+      }
+    }
+  };
+  const advance = async (ms: number) => {
+    const end = now() + ms;
+    while (now() < end) {
+      scheduler.maxFrames = now() + STEP;
+      scheduler.flush();
+      scheduler.frame = scheduler.maxFrames;
+      await settle();
+      checkTerms();
+    }
+  };
+  await advance(100);
+
+  let counter = 0;
+  const liveNodes = () => nodes.filter((n) => alive.has(n));
+  const write = async () => {
+    const node = pick(liveNodes());
+    const d = pick(devices);
+    const store = stores.get(node)!;
+    if (random() < 0.8 || acks.size === 0) {
+      writes++;
+      const flows = Array.from({ length: 1 + Math.floor(random() * 5) }, () =>
+        rule(d, ++counter, 1 + (counter % 3)),
+      );
+      void store
+        .storeBatch({ deviceId: d, operations: flows.map((f) => ({ operator: "ADD", rule: f })) })
+        .catch(() => {});
+    } else {
+      const target = pick([...acks.values()]);
+      if (removals.has(target.flow.id)) return;
+      const entry = createFlowEntry(target.flow, { created: Number.MAX_SAFE_INTEGER });
+      void store.removeFlowRule(entry).catch(() => {});
+    }
+  };
+
+  const crash = async (node: NodeId) => {
+    say(`crash ${node}`);
+    crashes.push({ node, at: now() });
+    hub.setDown(node, true);
+    alive.delete(node);
+    stores.get(node)?.close();
+    stores.delete(node);
+    for (const key of [...lastTerms.keys()]) if (key.startsWith(`${node}/`)) lastTerms.delete(key);
+    membershipEvents.next({ type: "NODE_INACTIVE", node });
+  };
+  const restart = (node: NodeId) => {
+    say(`restart ${node}`);
+    start(node);
+    hub.setDown(node, false);
+    alive.add(node);
+    membershipEvents.next({ type: "NODE_ACTIVE", node });
+  };
+
+  // Epochs: a messy one (loss, delay, partitions, mastership moves), then a calm one at whose
+  // end a master may crash; crashed nodes come back empty one epoch later.
+  const epochs = 6;
+  let crashes_ = 0;
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    hub.dropRate = random() * 0.2;
+    hub.delay = [0, MAX_DELAY];
+    const a = pick(nodes);
+    const b = pick(nodes);
+    if (a !== b && random() < 0.5) {
+      say(`partition ${a} | ${b}`);
+      hub.setPartitioned(a, b, true);
+    }
+    if (random() < 0.5) {
+      const d = pick(devices);
+      const m = coordinator.mastership(d).master;
+      if (m !== undefined && alive.has(m)) {
+        say(`move ${d} away from ${m}`);
+        await views.get(m)!.relinquish(d);
+        await views.get(m)!.requestRoleFor(d);
+      }
+    }
+    for (let i = 0; i < 20; i++) {
+      await write();
+      await advance(20);
+    }
+    hub.heal();
+    say("calm");
+    for (let i = 0; i < 20; i++) {
+      await write();
+      await advance(25);
+    }
+    await advance(SAFE_AGE);
+    for (const node of nodes) if (!alive.has(node)) restart(node);
+    if (random() < 0.6 && liveNodes().length === size) {
+      const m = coordinator.mastership(pick(devices)).master;
+      if (m !== undefined) {
+        await crash(m);
+        crashes_++;
+      }
+    }
+    await advance(50);
+  }
+
+  // Faults stop: everyone back, network healed; replicas must converge within two
+  // anti-entropy periods (plus the rebalance and one sync).
+  hub.heal();
+  for (const node of nodes) if (!alive.has(node)) restart(node);
+  await advance(600);
+  await advance(2 * ANTI_ENTROPY_PERIOD + BACKUP_PERIOD);
+
+  const lostAllowed = (ack: Ack) =>
+    crashes.some((c) => c.node === ack.master && ack.at <= c.at && c.at - ack.at < SAFE_AGE) ||
+    degraded.some((d) => d.node === ack.master && ack.at <= d.at);
+
+  for (const d of devices) {
+    const info = coordinator.mastership(d);
+    const master = info.master;
+    if (master === undefined) {
+      violations.push(`${d} has no master at the end`);
+      continue;
+    }
+    const masterStore = stores.get(master)!;
+    if (!masterStore.isActiveMaster(d))
+      violations.push(`${d}: master ${master} is not active at the end`);
+    const table = masterStore.localTable(d);
+    const present = new Set([...(table?.entries() ?? [])].map((e) => e.rule.id));
+    for (const ack of acks.values()) {
+      if (ack.flow.deviceId !== d || removals.has(ack.flow.id) || lostAllowed(ack)) continue;
+      if (!present.has(ack.flow.id))
+        violations.push(
+          `${d}: flow ${ack.flow.id} acknowledged at ${ack.at} on ${ack.master} is missing on ${master}`,
+        );
+    }
+    for (const removal of removals.values()) {
+      if (removal.flow.deviceId !== d || lostAllowed(removal)) continue;
+      if (present.has(removal.flow.id))
+        violations.push(`${d}: flow ${removal.flow.id} removed at ${removal.at} came back`);
+    }
+    const summary = table?.summary().checksum ?? 0;
+    for (const backup of info.backups.slice(0, 2)) {
+      const theirs = stores.get(backup)?.localTable(d)?.summary().checksum ?? 0;
+      if (theirs !== summary)
+        violations.push(`${d}: backup ${backup} has not converged with master ${master}`);
+    }
+  }
+
+  for (const store of stores.values()) store.close();
+  coordinator.close();
+  return {
+    seed,
+    nodes: size,
+    writes,
+    acknowledged: acks.size,
+    removed: removals.size,
+    crashes: crashes_,
+    violations,
+    log,
+  };
+}
