@@ -225,15 +225,13 @@ export class Replicator {
             node,
             buckets: newer.length,
           });
-          await table
-            .pull(node, newer)
-            .catch((error: unknown) =>
-              this.#options.log.debug("pull failed", {
-                device: device.deviceId,
-                node,
-                error: String(error),
-              }),
-            );
+          await table.pull(node, newer).catch((error: unknown) =>
+            this.#options.log.debug("pull failed", {
+              device: device.deviceId,
+              node,
+              error: String(error),
+            }),
+          );
         }
       }
     } catch (error) {
