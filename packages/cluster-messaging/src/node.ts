@@ -12,7 +12,10 @@ export const NodeIdSchema = z
 /** `id` as a {@link NodeId}, or a `TypeError` saying why it is not one. */
 export function nodeId(id: string): NodeId {
   const parsed = NodeIdSchema.safeParse(id);
-  if (!parsed.success) throw new TypeError(`invalid node id ${JSON.stringify(id)}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    throw new TypeError(
+      `invalid node id ${JSON.stringify(id)}: ${parsed.error.issues[0]?.message}`,
+    );
   return parsed.data;
 }
 
