@@ -1,0 +1,92 @@
+// Helpers of this package's tests: free loopback ports, bounded polling, virtual time.
+import * as net from "node:net";
+import type { VirtualTimeScheduler } from "rxjs";
+import type { ClusterConfig } from "../clusterConfig.js";
+import { type NodeId, nodeId } from "../node.js";
+
+/** `count` ports that were free on 127.0.0.1 a moment ago (all bound at once, then released). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer();
+          server.once("error", reject);
+          server.listen({ host: "127.0.0.1", port: 0 }, () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+/** A loopback cluster configuration of nodes `n1…nK` on `ports`. */
+export function loopbackConfig(name: string, ports: readonly number[]): ClusterConfig {
+  return {
+    name,
+    nodes: ports.map((port, index) => ({ id: nodeId(`n${index + 1}`), host: "127.0.0.1", port })),
+  };
+}
+
+/** The ids `n1…nK`. */
+export function ids(count: number): NodeId[] {
+  return Array.from({ length: count }, (_, index) => nodeId(`n${index + 1}`));
+}
+
+/** Polls `condition` every `intervalMs` until it holds, or throws after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean,
+  what: string,
+  { timeoutMs = 10_000, intervalMs = 10 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/**
+ * Advances `scheduler` by `ms` of virtual time in `stepMs` steps, letting promise callbacks
+ * run between steps (a real macrotask turn each), so async handlers interleave with timers.
+ */
+export async function advance(
+  scheduler: VirtualTimeScheduler,
+  ms: number,
+  stepMs = 1,
+): Promise<void> {
+  const end = scheduler.frame + ms;
+  while (scheduler.frame < end) {
+    const next = Math.min(end, scheduler.frame + stepMs);
+    scheduler.maxFrames = next;
+    scheduler.flush();
+    scheduler.frame = next;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Advances virtual time until `condition` holds, at most `limitMs`. */
+export async function advanceUntil(
+  scheduler: VirtualTimeScheduler,
+  condition: () => boolean,
+  what: string,
+  limitMs = 60_000,
+  stepMs = 1,
+): Promise<number> {
+  const start = scheduler.frame;
+  while (!condition()) {
+    if (scheduler.frame - start >= limitMs) {
+      throw new Error(`${what} did not happen within ${limitMs} ms of virtual time`);
+    }
+    await advance(scheduler, stepMs, stepMs);
+  }
+  return scheduler.frame - start;
+}
+
+/** Bytes of a string. */
+export const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+/** The string in bytes. */
+export const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
