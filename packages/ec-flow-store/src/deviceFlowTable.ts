@@ -1,3 +1,4 @@
+import type { NodeId } from "@flowstore/cluster-messaging";
 import {
   type DeviceDigest,
   type DeviceId,
@@ -11,7 +12,6 @@ import {
   type Term,
 } from "@flowstore/flow-bucket";
 import type { ReplicaInfo } from "@flowstore/mastership";
-import type { NodeId } from "./cluster.js";
 import { FlowStoreError } from "./flowStoreError.js";
 import type { LifecycleEvent } from "./lifecycle.js";
 import type { Logger } from "./logger.js";
@@ -435,6 +435,21 @@ export class DeviceFlowTable {
       }
     }
     return false;
+  }
+
+  /** Buckets changed in this term that some backup has not acknowledged yet: the backup lag. */
+  unackedBuckets(): number {
+    const info = this.#info;
+    if (info === undefined || !this.isActiveMaster) return 0;
+    let count = 0;
+    for (const node of info.backups) {
+      const acked = this.#acked.get(node);
+      for (const bucket of this.table.buckets()) {
+        if (bucket.term === info.term && (acked?.get(bucket.index) ?? -1) < bucket.timestamp)
+          count++;
+      }
+    }
+    return count;
   }
 
   /**

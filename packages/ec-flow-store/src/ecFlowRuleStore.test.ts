@@ -1,6 +1,6 @@
+import type { NodeId } from "@flowstore/cluster-messaging";
 import { applicationId, createFlowEntry, type FlowRule } from "@flowstore/flow-bucket";
 import { afterEach, describe, expect, it } from "vitest";
-import type { NodeId } from "./cluster.js";
 import type { FlowStoreEvent } from "./flowStoreEvent.js";
 import { device, type LocalCluster, rule, startLocalCluster } from "./testing/localCluster.js";
 

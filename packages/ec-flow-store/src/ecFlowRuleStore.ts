@@ -1,3 +1,4 @@
+import type { NodeId } from "@flowstore/cluster-messaging";
 import {
   type ApplicationId,
   createFlowEntry,
@@ -11,7 +12,6 @@ import {
 } from "@flowstore/flow-bucket";
 import type { Mastership } from "@flowstore/mastership";
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, Subscription } from "rxjs";
-import type { NodeId } from "./cluster.js";
 import { type StoreConfig, type StoreConfigInput, StoreSettings } from "./config.js";
 import { DeviceFlowTable } from "./deviceFlowTable.js";
 import { FlowStoreError } from "./flowStoreError.js";
@@ -24,7 +24,7 @@ import type {
   FlowRuleOperation,
   TableStatistics,
 } from "./messages.js";
-import { Replicator } from "./replicator.js";
+import { type ReplicationStats, Replicator } from "./replicator.js";
 import { type MessageOf, StoreChannel, type StoreMessaging, SUBJECTS } from "./storeMessaging.js";
 
 /** What {@link createFlowRuleStore} needs. */
@@ -136,6 +136,37 @@ export class EcFlowRuleStore {
   /** This node's own copy of a device's table (for inspection; never for writes). */
   localTable(device: DeviceId): FlowBucketTable | undefined {
     return this.#tables.get(device)?.table;
+  }
+
+  /**
+   * Replication figures: messages and buckets sent, failures, anti-entropy rounds, bytes sent
+   * per subject, and the backup lag (buckets of mastered devices some backup has not
+   * acknowledged).
+   */
+  stats(): {
+    replication: Readonly<ReplicationStats>;
+    sent: ReadonlyMap<string, { messages: number; bytes: number }>;
+    unackedBuckets: number;
+    masteredDevices: number;
+  } {
+    let unackedBuckets = 0;
+    let masteredDevices = 0;
+    for (const table of this.#tables.values()) {
+      if (!table.isActiveMaster) continue;
+      masteredDevices++;
+      unackedBuckets += table.unackedBuckets();
+    }
+    return {
+      replication: this.replicator.stats,
+      sent: this.#channel.sent,
+      unackedBuckets,
+      masteredDevices,
+    };
+  }
+
+  /** The current term of `device` as this node knows it (0 if none). */
+  term(device: DeviceId): Term {
+    return this.#tables.get(device)?.info?.term ?? 0;
   }
 
   /** Whether this node is the master of `device` in an active term. */

@@ -1,5 +1,5 @@
+import type { NodeId } from "@flowstore/cluster-messaging";
 import type { DeviceId, FlowEntry, FlowRule } from "@flowstore/flow-bucket";
-import type { NodeId } from "./cluster.js";
 import type { FlowRuleBatch } from "./messages.js";
 
 /**

@@ -24,4 +24,5 @@ export type {
 export { FlowRuleBatchSchema, FlowRuleOperationSchema, storeNamespace } from "./messages.js";
 export type { ReplicationStats } from "./replicator.js";
 export type { StoreMessaging } from "./storeMessaging.js";
+export { fromClusterMessaging } from "./storeMessaging.js";
 export { LocalHub } from "./testing/localHub.js";

@@ -1,3 +1,4 @@
+import type { NodeId } from "@flowstore/cluster-messaging";
 import type { DeviceId } from "@flowstore/flow-bucket";
 import type { Mastership, ReplicaInfo } from "@flowstore/mastership";
 import {
@@ -12,7 +13,6 @@ import {
   scan,
   share,
 } from "rxjs";
-import type { NodeId } from "./cluster.js";
 
 /**
  * A step in the life of one device's mastership term, as seen by the local node.

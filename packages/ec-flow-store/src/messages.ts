@@ -1,3 +1,4 @@
+import { NodeIdSchema } from "@flowstore/cluster-messaging";
 import {
   DeviceIdSchema,
   FLOW_ENTRY_STATES,
@@ -11,7 +12,6 @@ import {
 } from "@flowstore/flow-bucket";
 import { createNamespace } from "@flowstore/serializers";
 import { z } from "zod";
-import { NodeIdSchema } from "./cluster.js";
 
 /** One operation of a batch: add a rule, replace it, or mark it for removal. */
 export const FlowRuleOperationSchema = z.object({

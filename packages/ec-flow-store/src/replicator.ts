@@ -1,3 +1,4 @@
+import type { NodeId } from "@flowstore/cluster-messaging";
 import type { DeviceId, FlowBucket, LogicalTimestamp, Term } from "@flowstore/flow-bucket";
 import {
   distinctUntilChanged,
@@ -10,7 +11,6 @@ import {
   type Subscription,
   switchMap,
 } from "rxjs";
-import type { NodeId } from "./cluster.js";
 import type { StoreConfig } from "./config.js";
 import type { DeviceFlowTable } from "./deviceFlowTable.js";
 import type { Logger } from "./logger.js";

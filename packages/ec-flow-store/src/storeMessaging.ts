@@ -1,4 +1,4 @@
-import type { NodeId } from "./cluster.js";
+import type { ClusterMessaging, NodeId } from "@flowstore/cluster-messaging";
 import { type StoreMessageType, storeNamespace } from "./messages.js";
 
 /**
@@ -97,4 +97,14 @@ export class StoreChannel {
       return encode.encode((await handler(request, from)) as never);
     });
   }
+}
+
+/** The store's port over cluster messaging's request/reply (`sendAndReceive` / `serve`). */
+export function fromClusterMessaging(messaging: ClusterMessaging): StoreMessaging {
+  return {
+    localNode: messaging.localNode,
+    request: (node, subject, payload, timeoutMs) =>
+      messaging.sendAndReceive(node, subject, payload, { timeoutMs }),
+    serve: (subject, handler) => messaging.serve(subject, handler),
+  };
 }

@@ -1,3 +1,4 @@
+import type { NodeId } from "@flowstore/cluster-messaging";
 import {
   applicationId,
   createFlowRule,
@@ -7,7 +8,6 @@ import {
 } from "@flowstore/flow-bucket";
 import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "@flowstore/mastership";
 import { VirtualTimeScheduler } from "rxjs";
-import type { NodeId } from "../cluster.js";
 import type { StoreConfigInput } from "../config.js";
 import { EcFlowRuleStore } from "../ecFlowRuleStore.js";
 import type { FlowStoreEvent } from "../flowStoreEvent.js";

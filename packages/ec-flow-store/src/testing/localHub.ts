@@ -1,5 +1,5 @@
+import type { NodeId } from "@flowstore/cluster-messaging";
 import type { SchedulerLike } from "rxjs";
-import type { NodeId } from "../cluster.js";
 import type { StoreMessaging } from "../storeMessaging.js";
 
 type Handler = (payload: Uint8Array, from: NodeId) => Promise<Uint8Array> | Uint8Array;

@@ -1,7 +1,7 @@
+import type { NodeId } from "@flowstore/cluster-messaging";
 import { createFlowEntry, type DeviceId, type FlowId, type FlowRule } from "@flowstore/flow-bucket";
 import { createEmbeddedCoordinator, type Mastership } from "@flowstore/mastership";
 import { Subject, VirtualTimeScheduler } from "rxjs";
-import type { NodeId } from "../cluster.js";
 import { EcFlowRuleStore } from "../ecFlowRuleStore.js";
 import { device, rule } from "./localCluster.js";
 import { LocalHub } from "./localHub.js";
