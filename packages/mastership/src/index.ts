@@ -1,4 +1,3 @@
-export type { ClusterMembership, MembershipEvent, NodeId } from "./cluster.js";
 export type {
   EmbeddedCoordinator,
   EmbeddedCoordinatorOptions,

@@ -1,12 +1,15 @@
 import { randomUUID } from "node:crypto";
 import {
   type ClusterMembership,
+  type MembershipEvent,
+  type NodeId,
+  nodeId,
+} from "@flowstore/cluster-messaging";
+import {
   createEmbeddedCoordinator,
   createEtcdMastership,
   type EtcdMastership,
   type Mastership,
-  type MembershipEvent,
-  type NodeId,
 } from "@flowstore/mastership";
 import { type EtcdServer, startEtcd } from "@flowstore/mastership/etcd-server";
 import { Subject } from "rxjs";
@@ -16,8 +19,7 @@ const DEVICES = 1000;
 const STARTUP_DEVICES = 10_000;
 const LEASE_TTL = 2;
 
-const node = (id: string): NodeId => id as NodeId;
-const NODES = [node("n1"), node("n2"), node("n3")] as const;
+const NODES = [nodeId("n1"), nodeId("n2"), nodeId("n3")] as const;
 const devices = (count: number): string[] =>
   Array.from({ length: count }, (_, i) => `of:${i.toString(16).padStart(16, "0")}`);
 
