@@ -1,4 +1,4 @@
-import type { SchedulerLike } from "rxjs";
+import type { SchedulerLike, Subscription } from "rxjs";
 import type { ClusterConfig } from "./clusterConfig.js";
 import { type ClusterNode, type ClusterNodeOptions, startClusterNode } from "./clusterNode.js";
 import type { ReplyStatus } from "./frame.js";
@@ -167,15 +167,19 @@ class SimulatedNetwork implements MemoryNetwork {
     // Keep the order of a link, as TCP does.
     const arrival = Math.max(now + conditions.delayMs + jitter, this.#lastArrival.get(key) ?? 0);
     this.#lastArrival.set(key, arrival);
-    this.#scheduler.schedule(() => {
+    const delivery = this.#scheduler.schedule(() => {
+      target.inFlight.delete(delivery);
       if (this.#transports.get(to) === target) deliver(target);
     }, arrival - now);
+    target.inFlight.add(delivery);
   }
 }
 
 /** One node's view of the simulated network. */
 class MemoryTransport implements Transport {
   readonly local: NodeId;
+  /** Deliveries scheduled to this node; cancelled when it stops. */
+  readonly inFlight = new Set<Subscription>();
   readonly #network: SimulatedNetwork;
   readonly #links = new Map<NodeId, MemoryLink>();
   #handler: LinkHandler | undefined;
@@ -220,6 +224,8 @@ class MemoryTransport implements Transport {
     this.#network.detach(this);
     this.#handler = undefined;
     this.#links.clear();
+    for (const delivery of this.inFlight) delivery.unsubscribe();
+    this.inFlight.clear();
   }
 }
 
