@@ -42,7 +42,10 @@ export interface DeviceFlowTableOptions {
   readonly log: Logger;
   /** Whether `node` is believed alive (the failure detector); a live previous master is asked again. */
   readonly isNodeAlive?: (node: NodeId) => boolean;
-  /** Without `isNodeAlive`: how many rounds of sync requests before activating anyway (default 3). */
+  /**
+   * How many times a live previous master is asked per round before its backups are, and —
+   * without `isNodeAlive` — how many rounds before activating anyway (default 3).
+   */
   readonly syncAttempts?: number;
   /** Waits `ms` (on the store's scheduler), between sync rounds. */
   readonly wait: (ms: number) => Promise<void>;
@@ -258,17 +261,32 @@ export class DeviceFlowTable {
     const rounds =
       this.#options.isNodeAlive === undefined ? (this.#options.syncAttempts ?? 3) : Infinity;
     for (let round = 1; this.#info?.term === info.term && !this.#closed; round++) {
-      if (master !== undefined && (round === 1 || alive(master))) {
+      // A live previous master has every write of its term: ask it again before settling for
+      // its backups, which may lag by a backup round.
+      const attempts =
+        master === undefined
+          ? 0
+          : alive(master)
+            ? (this.#options.syncAttempts ?? 3)
+            : round === 1
+              ? 1
+              : 0;
+      for (let attempt = 1; attempt <= attempts && master !== undefined; attempt++) {
         try {
           await this.#syncFrom(master, info.term);
           return;
         } catch (error) {
-          this.#options.log.warn("previous master did not answer; syncing from its backups", {
-            device: this.deviceId,
-            node: master,
-            error: String(error),
-          });
+          this.#options.log[attempt === attempts ? "warn" : "debug"](
+            "previous master did not answer",
+            {
+              device: this.deviceId,
+              node: master,
+              attempt,
+              error: String(error),
+            },
+          );
         }
+        if (this.#info?.term !== info.term) return;
       }
       if (backups.length > 0) {
         const results = await Promise.allSettled(

@@ -25,4 +25,3 @@ export { FlowRuleBatchSchema, FlowRuleOperationSchema, storeNamespace } from "./
 export type { ReplicationStats } from "./replicator.js";
 export type { StoreMessaging } from "./storeMessaging.js";
 export { fromClusterMessaging } from "./storeMessaging.js";
-export { LocalHub } from "./testing/localHub.js";

@@ -1,4 +1,11 @@
-import type { NodeId } from "@flowstore/cluster-messaging";
+import {
+  type ClusterNode,
+  createMemoryNetwork,
+  type MemoryNetwork,
+  type NodeId,
+  nodeId,
+  noopLogger,
+} from "@flowstore/cluster-messaging";
 import {
   applicationId,
   createFlowRule,
@@ -7,90 +14,158 @@ import {
   type FlowRule,
 } from "@flowstore/flow-bucket";
 import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "@flowstore/mastership";
-import { VirtualTimeScheduler } from "rxjs";
+import { Subject, VirtualTimeScheduler } from "rxjs";
 import type { StoreConfigInput } from "../config.js";
 import { EcFlowRuleStore } from "../ecFlowRuleStore.js";
 import type { FlowStoreEvent } from "../flowStoreEvent.js";
-import { LocalHub } from "./localHub.js";
+import { fromClusterMessaging } from "../storeMessaging.js";
 
-/** Several stores in one process on a {@link LocalHub}, an embedded coordinator, and virtual time. */
-export interface LocalCluster {
+/**
+ * Several stores in one process on the cluster's in-memory network, an embedded
+ * coordinator, and virtual time: what the unit and simulation tests run on.
+ */
+export interface SimCluster {
   readonly scheduler: VirtualTimeScheduler;
+  readonly network: MemoryNetwork;
   readonly coordinator: EmbeddedCoordinator<DeviceId>;
-  readonly hub: LocalHub;
   readonly nodes: readonly NodeId[];
   readonly stores: Map<NodeId, EcFlowRuleStore>;
   readonly events: Map<NodeId, FlowStoreEvent[]>;
+  /** Nodes the coordinator takes for alive (crash/restart move them). */
+  readonly alive: Set<NodeId>;
   store(node: NodeId): EcFlowRuleStore;
   /** Advances virtual time by `ms`, letting promises settle every `step` ms. */
   advance(ms: number, step?: number): Promise<void>;
-  /** Lets pending promises settle without moving time. */
-  settle(): Promise<void>;
-  close(): void;
+  /** Runs virtual time until `promise` settles (at most `limitMs`), and returns its result. */
+  run<T>(promise: Promise<T>, limitMs?: number): Promise<T>;
+  /** Kills `node`: its store and cluster node stop, the coordinator fails its devices over. */
+  crash(node: NodeId): Promise<void>;
+  /** Starts `node` again with an empty store, as a restarted process. */
+  restart(node: NodeId): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startSimCluster}. */
+export interface SimClusterOptions {
+  readonly config?: StoreConfigInput;
+  readonly seed?: number;
+  /** How long a returning node waits before it gets masterships back (default 400 ms). */
+  readonly rebalanceDelay?: number;
+  /** Called with each store as it starts (for logs in simulations). */
+  readonly onStore?: (node: NodeId, store: EcFlowRuleStore) => void;
+  readonly log?: (node: NodeId) => import("../logger.js").Logger;
 }
 
 /** Starts `size` nodes `n1…` and makes every one a candidate for `devices`. */
-export async function startLocalCluster(
+export async function startSimCluster(
   size: number,
   devices: readonly DeviceId[],
-  config: StoreConfigInput = {},
-): Promise<LocalCluster> {
+  options: SimClusterOptions = {},
+): Promise<SimCluster> {
   const scheduler = new VirtualTimeScheduler();
-  const coordinator = createEmbeddedCoordinator<DeviceId>({ scheduler });
-  const hub = new LocalHub();
-  const nodes = Array.from({ length: size }, (_, i) => `n${i + 1}` as NodeId);
+  const nodes = Array.from({ length: size }, (_, i) => nodeId(`n${i + 1}`));
+  const network = createMemoryNetwork({
+    nodes,
+    scheduler,
+    seed: options.seed ?? 1,
+    logger: noopLogger,
+    failureDetector: { heartbeatIntervalMs: 100, acceptablePauseMs: 300, minStdDeviationMs: 50 },
+  });
+  const alive = new Set<NodeId>(nodes);
+  const membership = new Subject<{ type: "NODE_ACTIVE" | "NODE_INACTIVE"; node: NodeId }>();
+  const coordinator = createEmbeddedCoordinator<DeviceId>({
+    scheduler,
+    rebalanceDelay: options.rebalanceDelay ?? 400,
+    membership: {
+      localNode: network.config.nodes[0]!,
+      nodes: () => network.config.nodes,
+      state: (node) => (alive.has(node) ? "ACTIVE" : "INACTIVE"),
+      events$: membership.asObservable(),
+    },
+  });
+  const backupCount = (options.config?.backupCount as number | undefined) ?? 2;
   const stores = new Map<NodeId, EcFlowRuleStore>();
   const events = new Map<NodeId, FlowStoreEvent[]>();
+  const clusterNodes = new Map<NodeId, ClusterNode>();
+
   const settle = async () => {
-    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
   };
   const advance = async (ms: number, step = 10) => {
     const end = scheduler.now() + ms;
     while (scheduler.now() < end) {
       scheduler.maxFrames = Math.min(end, scheduler.now() + step);
       scheduler.flush();
-      // flush() stops at the last action due; move the clock itself to the step's end.
       scheduler.frame = scheduler.maxFrames;
       await settle();
     }
   };
-  for (const node of nodes) {
-    const mastership = coordinator.forNode(node, {
-      backupCount: (config.backupCount as number | undefined) ?? 2,
+  const run = async <T>(promise: Promise<T>, limitMs = 30_000): Promise<T> => {
+    let settled = false;
+    const watched = promise.finally(() => {
+      settled = true;
     });
+    watched.catch(() => {});
+    for (let waited = 0; !settled && waited < limitMs; waited += 10) await advance(10);
+    if (!settled) throw new Error(`still pending after ${limitMs} ms of virtual time`);
+    return watched;
+  };
+  const startStore = async (node: NodeId) => {
+    const cluster = await network.start(node);
+    clusterNodes.set(node, cluster);
     const store = new EcFlowRuleStore({
-      messaging: hub.messaging(node),
-      mastership,
+      messaging: fromClusterMessaging(cluster.messaging),
+      mastership: coordinator.forNode(node, { backupCount }),
       clusterSize: () => size,
-      config,
+      isNodeAlive: (peer) => cluster.membership.state(peer) === "ACTIVE",
+      config: options.config ?? {},
       scheduler,
+      ...(options.log === undefined ? {} : { log: options.log(node) }),
     });
     const log: FlowStoreEvent[] = [];
     store.events$.subscribe((event) => log.push(event));
     stores.set(node, store);
     events.set(node, log);
-  }
+    options.onStore?.(node, store);
+  };
+
+  for (const node of nodes) await startStore(node);
   for (const device of devices) {
     for (const node of nodes) await coordinator.forNode(node).requestRoleFor(device);
   }
-  await advance(50);
+  await advance(100);
+
   return {
     scheduler,
+    network,
     coordinator,
-    hub,
     nodes,
     stores,
     events,
+    alive,
     store: (node) => {
       const store = stores.get(node);
-      if (store === undefined) throw new Error(`no node ${node}`);
+      if (store === undefined) throw new Error(`node ${node} is not running`);
       return store;
     },
     advance,
-    settle,
-    close: () => {
+    run,
+    crash: async (node) => {
+      stores.get(node)?.close();
+      stores.delete(node);
+      await network.crash(node);
+      alive.delete(node);
+      membership.next({ type: "NODE_INACTIVE", node });
+    },
+    restart: async (node) => {
+      await startStore(node);
+      alive.add(node);
+      membership.next({ type: "NODE_ACTIVE", node });
+    },
+    close: async () => {
       for (const store of stores.values()) store.close();
       coordinator.close();
+      await network.close();
     },
   };
 }

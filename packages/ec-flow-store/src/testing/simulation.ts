@@ -1,10 +1,7 @@
 import type { NodeId } from "@flowstore/cluster-messaging";
-import { createFlowEntry, type DeviceId, type FlowId, type FlowRule } from "@flowstore/flow-bucket";
-import { createEmbeddedCoordinator, type Mastership } from "@flowstore/mastership";
-import { Subject, VirtualTimeScheduler } from "rxjs";
-import { EcFlowRuleStore } from "../ecFlowRuleStore.js";
-import { device, rule } from "./localCluster.js";
-import { LocalHub } from "./localHub.js";
+import { createFlowEntry, type FlowId, type FlowRule } from "@flowstore/flow-bucket";
+import type { EcFlowRuleStore } from "../ecFlowRuleStore.js";
+import { device, rule, startSimCluster } from "./localCluster.js";
 
 /** A small fast seeded random source (mulberry32). */
 export function seededRandom(seed: number): () => number {
@@ -45,94 +42,66 @@ interface Ack {
 }
 
 /**
- * One seeded run: 3–5 nodes and a few devices on a {@link LocalHub} in virtual time, random
- * writes and removals from random nodes, message loss and delay, partitions, mastership
- * moves, master crashes and restarts (with an empty memory); then the faults stop and the
- * invariants are checked.
+ * One seeded run: 3–5 nodes and a few devices on the cluster's in-memory network in virtual
+ * time, random writes and removals from random nodes, message loss and delay, partitions,
+ * mastership moves, master crashes and restarts (with an empty memory); then the faults stop
+ * and the invariants are checked.
  */
 export async function simulate(seed: number): Promise<SimulationReport> {
   const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const size = 3 + (seed % 3);
   const devices = [device(1), device(2), device(3)];
-  const scheduler = new VirtualTimeScheduler();
-  const hub = new LocalHub({ scheduler, random });
-  const nodes = Array.from({ length: size }, (_, i) => `n${i + 1}` as NodeId);
-  const membershipEvents = new Subject<{ type: "NODE_ACTIVE" | "NODE_INACTIVE"; node: NodeId }>();
-  const alive = new Set(nodes);
-  const coordinator = createEmbeddedCoordinator<DeviceId>({
-    scheduler,
-    rebalanceDelay: 400,
-    membership: {
-      localNode: { id: nodes[0]!, host: "127.0.0.1", port: 0 },
-      nodes: () => nodes.map((id) => ({ id, host: "127.0.0.1", port: 0 })),
-      state: (node) => (alive.has(node) ? "ACTIVE" : "INACTIVE"),
-      events$: membershipEvents.asObservable(),
-    },
-  });
-  const views = new Map<NodeId, Mastership<DeviceId>>(
-    nodes.map((n) => [n, coordinator.forNode(n, { backupCount: 2 })]),
-  );
-  const stores = new Map<NodeId, EcFlowRuleStore>();
   const log: string[] = [];
   const violations: string[] = [];
-  const now = () => scheduler.now();
-  const say = (line: string) => log.push(`${String(now()).padStart(6)} ${line}`);
-
   const acks = new Map<FlowId, Ack>();
   const removals = new Map<FlowId, Ack>();
   const crashes: { node: NodeId; at: number }[] = [];
   /** Syncs that could not reach a live previous master (a partition): its last writes may be lost. */
   const degraded: { node: NodeId; at: number }[] = [];
+  let now = () => 0;
+  const say = (line: string) => log.push(`${String(now()).padStart(6)} ${line}`);
+
+  const cluster = await startSimCluster(size, devices, {
+    seed,
+    config: {
+      backupPeriod: BACKUP_PERIOD,
+      antiEntropyPeriod: ANTI_ENTROPY_PERIOD,
+      requestTimeout: REQUEST_TIMEOUT,
+      bucketCount: 16,
+    },
+    log: (node) => ({
+      debug: (message, fields) => {
+        if (process.env.SIM_DEBUG) say(`${node}: debug ${message} ${JSON.stringify(fields)}`);
+      },
+      info: (message, fields) => {
+        if (process.env.SIM_DEBUG) say(`${node}: ${message} ${JSON.stringify(fields)}`);
+      },
+      warn: (message, fields) => {
+        say(`${node}: ${message} ${JSON.stringify(fields)}`);
+        if (message === "previous master did not answer" && fields?.node !== undefined) {
+          degraded.push({ node: fields.node as NodeId, at: now() });
+        }
+      },
+      error: (message, fields) => say(`${node}: ERROR ${message} ${JSON.stringify(fields)}`),
+    }),
+    onStore: (node: NodeId, store: EcFlowRuleStore) => {
+      store.events$.subscribe((event) => {
+        if (event.type === "BATCH_REQUESTED") {
+          for (const op of event.batch.operations) {
+            if (op.operator === "ADD")
+              acks.set(op.rule.id, { flow: op.rule, at: now(), master: node });
+          }
+        } else if (event.type === "RULE_REMOVED") {
+          removals.set(event.entry.rule.id, { flow: event.entry.rule, at: now(), master: node });
+        }
+      });
+    },
+  });
+  const { scheduler, network, coordinator, nodes, stores, alive } = cluster;
+  now = () => scheduler.now();
   let writes = 0;
 
-  const start = (node: NodeId) => {
-    const store = new EcFlowRuleStore({
-      messaging: hub.messaging(node),
-      mastership: views.get(node)!,
-      clusterSize: () => size,
-      config: {
-        backupPeriod: BACKUP_PERIOD,
-        antiEntropyPeriod: ANTI_ENTROPY_PERIOD,
-        requestTimeout: REQUEST_TIMEOUT,
-        bucketCount: 16,
-      },
-      scheduler,
-      isNodeAlive: (n) => alive.has(n),
-      log: {
-        debug: (message, fields) => {
-          if (process.env.SIM_DEBUG) say(`${node}: debug ${message} ${JSON.stringify(fields)}`);
-        },
-        info: (message, fields) => {
-          if (process.env.SIM_DEBUG) say(`${node}: ${message} ${JSON.stringify(fields)}`);
-        },
-        warn: (message, fields) => {
-          say(`${node}: ${message} ${JSON.stringify(fields)}`);
-          if (message.startsWith("previous master did not answer") && fields?.node !== undefined) {
-            degraded.push({ node: fields.node as NodeId, at: now() });
-          }
-        },
-        error: (message, fields) => say(`${node}: ERROR ${message} ${JSON.stringify(fields)}`),
-      },
-    });
-    store.events$.subscribe((event) => {
-      if (event.type === "BATCH_REQUESTED") {
-        for (const op of event.batch.operations) {
-          if (op.operator === "ADD")
-            acks.set(op.rule.id, { flow: op.rule, at: now(), master: node });
-        }
-      } else if (event.type === "RULE_REMOVED") {
-        removals.set(event.entry.rule.id, { flow: event.entry.rule, at: now(), master: node });
-      }
-    });
-    stores.set(node, store);
-  };
-  for (const node of nodes) start(node);
-  for (const d of devices) for (const node of nodes) await views.get(node)!.requestRoleFor(d);
-
-  const settle = async () => {
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-  };
   /** Bucket terms only grow on every replica (a table cleared as a whole excepted). */
   const lastTerms = new Map<string, number>();
   const checkTerms = () => {
@@ -141,9 +110,9 @@ export async function simulate(seed: number): Promise<SimulationReport> {
         const table = store.localTable(d);
         if (table === undefined || table.size === 0) continue;
         for (const bucket of table.buckets()) {
+          if (bucket.term === 0 && bucket.timestamp === 0) continue;
           const key = `${node}/${d}/${bucket.index}`;
           const before = lastTerms.get(key) ?? 0;
-          if (bucket.term === 0 && bucket.timestamp === 0) continue;
           if (bucket.term < before) {
             violations.push(
               `${now()}: bucket ${d}/${bucket.index} on ${node} went back from term ${before} to ${bucket.term}`,
@@ -157,18 +126,17 @@ export async function simulate(seed: number): Promise<SimulationReport> {
   const advance = async (ms: number) => {
     const end = now() + ms;
     while (now() < end) {
-      scheduler.maxFrames = now() + STEP;
-      scheduler.flush();
-      scheduler.frame = scheduler.maxFrames;
-      await settle();
+      await cluster.advance(STEP, STEP);
       checkTerms();
     }
   };
-  await advance(100);
+  const setAllLinks = (conditions: { dropRate: number; delayMs: number; jitterMs: number }) => {
+    for (const a of nodes) for (const b of nodes) if (a !== b) network.setLink(a, b, conditions);
+  };
 
   let counter = 0;
   const liveNodes = () => nodes.filter((n) => alive.has(n));
-  const write = async () => {
+  const write = () => {
     const node = pick(liveNodes());
     const d = pick(devices);
     const store = stores.get(node)!;
@@ -183,77 +151,69 @@ export async function simulate(seed: number): Promise<SimulationReport> {
     } else {
       const target = pick([...acks.values()]);
       if (removals.has(target.flow.id)) return;
-      const entry = createFlowEntry(target.flow, { created: Number.MAX_SAFE_INTEGER });
-      void store.removeFlowRule(entry).catch(() => {});
+      void store
+        .removeFlowRule(createFlowEntry(target.flow, { created: Number.MAX_SAFE_INTEGER }))
+        .catch(() => {});
     }
   };
-
   const crash = async (node: NodeId) => {
     say(`crash ${node}`);
     crashes.push({ node, at: now() });
-    hub.setDown(node, true);
-    alive.delete(node);
-    stores.get(node)?.close();
-    stores.delete(node);
     for (const key of [...lastTerms.keys()]) if (key.startsWith(`${node}/`)) lastTerms.delete(key);
-    membershipEvents.next({ type: "NODE_INACTIVE", node });
+    await cluster.crash(node);
   };
-  const restart = (node: NodeId) => {
+  const restart = async (node: NodeId) => {
     say(`restart ${node}`);
-    start(node);
-    hub.setDown(node, false);
-    alive.add(node);
-    membershipEvents.next({ type: "NODE_ACTIVE", node });
+    await cluster.restart(node);
   };
 
-  // Epochs: a messy one (loss, delay, partitions, mastership moves), then a calm one at whose
-  // end a master may crash; crashed nodes come back empty one epoch later.
-  const epochs = 6;
-  let crashes_ = 0;
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    hub.dropRate = random() * 0.2;
-    hub.delay = [0, MAX_DELAY];
+  // Epochs: a messy one (loss, delay, a cut link, a mastership move), then a calm one at
+  // whose end a master may crash; crashed nodes come back empty one epoch later.
+  let crashCount = 0;
+  for (let epoch = 0; epoch < 6; epoch++) {
+    setAllLinks({ dropRate: random() * 0.2, delayMs: 1, jitterMs: MAX_DELAY });
     const a = pick(nodes);
     const b = pick(nodes);
     if (a !== b && random() < 0.5) {
-      say(`partition ${a} | ${b}`);
-      hub.setPartitioned(a, b, true);
+      say(`cut ${a} | ${b}`);
+      network.setLink(a, b, { dropRate: 1 });
+      network.setLink(b, a, { dropRate: 1 });
     }
     if (random() < 0.5) {
       const d = pick(devices);
       const m = coordinator.mastership(d).master;
       if (m !== undefined && alive.has(m)) {
         say(`move ${d} away from ${m}`);
-        await views.get(m)!.relinquish(d);
-        await views.get(m)!.requestRoleFor(d);
+        await coordinator.forNode(m).relinquish(d);
+        await coordinator.forNode(m).requestRoleFor(d);
       }
     }
     for (let i = 0; i < 20; i++) {
-      await write();
+      write();
       await advance(20);
     }
-    hub.heal();
+    setAllLinks({ dropRate: 0, delayMs: 1, jitterMs: 4 });
     say("calm");
     for (let i = 0; i < 20; i++) {
-      await write();
+      write();
       await advance(25);
     }
     await advance(SAFE_AGE);
-    for (const node of nodes) if (!alive.has(node)) restart(node);
+    for (const node of nodes) if (!alive.has(node)) await restart(node);
     if (random() < 0.6 && liveNodes().length === size) {
       const m = coordinator.mastership(pick(devices)).master;
       if (m !== undefined) {
         await crash(m);
-        crashes_++;
+        crashCount++;
       }
     }
     await advance(50);
   }
 
   // Faults stop: everyone back, network healed; replicas must converge within two
-  // anti-entropy periods (plus the rebalance and one sync).
-  hub.heal();
-  for (const node of nodes) if (!alive.has(node)) restart(node);
+  // anti-entropy periods (after the rebalance and one synchronization).
+  setAllLinks({ dropRate: 0, delayMs: 1, jitterMs: 0 });
+  for (const node of nodes) if (!alive.has(node)) await restart(node);
   await advance(600);
   await advance(2 * ANTI_ENTROPY_PERIOD + BACKUP_PERIOD);
 
@@ -275,10 +235,11 @@ export async function simulate(seed: number): Promise<SimulationReport> {
     const present = new Set([...(table?.entries() ?? [])].map((e) => e.rule.id));
     for (const ack of acks.values()) {
       if (ack.flow.deviceId !== d || removals.has(ack.flow.id) || lostAllowed(ack)) continue;
-      if (!present.has(ack.flow.id))
+      if (!present.has(ack.flow.id)) {
         violations.push(
           `${d}: flow ${ack.flow.id} acknowledged at ${ack.at} on ${ack.master} is missing on ${master}`,
         );
+      }
     }
     for (const removal of removals.values()) {
       if (removal.flow.deviceId !== d || lostAllowed(removal)) continue;
@@ -293,15 +254,14 @@ export async function simulate(seed: number): Promise<SimulationReport> {
     }
   }
 
-  for (const store of stores.values()) store.close();
-  coordinator.close();
+  await cluster.close();
   return {
     seed,
     nodes: size,
     writes,
     acknowledged: acks.size,
     removed: removals.size,
-    crashes: crashes_,
+    crashes: crashCount,
     violations,
     log,
   };
