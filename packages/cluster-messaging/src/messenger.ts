@@ -1,10 +1,4 @@
-import {
-  Observable,
-  type SchedulerAction,
-  type SchedulerLike,
-  type Subscriber,
-  type Subscription,
-} from "rxjs";
+import { Observable, type SchedulerLike, type Subscriber } from "rxjs";
 import type { ReplyStatus } from "./frame.js";
 import type { Link, LinkHandler } from "./link.js";
 import type { Logger } from "./logger.js";
@@ -17,6 +11,7 @@ import type {
 } from "./messaging.js";
 import { MessagingError } from "./messagingError.js";
 import type { NodeId } from "./node.js";
+import { type Expirable, TimeoutQueue } from "./timeoutQueue.js";
 
 const NO_REPLY = -1;
 const EMPTY = new Uint8Array(0);
@@ -41,9 +36,8 @@ export interface MessengerOptions {
  * The messaging layer over any transport: subjects, requests and their replies, timeouts,
  * and the in-process path to the local node.
  *
- * @remarks Hot paths avoid per-message closures: a request's timeout is scheduled with a
- * shared function and the pending request as its state; inbound messages are instances of
- * one class.
+ * @remarks Hot paths avoid per-message closures and timers: request timeouts share one
+ * timer per timeout value ({@link TimeoutQueue}); inbound messages are instances of one class.
  */
 export class Messenger implements ClusterMessaging, LinkHandler {
   readonly localNode: NodeId;
@@ -53,6 +47,7 @@ export class Messenger implements ClusterMessaging, LinkHandler {
   readonly #served = new Set<string>();
   readonly #subscribers = new Set<Subscriber<InboundMessage>>();
   readonly #loopback: LoopbackLink;
+  readonly #timeouts: TimeoutQueue<PendingRequest>;
   #nextId = 0;
   #closed = false;
 
@@ -60,6 +55,7 @@ export class Messenger implements ClusterMessaging, LinkHandler {
     this.localNode = options.localNode;
     this.#options = options;
     this.#loopback = new LoopbackLink(options.localNode, this);
+    this.#timeouts = new TimeoutQueue(options.scheduler, (pending) => this.timeOut(pending));
   }
 
   /** The logger lines about this node's messages go to. */
@@ -111,9 +107,9 @@ export class Messenger implements ClusterMessaging, LinkHandler {
     const id = this.#nextId;
     const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
     return new Promise<Uint8Array>((resolve, reject) => {
-      const pending = new PendingRequest(this, id, link, subject, timeoutMs, resolve, reject);
+      const pending = new PendingRequest(id, link, subject, timeoutMs, resolve, reject);
       this.#pending.set(id, pending);
-      pending.timer = this.#options.scheduler.schedule(requestTimedOut, timeoutMs, pending);
+      this.#timeouts.add(pending, timeoutMs);
       link.request(id, subject, payload);
     });
   }
@@ -239,6 +235,7 @@ export class Messenger implements ClusterMessaging, LinkHandler {
         }),
       );
     }
+    this.#timeouts.close();
     for (const subscriber of [...this.#subscribers]) subscriber.complete();
     this.#subscribers.clear();
     this.#listeners.clear();
@@ -281,7 +278,7 @@ export class Messenger implements ClusterMessaging, LinkHandler {
   timeOut(pending: PendingRequest): void {
     if (this.#pending.get(pending.id) !== pending) return;
     this.#pending.delete(pending.id);
-    pending.timer = undefined;
+    pending.settled = true;
     pending.reject(
       new MessagingError(
         "TIMEOUT",
@@ -296,8 +293,8 @@ export class Messenger implements ClusterMessaging, LinkHandler {
 
   #settle(pending: PendingRequest): void {
     this.#pending.delete(pending.id);
-    pending.timer?.unsubscribe();
-    pending.timer = undefined;
+    pending.settled = true;
+    this.#timeouts.settled(pending.timeoutMs);
   }
 
   #linkTo(to: NodeId): Link | undefined {
@@ -365,10 +362,10 @@ export class Messenger implements ClusterMessaging, LinkHandler {
 }
 
 /** A request waiting for its reply. */
-class PendingRequest {
-  timer: Subscription | undefined;
+class PendingRequest implements Expirable {
+  deadline = 0;
+  settled = false;
   constructor(
-    readonly owner: Messenger,
     readonly id: number,
     readonly link: Link,
     readonly subject: string,
@@ -376,10 +373,6 @@ class PendingRequest {
     readonly resolve: (reply: Uint8Array) => void,
     readonly reject: (error: MessagingError) => void,
   ) {}
-}
-
-function requestTimedOut(this: SchedulerAction<PendingRequest>, pending?: PendingRequest): void {
-  if (pending !== undefined) pending.owner.timeOut(pending);
 }
 
 /** An inbound message; one class so the hot path allocates no closures. */

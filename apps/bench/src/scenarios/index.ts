@@ -1,11 +1,13 @@
 import type { Scenario } from "../harness.js";
 import { flowBucketScenario } from "./flowBucket.js";
 import { mastershipScenario } from "./mastership.js";
+import { messagingScenario } from "./messaging.js";
 import { serializersScenario } from "./serializers.js";
 
 /** Every scenario, in the order `pnpm bench` runs them. */
 export const scenarios: readonly Scenario[] = [
   serializersScenario,
   mastershipScenario,
+  messagingScenario,
   flowBucketScenario,
 ];
