@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { parseCommandLine, usage } from "./commandLine.js";
+import { ConfigError, type RunConfig } from "./config.js";
+import { startLocalCluster } from "./localCluster.js";
+import { createJsonLogger } from "./logger.js";
+import { startNode } from "./node.js";
+
+async function main(): Promise<void> {
+  let run: RunConfig | "help";
+  try {
+    run = parseCommandLine(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(
+        `flowstore-node: ${error.message}\nRun flowstore-node --help for the options.\n`,
+      );
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+  if (run === "help") {
+    process.stdout.write(usage);
+    return;
+  }
+  const log = createJsonLogger(run.config.logLevel);
+  const running =
+    run.mode === "local"
+      ? await startLocalCluster(run.config, log)
+      : await startNode(run.config, log);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal });
+    running.close().then(
+      () => {
+        log.info("stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log.error("shutdown failed", { error: String(error) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`flowstore-node: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,130 @@
+import type { EcFlowRuleStore, FlowStoreEvent } from "@flowstore/ec-flow-store";
+import { createFlowEntry, type DeviceId, type FlowRule } from "@flowstore/flow-bucket";
+import { interval, type SchedulerLike, type Subscription } from "rxjs";
+import type { DeviceFleet } from "./deviceSimulator.js";
+import type { JsonLogger } from "./logger.js";
+
+/** Options of {@link FlowManager}. */
+export interface FlowManagerOptions {
+  readonly store: EcFlowRuleStore;
+  readonly fleet: DeviceFleet;
+  readonly log: JsonLogger;
+  /** How often devices report counters (and mastered devices are reconciled), in ms. */
+  readonly statsPeriod: number;
+  readonly scheduler: SchedulerLike;
+}
+
+/**
+ * A minimal flow rule manager for one node: it programs the devices this node masters
+ * when the store asks (`BATCH_REQUESTED`), completes the batches, and relays each device's
+ * periodic counter reports to the store (`PENDING_ADD` → `ADDED`). On every report it also
+ * reconciles: a stored flow the device lacks (after a failover, say) is installed again, and
+ * a flow marked `PENDING_REMOVE` is taken off the device and out of the store.
+ */
+export class FlowManager {
+  readonly #options: FlowManagerOptions;
+  readonly #subscription: Subscription;
+  #polling = false;
+
+  constructor(options: FlowManagerOptions) {
+    this.#options = options;
+    this.#subscription = options.store.events$.subscribe((event) => this.#onEvent(event));
+    this.#subscription.add(
+      interval(options.statsPeriod, options.scheduler).subscribe(() => void this.poll()),
+    );
+  }
+
+  #onEvent(event: FlowStoreEvent): void {
+    if (event.type !== "BATCH_REQUESTED") return;
+    const { store, fleet, log } = this.#options;
+    const device = fleet.get(event.batch.deviceId);
+    const now = this.#options.scheduler.now();
+    const failed: FlowRule[] = [];
+    for (const op of event.batch.operations) {
+      if (device === undefined || !device.available) {
+        failed.push(op.rule);
+        continue;
+      }
+      if (op.operator === "REMOVE") device.remove(op.rule);
+      else device.install(op.rule, now);
+    }
+    store
+      .batchOperationComplete({
+        batchId: event.batch.id,
+        deviceId: event.batch.deviceId,
+        success: failed.length === 0,
+        failed,
+      })
+      .catch((error: unknown) =>
+        log.warn("could not complete a batch", { batch: event.batch.id, error: String(error) }),
+      );
+    // Removed from the device: now remove them from the store as well.
+    for (const op of event.batch.operations) {
+      if (op.operator !== "REMOVE" || failed.includes(op.rule)) continue;
+      void this.#removeStored(op.rule);
+    }
+  }
+
+  async #removeStored(rule: FlowRule): Promise<void> {
+    const { store, log } = this.#options;
+    try {
+      const stored = await store.getFlowEntry(rule);
+      if (stored !== undefined) await store.removeFlowRule(stored);
+    } catch (error) {
+      log.debug("could not remove a flow from the store", { flow: rule.id, error: String(error) });
+    }
+  }
+
+  /** One round of counter reports and reconciliation for every device this node masters. */
+  async poll(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      for (const id of this.#options.fleet.ids()) {
+        if (this.#options.store.isActiveMaster(id)) await this.#pollDevice(id);
+      }
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  async #pollDevice(id: DeviceId): Promise<void> {
+    const { store, fleet, log } = this.#options;
+    const device = fleet.get(id);
+    const table = store.localTable(id);
+    if (device === undefined || !device.available || table === undefined) return;
+    const now = this.#options.scheduler.now();
+    try {
+      for (const entry of [...table.entries()]) {
+        if (entry.state === "PENDING_REMOVE") {
+          device.remove(entry.rule);
+          await store.removeFlowRule(entry);
+        } else if (
+          !device.has(entry.rule.id) &&
+          entry.state !== "REMOVED" &&
+          entry.state !== "FAILED"
+        ) {
+          device.install(entry.rule, now);
+        }
+      }
+      for (const report of device.report(now)) {
+        await store.addOrUpdateFlowRule(
+          createFlowEntry(report.rule, {
+            created: now,
+            state: "ADDED",
+            packets: report.packets,
+            bytes: report.bytes,
+            life: report.life,
+            lastSeen: now,
+          }),
+        );
+      }
+    } catch (error) {
+      log.debug("device poll failed", { device: id, error: String(error) });
+    }
+  }
+
+  close(): void {
+    this.#subscription.unsubscribe();
+  }
+}

@@ -1,0 +1,219 @@
+import { createServer } from "node:net";
+import {
+  type ClusterMembership,
+  type ControllerNode,
+  createTcpCluster,
+  type MembershipEvent,
+  type NodeId,
+  type NodeState,
+  nodeId,
+  type TcpCluster,
+} from "@flowstore/cluster-messaging";
+import { storeNamespace } from "@flowstore/ec-flow-store";
+import type { DeviceId } from "@flowstore/flow-bucket";
+import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "@flowstore/mastership";
+import { BehaviorSubject, map, merge, type Observable, of, Subject, switchMap } from "rxjs";
+import { componentLogger } from "./clusterLogger.js";
+import type { LocalConfig } from "./config.js";
+import { DeviceFleet, simulatedDeviceIds } from "./deviceSimulator.js";
+import type { JsonLogger } from "./logger.js";
+import { type Running, type StartedNode, startServices } from "./node.js";
+
+/** Several nodes in this process; `stop`/`start` crash and restore one. */
+export interface LocalCluster extends Running {
+  readonly nodes: readonly ControllerNode[];
+  readonly coordinator: EmbeddedCoordinator<DeviceId>;
+  readonly fleet: DeviceFleet;
+  /** The running node `id`. */
+  node(id: string): StartedNode | undefined;
+  /** REST address of node `id` (kept across restarts). */
+  restAddress(id: string): { host: string; port: number } | undefined;
+  stop(id: string): Promise<void>;
+  start(id: string): Promise<void>;
+}
+
+/**
+ * `--local N`: N nodes in this process over real loopback TCP, embedded mastership, one
+ * fleet of simulated devices that every node controls (as real switches connect to every
+ * controller), and a REST API per node.
+ *
+ * @remarks The embedded coordinator learns that a node is gone from the nodes' own failure
+ * detectors: a node is active while some other running node's detector says so.
+ */
+export async function startLocalCluster(
+  config: LocalConfig,
+  log: JsonLogger,
+): Promise<LocalCluster> {
+  const size = config.local;
+  const clusterPorts =
+    config.clusterPort === 0 ? await freePorts(size, config.host) : range(config.clusterPort, size);
+  const nodes: ControllerNode[] = clusterPorts.map((port, i) => ({
+    id: nodeId(`n${i + 1}`),
+    host: config.host,
+    port,
+  }));
+  const fleet = new DeviceFleet(simulatedDeviceIds(config.devices));
+  const running = new Map<NodeId, { cluster: TcpCluster; started: StartedNode }>();
+  const runningNodes = new BehaviorSubject<ReadonlyMap<NodeId, TcpCluster>>(new Map());
+  const membership = localMembership(nodes, runningNodes);
+  const coordinator = createEmbeddedCoordinator<DeviceId>({ membership, rebalanceDelay: 3000 });
+  const restPorts = new Map<NodeId, number>(
+    nodes.map((n, i) => [n.id, config.restPort === 0 ? 0 : config.restPort + i]),
+  );
+  const backupCount = config.store.backupCount ?? 2;
+
+  const publish = () => runningNodes.next(new Map([...running].map(([id, r]) => [id, r.cluster])));
+
+  const start = async (text: string): Promise<void> => {
+    const id = nodeId(text);
+    if (!nodes.some((n) => n.id === id)) throw new Error(`no node ${text} in this cluster`);
+    if (running.has(id)) return;
+    const nodeLog = log.child({ node: id });
+    const cluster = await createTcpCluster({
+      config: { name: config.clusterName, nodes },
+      local: id,
+      namespace: storeNamespace,
+      logger: componentLogger(nodeLog, "cluster"),
+      ...(config.secret === undefined ? {} : { secret: config.secret }),
+    });
+    const mastership = coordinator.forNode(id, { backupCount });
+    const started = await startServices({
+      id,
+      log: nodeLog,
+      cluster,
+      mastership,
+      fleet,
+      clusterSize: size,
+      storeConfig: config.store,
+      statsPeriod: config.statsPeriod,
+      rest: { host: config.host, port: restPorts.get(id)! },
+      admin: { stop, start },
+      clusterView: () =>
+        nodes.map((n) => ({
+          id: n.id,
+          host: n.host,
+          port: n.port,
+          status: running.has(n.id) ? membership.state(n.id) : "INACTIVE",
+        })),
+    });
+    restPorts.set(id, started.rest.port);
+    running.set(id, { cluster, started });
+    publish();
+    for (const device of fleet.ids()) await mastership.requestRoleFor(device);
+    nodeLog.info("node started", { cluster: cluster.address(), rest: started.rest });
+  };
+
+  const stop = async (text: string): Promise<void> => {
+    const id = nodeId(text);
+    const node = running.get(id);
+    if (node === undefined) return;
+    running.delete(id);
+    publish();
+    log.info("stopping node (crash: no hand-over)", { node: id });
+    // Like a crash: its store and sockets vanish; mastership moves when the others' failure
+    // detectors convict it. The embedded view stays (a candidacy, as a switch still sees it).
+    await node.started.close();
+    await node.cluster.close();
+  };
+
+  for (const node of nodes) await start(node.id);
+  log.info("local cluster started", {
+    nodes: nodes.map((n) => ({
+      id: n.id,
+      cluster: `${n.host}:${n.port}`,
+      rest: `${config.host}:${restPorts.get(n.id)}`,
+    })),
+    devices: config.devices,
+  });
+
+  return {
+    nodes,
+    coordinator,
+    fleet,
+    node: (id) => running.get(nodeId(id))?.started,
+    restAddress: (id) => {
+      const port = restPorts.get(nodeId(id));
+      return port === undefined ? undefined : { host: config.host, port };
+    },
+    stop,
+    start,
+    close: async () => {
+      for (const id of [...running.keys()]) {
+        const node = running.get(id)!;
+        running.delete(id);
+        await node.started.close();
+        await node.cluster.close();
+      }
+      publish();
+      coordinator.close();
+      runningNodes.complete();
+    },
+  };
+}
+
+/**
+ * The coordinator's view of a local cluster: a node is ACTIVE while some other running
+ * node's failure detector says it is alive (or, alone, while it runs). A stopped node is
+ * convicted by the detectors, as a crashed process would be, not by the process knowing it.
+ */
+function localMembership(
+  nodes: readonly ControllerNode[],
+  running: BehaviorSubject<ReadonlyMap<NodeId, TcpCluster>>,
+): ClusterMembership {
+  const state = (node: NodeId): NodeState => {
+    const current = running.value;
+    const others = [...current].filter(([id]) => id !== node);
+    if (others.length === 0) return current.has(node) ? "ACTIVE" : "INACTIVE";
+    return others.some(([, cluster]) => cluster.membership.state(node) === "ACTIVE")
+      ? "ACTIVE"
+      : "INACTIVE";
+  };
+  const last = new Map<NodeId, NodeState>(nodes.map((n) => [n.id, "ACTIVE"]));
+  const changes = new Subject<MembershipEvent>();
+  const recompute = () => {
+    for (const n of nodes) {
+      const now = state(n.id);
+      if (now !== last.get(n.id)) {
+        last.set(n.id, now);
+        changes.next({ type: now === "ACTIVE" ? "NODE_ACTIVE" : "NODE_INACTIVE", node: n.id });
+      }
+    }
+  };
+  const signals: Observable<unknown> = running.pipe(
+    switchMap((current) =>
+      merge(of(null), ...[...current.values()].map((c) => c.membership.events$)),
+    ),
+    map(() => null),
+  );
+  // Subscribed for the life of the process-local cluster; completes with `running`.
+  signals.subscribe({ next: recompute });
+  return {
+    localNode: nodes[0]!,
+    nodes: () => nodes,
+    state,
+    events$: changes.asObservable(),
+  };
+}
+
+/** `count` free TCP ports on `host` (bound and released; good enough on loopback). */
+export async function freePorts(count: number, host = "127.0.0.1"): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => {
+      const server = createServer();
+      return new Promise<{ server: ReturnType<typeof createServer>; port: number }>(
+        (resolve, reject) => {
+          server.once("error", reject);
+          server.listen(0, host, () =>
+            resolve({ server, port: (server.address() as { port: number }).port }),
+          );
+        },
+      );
+    }),
+  );
+  await Promise.all(servers.map(({ server }) => new Promise((resolve) => server.close(resolve))));
+  return servers.map(({ port }) => port);
+}
+
+function range(start: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start + i);
+}

@@ -1,0 +1,184 @@
+import { createTcpCluster, type NodeId, nodeId } from "@flowstore/cluster-messaging";
+import {
+  createFlowRuleStore,
+  type EcFlowRuleStore,
+  fromClusterMessaging,
+  storeNamespace,
+} from "@flowstore/ec-flow-store";
+import type { DeviceId } from "@flowstore/flow-bucket";
+import {
+  createEmbeddedCoordinator,
+  createEtcdMastership,
+  type Mastership,
+} from "@flowstore/mastership";
+import { asyncScheduler } from "rxjs";
+import { componentLogger } from "./clusterLogger.js";
+import { ConfigError, type NodeConfig } from "./config.js";
+import { DeviceFleet, simulatedDeviceIds } from "./deviceSimulator.js";
+import { FlowManager } from "./flowManager.js";
+import type { JsonLogger } from "./logger.js";
+import { renderMetrics } from "./metrics.js";
+import { createRestServer, listen } from "./rest.js";
+
+/** A running node (or several in one process); `close()` shuts it down gracefully. */
+export interface Running {
+  close(): Promise<void>;
+}
+
+/** A started node: what tests and `--local` need to reach. */
+export interface StartedNode extends Running {
+  readonly id: NodeId;
+  readonly store: EcFlowRuleStore;
+  readonly rest: { host: string; port: number };
+  readonly clusterAddress: { host: string; port: number };
+}
+
+/**
+ * Starts one node of a multi-process cluster: TCP cluster messaging, mastership in etcd (or
+ * on its own when it has no peers), the store, the simulated devices and their manager,
+ * and the REST API.
+ */
+export async function startNode(config: NodeConfig, log: JsonLogger): Promise<StartedNode> {
+  if (Object.keys(config.peers).length > 0 && config.etcd === undefined) {
+    throw new ConfigError(
+      "etcd: a node with --peers needs --etcd for mastership (or run --local N in one process)",
+    );
+  }
+  const id = nodeId(config.id);
+  const nodeLog = log.child({ node: id });
+  const nodes = [
+    { id, host: config.listen.host, port: config.listen.port },
+    ...Object.entries(config.peers).map(([peer, address]) => ({ id: nodeId(peer), ...address })),
+  ];
+  const cluster = await createTcpCluster({
+    config: { name: config.clusterName, nodes },
+    local: id,
+    namespace: storeNamespace,
+    logger: componentLogger(nodeLog, "cluster"),
+    ...(config.secret === undefined ? {} : { secret: config.secret }),
+  });
+  const backupCount = config.store.backupCount ?? 2;
+  let mastership: Mastership<DeviceId>;
+  let closeMastership: () => Promise<void>;
+  if (config.etcd !== undefined) {
+    mastership = await createEtcdMastership<DeviceId>({
+      endpoints: config.etcd,
+      node: id,
+      leaseTtl: config.leaseTtl,
+      backupCount,
+      membership: cluster.membership,
+    });
+    closeMastership = () => mastership.close();
+  } else {
+    const coordinator = createEmbeddedCoordinator<DeviceId>({ membership: cluster.membership });
+    mastership = coordinator.forNode(id, { backupCount });
+    closeMastership = async () => {
+      await mastership.close();
+      coordinator.close();
+    };
+  }
+  const fleet = new DeviceFleet(simulatedDeviceIds(config.devices));
+  const started = await startServices({
+    id,
+    log: nodeLog,
+    cluster,
+    mastership,
+    fleet,
+    clusterSize: nodes.length,
+    storeConfig: config.store,
+    statsPeriod: config.statsPeriod,
+    rest: config.rest,
+  });
+  for (const device of fleet.ids()) await mastership.requestRoleFor(device);
+  nodeLog.info("node started", {
+    cluster: cluster.address(),
+    rest: started.rest,
+    etcd: config.etcd ?? null,
+    devices: config.devices,
+  });
+  return {
+    ...started,
+    close: async () => {
+      await started.close();
+      await closeMastership();
+      await cluster.close();
+    },
+  };
+}
+
+/** What {@link startServices} composes on top of a cluster node and a mastership view. */
+export interface ServicesOptions {
+  readonly id: NodeId;
+  readonly log: JsonLogger;
+  readonly cluster: Awaited<ReturnType<typeof createTcpCluster>>;
+  readonly mastership: Mastership<DeviceId>;
+  readonly fleet: DeviceFleet;
+  readonly clusterSize: number;
+  readonly storeConfig: NodeConfig["store"];
+  readonly statsPeriod: number;
+  readonly rest: { host: string; port: number };
+  readonly admin?: { stop(node: string): Promise<void>; start(node: string): Promise<void> };
+  readonly clusterView?: () => readonly {
+    id: string;
+    host: string;
+    port: number;
+    status: "ACTIVE" | "INACTIVE";
+  }[];
+}
+
+/** The store, the flow manager and the REST API of one node. */
+export async function startServices(options: ServicesOptions): Promise<StartedNode> {
+  const { id, log, cluster, mastership, fleet } = options;
+  const store = createFlowRuleStore({
+    messaging: fromClusterMessaging(cluster.messaging),
+    mastership,
+    clusterSize: () => options.clusterSize,
+    isNodeAlive: (node) => cluster.membership.state(node) === "ACTIVE",
+    isDeviceAvailable: (device) => fleet.get(device)?.available ?? false,
+    config: options.storeConfig,
+    log: componentLogger(log, "store"),
+  });
+  const manager = new FlowManager({
+    store,
+    fleet,
+    log,
+    statsPeriod: options.statsPeriod,
+    scheduler: asyncScheduler,
+  });
+  const server = createRestServer({
+    nodeId: id,
+    store,
+    mastership,
+    fleet,
+    log,
+    cluster: {
+      nodes:
+        options.clusterView ??
+        (() =>
+          cluster.config.nodes.map((n) => ({
+            id: n.id,
+            host: n.host,
+            port: n.port,
+            status: cluster.membership.state(n.id),
+          }))),
+    },
+    metrics: async () => renderMetrics({ nodeId: id, store, fleet }),
+    ...(options.admin === undefined ? {} : { admin: options.admin }),
+  });
+  const address = await listen(server, options.rest.host, options.rest.port);
+  log.info("rest listening", { host: address.address, port: address.port });
+  return {
+    id,
+    store,
+    rest: { host: address.address, port: address.port },
+    clusterAddress: cluster.address(),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      manager.close();
+      store.close();
+    },
+  };
+}
