@@ -130,6 +130,16 @@ export function createRestServer(context: RestContext): Server {
         throw error;
       }
     });
+    rules.forEach((rule, i) => {
+      if (fleet.get(rule.deviceId) === undefined) {
+        throw new HttpError(
+          404,
+          "NOT_FOUND",
+          `flows[${i}].deviceId: no device ${rule.deviceId}`,
+          `flows[${i}].deviceId`,
+        );
+      }
+    });
     const byDevice = new Map<DeviceId, typeof rules>();
     for (const rule of rules)
       byDevice.set(rule.deviceId, [...(byDevice.get(rule.deviceId) ?? []), rule]);
@@ -213,6 +223,13 @@ export function createRestServer(context: RestContext): Server {
   }
   route("GET", "/metrics", async () => ({ status: 200, text: await context.metrics() }));
 
+  /** A device of the fleet; an unknown one is a 404. */
+  function parseDevice(text: string): DeviceId {
+    const id = parseDeviceId(text);
+    if (fleet.get(id) === undefined) throw new HttpError(404, "NOT_FOUND", `no device ${id}`);
+    return id;
+  }
+
   async function findFlow(device: DeviceId, text: string): Promise<FlowEntry> {
     let id: bigint;
     try {
@@ -286,7 +303,7 @@ export function createRestServer(context: RestContext): Server {
   }
 }
 
-function parseDevice(text: string): DeviceId {
+function parseDeviceId(text: string): DeviceId {
   const parsed = DeviceIdSchema.safeParse(decodeURIComponent(text));
   if (!parsed.success) {
     throw new HttpError(

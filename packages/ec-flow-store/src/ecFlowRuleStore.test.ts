@@ -191,12 +191,10 @@ describe("three nodes", () => {
     });
     const m = master(cluster);
     await $(
-      cluster
-        .store(m)
-        .storeBatch({
-          deviceId: D1,
-          operations: add(Array.from({ length: 30 }, (_, i) => rule(D1, i))),
-        }),
+      cluster.store(m).storeBatch({
+        deviceId: D1,
+        operations: add(Array.from({ length: 30 }, (_, i) => rule(D1, i))),
+      }),
     );
     await cluster.advance(150);
     const backup = cluster.coordinator.mastership(D1).backups[0]!;

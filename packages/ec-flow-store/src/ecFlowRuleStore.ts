@@ -180,7 +180,9 @@ export class EcFlowRuleStore {
    * Stores a batch of operations on one device's rules and asks its master to apply them:
    * ADD stores a new entry in `PENDING_ADD`, MODIFY replaces an entry unless the stored one is
    * newer, REMOVE marks an entry `PENDING_REMOVE`. The master emits `BATCH_REQUESTED`; the
-   * outcome comes back here as `BATCH_COMPLETED`. Resolves with the batch id.
+   * outcome comes back here as `BATCH_COMPLETED`. Resolves with the batch id once the master
+   * has stored the operations; if it could not (no master, a failed forward) the batch is
+   * completed as failed with every rule listed — and the promise rejects with the reason.
    */
   async storeBatch(input: FlowRuleBatchInput): Promise<string> {
     this.#checkOpen();
@@ -202,7 +204,7 @@ export class EcFlowRuleStore {
       return batch.id;
     }
     const info = this.#options.mastership.mastership(batch.deviceId);
-    const fail = (error: unknown) => {
+    const fail = (error: unknown): never => {
       this.#log.warn("batch failed", {
         batch: batch.id,
         device: batch.deviceId,
@@ -214,6 +216,13 @@ export class EcFlowRuleStore {
         success: false,
         failed: batch.operations.map((op) => op.rule),
       });
+      throw error instanceof FlowStoreError
+        ? error
+        : new FlowStoreError(
+            (error as { code?: unknown }).code === "TIMEOUT" ? "TIMEOUT" : "UNAVAILABLE",
+            `the master of ${batch.deviceId} did not take batch ${batch.id}: ${(error as Error).message}`,
+            { cause: error },
+          );
     };
     if (info.master === undefined) {
       fail(new FlowStoreError("NO_MASTER", `no master for ${batch.deviceId}`));
