@@ -13,11 +13,14 @@ function url(node: string, path: string): string {
   return `http://${address.host}:${address.port}${path}`;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: response bodies of several shapes, checked by the assertions
+type Body = any;
+
 async function json(
   node: string,
   path: string,
   init?: RequestInit,
-): Promise<{ status: number; body: any; headers: Headers }> {
+): Promise<{ status: number; body: Body; headers: Headers }> {
   const response = await fetch(url(node, path), init);
   const text = await response.text();
   return {
