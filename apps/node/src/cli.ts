@@ -3,7 +3,7 @@ import { parseCommandLine, usage } from "./commandLine.js";
 import { ConfigError, type RunConfig } from "./config.js";
 import { startLocalCluster } from "./localCluster.js";
 import { createJsonLogger } from "./logger.js";
-import { startNode } from "./node.js";
+import { type Running, startNode } from "./node.js";
 
 async function main(): Promise<void> {
   let run: RunConfig | "help";
@@ -24,10 +24,21 @@ async function main(): Promise<void> {
     return;
   }
   const log = createJsonLogger(run.config.logLevel);
-  const running =
-    run.mode === "local"
-      ? await startLocalCluster(run.config, log)
-      : await startNode(run.config, log);
+  let running: Running;
+  try {
+    running =
+      run.mode === "local"
+        ? await startLocalCluster(run.config, log)
+        : await startNode(run.config, log);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(
+        `flowstore-node: ${error.message}\nRun flowstore-node --help for the options.\n`,
+      );
+      process.exit(2);
+    }
+    throw error;
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
