@@ -1,6 +1,6 @@
 // A throw-away etcd for tests, benchmarks and development: Debian's `etcd-server` binary on
 // free loopback ports with a temporary data directory, stopped by its PID.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -37,8 +37,25 @@ export function missingEtcdMessage(binary: string): string {
   return (
     `etcd is not installed (${binary} not found). The etcd tests and benchmarks need a real ` +
     "etcd: install Debian's etcd-server with `apt-get install -y etcd-server` " +
-    "(or point ETCD_BINARY at an etcd 3.4+ binary)."
+    "(the tests do this themselves when they run as root), or point ETCD_BINARY at an etcd 3.4+ binary."
   );
+}
+
+/**
+ * Installs Debian's etcd-server with apt when this process may (it runs as root and apt-get
+ * exists), once, under a file lock so parallel test files do not race; otherwise does
+ * nothing and the caller reports the missing binary.
+ */
+function installEtcd(): void {
+  if (process.getuid?.() !== 0 || !existsSync("/usr/bin/apt-get")) return;
+  const script =
+    `test -x ${DEFAULT_ETCD_BINARY} || ` +
+    "(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server)";
+  const lock = join(tmpdir(), "flowstore-etcd-install.lock");
+  const command = existsSync("/usr/bin/flock")
+    ? ["/usr/bin/flock", lock, "sh", "-c", script]
+    : ["sh", "-c", script];
+  spawnSync(command[0]!, command.slice(1), { stdio: "ignore", timeout: 600_000 });
 }
 
 /** A free TCP port on 127.0.0.1 (bound to port 0, read, released). */
@@ -63,6 +80,7 @@ export async function freeLoopbackPort(): Promise<number> {
  */
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdServer> {
   const binary = options.binary ?? process.env.ETCD_BINARY ?? DEFAULT_ETCD_BINARY;
+  if (!existsSync(binary) && binary === DEFAULT_ETCD_BINARY) installEtcd();
   if (!existsSync(binary)) throw new Error(missingEtcdMessage(binary));
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
