@@ -384,7 +384,10 @@ class Connection implements Link, FrameSink {
 
   /** Flushes, closes gracefully, and destroys the socket if that takes too long. */
   shutdown(): Promise<void> {
-    if (this.#phase !== "closed") {
+    if (this.#phase === "connecting") {
+      // Nothing was said yet: no need to wait for a dial that may hang.
+      this.#socket.destroy();
+    } else if (this.#phase !== "closed") {
       this.#writer.flush();
       this.#reader.stop();
       this.#socket.end();
