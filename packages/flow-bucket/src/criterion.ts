@@ -141,3 +141,13 @@ const shared = new Interner<Criterion>(1 << 16);
 export function internCriterion(criterion: Criterion, key: string): Criterion {
   return SHARED_TYPES.has(criterion.type) ? shared.intern(key, criterion) : criterion;
 }
+
+/** @internal Whether criteria of `type` are shared between rules. */
+export function isSharedCriterionType(type: string): boolean {
+  return SHARED_TYPES.has(type as CriterionType);
+}
+
+/** @internal The shared criterion whose {@link criterionKey} is `key`, if there is one. */
+export function sharedCriterion(key: string): Criterion | undefined {
+  return shared.get(key);
+}

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { type FlowBucketDigest, isNewerThan, type Term, TermSchema } from "./flowBucketDigest.js";
 import { FlowBucketError } from "./flowBucketError.js";
-import { type FlowEntry, FlowEntrySchema } from "./flowEntry.js";
+import { decodeEntry, type FlowEntry, FlowEntrySchema } from "./flowEntry.js";
 import { type FlowRule, sameFlowRule } from "./flowRule.js";
 import type { ApplicationId, FlowId } from "./ids.js";
 import {
@@ -9,6 +9,7 @@ import {
   type LogicalTimestamp,
   LogicalTimestampSchema,
 } from "./logicalClock.js";
+import { fastParser, isRecord } from "./wire.js";
 
 /** Entries with one flow id: almost always one; a list only when two rules' hashes collide. */
 type Slot = FlowEntry | FlowEntry[];
@@ -28,13 +29,38 @@ export interface FlowBucketSnapshot {
   readonly entries: readonly FlowEntry[];
 }
 
+const isSafeNat = (value: unknown): value is number =>
+  Number.isSafeInteger(value) && (value as number) >= 0;
+
+/**
+ * @internal A snapshot decoded from its canonical wire form without zod (see `decodeEntry`);
+ * undefined when unsure, and then the full {@link FlowBucketSnapshotSchema} decides.
+ */
+export function decodeSnapshot(raw: unknown): FlowBucketSnapshot | undefined {
+  if (!isRecord(raw)) return undefined;
+  const { bucket, term, timestamp, entries } = raw;
+  if (!isSafeNat(bucket) || !isSafeNat(term) || !isSafeNat(timestamp) || !Array.isArray(entries)) {
+    return undefined;
+  }
+  const decoded = new Array<FlowEntry>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const entry = decodeEntry(entries[i]);
+    if (entry === undefined) return undefined;
+    decoded[i] = entry;
+  }
+  return { bucket, term, timestamp, entries: Object.freeze(decoded) };
+}
+
 /** Schema of a {@link FlowBucketSnapshot}. */
-export const FlowBucketSnapshotSchema = z.object({
-  bucket: z.number().int().min(0),
-  term: TermSchema,
-  timestamp: LogicalTimestampSchema,
-  entries: z.array(FlowEntrySchema).readonly(),
-});
+export const FlowBucketSnapshotSchema = z.withParser(
+  z.object({
+    bucket: z.number().int().min(0),
+    term: TermSchema,
+    timestamp: LogicalTimestampSchema,
+    entries: z.array(FlowEntrySchema).readonly(),
+  }),
+  fastParser(decodeSnapshot),
+);
 
 /** Which entries {@link FlowBucket.purge} removes. */
 export type PurgeFilter =

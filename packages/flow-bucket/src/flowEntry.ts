@@ -1,6 +1,8 @@
 import { z } from "zod";
-import { type FlowRule, FlowRuleSchema } from "./flowRule.js";
+import { isUint } from "./addresses.js";
+import { decodeRule, type FlowRule, FlowRuleSchema } from "./flowRule.js";
 import { flowRuleToJson } from "./flowRuleJson.js";
+import { fastParser, isRecord } from "./wire.js";
 
 /** Where a flow entry is in its life on the device. */
 export const FLOW_ENTRY_STATES = [
@@ -116,22 +118,65 @@ function makeEntry(
 const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const time = z.number().refine(Number.isFinite, "expected a finite time");
 
-/** Schema of a stored or replicated {@link FlowEntry} (its rule checked by {@link FlowRuleSchema}). */
-export const FlowEntrySchema = z
-  .object({
-    rule: FlowRuleSchema,
-    state: z.enum(FLOW_ENTRY_STATES),
-    packets: counter,
-    bytes: counter,
-    life: z.number().min(0),
-    lastSeen: time,
-    created: time,
-    liveType: z.enum(FLOW_LIVE_TYPES),
-  })
-  .transform(
-    (e): FlowEntry =>
-      makeEntry(e.rule, e.state, e.packets, e.bytes, e.life, e.lastSeen, e.created, e.liveType),
+const STATES: ReadonlySet<unknown> = new Set(FLOW_ENTRY_STATES);
+const LIVE_TYPES: ReadonlySet<unknown> = new Set(FLOW_LIVE_TYPES);
+
+const isCounter = (value: unknown): value is number => isUint(value, Number.MAX_SAFE_INTEGER);
+const isTime = (value: unknown): value is number =>
+  typeof value === "number" && Number.isFinite(value);
+
+/**
+ * @internal An entry decoded from its canonical wire form without zod (see {@link decodeRule});
+ * undefined when unsure, and then the full {@link FlowEntrySchema} decides.
+ */
+export function decodeEntry(raw: unknown): FlowEntry | undefined {
+  if (!isRecord(raw)) return undefined;
+  const { state, packets, bytes, life, lastSeen, created, liveType } = raw;
+  if (
+    !STATES.has(state) ||
+    !isCounter(packets) ||
+    !isCounter(bytes) ||
+    !isTime(life) ||
+    !(life >= 0) ||
+    !isTime(lastSeen) ||
+    !isTime(created) ||
+    !LIVE_TYPES.has(liveType)
+  ) {
+    return undefined;
+  }
+  const rule = decodeRule(raw.rule);
+  if (rule === undefined) return undefined;
+  return makeEntry(
+    rule,
+    state as FlowEntryState,
+    packets,
+    bytes,
+    life,
+    lastSeen,
+    created,
+    liveType as FlowLiveType,
   );
+}
+
+/** Schema of a stored or replicated {@link FlowEntry} (its rule checked by {@link FlowRuleSchema}). */
+export const FlowEntrySchema = z.withParser(
+  z
+    .object({
+      rule: FlowRuleSchema,
+      state: z.enum(FLOW_ENTRY_STATES),
+      packets: counter,
+      bytes: counter,
+      life: z.number().min(0),
+      lastSeen: time,
+      created: time,
+      liveType: z.enum(FLOW_LIVE_TYPES),
+    })
+    .transform(
+      (e): FlowEntry =>
+        makeEntry(e.rule, e.state, e.packets, e.bytes, e.life, e.lastSeen, e.created, e.liveType),
+    ),
+  fastParser(decodeEntry),
+);
 
 /**
  * An entry in the shape ONOS's REST API returns from `GET /flows`: `id` as a decimal string,

@@ -100,6 +100,71 @@ export function flowIdFromKeys(
   return ((BigInt(appId) << 48n) | BigInt(hash)) as FlowId;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range is the point
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * @internal The hash of a rule's {@link identityKey} computed piece by piece, without building
+ * the key: `begin(deviceId)` (the `["<device>",` prefix, its hash state cached per device),
+ * then `ascii(…)` for each piece of text that follows (`40000,0,["IN_PORT{port=1}"]]`), then
+ * `low48()`. The pieces must be ASCII, which every part of a key after the device id is.
+ */
+export class IdentityHasher {
+  #h0 = 0;
+  #h1 = 0;
+  #h2 = 0;
+  #h3 = 0;
+  readonly #prefixes = new Map<string, readonly [number, number, number, number]>();
+
+  /** Starts the hash of a key of `deviceId`'s rules, after its `["<device>",` prefix. */
+  begin(deviceId: DeviceId): void {
+    let state = this.#prefixes.get(deviceId);
+    if (state === undefined) {
+      // JSON escaping and UTF-8 as the full key would have them; ASCII from here on.
+      const text = `${JSON.stringify([deviceId]).slice(0, -1)},`;
+      state = fnvLimbs(ASCII.test(text) ? text : encoder.encode(text));
+      if (this.#prefixes.size < 1 << 16) this.#prefixes.set(deviceId, state);
+    }
+    [this.#h0, this.#h1, this.#h2, this.#h3] = state;
+  }
+
+  /** Hashes the characters of `text` (ASCII). */
+  ascii(text: string): void {
+    let h0 = this.#h0;
+    let h1 = this.#h1;
+    let h2 = this.#h2;
+    let h3 = this.#h3;
+    for (let i = 0; i < text.length; i++) {
+      h0 ^= text.charCodeAt(i);
+      const t0 = h0 * 0x1b3;
+      let t1 = h1 * 0x1b3;
+      let t2 = h2 * 0x1b3 + h0 * 0x100;
+      let t3 = h3 * 0x1b3 + h1 * 0x100;
+      t1 += t0 >>> 16;
+      h0 = t0 & 0xffff;
+      t2 += t1 >>> 16;
+      h1 = t1 & 0xffff;
+      t3 += t2 >>> 16;
+      h2 = t2 & 0xffff;
+      h3 = t3 & 0xffff;
+    }
+    this.#h0 = h0;
+    this.#h1 = h1;
+    this.#h2 = h2;
+    this.#h3 = h3;
+  }
+
+  /** The low 48 bits of the hash so far (what {@link hash48} gives for the whole key). */
+  low48(): number {
+    return this.#h2 * TWO_32 + ((this.#h1 * 65536 + this.#h0) >>> 0);
+  }
+}
+
+/** Whether `id` is `appId` over the 48-bit identity hash `hash`. */
+export function flowIdMatches(id: bigint, appId: number, hash: number): boolean {
+  return Number(id >> 48n) === appId && Number(BigInt.asUintN(48, id)) === hash;
+}
+
 /** The application id in the top 16 bits of a flow id. */
 export function applicationIdOf(id: FlowId): ApplicationId {
   return Number(id >> 48n) as ApplicationId;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { uint } from "./addresses.js";
+import { isUint, uint } from "./addresses.js";
 import {
   type Criterion,
   CriterionSchema,
@@ -7,18 +7,21 @@ import {
   criterionKey,
   internCriterion,
 } from "./criterion.js";
-import { flowIdFromKeys } from "./flowId.js";
+import { flowIdFromKeys, flowIdMatches } from "./flowId.js";
 import { FlowRuleError } from "./flowRuleError.js";
 import {
   type ApplicationId,
   ApplicationIdSchema,
   type DeviceId,
   DeviceIdSchema,
+  deviceIdOrUndefined,
   type FlowId,
   FlowIdSchema,
   internDeviceId,
+  MAX_APPLICATION_ID,
 } from "./ids.js";
 import { EMPTY_TREATMENT, type Treatment, TreatmentSchema } from "./treatment.js";
+import { decodeSelector, decodeTreatment, fastParser, isRecord } from "./wire.js";
 
 /** The lowest and highest priority of a flow rule. */
 export const MIN_PRIORITY = 0;
@@ -118,18 +121,89 @@ function buildRule(fields: NormalizedFields): FlowRule {
     criteria = sorted.map((criterion, i) => internCriterion(criterion, keys[i] ?? ""));
   }
   const deviceId = internDeviceId(fields.deviceId);
-  return {
-    id: flowIdFromKeys(fields.appId, deviceId, fields.priority, fields.tableId, keys),
+  return makeRule(
+    flowIdFromKeys(fields.appId, deviceId, fields.priority, fields.tableId, keys),
     deviceId,
-    appId: fields.appId,
-    priority: fields.priority,
-    tableId: fields.tableId,
+    fields.appId,
+    fields.priority,
+    fields.tableId,
     criteria,
-    treatment: fields.treatment ?? EMPTY_TREATMENT,
-    timeout: fields.permanent ? 0 : fields.timeout,
-    hardTimeout: fields.permanent ? 0 : fields.hardTimeout,
-    permanent: fields.permanent,
+    fields.treatment ?? EMPTY_TREATMENT,
+    fields.timeout,
+    fields.hardTimeout,
+    fields.permanent,
+  );
+}
+
+// Every rule is built here, with the same fields in the same order, so all rules share one
+// hidden class (created, parsed or decoded alike).
+function makeRule(
+  id: FlowId,
+  deviceId: DeviceId,
+  appId: ApplicationId,
+  priority: number,
+  tableId: number,
+  criteria: readonly Criterion[],
+  treatment: Treatment,
+  timeout: number,
+  hardTimeout: number,
+  permanent: boolean,
+): FlowRule {
+  return {
+    id,
+    deviceId,
+    appId,
+    priority,
+    tableId,
+    criteria,
+    treatment,
+    timeout: permanent ? 0 : timeout,
+    hardTimeout: permanent ? 0 : hardTimeout,
+    permanent,
   };
+}
+
+const MAX_FLOW_ID = 2n ** 64n - 1n;
+
+/**
+ * @internal A rule decoded from its canonical wire form (every field present and normalized,
+ * the id matching the identity), without zod; undefined when unsure, and then the full
+ * {@link FlowRuleSchema} decides. Gives what the schema gives, shared objects included.
+ */
+export function decodeRule(raw: unknown): FlowRule | undefined {
+  if (!isRecord(raw)) return undefined;
+  const { id, appId, priority, tableId, timeout, hardTimeout, permanent } = raw;
+  if (typeof id !== "bigint" || id < 0n || id > MAX_FLOW_ID) return undefined;
+  const deviceId = deviceIdOrUndefined(raw.deviceId);
+  if (
+    deviceId === undefined ||
+    !isUint(appId, MAX_APPLICATION_ID) ||
+    !isUint(priority, MAX_PRIORITY) ||
+    !isUint(tableId, 0xff) ||
+    !isUint(timeout, 0xffff) ||
+    !isUint(hardTimeout, 0xffff) ||
+    typeof permanent !== "boolean"
+  ) {
+    return undefined;
+  }
+  const selector = decodeSelector(raw.criteria, deviceId, priority, tableId);
+  // A mismatch of the id is left to the schema, which names the field.
+  if (selector === undefined || !flowIdMatches(id, appId, selector.hash)) return undefined;
+  const criteria = selector.criteria;
+  const treatment = raw.treatment === undefined ? EMPTY_TREATMENT : decodeTreatment(raw.treatment);
+  if (treatment === undefined) return undefined;
+  return makeRule(
+    id as FlowId,
+    deviceId,
+    appId as ApplicationId,
+    priority,
+    tableId,
+    criteria,
+    treatment,
+    timeout,
+    hardTimeout,
+    permanent,
+  );
 }
 
 const FlowRuleSpecSchema = z
@@ -144,21 +218,24 @@ const FlowRuleSpecSchema = z
  * @remarks The check catches two nodes that disagree on how flow ids are computed, which the
  * namespace fingerprint alone cannot see.
  */
-export const FlowRuleSchema = z
-  .object({ id: FlowIdSchema, ...ruleFields })
-  .superRefine((fields, ctx) => checkDuplicateCriteria(fields.criteria, ctx, ["criteria"]))
-  .transform((fields, ctx): FlowRule => {
-    const rule = buildRule(fields);
-    if (rule.id !== fields.id) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["id"],
-        message: `flow id ${fields.id} does not match the rule's identity (expected ${rule.id})`,
-      });
-      return z.NEVER;
-    }
-    return rule;
-  });
+export const FlowRuleSchema = z.withParser(
+  z
+    .object({ id: FlowIdSchema, ...ruleFields })
+    .superRefine((fields, ctx) => checkDuplicateCriteria(fields.criteria, ctx, ["criteria"]))
+    .transform((fields, ctx): FlowRule => {
+      const rule = buildRule(fields);
+      if (rule.id !== fields.id) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["id"],
+          message: `flow id ${fields.id} does not match the rule's identity (expected ${rule.id})`,
+        });
+        return z.NEVER;
+      }
+      return rule;
+    }),
+  fastParser(decodeRule),
+);
 
 /**
  * A flow rule from its fields, validated and normalized, with its id.

@@ -17,10 +17,12 @@ export type ApplicationId = number & { readonly __brand: "ApplicationId" };
 /** The largest {@link ApplicationId}. */
 export const MAX_APPLICATION_ID = 0xffff;
 
+const DEVICE_ID = /^[^\s]{1,255}$/;
+
 /** Schema of a device id: 1–255 printable characters with no whitespace. */
 export const DeviceIdSchema = z
   .string()
-  .regex(/^[^\s]{1,255}$/, "a device id is 1–255 characters with no whitespace")
+  .regex(DEVICE_ID, "a device id is 1–255 characters with no whitespace")
   .transform((id) => id as DeviceId);
 
 /** Schema of a flow id: an unsigned 64-bit `bigint`. */
@@ -50,6 +52,17 @@ export function internDeviceId(id: DeviceId): DeviceId {
   if (shared !== undefined) return shared;
   if (deviceIds.size < 1 << 16) deviceIds.set(id, id);
   return id;
+}
+
+/**
+ * @internal The shared {@link DeviceId} for `value` if it is a valid device id (what
+ * {@link DeviceIdSchema} accepts), else undefined. An id seen before costs one map lookup.
+ */
+export function deviceIdOrUndefined(value: unknown): DeviceId | undefined {
+  if (typeof value !== "string") return undefined;
+  const shared = deviceIds.get(value);
+  if (shared !== undefined) return shared;
+  return DEVICE_ID.test(value) ? internDeviceId(value as DeviceId) : undefined;
 }
 
 /** `id` as a {@link DeviceId}, or a `TypeError` saying why it is not one. */

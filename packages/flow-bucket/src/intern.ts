@@ -22,6 +22,11 @@ export class Interner<T extends object> {
     return value;
   }
 
+  /** The shared value for `key`, if there is one. */
+  get(key: string): T | undefined {
+    return this.#values.get(key);
+  }
+
   /** How many values are shared. */
   get size(): number {
     return this.#values.size;

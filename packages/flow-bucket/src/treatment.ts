@@ -35,16 +35,46 @@ export function createTreatment(
   deferred: readonly Instruction[] = EMPTY,
   clearDeferred = false,
 ): Treatment {
-  const key = [
+  const key = treatmentKey(
     instructions.map(recordKey).join(";"),
     deferred.map(recordKey).join(";"),
     clearDeferred,
-  ].join("|");
-  return shared.intern(key, {
-    instructions: instructions.length === 0 ? EMPTY : Object.freeze([...instructions]),
-    deferred: deferred.length === 0 ? EMPTY : Object.freeze([...deferred]),
-    clearDeferred,
-  });
+  );
+  return internTreatment(key, instructions, deferred, clearDeferred);
+}
+
+/**
+ * @internal The intern key of a treatment, from its instructions' keys (each a `recordKey`,
+ * joined by `;`).
+ */
+export function treatmentKey(
+  instructionKeys: string,
+  deferredKeys: string,
+  clearDeferred: boolean,
+): string {
+  return [instructionKeys, deferredKeys, clearDeferred].join("|");
+}
+
+/** @internal The shared treatment with intern key `key`, if there is one. */
+export function sharedTreatment(key: string): Treatment | undefined {
+  return shared.get(key);
+}
+
+/** @internal The shared treatment for `key` (see {@link treatmentKey}), made if needed. */
+export function internTreatment(
+  key: string,
+  instructions: readonly Instruction[],
+  deferred: readonly Instruction[],
+  clearDeferred: boolean,
+): Treatment {
+  return (
+    shared.get(key) ??
+    shared.intern(key, {
+      instructions: instructions.length === 0 ? EMPTY : Object.freeze([...instructions]),
+      deferred: deferred.length === 0 ? EMPTY : Object.freeze([...deferred]),
+      clearDeferred,
+    })
+  );
 }
 
 /** The treatment that does nothing (a rule that drops what it matches). */
