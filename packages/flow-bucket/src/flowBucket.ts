@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { type FlowBucketDigest, isNewerThan, type Term, TermSchema } from "./flowBucketDigest.js";
 import { FlowBucketError } from "./flowBucketError.js";
-import { decodeEntry, type FlowEntry, FlowEntrySchema } from "./flowEntry.js";
+import { decodeEntry, type FlowEntry, FlowEntryReferenceSchema } from "./flowEntry.js";
 import { type FlowRule, sameFlowRule } from "./flowRule.js";
 import type { ApplicationId, FlowId } from "./ids.js";
 import {
@@ -51,14 +51,23 @@ export function decodeSnapshot(raw: unknown): FlowBucketSnapshot | undefined {
   return { bucket, term, timestamp, entries: Object.freeze(decoded) };
 }
 
-/** Schema of a {@link FlowBucketSnapshot}. */
+/** @internal {@link FlowBucketSnapshotSchema} without its fast path (see `FlowRuleReferenceSchema`). */
+export const FlowBucketSnapshotReferenceSchema = z.object({
+  bucket: z.number().int().min(0),
+  term: TermSchema,
+  timestamp: LogicalTimestampSchema,
+  entries: z.array(FlowEntryReferenceSchema).readonly(),
+});
+
+/**
+ * Schema of a {@link FlowBucketSnapshot}.
+ *
+ * @remarks A snapshot in this package's own form is decoded without zod, entry by entry (see
+ * `FlowEntrySchema`); the full schema decides anything else, naming the failing field
+ * (`entries[3].rule.criteria[0].ip`).
+ */
 export const FlowBucketSnapshotSchema = z.withParser(
-  z.object({
-    bucket: z.number().int().min(0),
-    term: TermSchema,
-    timestamp: LogicalTimestampSchema,
-    entries: z.array(FlowEntrySchema).readonly(),
-  }),
+  FlowBucketSnapshotReferenceSchema,
   fastParser(decodeSnapshot),
 );
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { isUint } from "./addresses.js";
-import { decodeRule, type FlowRule, FlowRuleSchema } from "./flowRule.js";
+import { decodeRule, type FlowRule, FlowRuleReferenceSchema } from "./flowRule.js";
 import { flowRuleToJson } from "./flowRuleJson.js";
 import { fastParser, isRecord } from "./wire.js";
 
@@ -118,8 +118,10 @@ function makeEntry(
 const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const time = z.number().refine(Number.isFinite, "expected a finite time");
 
-const STATES: ReadonlySet<unknown> = new Set(FLOW_ENTRY_STATES);
-const LIVE_TYPES: ReadonlySet<unknown> = new Set(FLOW_LIVE_TYPES);
+// The constants themselves, so that a decoded entry holds the one shared string rather than a
+// copy of it per entry.
+const STATES: ReadonlyMap<unknown, FlowEntryState> = new Map(FLOW_ENTRY_STATES.map((s) => [s, s]));
+const LIVE_TYPES: ReadonlyMap<unknown, FlowLiveType> = new Map(FLOW_LIVE_TYPES.map((t) => [t, t]));
 
 const isCounter = (value: unknown): value is number => isUint(value, Number.MAX_SAFE_INTEGER);
 const isTime = (value: unknown): value is number =>
@@ -131,52 +133,52 @@ const isTime = (value: unknown): value is number =>
  */
 export function decodeEntry(raw: unknown): FlowEntry | undefined {
   if (!isRecord(raw)) return undefined;
-  const { state, packets, bytes, life, lastSeen, created, liveType } = raw;
+  const { packets, bytes, life, lastSeen, created } = raw;
+  const state = STATES.get(raw.state);
+  const liveType = LIVE_TYPES.get(raw.liveType);
   if (
-    !STATES.has(state) ||
+    state === undefined ||
+    liveType === undefined ||
     !isCounter(packets) ||
     !isCounter(bytes) ||
     !isTime(life) ||
     !(life >= 0) ||
     !isTime(lastSeen) ||
-    !isTime(created) ||
-    !LIVE_TYPES.has(liveType)
+    !isTime(created)
   ) {
     return undefined;
   }
   const rule = decodeRule(raw.rule);
   if (rule === undefined) return undefined;
-  return makeEntry(
-    rule,
-    state as FlowEntryState,
-    packets,
-    bytes,
-    life,
-    lastSeen,
-    created,
-    liveType as FlowLiveType,
-  );
+  // One boxed number for both times when they are equal, as for an entry created locally.
+  const seen = Object.is(lastSeen, created) ? created : lastSeen;
+  return makeEntry(rule, state, packets, bytes, life, seen, created, liveType);
 }
 
-/** Schema of a stored or replicated {@link FlowEntry} (its rule checked by {@link FlowRuleSchema}). */
-export const FlowEntrySchema = z.withParser(
-  z
-    .object({
-      rule: FlowRuleSchema,
-      state: z.enum(FLOW_ENTRY_STATES),
-      packets: counter,
-      bytes: counter,
-      life: z.number().min(0),
-      lastSeen: time,
-      created: time,
-      liveType: z.enum(FLOW_LIVE_TYPES),
-    })
-    .transform(
-      (e): FlowEntry =>
-        makeEntry(e.rule, e.state, e.packets, e.bytes, e.life, e.lastSeen, e.created, e.liveType),
-    ),
-  fastParser(decodeEntry),
-);
+/** @internal {@link FlowEntrySchema} without its fast path (see `FlowRuleReferenceSchema`). */
+export const FlowEntryReferenceSchema = z
+  .object({
+    rule: FlowRuleReferenceSchema,
+    state: z.enum(FLOW_ENTRY_STATES),
+    packets: counter,
+    bytes: counter,
+    life: z.number().min(0),
+    lastSeen: time,
+    created: time,
+    liveType: z.enum(FLOW_LIVE_TYPES),
+  })
+  .transform(
+    (e): FlowEntry =>
+      makeEntry(e.rule, e.state, e.packets, e.bytes, e.life, e.lastSeen, e.created, e.liveType),
+  );
+
+/**
+ * Schema of a stored or replicated {@link FlowEntry} (its rule checked by {@link FlowRuleSchema}).
+ *
+ * @remarks Decodes an entry in this package's own form without zod, like {@link FlowRuleSchema};
+ * the full schema decides anything else.
+ */
+export const FlowEntrySchema = z.withParser(FlowEntryReferenceSchema, fastParser(decodeEntry));
 
 /**
  * An entry in the shape ONOS's REST API returns from `GET /flows`: `id` as a decimal string,

@@ -212,30 +212,40 @@ const FlowRuleSpecSchema = z
   .transform(buildRule);
 
 /**
+ * @internal {@link FlowRuleSchema} without its fast path: zod all the way, normalizing every
+ * field. What the fast path must agree with, and what decides whatever the fast path does not
+ * take.
+ */
+export const FlowRuleReferenceSchema = z
+  .object({ id: FlowIdSchema, ...ruleFields })
+  .superRefine((fields, ctx) => checkDuplicateCriteria(fields.criteria, ctx, ["criteria"]))
+  .transform((fields, ctx): FlowRule => {
+    const rule = buildRule(fields);
+    if (rule.id !== fields.id) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["id"],
+        message: `flow id ${fields.id} does not match the rule's identity (expected ${rule.id})`,
+      });
+      return z.NEVER;
+    }
+    return rule;
+  });
+
+/**
  * Schema of a stored or replicated {@link FlowRule}: every field, with the id checked
  * against the one the rule's identity gives.
  *
  * @remarks The check catches two nodes that disagree on how flow ids are computed, which the
  * namespace fingerprint alone cannot see.
+ *
+ * A rule in the form this package writes (every field present and normalized, criteria sorted)
+ * is checked and rebuilt field by field without zod, its shared parts found by value; anything
+ * else goes through the full schema, which normalizes lenient spellings (`"0x800"`) or refuses
+ * the value naming the field. Both give the same rule. The schema's definition (and so the
+ * namespace fingerprint) is the full schema's.
  */
-export const FlowRuleSchema = z.withParser(
-  z
-    .object({ id: FlowIdSchema, ...ruleFields })
-    .superRefine((fields, ctx) => checkDuplicateCriteria(fields.criteria, ctx, ["criteria"]))
-    .transform((fields, ctx): FlowRule => {
-      const rule = buildRule(fields);
-      if (rule.id !== fields.id) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["id"],
-          message: `flow id ${fields.id} does not match the rule's identity (expected ${rule.id})`,
-        });
-        return z.NEVER;
-      }
-      return rule;
-    }),
-  fastParser(decodeRule),
-);
+export const FlowRuleSchema = z.withParser(FlowRuleReferenceSchema, fastParser(decodeRule));
 
 /**
  * A flow rule from its fields, validated and normalized, with its id.

@@ -72,6 +72,10 @@ interface RecordSpec {
   readonly keyed: readonly KeyedField[];
   /** `TYPE{`: how the record key starts. */
   readonly open: string;
+  /** How the key starts in a rule's identity key: `"TYPE{` first, `,"TYPE{` after. */
+  readonly quoted: readonly [string, string];
+  /** Whether criteria of this type are shared between rules. */
+  readonly shared: boolean;
   /** The one field that is not a literal, if there is exactly one: what the caches are keyed by. */
   readonly single: FieldSpec | undefined;
   /** Criteria of a shared type, by their single value (a view of the intern table). */
@@ -116,6 +120,8 @@ function specOf(option: ZodLike): { tags: Record<string, unknown>; spec: RecordS
     fields,
     keyed,
     open: `${type}{`,
+    quoted: [`"${type}{`, `,"${type}{`],
+    shared: isSharedCriterionType(type),
     single: values.length === 1 ? values[0] : undefined,
     criteria: new Map(),
     treatments: new Map(),
@@ -184,17 +190,35 @@ function keyOf(raw: RawRecord, spec: RecordSpec): string {
   return `${key}}`;
 }
 
-/** A fresh object with the schema's keys in the schema's order (what zod would output). */
+/**
+ * A fresh object with the schema's keys in the schema's order (what zod would output), its
+ * strings copied flat (see {@link flat}).
+ */
 function build<T>(raw: RawRecord, spec: RecordSpec): T {
-  const out: Record<string, unknown> = { type: spec.type };
-  for (const field of spec.fields) out[field.name] = raw[field.name];
+  // Started empty, as zod starts its output, so the object gets the same in-object room.
+  const out: Record<string, unknown> = {};
+  out.type = spec.type;
+  for (const field of spec.fields) {
+    const value = raw[field.name];
+    out[field.name] = typeof value === "string" ? flat(value) : value;
+  }
   return out as T;
+}
+
+/**
+ * A copy of `text` that holds only its own characters. A decoded string of 13 characters or
+ * more (an address) is a slice of the whole message's text, and keeping it would keep that
+ * text alive; a joined string is a new flat one.
+ */
+export function flat(text: string): string {
+  return text.length < 13 ? text : [text.slice(0, 1), text.slice(1)].join("");
 }
 
 /** The shared criterion for a canonical `raw` of a shared type, or a fresh one. */
 function criterionOf(raw: RawRecord, spec: RecordSpec): Criterion {
   const single = spec.single;
-  if (single === undefined || !isSharedCriterionType(spec.type)) {
+  if (!spec.shared) return build<Criterion>(raw, spec);
+  if (single === undefined) {
     const key = keyOf(raw, spec);
     return sharedCriterion(key) ?? internCriterion(build<Criterion>(raw, spec), key);
   }
@@ -211,8 +235,10 @@ function criterionOf(raw: RawRecord, spec: RecordSpec): Criterion {
 
 const EMPTY: readonly never[] = Object.freeze([]);
 const hasher = new IdentityHasher();
-const specs: RecordSpec[] = [];
-const order: number[] = [];
+/** The most criteria a selector can have: one of each type. */
+const MAX_CRITERIA = [...CRITERIA.values()].length;
+const specs = new Array<RecordSpec | undefined>(MAX_CRITERIA).fill(undefined);
+const order = new Array<number>(MAX_CRITERIA).fill(0);
 
 /** What {@link decodeSelector} gives: valid until the next call. */
 export interface DecodedSelector {
@@ -236,12 +262,11 @@ export function decodeSelector(
   priority: number,
   tableId: number,
 ): DecodedSelector | undefined {
-  if (!Array.isArray(raw)) return undefined;
+  if (!Array.isArray(raw) || raw.length > MAX_CRITERIA) return undefined;
   const count = raw.length;
   const criteria = count === 0 ? EMPTY : new Array<Criterion>(count);
   let previous = "";
   let sorted = true;
-  specs.length = count;
   for (let i = 0; i < count; i++) {
     const item: unknown = raw[i];
     if (!isRecord(item)) return undefined;
@@ -260,14 +285,23 @@ export function decodeSelector(
   hasher.ascii(",");
   hasher.ascii(String(tableId));
   hasher.ascii(",[");
-  order.length = count;
-  for (let i = 0; i < count; i++) order[i] = i;
-  if (!sorted) order.sort((a, b) => (specs[a] as RecordSpec).rank - (specs[b] as RecordSpec).rank);
+  if (!sorted) {
+    // Rare (ETH_DST with ETH_DST_MASKED…): a few elements, sorted by insertion.
+    for (let i = 0; i < count; i++) {
+      let j = i;
+      const rank = (specs[i] as RecordSpec).rank;
+      while (j > 0 && (specs[order[j - 1] as number] as RecordSpec).rank > rank) {
+        order[j] = order[j - 1] as number;
+        j--;
+      }
+      order[j] = i;
+    }
+  }
   for (let i = 0; i < count; i++) {
-    const at = order[i] as number;
+    const at = sorted ? i : (order[i] as number);
     const spec = specs[at] as RecordSpec;
     const values = criteria[at] as unknown as RawRecord;
-    hasher.ascii(i === 0 ? `"${spec.open}` : `,"${spec.open}`);
+    hasher.ascii(spec.quoted[i === 0 ? 0 : 1]);
     for (const field of spec.keyed) {
       hasher.ascii(field.label);
       hasher.ascii(String(values[field.name]));
@@ -275,7 +309,6 @@ export function decodeSelector(
     hasher.ascii('}"');
   }
   hasher.ascii("]]");
-  specs.length = 0;
   selector.criteria = criteria;
   selector.hash = hasher.low48();
   return selector;
