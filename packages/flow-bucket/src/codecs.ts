@@ -3,10 +3,17 @@ import { z } from "zod";
 import { FlowBucketSnapshotSchema } from "./flowBucket.js";
 import { FlowBucketDigestSchema } from "./flowBucketDigest.js";
 import { DeviceDigestSchema } from "./flowBucketTable.js";
-import { FlowEntrySchema } from "./flowEntry.js";
+import { decodeEntries, FlowEntryReferenceSchema, FlowEntrySchema } from "./flowEntry.js";
 import { FlowRuleSchema } from "./flowRule.js";
 import { DeviceIdSchema, FlowIdSchema } from "./ids.js";
 import { LogicalTimestampSchema, timestampedSchema } from "./logicalClock.js";
+import { fastParser } from "./wire.js";
+
+/** A list of entries, decoded without zod when every entry is in this package's own form. */
+const FlowEntryListSchema = z.withParser(
+  z.array(FlowEntryReferenceSchema),
+  fastParser(decodeEntries),
+);
 
 /**
  * The codecs of the flow table's types, ids 200–299, for other namespaces to `.include()`.
@@ -36,5 +43,5 @@ export const flowBucketNamespace = createNamespace("flow-bucket")
   .register(207, "FlowBucket", FlowBucketSnapshotSchema)
   .register(208, "TimestampedFlowBucket", timestampedSchema(FlowBucketSnapshotSchema))
   .register(209, "DeviceDigest", DeviceDigestSchema)
-  .register(210, "FlowEntries", z.array(FlowEntrySchema))
+  .register(210, "FlowEntries", FlowEntryListSchema)
   .build();

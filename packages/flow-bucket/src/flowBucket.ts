@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { type FlowBucketDigest, isNewerThan, type Term, TermSchema } from "./flowBucketDigest.js";
 import { FlowBucketError } from "./flowBucketError.js";
-import { decodeEntry, type FlowEntry, FlowEntryReferenceSchema } from "./flowEntry.js";
+import { decodeEntries, type FlowEntry, FlowEntryReferenceSchema } from "./flowEntry.js";
 import { type FlowRule, sameFlowRule } from "./flowRule.js";
 import type { ApplicationId, FlowId } from "./ids.js";
 import {
@@ -42,12 +42,8 @@ export function decodeSnapshot(raw: unknown): FlowBucketSnapshot | undefined {
   if (!isSafeNat(bucket) || !isSafeNat(term) || !isSafeNat(timestamp) || !Array.isArray(entries)) {
     return undefined;
   }
-  const decoded = new Array<FlowEntry>(entries.length);
-  for (let i = 0; i < entries.length; i++) {
-    const entry = decodeEntry(entries[i]);
-    if (entry === undefined) return undefined;
-    decoded[i] = entry;
-  }
+  const decoded = decodeEntries(entries);
+  if (decoded === undefined) return undefined;
   return { bucket, term, timestamp, entries: Object.freeze(decoded) };
 }
 

@@ -155,6 +155,18 @@ export function decodeEntry(raw: unknown): FlowEntry | undefined {
   return makeEntry(rule, state, packets, bytes, life, seen, created, liveType);
 }
 
+/** @internal A list of entries decoded like {@link decodeEntry}: all of them, or undefined. */
+export function decodeEntries(raw: unknown): FlowEntry[] | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const decoded = new Array<FlowEntry>(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const entry = decodeEntry(raw[i]);
+    if (entry === undefined) return undefined;
+    decoded[i] = entry;
+  }
+  return decoded;
+}
+
 /** @internal {@link FlowEntrySchema} without its fast path (see `FlowRuleReferenceSchema`). */
 export const FlowEntryReferenceSchema = z
   .object({
