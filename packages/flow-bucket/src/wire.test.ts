@@ -1,7 +1,7 @@
 import { createNamespace, DecodeError, formatPath, pack, unpack } from "@flowstore/serializers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { z } from "zod";
+import { z } from "zod";
 import {
   canonicalCheckOf,
   flexibleUint,
@@ -22,6 +22,7 @@ import {
 } from "./flowBucket.js";
 import {
   createFlowEntry,
+  decodeEntries,
   decodeEntry,
   FlowEntryReferenceSchema,
   FlowEntrySchema,
@@ -98,6 +99,8 @@ describe("fast decoding of the wire form", () => {
         expect(fast).toStrictEqual(snapshot);
         expect(FlowBucketSnapshotSchema.parse(raw)).toStrictEqual(fast);
         expect(Object.isFrozen(fast?.entries)).toBe(true);
+        const list = wire(entries);
+        expect(decodeEntries(list)).toStrictEqual(z.array(FlowEntryReferenceSchema).parse(list));
         fast?.entries.forEach((entry, i) => {
           const local = entries[i]?.rule;
           // Shared as a locally created rule's are: the same objects, not copies.
