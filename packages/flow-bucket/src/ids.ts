@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { flat } from "./intern.js";
 
 /** The id of one network device (switch), e.g. `of:0000000000000001`. */
 export type DeviceId = string & { readonly __brand: "DeviceId" };
@@ -50,8 +51,11 @@ const deviceIds = new Map<string, DeviceId>();
 export function internDeviceId(id: DeviceId): DeviceId {
   const shared = deviceIds.get(id);
   if (shared !== undefined) return shared;
-  if (deviceIds.size < 1 << 16) deviceIds.set(id, id);
-  return id;
+  if (deviceIds.size >= 1 << 16) return id;
+  // A copy: a decoded string may be a slice of a whole message, which the table would keep.
+  const copy = flat(id) as DeviceId;
+  deviceIds.set(copy, copy);
+  return copy;
 }
 
 /**

@@ -10,6 +10,7 @@ import {
 import { IdentityHasher } from "./flowId.js";
 import type { DeviceId } from "./ids.js";
 import { type Instruction, InstructionSchema } from "./instruction.js";
+import { flat } from "./intern.js";
 import { internTreatment, sharedTreatment, type Treatment, treatmentKey } from "./treatment.js";
 
 /*
@@ -203,15 +204,6 @@ function build<T>(raw: RawRecord, spec: RecordSpec): T {
     out[field.name] = typeof value === "string" ? flat(value) : value;
   }
   return out as T;
-}
-
-/**
- * A copy of `text` that holds only its own characters. A decoded string of 13 characters or
- * more (an address) is a slice of the whole message's text, and keeping it would keep that
- * text alive; a joined string is a new flat one.
- */
-export function flat(text: string): string {
-  return text.length < 13 ? text : [text.slice(0, 1), text.slice(1)].join("");
 }
 
 /** The shared criterion for a canonical `raw` of a shared type, or a fresh one. */
