@@ -3,6 +3,7 @@ import { flowBucketScenario } from "./flowBucket.js";
 import { mastershipScenario } from "./mastership.js";
 import { messagingScenario } from "./messaging.js";
 import { serializersScenario } from "./serializers.js";
+import { storeScenario } from "./store.js";
 
 /** Every scenario, in the order `pnpm bench` runs them. */
 export const scenarios: readonly Scenario[] = [
@@ -10,4 +11,5 @@ export const scenarios: readonly Scenario[] = [
   mastershipScenario,
   messagingScenario,
   flowBucketScenario,
+  storeScenario,
 ];

@@ -1,0 +1,347 @@
+import { performance } from "node:perf_hooks";
+import {
+  type ControllerNode,
+  createTcpCluster,
+  type MembershipEvent,
+  type NodeId,
+  nodeId,
+  noopLogger,
+  type TcpCluster,
+} from "@flowstore/cluster-messaging";
+import {
+  createFlowRuleStore,
+  type EcFlowRuleStore,
+  type FlowRuleOperation,
+  fromClusterMessaging,
+  type StoreConfigInput,
+  storeNamespace,
+} from "@flowstore/ec-flow-store";
+import {
+  applicationId,
+  createFlowEntry,
+  createFlowRule,
+  type DeviceId,
+  deviceId,
+  FlowBucketTable,
+  type FlowRule,
+} from "@flowstore/flow-bucket";
+import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "@flowstore/mastership";
+import { Subject } from "rxjs";
+import { defineScenario, timeOps } from "../harness.js";
+import { percentile } from "../stats.js";
+
+const device = (n: number): DeviceId => deviceId(`of:${n.toString(16).padStart(16, "0")}`);
+
+function rules(on: DeviceId, count: number, offset = 0): FlowRule[] {
+  return Array.from({ length: count }, (_, k) => {
+    const i = k + offset;
+    return createFlowRule({
+      deviceId: on,
+      appId: applicationId(1 + (i % 4)),
+      priority: 40000 + (i % 100),
+      criteria: [
+        { type: "ETH_TYPE", ethType: "0x800" },
+        { type: "IPV4_DST", ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32` },
+        { type: "IP_PROTO", protocol: 6 },
+      ],
+      treatment: { instructions: [{ type: "OUTPUT", port: String(1 + (i % 48)) }] },
+    });
+  });
+}
+
+const adds = (list: readonly FlowRule[]): FlowRuleOperation[] =>
+  list.map((rule) => ({ operator: "ADD", rule }));
+
+interface Bench {
+  readonly nodes: readonly NodeId[];
+  readonly coordinator: EmbeddedCoordinator<DeviceId>;
+  readonly stores: Map<NodeId, EcFlowRuleStore>;
+  readonly clusters: Map<NodeId, TcpCluster>;
+  readonly membership: Subject<MembershipEvent>;
+  master(d: DeviceId): NodeId;
+  crash(node: NodeId): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Three nodes in this process over loopback TCP with an embedded coordinator. */
+async function startBench(devices: readonly DeviceId[], config: StoreConfigInput): Promise<Bench> {
+  const ids = ["n1", "n2", "n3"].map(nodeId);
+  const placeholders: ControllerNode[] = ids.map((id) => ({ id, host: "127.0.0.1", port: 0 }));
+  // Bind every node first on a free port, then tell each the others' real ports.
+  const ports = await freePorts(ids.length);
+  const nodes = placeholders.map((n, i) => ({ ...n, port: ports[i]! }));
+  const membership = new Subject<MembershipEvent>();
+  const alive = new Set(ids);
+  const coordinator = createEmbeddedCoordinator<DeviceId>({
+    membership: {
+      localNode: nodes[0]!,
+      nodes: () => nodes,
+      state: (n) => (alive.has(n) ? "ACTIVE" : "INACTIVE"),
+      events$: membership.asObservable(),
+    },
+  });
+  const clusters = new Map<NodeId, TcpCluster>();
+  const stores = new Map<NodeId, EcFlowRuleStore>();
+  for (const id of ids) {
+    const cluster = await createTcpCluster({
+      config: { name: "bench", nodes },
+      local: id,
+      namespace: storeNamespace,
+      logger: noopLogger,
+    });
+    clusters.set(id, cluster);
+    stores.set(
+      id,
+      createFlowRuleStore({
+        messaging: fromClusterMessaging(cluster.messaging),
+        mastership: coordinator.forNode(id, { backupCount: 2 }),
+        clusterSize: () => ids.length,
+        isNodeAlive: (n) => alive.has(n),
+        config,
+      }),
+    );
+  }
+  await waitUntil(
+    () => [...clusters.values()].every((c) => c.connectedPeers().length === ids.length - 1),
+    30_000,
+  );
+  for (const d of devices) for (const id of ids) await coordinator.forNode(id).requestRoleFor(d);
+  await coordinator.forNode(ids[0]!).balance();
+  const master = (d: DeviceId) => {
+    const m = coordinator.mastership(d).master;
+    if (m === undefined) throw new Error(`no master for ${d}`);
+    return m;
+  };
+  await waitUntil(() => devices.every((d) => stores.get(master(d))!.isActiveMaster(d)), 30_000);
+  return {
+    nodes: ids,
+    coordinator,
+    stores,
+    clusters,
+    membership,
+    master,
+    crash: async (node) => {
+      stores.get(node)?.close();
+      stores.delete(node);
+      await clusters.get(node)?.close();
+      clusters.delete(node);
+      alive.delete(node);
+      membership.next({ type: "NODE_INACTIVE", node });
+    },
+    close: async () => {
+      for (const store of stores.values()) store.close();
+      coordinator.close();
+      await Promise.all([...clusters.values()].map((c) => c.close()));
+    },
+  };
+}
+
+async function waitUntil(condition: () => boolean, limitMs: number, pollMs = 1): Promise<number> {
+  const start = performance.now();
+  while (!condition()) {
+    if (performance.now() - start > limitMs)
+      throw new Error(`condition not met within ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  return performance.now() - start;
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const { createServer } = await import("node:net");
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<{ close: () => Promise<void>; port: number }>((resolve) => {
+          const server = createServer();
+          server.listen(0, "127.0.0.1", () =>
+            resolve({
+              port: (server.address() as { port: number }).port,
+              close: () => new Promise((done) => server.close(() => done())),
+            }),
+          );
+        }),
+    ),
+  );
+  await Promise.all(servers.map((s) => s.close()));
+  return servers.map((s) => s.port);
+}
+
+export const storeScenario = defineScenario({
+  name: "store",
+  description:
+    "3 nodes, loopback TCP, embedded mastership, backupCount 2: writes on and forwarded to the master, backup lag, failover with 100,000 flows, anti-entropy cost of idle devices",
+  async run(ctx) {
+    const BATCH = 1000;
+    const writes = ctx.quick ? 50_000 : 200_000;
+    const backupPeriod = 200;
+
+    // ---- writes -------------------------------------------------------------------------
+    {
+      // Every run writes a fresh device, so each measures the same work (no table grows
+      // across runs); backups run at the default period meanwhile.
+      const devices = Array.from({ length: 12 }, (_, i) => device(10 + i));
+      const bench = await startBench(devices, {
+        backupPeriod: 2000,
+        antiEntropyPeriod: 5000,
+        requestTimeout: 30_000,
+      });
+      let next = 0;
+      const write = (onMaster: boolean) => async () => {
+        const d = devices[next++ % devices.length]!;
+        const m = bench.master(d);
+        const node = onMaster ? m : bench.nodes.find((n) => n !== m)!;
+        const prepared: FlowRuleOperation[][] = [];
+        for (let i = 0; i < writes; i += BATCH) prepared.push(adds(rules(d, BATCH, i)));
+        // Start from a quiet cluster: the previous run's replication has finished.
+        await waitUntil(
+          () => [...bench.stores.values()].every((st) => st.stats().unackedBuckets === 0),
+          60_000,
+          20,
+        );
+        return timeOps(writes, async () => {
+          for (const operations of prepared)
+            await bench.stores.get(node)!.storeBatch({ deviceId: d, operations });
+        });
+      };
+      ctx.progress(
+        `writes: ${writes} flows per run in batches of ${BATCH}, a fresh device per run`,
+      );
+      const onMaster = await ctx.sample("flow writes on the master", "ops/s", write(true), {
+        runs: 3,
+        warmup: 1,
+        better: "higher",
+        note: "storeBatch ADD, batches of 1000, rules prepared beforehand",
+      });
+      const forwarded = await ctx.sample(
+        "flow writes forwarded from a non-master",
+        "ops/s",
+        write(false),
+        {
+          runs: 5,
+          warmup: 1,
+          better: "higher",
+          note: "the same over loopback TCP to the master",
+        },
+      );
+      await bench.close();
+      // Baseline: the same rules added straight into one table, no store, no cluster.
+      const d = device(1);
+      const prepared = rules(d, writes, 10_000_000);
+      const baseline = await ctx.sample(
+        "baseline: FlowBucketTable.add, same rules, no store",
+        "ops/s",
+        () => {
+          const table = new FlowBucketTable({ deviceId: d, bucketCount: 128 });
+          return timeOps(writes, () => {
+            for (const rule of prepared) table.add(createFlowEntry(rule, { created: 1 }), 1);
+          });
+        },
+        { runs: 3, warmup: 1, better: "higher", note: "rules prepared beforehand" },
+      );
+      ctx.ratio("master writes vs bare table", onMaster, baseline);
+      ctx.ratio("forwarded vs master writes", forwarded, onMaster);
+    }
+
+    // ---- backup lag -----------------------------------------------------------------------
+    {
+      const d = device(2);
+      const bench = await startBench([d], { backupPeriod, antiEntropyPeriod: 5000 });
+      const m = bench.master(d);
+      const backups = bench.coordinator.mastership(d).backups.slice(0, 2);
+      const samples = ctx.quick ? 30 : 100;
+      const lags: number[] = [];
+      ctx.progress(`backup lag: ${samples} single-flow writes, backupPeriod ${backupPeriod} ms`);
+      for (let i = 0; i < samples; i++) {
+        const [rule] = rules(d, 1, 20_000_000 + i);
+        const start = performance.now();
+        await bench.stores.get(m)!.storeBatch({ deviceId: d, operations: adds([rule!]) });
+        await waitUntil(
+          () => backups.every((b) => bench.stores.get(b)!.localTable(d)?.find(rule!) !== undefined),
+          10_000,
+        );
+        lags.push(performance.now() - start);
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 50));
+      }
+      ctx.record("backup lag p50 (write → on both backups)", "ms", percentile(lags, 0.5), {
+        note: `backupPeriod ${backupPeriod} ms`,
+      });
+      ctx.record("backup lag p99", "ms", percentile(lags, 0.99));
+      await bench.close();
+    }
+
+    // ---- failover ---------------------------------------------------------------------------
+    {
+      const d = device(3);
+      const flows = ctx.quick ? 100_000 : 100_000;
+      const bench = await startBench([d], {
+        backupPeriod: 500,
+        antiEntropyPeriod: 5000,
+        requestTimeout: 5000,
+      });
+      const m = bench.master(d);
+      ctx.progress(`failover: ${flows} flows on ${d}, master ${m}`);
+      for (let i = 0; i < flows; i += 5000) {
+        await bench.stores
+          .get(m)!
+          .storeBatch({ deviceId: d, operations: adds(rules(d, 5000, 30_000_000 + i)) });
+      }
+      const backups = bench.coordinator.mastership(d).backups.slice(0, 2);
+      await waitUntil(
+        () => backups.every((b) => bench.stores.get(b)!.localTable(d)?.size === flows),
+        120_000,
+        20,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 600)); // older than one backup round
+      const start = performance.now();
+      await bench.crash(m);
+      const next = bench.master(d);
+      await waitUntil(() => bench.stores.get(next)?.isActiveMaster(d) === true, 60_000);
+      const elapsed = performance.now() - start;
+      const kept = bench.stores.get(next)!.localTable(d)?.size ?? 0;
+      ctx.record("failover: crash → new master active, 100,000 flows", "ms", elapsed, {
+        note: "crash reported to the coordinator at once; add the failure detector's time in a real cluster",
+      });
+      ctx.record("failover: flows lost (older than one backup round)", "flows", flows - kept, {
+        better: "lower",
+      });
+      await bench.close();
+    }
+
+    // ---- anti-entropy cost of idle devices ------------------------------------------------------
+    {
+      const count = ctx.quick ? 300 : 1000;
+      const devices = Array.from({ length: count }, (_, i) => device(100 + i));
+      const antiEntropyPeriod = 500;
+      const bench = await startBench(devices, { backupPeriod: 100, antiEntropyPeriod });
+      ctx.progress(`anti-entropy: ${count} idle devices with 10 flows each`);
+      for (const d of devices) {
+        await bench.stores
+          .get(bench.master(d))!
+          .storeBatch({ deviceId: d, operations: adds(rules(d, 10)) });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2 * antiEntropyPeriod + 500)); // replicated and compared
+      const sent = () => {
+        let bytes = 0;
+        let messages = 0;
+        for (const store of bench.stores.values()) {
+          const s = store.stats().sent.get("flowstore.summary");
+          bytes += s?.bytes ?? 0;
+          messages += s?.messages ?? 0;
+        }
+        return { bytes, messages };
+      };
+      const before = sent();
+      const rounds = 4;
+      await new Promise((resolve) => setTimeout(resolve, rounds * antiEntropyPeriod + 50));
+      const after = sent();
+      // Every master sends a summary of each of its devices to each of its two backups per round.
+      const perDeviceRound = (after.bytes - before.bytes) / (count * 2 * rounds);
+      ctx.record("anti-entropy bytes per idle device per round", "B", perDeviceRound, {
+        note: `${after.messages - before.messages} summary messages for ${count} devices × 2 backups × ${rounds} rounds`,
+        better: "lower",
+      });
+      await bench.close();
+    }
+  },
+});
