@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -127,5 +127,47 @@ describe("the command line", () => {
     );
     expect(result.status).toBe(2);
     expect(result.stderr).toContain("etcd: a node with --peers needs --etcd");
+  });
+});
+
+describe("a running node", () => {
+  it("shuts down gracefully on SIGTERM, logging JSON lines", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--conditions=@flowstore/source",
+        "--import",
+        "tsx",
+        path.join(here, "cli.ts"),
+        "--id",
+        "solo",
+        "--listen",
+        "127.0.0.1:0",
+        "--rest",
+        "127.0.0.1:0",
+        "--devices",
+        "2",
+      ],
+      { cwd: path.join(here, ".."), stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const deadline = Date.now() + 30_000;
+    while (!output.includes('"msg":"node started"') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(output).toContain('"msg":"node started"');
+    const exited = new Promise<number | null>((resolve) =>
+      child.once("exit", (code) => resolve(code)),
+    );
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    const lines = output
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { msg: string; level: string });
+    expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(["shutting down", "stopped"]));
   });
 });
