@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseRunConfig } from "./config.js";
 import { type LocalCluster, startLocalCluster } from "./localCluster.js";
 import { createJsonLogger } from "./logger.js";
+import { waitFor } from "./testing/waitFor.js";
 
 const DEVICE = "of:0000000000000001";
 let cluster: LocalCluster;
@@ -28,26 +29,6 @@ async function json(
     body: text === "" ? undefined : JSON.parse(text),
     headers: response.headers,
   };
-}
-
-/** Polls `check` every 100 ms until it returns a value, for at most `ms`. */
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  ms = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last === undefined ? "" : `: ${String(last)}`}`);
 }
 
 const flow = (ip: string) => ({

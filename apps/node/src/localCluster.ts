@@ -2,22 +2,19 @@ import { createServer } from "node:net";
 import {
   type ClusterMembership,
   type ControllerNode,
-  createTcpCluster,
   type MembershipEvent,
   type NodeId,
   type NodeState,
   nodeId,
   type TcpCluster,
 } from "@flowstore/cluster-messaging";
-import { storeNamespace } from "@flowstore/ec-flow-store";
 import type { DeviceId } from "@flowstore/flow-bucket";
 import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "@flowstore/mastership";
 import { BehaviorSubject, map, merge, type Observable, of, Subject, switchMap } from "rxjs";
-import { componentLogger } from "./clusterLogger.js";
 import type { LocalConfig } from "./config.js";
 import { DeviceFleet, simulatedDeviceIds } from "./deviceSimulator.js";
 import type { JsonLogger } from "./logger.js";
-import { type Running, type StartedNode, startServices } from "./node.js";
+import { joinCluster, type Running, type StartedNode, startServices } from "./node.js";
 
 /** Several nodes in this process; `stop`/`start` crash and restore one. */
 export interface LocalCluster extends Running {
@@ -69,13 +66,7 @@ export async function startLocalCluster(
     if (!nodes.some((n) => n.id === id)) throw new Error(`no node ${text} in this cluster`);
     if (running.has(id)) return;
     const nodeLog = log.child({ node: id });
-    const cluster = await createTcpCluster({
-      config: { name: config.clusterName, nodes },
-      local: id,
-      namespace: storeNamespace,
-      logger: componentLogger(nodeLog, "cluster"),
-      ...(config.secret === undefined ? {} : { secret: config.secret }),
-    });
+    const cluster = await joinCluster(config, nodes, id, nodeLog);
     const mastership = coordinator.forNode(id, { backupCount });
     const started = await startServices({
       id,

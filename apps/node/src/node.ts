@@ -1,4 +1,10 @@
-import { createTcpCluster, type NodeId, nodeId } from "@flowstore/cluster-messaging";
+import {
+  type ControllerNode,
+  createTcpCluster,
+  type NodeId,
+  nodeId,
+  type TcpCluster,
+} from "@flowstore/cluster-messaging";
 import {
   createFlowRuleStore,
   type EcFlowRuleStore,
@@ -50,13 +56,7 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
     { id, host: config.listen.host, port: config.listen.port },
     ...Object.entries(config.peers).map(([peer, address]) => ({ id: nodeId(peer), ...address })),
   ];
-  const cluster = await createTcpCluster({
-    config: { name: config.clusterName, nodes },
-    local: id,
-    namespace: storeNamespace,
-    logger: componentLogger(nodeLog, "cluster"),
-    ...(config.secret === undefined ? {} : { secret: config.secret }),
-  });
+  const cluster = await joinCluster(config, nodes, id, nodeLog);
   const backupCount = config.store.backupCount ?? 2;
   let mastership: Mastership<DeviceId>;
   let closeMastership: () => Promise<void>;
@@ -106,11 +106,27 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
   };
 }
 
+/** Starts node `id`'s TCP cluster messaging, speaking the store's namespace. */
+export function joinCluster(
+  config: { readonly clusterName: string; readonly secret?: string | undefined },
+  nodes: readonly ControllerNode[],
+  id: NodeId,
+  log: JsonLogger,
+): Promise<TcpCluster> {
+  return createTcpCluster({
+    config: { name: config.clusterName, nodes },
+    local: id,
+    namespace: storeNamespace,
+    logger: componentLogger(log, "cluster"),
+    ...(config.secret === undefined ? {} : { secret: config.secret }),
+  });
+}
+
 /** What {@link startServices} composes on top of a cluster node and a mastership view. */
 export interface ServicesOptions {
   readonly id: NodeId;
   readonly log: JsonLogger;
-  readonly cluster: Awaited<ReturnType<typeof createTcpCluster>>;
+  readonly cluster: TcpCluster;
   readonly mastership: Mastership<DeviceId>;
   readonly fleet: DeviceFleet;
   readonly clusterSize: number;

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { type EtcdServer, startEtcd } from "@flowstore/mastership/etcd-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePorts } from "./localCluster.js";
+import { waitFor } from "./testing/waitFor.js";
 
 /**
  * Three separate `flowstore-node` processes with a real etcd: 10,000 flows, then `kill -9`
@@ -35,25 +36,6 @@ async function get<T>(node: string, route: string): Promise<{ status: number; bo
     signal: AbortSignal.timeout(15_000),
   });
   return { status: response.status, body: (await response.json()) as T };
-}
-
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  ms: number,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${last === undefined ? "" : `: ${String(last)}`}`);
 }
 
 beforeAll(async () => {

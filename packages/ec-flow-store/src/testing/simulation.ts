@@ -1,19 +1,7 @@
-import type { NodeId } from "@flowstore/cluster-messaging";
+import { createRandom, type NodeId } from "@flowstore/cluster-messaging";
 import { createFlowEntry, type FlowId, type FlowRule } from "@flowstore/flow-bucket";
 import type { EcFlowRuleStore } from "../ecFlowRuleStore.js";
 import { device, rule, startSimCluster } from "./localCluster.js";
-
-/** A small fast seeded random source (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What a simulation run found: empty `violations` means every invariant held. */
 export interface SimulationReport {
@@ -48,7 +36,7 @@ interface Ack {
  * and the invariants are checked.
  */
 export async function simulate(seed: number): Promise<SimulationReport> {
-  const random = seededRandom(seed);
+  const random = createRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const size = 3 + (seed % 3);
   const devices = [device(1), device(2), device(3)];
