@@ -160,6 +160,24 @@ describe("embedded coordinator", () => {
     expect(c.view(a).mastership("dev-x")).toEqual({ term: first + 1, master: b, backups: [] });
   });
 
+  it("puts a candidate that asks again ahead of a node that is down, so the returning node is last", async () => {
+    cluster = startEmbedded(3, { rebalanceDelay: 60_000 });
+    const [n1, n2, n3] = cluster.nodes as [NodeId, NodeId, NodeId];
+    for (const n of [n1, n2, n3]) await cluster.view(n).requestRoleFor("dev");
+    advance(cluster.scheduler, 1);
+    const master = cluster.coordinator.mastership("dev").master!;
+    const [first, second] = cluster.coordinator.mastership("dev").backups as [NodeId, NodeId];
+    cluster.membership.setState(second, "INACTIVE");
+    await cluster.view(first).relinquish("dev");
+    await cluster.view(first).requestRoleFor("dev");
+    cluster.membership.setState(second, "ACTIVE");
+    advance(cluster.scheduler, 1);
+    expect(cluster.coordinator.mastership("dev")).toMatchObject({
+      master,
+      backups: [first, second],
+    });
+  });
+
   it("uses no timer once closed", async () => {
     cluster = await balancedCluster();
     const c = cluster;

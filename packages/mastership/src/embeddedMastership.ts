@@ -257,7 +257,11 @@ export function createEmbeddedCoordinator<K extends string>(
         keys.set(key, state);
       }
       if (!state.candidates.includes(node)) {
-        state.candidates.push(node);
+        // A new (live) candidate goes behind the live ones but ahead of inactive ones, so a
+        // node that comes back later — with an empty memory — never jumps ahead of it.
+        const firstInactive = state.candidates.findIndex((candidate) => !isActive(candidate));
+        if (isActive(node) && firstInactive >= 0) state.candidates.splice(firstInactive, 0, node);
+        else state.candidates.push(node);
         recompute(key, state);
         scheduleBalance(balanceDelay);
       }
