@@ -216,6 +216,19 @@ describe("three nodes", () => {
     });
   });
 
+  it("with no master, an unavailable device is answered from the local copy", async () => {
+    let available = true;
+    cluster = await startSimCluster(1, [D1], { isDeviceAvailable: () => available });
+    const store = cluster.store(N1);
+    await $(store.storeBatch({ deviceId: D1, operations: add([rule(D1, 1), rule(D1, 2)]) }));
+    await cluster.coordinator.forNode(N1).relinquish(D1);
+    await cluster.advance(20);
+    await expect($(store.getFlowEntries(D1))).rejects.toMatchObject({ code: "NO_MASTER" });
+    available = false;
+    expect((await $(store.getFlowEntries(D1))).length).toBe(2);
+    expect(await $(store.getFlowRuleCount({ deviceId: D1 }))).toBe(2);
+  });
+
   it("a bad configuration value is refused, naming it, and the old value stays", async () => {
     cluster = await startSimCluster(1, [D1]);
     const store = cluster.store(N1);

@@ -51,6 +51,8 @@ export interface SimClusterOptions {
   readonly seed?: number;
   /** How long a returning node waits before it gets masterships back (default 400 ms). */
   readonly rebalanceDelay?: number;
+  /** Whether a device is connected (default: all are). */
+  readonly isDeviceAvailable?: (device: DeviceId) => boolean;
   /** Called with each store as it starts (for logs in simulations). */
   readonly onStore?: (node: NodeId, store: EcFlowRuleStore) => void;
   readonly log?: (node: NodeId) => import("../logger.js").Logger;
@@ -120,6 +122,9 @@ export async function startSimCluster(
       isNodeAlive: (peer) => cluster.membership.state(peer) === "ACTIVE",
       config: options.config ?? {},
       scheduler,
+      ...(options.isDeviceAvailable === undefined
+        ? {}
+        : { isDeviceAvailable: options.isDeviceAvailable }),
       ...(options.log === undefined ? {} : { log: options.log(node) }),
     });
     const log: FlowStoreEvent[] = [];
