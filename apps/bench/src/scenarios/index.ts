@@ -2,6 +2,7 @@ import type { Scenario } from "../harness.js";
 import { flowBucketScenario } from "./flowBucket.js";
 import { mastershipScenario } from "./mastership.js";
 import { messagingScenario } from "./messaging.js";
+import { replicationBytesScenario } from "./replicationBytes.js";
 import { serializersScenario } from "./serializers.js";
 import { storeScenario } from "./store.js";
 
@@ -12,4 +13,5 @@ export const scenarios: readonly Scenario[] = [
   messagingScenario,
   flowBucketScenario,
   storeScenario,
+  replicationBytesScenario,
 ];

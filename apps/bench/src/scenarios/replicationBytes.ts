@@ -1,0 +1,129 @@
+import { storeNamespace } from "@flowstore/ec-flow-store";
+import {
+  applicationId,
+  createFlowEntry,
+  createFlowRule,
+  type DeviceId,
+  deviceId,
+  FlowBucketTable,
+  type FlowEntry,
+  withFlowEntry,
+} from "@flowstore/flow-bucket";
+import { pack } from "@flowstore/serializers";
+import { PeriodicDeviceBackup } from "../baselines/periodicDeviceBackup.js";
+import { defineScenario } from "../harness.js";
+
+/**
+ * Bytes one backup round sends when 1 % of the flows change (their counters), flowstore's
+ * changed buckets against the 2015 design's changed whole devices, on the same flows.
+ */
+export const replicationBytesScenario = defineScenario({
+  name: "replication-bytes",
+  description:
+    "bytes per backup round when 1% of the flows change: flowstore's changed buckets against the 2015 design's whole dirty devices",
+  async run(ctx) {
+    const devicesCount = ctx.quick ? 100 : 1000;
+    const perDevice = 1000;
+    const total = devicesCount * perDevice;
+    const changes = Math.round(total / 100);
+    const devices: DeviceId[] = Array.from({ length: devicesCount }, (_, i) =>
+      deviceId(`of:${(i + 1).toString(16).padStart(16, "0")}`),
+    );
+    ctx.progress(
+      `${total.toLocaleString("en-US")} flows over ${devicesCount} devices; ${changes} change per round`,
+    );
+
+    const tables = new Map(
+      devices.map((d) => [d, new FlowBucketTable({ deviceId: d, bucketCount: 128 })]),
+    );
+    const baseline = new PeriodicDeviceBackup();
+    const entries: FlowEntry[] = [];
+    devices.forEach((d, di) => {
+      for (let k = 0; k < perDevice; k++) {
+        const i = di * perDevice + k;
+        const rule = createFlowRule({
+          deviceId: d,
+          appId: applicationId(1 + (i % 4)),
+          priority: 40000,
+          criteria: [
+            { type: "ETH_TYPE", ethType: "0x800" },
+            { type: "IPV4_DST", ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32` },
+          ],
+          treatment: { instructions: [{ type: "OUTPUT", port: String(1 + (k % 48)) }] },
+        });
+        const entry = createFlowEntry(rule, { created: 1, state: "ADDED" });
+        entries.push(entry);
+        tables.get(d)!.add(entry, 1);
+        baseline.put(entry);
+      }
+    });
+    // Both replicas start in sync: this round's sends cover only what changes next.
+    baseline.takeBackup();
+    const stamped = new Map(
+      [...tables].map(([d, t]) => [d, new Map(t.buckets().map((b) => [b.index, b.timestamp]))]),
+    );
+
+    let seed = 12345;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x80000000;
+    };
+    const backupRequest = storeNamespace.serializer("BackupRequest");
+    const rounds = ctx.quick ? 3 : 5;
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      for (let c = 0; c < changes; c++) {
+        const entry = entries[Math.floor(random() * entries.length)]!;
+        const updated = withFlowEntry(entry, {
+          packets: entry.packets + 1,
+          bytes: entry.bytes + 64,
+          lastSeen: round + 2,
+        });
+        tables.get(entry.rule.deviceId)!.modify(entry.rule, () => updated, 1);
+        baseline.put(updated);
+      }
+      // flowstore: the buckets whose stamp moved since the last round, all devices in one message.
+      const request = {
+        devices: [...tables].flatMap(([d, table]) => {
+          const last = stamped.get(d)!;
+          const changed = table.buckets().filter((b) => b.timestamp !== last.get(b.index));
+          for (const b of changed) last.set(b.index, b.timestamp);
+          return changed.length === 0
+            ? []
+            : [
+                {
+                  deviceId: d,
+                  term: 1,
+                  clock: table.clock.current,
+                  buckets: changed.map((b) => b.snapshot()),
+                },
+              ];
+        }),
+      };
+      ours.push(backupRequest.encode(request).length);
+      // 2015: every dirty device's whole table, in one message to the first standby.
+      theirs.push(pack(baseline.takeBackup()).length);
+      ctx.progress(
+        `round ${round + 1}: flowstore ${ours.at(-1)} B, 2015 design ${theirs.at(-1)} B`,
+      );
+    }
+    const median = (values: number[]) =>
+      [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    const flowstore = median(ours);
+    const reference = median(theirs);
+    ctx.record("flowstore: bytes per backup round, per backup", "B", flowstore, {
+      better: "lower",
+      note: `${changes} of ${total} flows changed; 128 buckets per device`,
+    });
+    ctx.record("2015 design: bytes per backup round, to its one standby", "B", reference, {
+      better: "lower",
+    });
+    ctx.record("2015 design ÷ flowstore, bytes per copy", "×", reference / flowstore);
+    ctx.record(
+      "2015 design ÷ flowstore, total (flowstore sends to 2 backups, 2015 to 1)",
+      "×",
+      reference / (2 * flowstore),
+    );
+  },
+});
