@@ -56,6 +56,10 @@ export interface FlowRuleBatchInput {
 export type FlowRuleCountFilter = { readonly deviceId?: DeviceId; readonly state?: FlowEntryState };
 
 const PAGE_ENTRIES = 10_000;
+/** How many times `storeBatch` tries the (current) master before failing the batch. */
+const FORWARD_ATTEMPTS = 3;
+/** The pause before the n-th retry is n times this, in ms. */
+const RETRY_DELAY_MS = 100;
 
 /**
  * The replicated flow rule store: ONOS's `FlowRuleStore` API over per-device tables whose
@@ -224,17 +228,41 @@ export class EcFlowRuleStore {
             { cause: error },
           );
     };
-    if (info.master === undefined) {
-      fail(new FlowStoreError("NO_MASTER", `no master for ${batch.deviceId}`));
-    } else if (info.master === this.localNode) {
-      await this.#applyBatch(batch, this.localNode).catch(fail);
-    } else {
-      const request = { origin: this.localNode, term: info.term, batch };
-      await this.#channel
-        .call(info.master, SUBJECTS.applyBatch, request, this.config.requestTimeout)
-        .catch(fail);
+    // Mastership moves (a rebalance, a failover) can make a forward meet a node that just
+    // stopped being master and refuses it: look again and retry a few times.
+    for (let attempt = 1; ; attempt++) {
+      const current = attempt === 1 ? info : this.#options.mastership.mastership(batch.deviceId);
+      if (current.master === undefined)
+        fail(new FlowStoreError("NO_MASTER", `no master for ${batch.deviceId}`));
+      try {
+        if (current.master === this.localNode) await this.#applyBatch(batch, this.localNode);
+        else {
+          const request = { origin: this.localNode, term: current.term, batch };
+          await this.#channel.call(
+            current.master!,
+            SUBJECTS.applyBatch,
+            request,
+            this.config.requestTimeout,
+          );
+        }
+        return batch.id;
+      } catch (error) {
+        // Only a refusal is retried: the master answered that it did not apply the batch.
+        // After a timeout or a lost connection it may have, and a late second copy could
+        // bring back a flow removed in between.
+        const code = (error as { code?: unknown }).code;
+        const refused = code === "HANDLER_ERROR" || code === "NO_HANDLER";
+        if (!refused || attempt >= FORWARD_ATTEMPTS || this.#closed) fail(error);
+        this.#log.debug("batch not taken; retrying", {
+          batch: batch.id,
+          attempt,
+          error: String(error),
+        });
+        await new Promise<void>((resolve) =>
+          this.#scheduler.schedule(() => resolve(), RETRY_DELAY_MS * attempt),
+        );
+      }
     }
-    return batch.id;
   }
 
   /**
