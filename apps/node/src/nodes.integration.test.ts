@@ -84,16 +84,22 @@ beforeAll(async () => {
       60_000,
     );
   }
+  // Every device has a master, and balancing has settled (the same masters a second later).
+  let previous = "";
   await waitFor(
-    "a master for every device",
+    "a settled master for every device",
     async () => {
       const { body } = await get<{ devices: { master: string | null }[] }>(
         "n1",
         "/onos/v1/devices",
       );
-      return body.devices.every((d) => d.master !== null) ? true : undefined;
+      const masters = JSON.stringify(body.devices.map((d) => d.master));
+      const settled = body.devices.every((d) => d.master !== null) && masters === previous;
+      previous = masters;
+      return settled ? true : undefined;
     },
     30_000,
+    1000,
   );
 }, 120_000);
 
