@@ -13,6 +13,7 @@ import {
 import type { ClusterMembership, MembershipEvent, NodeId } from "./cluster.js";
 import {
   changeType,
+  infoStream,
   type Mastership,
   MastershipError,
   type MastershipEvent,
@@ -381,15 +382,7 @@ class EmbeddedView<K extends string> implements Mastership<K> {
   }
 
   info$(key: K): Observable<ReplicaInfo> {
-    return defer(() =>
-      concat(
-        of(this.mastership(key)),
-        this.events$.pipe(
-          filter((event) => event.key === key),
-          map((event) => event.info),
-        ),
-      ),
-    );
+    return infoStream(this, key);
   }
 
   async requestRoleFor(key: K): Promise<ReplicaInfo> {

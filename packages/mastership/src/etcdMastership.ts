@@ -21,6 +21,7 @@ import {
 import type { ClusterMembership, NodeId } from "./cluster.js";
 import {
   changeType,
+  infoStream,
   type Mastership,
   MastershipError,
   type MastershipEvent,
@@ -626,15 +627,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   }
 
   info$(key: K): Observable<ReplicaInfo> {
-    return defer(() =>
-      concat(
-        of(this.mastership(key)),
-        this.events$.pipe(
-          filter((event) => event.key === key),
-          map((event) => event.info),
-        ),
-      ),
-    );
+    return infoStream(this, key);
   }
 
   // ---- shutdown ---------------------------------------------------------------------------

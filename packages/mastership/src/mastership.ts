@@ -1,4 +1,4 @@
-import type { Observable } from "rxjs";
+import { concat, defer, filter, map, type Observable, of } from "rxjs";
 import type { NodeId } from "./cluster.js";
 
 /**
@@ -144,4 +144,20 @@ export function changeType(
 export function roleOf(info: ReplicaInfo, node: NodeId): MastershipRole {
   if (info.master === node) return "MASTER";
   return info.backups.includes(node) ? "STANDBY" : "NONE";
+}
+
+/** `key`'s info now, then each change of it in `view.events$`: every backend's `info$`. */
+export function infoStream<K extends string>(
+  view: Pick<Mastership<K>, "mastership" | "events$">,
+  key: K,
+): Observable<ReplicaInfo> {
+  return defer(() =>
+    concat(
+      of(view.mastership(key)),
+      view.events$.pipe(
+        filter((event) => event.key === key),
+        map((event) => event.info),
+      ),
+    ),
+  );
 }
