@@ -1,11 +1,6 @@
 import {
   asyncScheduler,
-  concat,
-  defer,
-  filter,
-  map,
   type Observable,
-  of,
   type SchedulerLike,
   Subject,
   type Subscription,

@@ -8,12 +8,7 @@ import {
 } from "etcd3";
 import {
   asyncScheduler,
-  concat,
-  defer,
-  filter,
-  map,
   type Observable,
-  of,
   type SchedulerLike,
   Subject,
   type Subscription,
