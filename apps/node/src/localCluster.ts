@@ -1,7 +1,7 @@
-import { createServer } from "node:net";
 import {
   type ClusterMembership,
   type ControllerNode,
+  freePorts,
   type MembershipEvent,
   type NodeId,
   type NodeState,
@@ -184,25 +184,6 @@ function localMembership(
     state,
     events$: changes.asObservable(),
   };
-}
-
-/** `count` free TCP ports on `host` (bound and released; good enough on loopback). */
-export async function freePorts(count: number, host = "127.0.0.1"): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => {
-      const server = createServer();
-      return new Promise<{ server: ReturnType<typeof createServer>; port: number }>(
-        (resolve, reject) => {
-          server.once("error", reject);
-          server.listen(0, host, () =>
-            resolve({ server, port: (server.address() as { port: number }).port }),
-          );
-        },
-      );
-    }),
-  );
-  await Promise.all(servers.map(({ server }) => new Promise((resolve) => server.close(resolve))));
-  return servers.map(({ port }) => port);
 }
 
 function range(start: number, count: number): number[] {

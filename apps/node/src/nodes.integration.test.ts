@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePorts } from "@flowstore/cluster-messaging";
 import { type EtcdServer, startEtcd } from "@flowstore/mastership/etcd-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePorts } from "./localCluster.js";
 import { waitFor } from "./testing/waitFor.js";
 
 /**

@@ -6,6 +6,7 @@ export type { ClusterNode, ClusterNodeOptions } from "./clusterNode.js";
 export { DEFAULT_REQUEST_TIMEOUT_MS } from "./clusterNode.js";
 export type { ReplyStatus } from "./frame.js";
 export { DEFAULT_MAX_FRAME_BYTES, FrameError } from "./frame.js";
+export { freePorts } from "./freePorts.js";
 export type { Hello } from "./handshake.js";
 export { clusterNameHash, PROTOCOL_VERSION } from "./handshake.js";
 export type { LogFields, Logger, LogLevel, LogLine } from "./logger.js";

@@ -3,9 +3,9 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePorts } from "@flowstore/cluster-messaging";
 
 /** Where Debian's `etcd-server` package installs the server. */
 export const DEFAULT_ETCD_BINARY = "/usr/bin/etcd";
@@ -58,19 +58,6 @@ function installEtcd(): void {
   spawnSync(command[0]!, command.slice(1), { stdio: "ignore", timeout: 600_000 });
 }
 
-/** A free TCP port on 127.0.0.1 (bound to port 0, read, released). */
-export async function freeLoopbackPort(): Promise<number> {
-  return await new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no port assigned"))));
-    });
-  });
-}
-
 /**
  * Starts a single-member etcd on free loopback client and peer ports with a fresh data
  * directory, and resolves once it answers `/health`.
@@ -94,9 +81,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
 }
 
 async function startOnce(binary: string, options: StartEtcdOptions): Promise<EtcdServer> {
-  const clientPort = await freeLoopbackPort();
-  let peerPort = await freeLoopbackPort();
-  while (peerPort === clientPort) peerPort = await freeLoopbackPort();
+  const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
   const dataDir = await mkdtemp(join(tmpdir(), "flowstore-etcd-"));
   const client = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;

@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import {
   type ControllerNode,
   createTcpCluster,
+  freePorts,
   type MembershipEvent,
   type NodeId,
   nodeId,
@@ -144,27 +145,6 @@ async function waitUntil(condition: () => boolean, limitMs: number, pollMs = 1):
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
   return performance.now() - start;
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const { createServer } = await import("node:net");
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<{ close: () => Promise<void>; port: number }>((resolve) => {
-          const server = createServer();
-          server.listen(0, "127.0.0.1", () =>
-            resolve({
-              port: (server.address() as { port: number }).port,
-              close: () => new Promise((done) => server.close(() => done())),
-            }),
-          );
-        }),
-    ),
-  );
-  await Promise.all(servers.map((s) => s.close()));
-  return servers.map((s) => s.port);
 }
 
 export const storeScenario = defineScenario({

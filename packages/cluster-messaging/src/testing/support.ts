@@ -1,26 +1,10 @@
 // Helpers of this package's tests: free loopback ports, bounded polling, virtual time.
-import * as net from "node:net";
 import type { VirtualTimeScheduler } from "rxjs";
 import type { ClusterConfig } from "../clusterConfig.js";
-import { type NodeId, nodeId } from "../node.js";
 
-/** `count` ports that were free on 127.0.0.1 a moment ago (all bound at once, then released). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer();
-          server.once("error", reject);
-          server.listen({ host: "127.0.0.1", port: 0 }, () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
+export { freePorts } from "../freePorts.js";
+
+import { type NodeId, nodeId } from "../node.js";
 
 /** A loopback cluster configuration of nodes `n1…nK` on `ports`. */
 export function loopbackConfig(name: string, ports: readonly number[]): ClusterConfig {
