@@ -229,6 +229,23 @@ describe("three nodes", () => {
     expect(await $(store.getFlowRuleCount({ deviceId: D1 }))).toBe(2);
   });
 
+  it("a device with no master (gone) is purged from the local copy", async () => {
+    cluster = await startSimCluster(1, [D1]);
+    const store = cluster.store(N1);
+    await $(
+      store.storeBatch({
+        deviceId: D1,
+        operations: add([rule(D1, 1, 1), rule(D1, 2, 2), rule(D1, 3, 2)]),
+      }),
+    );
+    await cluster.coordinator.forNode(N1).relinquish(D1);
+    await cluster.advance(20);
+    expect(await $(store.purgeFlowRules(D1, applicationId(2)))).toBe(2);
+    expect([...(store.localTable(D1)?.entries() ?? [])].map((e) => e.rule.appId)).toEqual([1]);
+    expect(await $(store.purgeFlowRule(D1))).toBe(1);
+    expect(store.localTable(D1)?.size).toBe(0);
+  });
+
   it("a bad configuration value is refused, naming it, and the old value stays", async () => {
     cluster = await startSimCluster(1, [D1]);
     const store = cluster.store(N1);

@@ -258,9 +258,7 @@ export class EcFlowRuleStore {
           attempt,
           error: String(error),
         });
-        await new Promise<void>((resolve) =>
-          this.#scheduler.schedule(() => resolve(), RETRY_DELAY_MS * attempt),
-        );
+        await this.#wait(RETRY_DELAY_MS * attempt);
       }
     }
   }
@@ -467,7 +465,7 @@ export class EcFlowRuleStore {
 
   /** Removes every rule of `device`. Resolves with how many were removed. */
   async purgeFlowRule(device: DeviceId): Promise<number> {
-    return (await this.#purge(device, { kind: "PURGE", deviceId: device })).removed;
+    return this.#purge(device, undefined);
   }
 
   /**
@@ -479,8 +477,7 @@ export class EcFlowRuleStore {
       const removed = await Promise.all(this.#knownDevices().map((d) => this.purgeFlowRule(d)));
       return removed.reduce((a, b) => a + b, 0);
     }
-    if (appId === undefined) return this.purgeFlowRule(device);
-    return (await this.#purge(device, { kind: "PURGE_APP", deviceId: device, appId })).removed;
+    return this.#purge(device, appId);
   }
 
   /** Records the device's table statistics (on the master). */
@@ -488,25 +485,22 @@ export class EcFlowRuleStore {
     await this.#change(device, { kind: "TABLE_STATS", deviceId: device, tables: [...tables] });
   }
 
-  /** A purge of a device with no master drops the local copy: the device is gone. */
-  #purge(device: DeviceId, change: MessageOf<"RuleChangeRequest">["change"]) {
-    const info = this.#options.mastership.mastership(device);
-    if (info.master === undefined) {
-      const table = this.#tables.get(device)?.table;
-      const removed = table?.size ?? 0;
-      if (change.kind === "PURGE") table?.clear();
-      else if (change.kind === "PURGE_APP") {
-        const appId = change.appId;
-        for (const bucket of table?.buckets() ?? []) {
-          for (const entry of [...bucket.entries()]) {
-            if (entry.rule.appId === appId) bucket.remove(entry.rule, bucket.term, table!.clock);
-          }
-        }
-        return Promise.resolve({ event: null, removed: removed - (table?.size ?? 0) });
-      }
-      return Promise.resolve({ event: null, removed });
+  /**
+   * Purges on the master; a device with no master (it is gone) is purged from the local
+   * copy. Resolves with how many entries were removed.
+   */
+  async #purge(device: DeviceId, appId: ApplicationId | undefined): Promise<number> {
+    if (this.#options.mastership.mastership(device).master !== undefined) {
+      const change: MessageOf<"RuleChangeRequest">["change"] =
+        appId === undefined
+          ? { kind: "PURGE", deviceId: device }
+          : { kind: "PURGE_APP", deviceId: device, appId };
+      return (await this.#change(device, change)).removed;
     }
-    return this.#change(device, change);
+    const table = this.#tables.get(device)?.table;
+    if (table === undefined) return 0;
+    const newest = Math.max(0, ...table.buckets().map((bucket) => bucket.term));
+    return table.purge(newest, appId === undefined ? undefined : { appId }).length;
   }
 
   async #change(
@@ -601,7 +595,7 @@ export class EcFlowRuleStore {
       localNode: this.localNode,
       bucketCount: this.config.bucketCount,
       log: this.#log,
-      wait: (ms) => new Promise((resolve) => this.#scheduler.schedule(() => resolve(), ms)),
+      wait: (ms) => this.#wait(ms),
       retryDelay: Math.min(1000, this.config.requestTimeout),
       activate: (term) => mastership.activate(device, term),
       shouldDropCopies: () => this.#options.clusterSize() > 1 + this.config.backupCount,
@@ -609,33 +603,16 @@ export class EcFlowRuleStore {
         ? {}
         : { isNodeAlive: this.#options.isNodeAlive }),
       sync: {
-        digests: async (node, deviceId, term) => {
-          const request = { deviceId, term, clock: table!.table.clock.current };
-          const reply = await this.#channel.call(
-            node,
-            SUBJECTS.syncDigests,
-            request,
-            this.config.requestTimeout,
-          );
-          table!.table.clock.observe(reply.clock);
-          return reply.digests;
-        },
-        buckets: async (node, deviceId, term, buckets) => {
-          const request = {
-            deviceId,
-            term,
-            clock: table!.table.clock.current,
-            buckets: [...buckets],
-          };
-          const reply = await this.#channel.call(
-            node,
-            SUBJECTS.syncBuckets,
-            request,
-            this.config.requestTimeout,
-          );
-          table!.table.clock.observe(reply.clock);
-          return reply.buckets;
-        },
+        digests: async (node, deviceId, term) =>
+          (await this.#syncCall(table!, node, SUBJECTS.syncDigests, { deviceId, term })).digests,
+        buckets: async (node, deviceId, term, buckets) =>
+          (
+            await this.#syncCall(table!, node, SUBJECTS.syncBuckets, {
+              deviceId,
+              term,
+              buckets: [...buckets],
+            })
+          ).buckets,
       },
     });
     this.#tables.set(device, table);
@@ -644,6 +621,24 @@ export class EcFlowRuleStore {
       deviceLifecycle$(mastership, device).subscribe((event) => owned.onLifecycle(event)),
     );
     return table;
+  }
+
+  /** A sync request stamped with the device's clock; the replica's clock in the reply moves it on. */
+  async #syncCall<E extends typeof SUBJECTS.syncDigests | typeof SUBJECTS.syncBuckets>(
+    table: DeviceFlowTable,
+    node: NodeId,
+    exchange: E,
+    request: Omit<MessageOf<E["request"]>, "clock">,
+  ): Promise<MessageOf<E["reply"]>> {
+    const stamped = { ...request, clock: table.table.clock.current } as MessageOf<E["request"]>;
+    const reply = await this.#channel.call(node, exchange, stamped, this.config.requestTimeout);
+    table.table.clock.observe(reply.clock);
+    return reply;
+  }
+
+  /** Resolves after `ms` on the store's scheduler (virtual time in tests). */
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve) => this.#scheduler.schedule(() => resolve(), ms));
   }
 
   /** A forwarded request's term is newer than this master's: this node is deposed. */

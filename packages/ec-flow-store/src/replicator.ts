@@ -22,8 +22,6 @@ export interface ReplicationStats {
   backupBuckets: number;
   backupFailures: number;
   summaryMessages: number;
-  /** Bucket digests anti-entropy had to compare (devices whose summaries differed). */
-  bucketsReset: number;
 }
 
 /** What the replicator needs from its node. */
@@ -60,7 +58,6 @@ export class Replicator {
     backupBuckets: 0,
     backupFailures: 0,
     summaryMessages: 0,
-    bucketsReset: 0,
   };
   readonly #options: ReplicatorOptions;
   readonly #subscription: Subscription;
@@ -218,7 +215,6 @@ export class Replicator {
         const table = byDevice.get(device.deviceId);
         if (table === undefined || device.term !== table.info?.term) continue;
         const newer = table.reconcile(node, device.digests);
-        this.stats.bucketsReset += device.digests.length;
         if (newer.length > 0) {
           this.#options.log.info("a backup has newer buckets than the master; pulling them", {
             device: device.deviceId,
