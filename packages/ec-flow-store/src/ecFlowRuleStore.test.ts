@@ -2,7 +2,7 @@ import type { NodeId } from "@flowstore/cluster-messaging";
 import { applicationId, createFlowEntry, type FlowRule } from "@flowstore/flow-bucket";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FlowStoreEvent } from "./flowStoreEvent.js";
-import { device, rule, type SimCluster, startSimCluster } from "./testing/localCluster.js";
+import { device, rule, type SimCluster, startSimCluster } from "./testing/simCluster.js";
 
 const D1 = device(1);
 const D2 = device(2);

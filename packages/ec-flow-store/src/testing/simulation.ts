@@ -1,7 +1,7 @@
 import { createRandom, type NodeId } from "@flowstore/cluster-messaging";
 import { createFlowEntry, type FlowId, type FlowRule } from "@flowstore/flow-bucket";
 import type { EcFlowRuleStore } from "../ecFlowRuleStore.js";
-import { device, rule, startSimCluster } from "./localCluster.js";
+import { device, rule, startSimCluster } from "./simCluster.js";
 
 /** What a simulation run found: empty `violations` means every invariant held. */
 export interface SimulationReport {
