@@ -5,6 +5,7 @@ import {
   type DeviceId,
   DeviceIdSchema,
   type FlowEntry,
+  type FlowId,
   FlowRuleError,
   flowEntryToJson,
   flowId,
@@ -231,7 +232,7 @@ export function createRestServer(context: RestContext): Server {
   }
 
   async function findFlow(device: DeviceId, text: string): Promise<FlowEntry> {
-    let id: bigint;
+    let id: FlowId;
     try {
       id = flowId(decodeURIComponent(text));
     } catch {
@@ -242,7 +243,7 @@ export function createRestServer(context: RestContext): Server {
         "flowId",
       );
     }
-    const entry = (await store.getFlowEntries(device)).find((e) => e.rule.id === id);
+    const entry = await store.getFlowEntryById(device, id);
     if (entry === undefined) throw new HttpError(404, "NOT_FOUND", `no flow ${id} on ${device}`);
     return entry;
   }

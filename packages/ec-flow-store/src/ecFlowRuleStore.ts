@@ -6,6 +6,7 @@ import {
   type FlowBucketTable,
   type FlowEntry,
   type FlowEntryState,
+  type FlowId,
   type FlowRule,
   type Term,
   withFlowEntry,
@@ -336,6 +337,12 @@ export class EcFlowRuleStore {
     return reply.kind === "ENTRY" ? (reply.entry ?? undefined) : unexpected(reply.kind);
   }
 
+  /** The stored entry with flow id `id` on `device` (read on the master), or `undefined`. */
+  async getFlowEntryById(device: DeviceId, id: FlowId): Promise<FlowEntry | undefined> {
+    const reply = await this.#read({ kind: "ENTRY_BY_ID", deviceId: device, flowId: id });
+    return reply.kind === "ENTRY" ? (reply.entry ?? undefined) : unexpected(reply.kind);
+  }
+
   /** Every entry of `device`, read on the master, a page of buckets at a time for large tables. */
   async getFlowEntries(device: DeviceId): Promise<FlowEntry[]> {
     const entries: FlowEntry[] = [];
@@ -416,6 +423,8 @@ export class EcFlowRuleStore {
     switch (request.kind) {
       case "ENTRY":
         return { kind: "ENTRY", entry: table?.find(request.rule) ?? null };
+      case "ENTRY_BY_ID":
+        return { kind: "ENTRY", entry: table?.get(request.flowId) ?? null };
       case "ENTRIES": {
         const entries: FlowEntry[] = [];
         let nextBucket: number | null = null;

@@ -5,6 +5,7 @@ import {
   FlowBucketDigestSchema,
   FlowBucketSnapshotSchema,
   FlowEntrySchema,
+  FlowIdSchema,
   FlowRuleSchema,
   flowBucketNamespace,
   LogicalTimestampSchema,
@@ -123,6 +124,7 @@ export type TableStatistics = z.output<typeof TableStatisticsSchema>;
 /** Any node → master: a read of one device. */
 export const ReadRequestSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("ENTRY"), deviceId: DeviceIdSchema, rule: FlowRuleSchema }),
+  z.object({ kind: z.literal("ENTRY_BY_ID"), deviceId: DeviceIdSchema, flowId: FlowIdSchema }),
   z.object({
     kind: z.literal("ENTRIES"),
     deviceId: DeviceIdSchema,
