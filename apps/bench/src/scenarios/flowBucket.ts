@@ -1,6 +1,5 @@
 import {
   createFlowEntry,
-  createFlowRule,
   type DeviceId,
   deviceId,
   type FlowBucketSnapshot,
@@ -11,33 +10,14 @@ import {
   withFlowEntry,
 } from "@flowstore/flow-bucket";
 import { defineScenario, timeOps } from "../harness.js";
+import { benchRules } from "../workload.js";
 
 const DEVICE: DeviceId = deviceId("of:0000000000000001");
 const T0 = 1_700_000_000_000;
 const TERM = 1;
 
-/**
- * A typical rule of a device with many host routes: in port, IPv4, a /32 destination of its
- * own, and one output port.
- */
-function rule(i: number): FlowRule {
-  return createFlowRule({
-    deviceId: DEVICE,
-    appId: 23,
-    priority: 40000 + (i % 100),
-    criteria: [
-      { type: "IN_PORT", port: 1 + (i % 48) },
-      { type: "ETH_TYPE", ethType: "0x800" },
-      { type: "IPV4_DST", ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32` },
-    ],
-    treatment: { instructions: [{ type: "OUTPUT", port: 1 + ((i * 7) % 48) }] },
-  });
-}
-
 function rules(count: number, offset = 0): FlowRule[] {
-  const out = new Array<FlowRule>(count);
-  for (let i = 0; i < count; i++) out[i] = rule(offset + i);
-  return out;
+  return benchRules(DEVICE, count, offset);
 }
 
 function entries(of: readonly FlowRule[], created = T0): FlowEntry[] {

@@ -1,10 +1,7 @@
 import { storeNamespace } from "@flowstore/ec-flow-store";
 import {
-  applicationId,
   createFlowEntry,
-  createFlowRule,
   type DeviceId,
-  deviceId,
   FlowBucketTable,
   type FlowEntry,
   withFlowEntry,
@@ -12,6 +9,7 @@ import {
 import { pack } from "@flowstore/serializers";
 import { PeriodicDeviceBackup } from "../baselines/periodicDeviceBackup.js";
 import { defineScenario } from "../harness.js";
+import { benchDevice, benchRule } from "../workload.js";
 
 /**
  * Bytes one backup round sends when 1 % of the flows change (their counters), flowstore's
@@ -26,9 +24,7 @@ export const replicationBytesScenario = defineScenario({
     const perDevice = 1000;
     const total = devicesCount * perDevice;
     const changes = Math.round(total / 100);
-    const devices: DeviceId[] = Array.from({ length: devicesCount }, (_, i) =>
-      deviceId(`of:${(i + 1).toString(16).padStart(16, "0")}`),
-    );
+    const devices: DeviceId[] = Array.from({ length: devicesCount }, (_, i) => benchDevice(i + 1));
     ctx.progress(
       `${total.toLocaleString("en-US")} flows over ${devicesCount} devices; ${changes} change per round`,
     );
@@ -41,16 +37,7 @@ export const replicationBytesScenario = defineScenario({
     devices.forEach((d, di) => {
       for (let k = 0; k < perDevice; k++) {
         const i = di * perDevice + k;
-        const rule = createFlowRule({
-          deviceId: d,
-          appId: applicationId(1 + (i % 4)),
-          priority: 40000,
-          criteria: [
-            { type: "ETH_TYPE", ethType: "0x800" },
-            { type: "IPV4_DST", ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32` },
-          ],
-          treatment: { instructions: [{ type: "OUTPUT", port: String(1 + (k % 48)) }] },
-        });
+        const rule = benchRule(d, i);
         const entry = createFlowEntry(rule, { created: 1, state: "ADDED" });
         entries.push(entry);
         tables.get(d)!.add(entry, 1);

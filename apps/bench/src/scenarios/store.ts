@@ -18,11 +18,8 @@ import {
   storeNamespace,
 } from "@flowstore/ec-flow-store";
 import {
-  applicationId,
   createFlowEntry,
-  createFlowRule,
   type DeviceId,
-  deviceId,
   FlowBucketTable,
   type FlowRule,
 } from "@flowstore/flow-bucket";
@@ -30,25 +27,7 @@ import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "@flowstore/
 import { Subject } from "rxjs";
 import { defineScenario, timeOps } from "../harness.js";
 import { percentile } from "../stats.js";
-
-const device = (n: number): DeviceId => deviceId(`of:${n.toString(16).padStart(16, "0")}`);
-
-function rules(on: DeviceId, count: number, offset = 0): FlowRule[] {
-  return Array.from({ length: count }, (_, k) => {
-    const i = k + offset;
-    return createFlowRule({
-      deviceId: on,
-      appId: applicationId(1 + (i % 4)),
-      priority: 40000 + (i % 100),
-      criteria: [
-        { type: "ETH_TYPE", ethType: "0x800" },
-        { type: "IPV4_DST", ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32` },
-        { type: "IP_PROTO", protocol: 6 },
-      ],
-      treatment: { instructions: [{ type: "OUTPUT", port: String(1 + (i % 48)) }] },
-    });
-  });
-}
+import { benchDevice as device, benchRules as rules } from "../workload.js";
 
 const adds = (list: readonly FlowRule[]): FlowRuleOperation[] =>
   list.map((rule) => ({ operator: "ADD", rule }));
