@@ -403,20 +403,25 @@ export class DeviceFlowTable {
   takeBackups(node: NodeId): FlowBucket[] {
     const info = this.#info;
     if (info === undefined || !this.isActiveMaster || !info.backups.includes(node)) return [];
-    const acked = this.#acked.get(node);
-    const compared = this.#compared.has(node);
     const out: FlowBucket[] = [];
     for (const bucket of this.table.buckets()) {
-      if (bucket.term !== info.term && !compared) continue; // compare digests first
-      if (bucket.term === 0 && bucket.timestamp === 0) continue;
-      const last = acked?.get(bucket.index);
-      if (last !== undefined && last >= bucket.timestamp) continue;
       const key = `${node}/${bucket.index}`;
-      if (this.#inFlight.has(key)) continue;
+      if (!this.#owes(node, bucket, info.term) || this.#inFlight.has(key)) continue;
       this.#inFlight.add(key);
       out.push(bucket);
     }
     return out;
+  }
+
+  /**
+   * Whether `node` lacks `bucket`'s current version: the bucket changed in this term — or in
+   * any term, once anti-entropy has compared digests with `node` — after what `node`
+   * acknowledged.
+   */
+  #owes(node: NodeId, bucket: FlowBucket, term: Term): boolean {
+    if (bucket.term === 0 && bucket.timestamp === 0) return false;
+    if (bucket.term !== term && !this.#compared.has(node)) return false;
+    return (this.#acked.get(node)?.get(bucket.index) ?? -1) < bucket.timestamp;
   }
 
   /** Records the outcome of a backup send of `buckets` (index → timestamp sent) to `node`. */
@@ -442,30 +447,21 @@ export class DeviceFlowTable {
   hasUnackedChanges(node: NodeId): boolean {
     const info = this.#info;
     if (info === undefined || !this.isActiveMaster) return false;
-    const acked = this.#acked.get(node);
-    for (const bucket of this.table.buckets()) {
-      if (bucket.term !== info.term) continue;
-      if (
-        (acked?.get(bucket.index) ?? -1) < bucket.timestamp &&
-        !this.#inFlight.has(`${node}/${bucket.index}`)
-      ) {
-        return true;
-      }
-    }
-    return false;
+    return this.table
+      .buckets()
+      .some(
+        (bucket) =>
+          this.#owes(node, bucket, info.term) && !this.#inFlight.has(`${node}/${bucket.index}`),
+      );
   }
 
-  /** Buckets changed in this term that some backup has not acknowledged yet: the backup lag. */
+  /** Buckets some backup still lacks (sent or not): the backup lag. */
   unackedBuckets(): number {
     const info = this.#info;
     if (info === undefined || !this.isActiveMaster) return 0;
     let count = 0;
     for (const node of info.backups) {
-      const acked = this.#acked.get(node);
-      for (const bucket of this.table.buckets()) {
-        if (bucket.term === info.term && (acked?.get(bucket.index) ?? -1) < bucket.timestamp)
-          count++;
-      }
+      for (const bucket of this.table.buckets()) if (this.#owes(node, bucket, info.term)) count++;
     }
     return count;
   }
