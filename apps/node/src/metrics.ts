@@ -30,7 +30,7 @@ export function renderMetrics(source: MetricsSource): string {
   const byState = new Map<string, number>(FLOW_ENTRY_STATES.map((s) => [s, 0]));
   const terms: [string, number][] = [];
   for (const id of fleet.ids()) {
-    terms.push([`{device="${id}"}`, store.term(id)]);
+    terms.push([id, store.term(id)]);
     if (!store.isActiveMaster(id)) continue;
     for (const entry of store.localTable(id)?.entries() ?? []) {
       byState.set(entry.state, (byState.get(entry.state) ?? 0) + 1);
@@ -85,7 +85,7 @@ export function renderMetrics(source: MetricsSource): string {
     "flowstore_device_term",
     "gauge",
     "Mastership term of each device as this node knows it.",
-    terms.map(([l, v]) => [`{${label},${l.slice(1)}`, v]),
+    terms.map(([device, term]) => [`{${label},device="${device}"}`, term]),
   );
   const transport = source.transport?.();
   if (transport !== undefined) {
