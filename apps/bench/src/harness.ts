@@ -16,6 +16,27 @@ export interface Figure {
   readonly note?: string;
 }
 
+/** One line of a chart: a name and its points in x order. */
+export interface Series {
+  readonly name: string;
+  readonly points: readonly { readonly x: number; readonly y: number }[];
+}
+
+/** A curve of a scenario: how a figure moves as the workload grows, drawn as an SVG chart. */
+export interface Curve {
+  /** The chart's title; also names its file (`<scenario>-<slug of name>.svg`). */
+  readonly name: string;
+  readonly x: { readonly label: string; readonly scale?: "linear" | "log" };
+  readonly y: {
+    readonly label: string;
+    readonly unit: string;
+    readonly scale?: "linear" | "log";
+  };
+  readonly series: readonly Series[];
+  readonly better?: Better;
+  readonly note?: string;
+}
+
 /** The result of a repeated measurement, as returned by {@link BenchContext.sample}. */
 export interface Summary extends Stats {
   readonly name: string;
@@ -57,6 +78,8 @@ export interface BenchContext {
   ): void;
   /** Records `of.median / to.median`: how many times `of` is `to`. */
   ratio(name: string, of: Summary, to: Summary, note?: string): number;
+  /** Records a curve; the report draws it as an SVG chart beside the figures. */
+  curve(curve: Curve): void;
 }
 
 /** A named benchmark. */
@@ -86,6 +109,7 @@ export interface ScenarioResult {
   readonly startedAt: string;
   readonly durationMs: number;
   readonly figures: readonly Figure[];
+  readonly curves: readonly Curve[];
 }
 
 /** Options of a run of one scenario. */
@@ -102,6 +126,7 @@ export async function runScenario(
   options: RunOptions,
 ): Promise<ScenarioResult> {
   const figures: Figure[] = [];
+  const curves: Curve[] = [];
   const startedAt = new Date();
   const start = performance.now();
   const say = (line: string) => options.log(`[${scenario.name}] ${line}`);
@@ -146,6 +171,10 @@ export async function runScenario(
       say(`${name}: ${value.toFixed(2)}×`);
       return value;
     },
+    curve(curve) {
+      curves.push(curve);
+      say(`curve ${curve.name}: ${curve.series.map((s) => s.name).join(", ")}`);
+    },
   };
 
   await scenario.run(context);
@@ -155,6 +184,7 @@ export async function runScenario(
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - start),
     figures,
+    curves,
   };
 }
 

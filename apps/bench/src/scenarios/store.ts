@@ -1,130 +1,9 @@
 import { performance } from "node:perf_hooks";
-import {
-  type ControllerNode,
-  createTcpCluster,
-  freePorts,
-  type MembershipEvent,
-  type NodeId,
-  nodeId,
-  noopLogger,
-  type TcpCluster,
-} from "@flowstore/cluster-messaging";
-import {
-  createFlowRuleStore,
-  type EcFlowRuleStore,
-  type FlowRuleOperation,
-  fromClusterMessaging,
-  type StoreConfigInput,
-  storeNamespace,
-} from "@flowstore/ec-flow-store";
-import {
-  createFlowEntry,
-  type DeviceId,
-  FlowBucketTable,
-  type FlowRule,
-} from "@flowstore/flow-bucket";
-import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "@flowstore/mastership";
-import { Subject } from "rxjs";
+import { createFlowEntry, FlowBucketTable } from "@flowstore/flow-bucket";
+import { adds, startStoreCluster as startBench, waitUntil } from "../cluster.js";
 import { defineScenario, timeOps } from "../harness.js";
 import { percentile } from "../stats.js";
 import { benchDevice as device, benchRules as rules } from "../workload.js";
-
-const adds = (list: readonly FlowRule[]): FlowRuleOperation[] =>
-  list.map((rule) => ({ operator: "ADD", rule }));
-
-interface Bench {
-  readonly nodes: readonly NodeId[];
-  readonly coordinator: EmbeddedCoordinator<DeviceId>;
-  readonly stores: Map<NodeId, EcFlowRuleStore>;
-  readonly clusters: Map<NodeId, TcpCluster>;
-  readonly membership: Subject<MembershipEvent>;
-  master(d: DeviceId): NodeId;
-  crash(node: NodeId): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** Three nodes in this process over loopback TCP with an embedded coordinator. */
-async function startBench(devices: readonly DeviceId[], config: StoreConfigInput): Promise<Bench> {
-  const ids = ["n1", "n2", "n3"].map(nodeId);
-  const placeholders: ControllerNode[] = ids.map((id) => ({ id, host: "127.0.0.1", port: 0 }));
-  // Bind every node first on a free port, then tell each the others' real ports.
-  const ports = await freePorts(ids.length);
-  const nodes = placeholders.map((n, i) => ({ ...n, port: ports[i]! }));
-  const membership = new Subject<MembershipEvent>();
-  const alive = new Set(ids);
-  const coordinator = createEmbeddedCoordinator<DeviceId>({
-    membership: {
-      localNode: nodes[0]!,
-      nodes: () => nodes,
-      state: (n) => (alive.has(n) ? "ACTIVE" : "INACTIVE"),
-      events$: membership.asObservable(),
-    },
-  });
-  const clusters = new Map<NodeId, TcpCluster>();
-  const stores = new Map<NodeId, EcFlowRuleStore>();
-  for (const id of ids) {
-    const cluster = await createTcpCluster({
-      config: { name: "bench", nodes },
-      local: id,
-      namespace: storeNamespace,
-      logger: noopLogger,
-    });
-    clusters.set(id, cluster);
-    stores.set(
-      id,
-      createFlowRuleStore({
-        messaging: fromClusterMessaging(cluster.messaging),
-        mastership: coordinator.forNode(id, { backupCount: 2 }),
-        clusterSize: () => ids.length,
-        isNodeAlive: (n) => alive.has(n),
-        config,
-      }),
-    );
-  }
-  await waitUntil(
-    () => [...clusters.values()].every((c) => c.connectedPeers().length === ids.length - 1),
-    30_000,
-  );
-  for (const d of devices) for (const id of ids) await coordinator.forNode(id).requestRoleFor(d);
-  await coordinator.forNode(ids[0]!).balance();
-  const master = (d: DeviceId) => {
-    const m = coordinator.mastership(d).master;
-    if (m === undefined) throw new Error(`no master for ${d}`);
-    return m;
-  };
-  await waitUntil(() => devices.every((d) => stores.get(master(d))!.isActiveMaster(d)), 30_000);
-  return {
-    nodes: ids,
-    coordinator,
-    stores,
-    clusters,
-    membership,
-    master,
-    crash: async (node) => {
-      stores.get(node)?.close();
-      stores.delete(node);
-      await clusters.get(node)?.close();
-      clusters.delete(node);
-      alive.delete(node);
-      membership.next({ type: "NODE_INACTIVE", node });
-    },
-    close: async () => {
-      for (const store of stores.values()) store.close();
-      coordinator.close();
-      await Promise.all([...clusters.values()].map((c) => c.close()));
-    },
-  };
-}
-
-async function waitUntil(condition: () => boolean, limitMs: number, pollMs = 1): Promise<number> {
-  const start = performance.now();
-  while (!condition()) {
-    if (performance.now() - start > limitMs)
-      throw new Error(`condition not met within ${limitMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-  return performance.now() - start;
-}
 
 export const storeScenario = defineScenario({
   name: "store",
@@ -141,16 +20,14 @@ export const storeScenario = defineScenario({
       // across runs); backups run at the default period meanwhile.
       const devices = Array.from({ length: 12 }, (_, i) => device(10 + i));
       const bench = await startBench(devices, {
-        backupPeriod: 2000,
-        antiEntropyPeriod: 5000,
-        requestTimeout: 30_000,
+        config: { backupPeriod: 2000, antiEntropyPeriod: 5000, requestTimeout: 30_000 },
       });
       let next = 0;
       const write = (onMaster: boolean) => async () => {
         const d = devices[next++ % devices.length]!;
         const m = bench.master(d);
         const node = onMaster ? m : bench.nodes.find((n) => n !== m)!;
-        const prepared: FlowRuleOperation[][] = [];
+        const prepared: ReturnType<typeof adds>[] = [];
         for (let i = 0; i < writes; i += BATCH) prepared.push(adds(rules(d, BATCH, i)));
         // Start from a quiet cluster: the previous run's replication has finished.
         await waitUntil(
@@ -205,7 +82,7 @@ export const storeScenario = defineScenario({
     // ---- backup lag -----------------------------------------------------------------------
     {
       const d = device(2);
-      const bench = await startBench([d], { backupPeriod, antiEntropyPeriod: 5000 });
+      const bench = await startBench([d], { config: { backupPeriod, antiEntropyPeriod: 5000 } });
       const m = bench.master(d);
       const backups = bench.coordinator.mastership(d).backups.slice(0, 2);
       const samples = ctx.quick ? 30 : 100;
@@ -234,9 +111,7 @@ export const storeScenario = defineScenario({
       const d = device(3);
       const flows = ctx.quick ? 100_000 : 100_000;
       const bench = await startBench([d], {
-        backupPeriod: 500,
-        antiEntropyPeriod: 5000,
-        requestTimeout: 5000,
+        config: { backupPeriod: 500, antiEntropyPeriod: 5000, requestTimeout: 5000 },
       });
       const m = bench.master(d);
       ctx.progress(`failover: ${flows} flows on ${d}, master ${m}`);
@@ -272,7 +147,7 @@ export const storeScenario = defineScenario({
       const count = ctx.quick ? 300 : 1000;
       const devices = Array.from({ length: count }, (_, i) => device(100 + i));
       const antiEntropyPeriod = 500;
-      const bench = await startBench(devices, { backupPeriod: 100, antiEntropyPeriod });
+      const bench = await startBench(devices, { config: { backupPeriod: 100, antiEntropyPeriod } });
       ctx.progress(`anti-entropy: ${count} idle devices with 10 flows each`);
       for (const d of devices) {
         await bench.stores

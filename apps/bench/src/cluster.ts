@@ -1,0 +1,148 @@
+import { performance } from "node:perf_hooks";
+import {
+  type ControllerNode,
+  createTcpCluster,
+  freePorts,
+  type MembershipEvent,
+  type NodeId,
+  nodeId,
+  noopLogger,
+  type TcpCluster,
+} from "@flowstore/cluster-messaging";
+import {
+  createFlowRuleStore,
+  type EcFlowRuleStore,
+  type FlowRuleOperation,
+  fromClusterMessaging,
+  type StoreConfigInput,
+  storeNamespace,
+} from "@flowstore/ec-flow-store";
+import type { DeviceId, FlowRule } from "@flowstore/flow-bucket";
+import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "@flowstore/mastership";
+import { Subject } from "rxjs";
+
+/** ADD operations of `rules`. */
+export const adds = (rules: readonly FlowRule[]): FlowRuleOperation[] =>
+  rules.map((rule) => ({ operator: "ADD", rule }));
+
+/** A flowstore cluster of N nodes in this process, over loopback TCP. */
+export interface StoreCluster {
+  readonly nodes: readonly NodeId[];
+  readonly coordinator: EmbeddedCoordinator<DeviceId>;
+  /** The live nodes' stores. */
+  readonly stores: Map<NodeId, EcFlowRuleStore>;
+  readonly clusters: Map<NodeId, TcpCluster>;
+  readonly membership: Subject<MembershipEvent>;
+  /** The device's master now; throws when it has none. */
+  master(d: DeviceId): NodeId;
+  /** Stops `node` at once and tells the coordinator (no failure-detector delay). */
+  crash(node: NodeId): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startStoreCluster}. */
+export interface StoreClusterOptions {
+  /** Nodes (default 3). */
+  readonly size?: number;
+  /** Backups per device (default min(2, size − 1)). */
+  readonly backupCount?: number;
+  readonly config?: StoreConfigInput;
+}
+
+/**
+ * Starts `size` nodes in this process over loopback TCP with an embedded coordinator, makes
+ * every node a candidate for every device, balances mastership and waits until every
+ * device's master is active.
+ */
+export async function startStoreCluster(
+  devices: readonly DeviceId[],
+  options: StoreClusterOptions = {},
+): Promise<StoreCluster> {
+  const size = options.size ?? 3;
+  const backupCount = options.backupCount ?? Math.min(2, size - 1);
+  const ids = Array.from({ length: size }, (_, i) => nodeId(`n${i + 1}`));
+  const ports = await freePorts(ids.length);
+  const nodes: ControllerNode[] = ids.map((id, i) => ({ id, host: "127.0.0.1", port: ports[i]! }));
+  const membership = new Subject<MembershipEvent>();
+  const alive = new Set(ids);
+  const coordinator = createEmbeddedCoordinator<DeviceId>({
+    membership: {
+      localNode: nodes[0]!,
+      nodes: () => nodes,
+      state: (n) => (alive.has(n) ? "ACTIVE" : "INACTIVE"),
+      events$: membership.asObservable(),
+    },
+  });
+  const clusters = new Map<NodeId, TcpCluster>();
+  const stores = new Map<NodeId, EcFlowRuleStore>();
+  for (const id of ids) {
+    const cluster = await createTcpCluster({
+      config: { name: "bench", nodes },
+      local: id,
+      namespace: storeNamespace,
+      logger: noopLogger,
+    });
+    clusters.set(id, cluster);
+    stores.set(
+      id,
+      createFlowRuleStore({
+        messaging: fromClusterMessaging(cluster.messaging),
+        mastership: coordinator.forNode(id, { backupCount }),
+        clusterSize: () => ids.length,
+        isNodeAlive: (n) => alive.has(n),
+        ...(options.config === undefined ? {} : { config: options.config }),
+      }),
+    );
+  }
+  await waitUntil(
+    () => [...clusters.values()].every((c) => c.connectedPeers().length === ids.length - 1),
+    30_000,
+  );
+  for (const d of devices) for (const id of ids) await coordinator.forNode(id).requestRoleFor(d);
+  await coordinator.forNode(ids[0]!).balance();
+  const master = (d: DeviceId) => {
+    const m = coordinator.mastership(d).master;
+    if (m === undefined) throw new Error(`no master for ${d}`);
+    return m;
+  };
+  await waitUntil(() => devices.every((d) => stores.get(master(d))!.isActiveMaster(d)), 60_000);
+  return {
+    nodes: ids,
+    coordinator,
+    stores,
+    clusters,
+    membership,
+    master,
+    crash: async (node) => {
+      stores.get(node)?.close();
+      stores.delete(node);
+      await clusters.get(node)?.close();
+      clusters.delete(node);
+      alive.delete(node);
+      membership.next({ type: "NODE_INACTIVE", node });
+    },
+    close: async () => {
+      for (const store of stores.values()) store.close();
+      coordinator.close();
+      await Promise.all([...clusters.values()].map((c) => c.close()));
+    },
+  };
+}
+
+/** Polls `condition` every `pollMs` until it holds; returns the ms it took. Throws after `limitMs`. */
+export async function waitUntil(
+  condition: () => boolean,
+  limitMs: number,
+  pollMs = 1,
+): Promise<number> {
+  const start = performance.now();
+  while (!condition()) {
+    if (performance.now() - start > limitMs)
+      throw new Error(`condition not met within ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  return performance.now() - start;
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
