@@ -15,22 +15,42 @@ import {
   type FlowRuleOperation,
   fromClusterMessaging,
   type StoreConfigInput,
+  type StoreMessaging,
   storeNamespace,
 } from "@flowstore/ec-flow-store";
 import type { DeviceId, FlowRule } from "@flowstore/flow-bucket";
-import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "@flowstore/mastership";
+import {
+  createEmbeddedCoordinator,
+  type EmbeddedCoordinator,
+  type Mastership,
+} from "@flowstore/mastership";
 import { Subject } from "rxjs";
 
 /** ADD operations of `rules`. */
 export const adds = (rules: readonly FlowRule[]): FlowRuleOperation[] =>
   rules.map((rule) => ({ operator: "ADD", rule }));
 
-/** A flowstore cluster of N nodes in this process, over loopback TCP. */
-export interface StoreCluster {
+/** What every store on a bench cluster has. */
+export interface ClusterStore {
+  isActiveMaster(device: DeviceId): boolean;
+  close(): void;
+}
+
+/** What a store factory gets to build one node's store. */
+export interface NodeParts {
+  readonly node: NodeId;
+  readonly messaging: StoreMessaging;
+  readonly mastership: Mastership<DeviceId>;
+  readonly clusterSize: () => number;
+  readonly isNodeAlive: (node: NodeId) => boolean;
+}
+
+/** A cluster of N nodes in this process, over loopback TCP, each with a store `S`. */
+export interface BenchCluster<S extends ClusterStore> {
   readonly nodes: readonly NodeId[];
   readonly coordinator: EmbeddedCoordinator<DeviceId>;
   /** The live nodes' stores. */
-  readonly stores: Map<NodeId, EcFlowRuleStore>;
+  readonly stores: Map<NodeId, S>;
   readonly clusters: Map<NodeId, TcpCluster>;
   readonly membership: Subject<MembershipEvent>;
   /** The device's master now; throws when it has none. */
@@ -39,6 +59,9 @@ export interface StoreCluster {
   crash(node: NodeId): Promise<void>;
   close(): Promise<void>;
 }
+
+/** A flowstore cluster of N nodes in this process, over loopback TCP. */
+export type StoreCluster = BenchCluster<EcFlowRuleStore>;
 
 /** Options of {@link startStoreCluster}. */
 export interface StoreClusterOptions {
@@ -58,6 +81,24 @@ export async function startStoreCluster(
   devices: readonly DeviceId[],
   options: StoreClusterOptions = {},
 ): Promise<StoreCluster> {
+  return startCluster(devices, {
+    ...options,
+    store: (parts) =>
+      createFlowRuleStore({
+        messaging: parts.messaging,
+        mastership: parts.mastership,
+        clusterSize: parts.clusterSize,
+        isNodeAlive: parts.isNodeAlive,
+        ...(options.config === undefined ? {} : { config: options.config }),
+      }),
+  });
+}
+
+/** {@link startStoreCluster} with any store: `store` builds each node's. */
+export async function startCluster<S extends ClusterStore>(
+  devices: readonly DeviceId[],
+  options: Omit<StoreClusterOptions, "config"> & { readonly store: (parts: NodeParts) => S },
+): Promise<BenchCluster<S>> {
   const size = options.size ?? 3;
   const backupCount = options.backupCount ?? Math.min(2, size - 1);
   const ids = Array.from({ length: size }, (_, i) => nodeId(`n${i + 1}`));
@@ -74,7 +115,7 @@ export async function startStoreCluster(
     },
   });
   const clusters = new Map<NodeId, TcpCluster>();
-  const stores = new Map<NodeId, EcFlowRuleStore>();
+  const stores = new Map<NodeId, S>();
   for (const id of ids) {
     const cluster = await createTcpCluster({
       config: { name: "bench", nodes },
@@ -85,12 +126,12 @@ export async function startStoreCluster(
     clusters.set(id, cluster);
     stores.set(
       id,
-      createFlowRuleStore({
+      options.store({
+        node: id,
         messaging: fromClusterMessaging(cluster.messaging),
         mastership: coordinator.forNode(id, { backupCount }),
         clusterSize: () => ids.length,
         isNodeAlive: (n) => alive.has(n),
-        ...(options.config === undefined ? {} : { config: options.config }),
       }),
     );
   }
