@@ -1,10 +1,12 @@
 import type { Scenario } from "../harness.js";
+import { failoverScenario } from "./failover.js";
 import { flowBucketScenario } from "./flowBucket.js";
 import { mastershipScenario } from "./mastership.js";
 import { messagingScenario } from "./messaging.js";
 import { replicationBytesScenario } from "./replicationBytes.js";
 import { serializersScenario } from "./serializers.js";
 import { storeScenario } from "./store.js";
+import { writeScalingScenario } from "./writeScaling.js";
 
 /** Every scenario, in the order `pnpm bench` runs them. */
 export const scenarios: readonly Scenario[] = [
@@ -14,4 +16,5 @@ export const scenarios: readonly Scenario[] = [
   flowBucketScenario,
   storeScenario,
   replicationBytesScenario,
+  failoverScenario,
 ];
