@@ -67,7 +67,7 @@ function all(element: Element, predicate: (e: Element) => boolean): Element[] {
   ];
 }
 
-function unescape(text: string): string {
+function decodeXml(text: string): string {
   return text
     .replaceAll("&lt;", "<")
     .replaceAll("&gt;", ">")
@@ -142,15 +142,15 @@ describe("renderSvgChart", () => {
     expect(svg.name).toBe("svg");
     expect(Number(svg.attributes.width)).toBe(720);
     expect(Number(svg.attributes.height)).toBeGreaterThanOrEqual(400);
-    expect(unescape(classed(svg, "title")[0]!.text)).toBe(throughput.name);
+    expect(decodeXml(classed(svg, "title")[0]!.text)).toBe(throughput.name);
     const [legend] = classed(svg, "legend");
-    const legendText = all(legend!, (e) => e.name === "text").map((t) => unescape(t.text));
+    const legendText = all(legend!, (e) => e.name === "text").map((t) => decodeXml(t.text));
     expect(legendText).toEqual(['flowstore "ec"', "baseline <map>"]);
-    const axisLabels = classed(svg, "axis-label").map((t) => unescape(t.text));
+    const axisLabels = classed(svg, "axis-label").map((t) => decodeXml(t.text));
     expect(axisLabels).toEqual(["flows per device (log scale)", "throughput (ops/s)"]);
     expect(
       classed(svg, "note")
-        .map((t) => unescape(t.text))
+        .map((t) => decodeXml(t.text))
         .join(" "),
     ).toBe(throughput.note);
     expect(svgText).not.toMatch(/NaN|Infinity|undefined/);
@@ -312,7 +312,7 @@ describe("renderSvgChart", () => {
       expect(Number.isFinite(Number(m.attributes.cy))).toBe(true);
     }
     const legend = all(classed(svg, "legend")[0]!, (e) => e.name === "text");
-    expect(legend.map((t) => unescape(t.text))).toEqual(curve.series.map((s) => s.name));
+    expect(legend.map((t) => decodeXml(t.text))).toEqual(curve.series.map((s) => s.name));
     const ticks = [...tickValues(svg, "x"), ...tickValues(svg, "y")];
     expect(ticks.length).toBeGreaterThanOrEqual(4);
     for (const tick of ticks) expect(Number.isFinite(tick)).toBe(true);
