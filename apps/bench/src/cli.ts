@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatNumber, runScenario } from "./harness.js";
-import { machineInfo, writeResult } from "./report.js";
+import { machineInfo, writeIndex, writeResult } from "./report.js";
 import { scenarios } from "./scenarios/index.js";
 
 const usage = `flowstore-bench — benchmarks with baselines measured in the same run
@@ -12,7 +12,8 @@ Usage: pnpm bench [-- options] [scenario ...]
        pnpm --filter @flowstore/bench bench -- <scenario> [options]
 
 Runs the named scenarios (all of them when none is named) and writes
-<scenario>.json and <scenario>.md under the results directory.
+<scenario>.json, <scenario>.md and one <scenario>-<curve>.svg per curve under
+the results directory, then README.md there: an index of the latest results.
 
 Options:
   --full           the whole suite: bigger workloads, more runs (default: quick)
@@ -83,6 +84,8 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     process.stdout.write(`  → ${files.map((f) => path.relative(process.cwd(), f)).join(", ")}\n`);
   }
+  const index = await writeIndex(out);
+  process.stdout.write(`\nindex → ${path.relative(process.cwd(), index)}\n`);
   return 0;
 }
 
