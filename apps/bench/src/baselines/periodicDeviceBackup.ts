@@ -216,9 +216,9 @@ export class PeriodicBackupStore {
       for (const device of devices) {
         const standby = firstStandby(mastership.mastership(device.deviceId));
         if (standby === undefined) continue; // no standby: nothing to back up to
-        let list = byStandby.get(standby);
-        if (list === undefined) byStandby.set(standby, (list = []));
-        list.push(device);
+        const list = byStandby.get(standby);
+        if (list === undefined) byStandby.set(standby, [device]);
+        else list.push(device);
       }
       const backup = periodicBackupNamespace.serializer("TableBackup");
       const backedUp = periodicBackupNamespace.serializer("BackedUpDevices");
