@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import path from "node:path";
+import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { formatNumber, runScenario } from "./harness.js";
@@ -68,7 +69,10 @@ async function main(argv: readonly string[]): Promise<number> {
       `${machine.cpu} × ${machine.cores}, Node.js ${machine.node}`,
   );
 
-  for (const scenario of selected) {
+  const suiteStart = performance.now();
+  const elapsed = () => `${((performance.now() - suiteStart) / 1000).toFixed(0)} s`;
+  for (const [i, scenario] of selected.entries()) {
+    log(`flowstore-bench: [${i + 1}/${selected.length}] ${scenario.name} (${elapsed()} so far)`);
     const result = await runScenario(scenario, {
       quick: !values.full,
       log,
@@ -86,6 +90,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const index = await writeIndex(out);
   process.stdout.write(`\nindex → ${path.relative(process.cwd(), index)}\n`);
+  log(`flowstore-bench: ${selected.length} scenario(s) in ${elapsed()}`);
   return 0;
 }
 
