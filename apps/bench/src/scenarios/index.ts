@@ -1,4 +1,5 @@
 import type { Scenario } from "../harness.js";
+import { etcdStoreScenario } from "./etcdStore.js";
 import { failoverScenario } from "./failover.js";
 import { flowBucketScenario } from "./flowBucket.js";
 import { mastershipScenario } from "./mastership.js";
@@ -15,6 +16,7 @@ export const scenarios: readonly Scenario[] = [
   messagingScenario,
   flowBucketScenario,
   storeScenario,
+  etcdStoreScenario,
   replicationBytesScenario,
   failoverScenario,
 ];
