@@ -8,6 +8,7 @@ import { replicationBytesScenario } from "./replicationBytes.js";
 import { serializersScenario } from "./serializers.js";
 import { storeScenario } from "./store.js";
 import { writeScalingScenario } from "./writeScaling.js";
+import { writeScalingScenario } from "./writeScaling.js";
 
 /** Every scenario, in the order `pnpm bench` runs them. */
 export const scenarios: readonly Scenario[] = [
@@ -19,4 +20,5 @@ export const scenarios: readonly Scenario[] = [
   etcdStoreScenario,
   replicationBytesScenario,
   failoverScenario,
+  writeScalingScenario,
 ];
