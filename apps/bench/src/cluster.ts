@@ -55,7 +55,10 @@ export interface BenchCluster<S extends ClusterStore> {
   readonly membership: Subject<MembershipEvent>;
   /** The device's master now; throws when it has none. */
   master(d: DeviceId): NodeId;
-  /** Stops `node` at once and tells the coordinator (no failure-detector delay). */
+  /**
+   * Stops `node`'s store and tells the coordinator at once (no failure-detector delay), before
+   * returning; the promise resolves once its sockets are closed.
+   */
   crash(node: NodeId): Promise<void>;
   close(): Promise<void>;
 }
@@ -155,12 +158,15 @@ export async function startCluster<S extends ClusterStore>(
     membership,
     master,
     crash: async (node) => {
+      // The node stops and the coordinator hears of it before this returns its promise;
+      // closing its sockets (which can take a while) is what the promise waits for.
       stores.get(node)?.close();
       stores.delete(node);
-      await clusters.get(node)?.close();
-      clusters.delete(node);
       alive.delete(node);
       membership.next({ type: "NODE_INACTIVE", node });
+      const cluster = clusters.get(node);
+      clusters.delete(node);
+      await cluster?.close();
     },
     close: async () => {
       for (const store of stores.values()) store.close();

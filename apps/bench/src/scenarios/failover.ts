@@ -121,17 +121,12 @@ async function runOnce<S extends ClusterStore>(
     // Fail at a random moment of a backup period, after a full one of writes.
     await sleep(backupPeriod * (1 + ((options.seed * 0.618) % 1)));
     const start = performance.now();
-    switch (failure) {
-      case "master crash":
-        await cluster.crash(master);
-        break;
-      case "master and first backup crash":
-        await Promise.all([cluster.crash(master), cluster.crash(first)]);
-        break;
-      case "planned handover":
-        await cluster.coordinator.forNode(master).relinquish(device);
-        break;
-    }
+    const failing: Promise<unknown> =
+      failure === "master crash"
+        ? cluster.crash(master)
+        : failure === "master and first backup crash"
+          ? Promise.all([cluster.crash(master), cluster.crash(first)])
+          : cluster.coordinator.forNode(master).relinquish(device);
     await waitUntil(() => {
       const now = cluster.coordinator.mastership(device).master;
       return (
@@ -141,6 +136,7 @@ async function runOnce<S extends ClusterStore>(
       );
     }, 60_000);
     const serveMs = performance.now() - start;
+    await failing;
     // Writes go on through the new master for two backup periods, then everything settles.
     await sleep(2 * backupPeriod);
     writing = false;

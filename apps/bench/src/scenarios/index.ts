@@ -7,7 +7,7 @@ import { messagingScenario } from "./messaging.js";
 import { replicationBytesScenario } from "./replicationBytes.js";
 import { serializersScenario } from "./serializers.js";
 import { storeScenario } from "./store.js";
-import { writeScalingScenario } from "./writeScaling.js";
+import { storeCostScenario } from "./storeCost.js";
 import { writeScalingScenario } from "./writeScaling.js";
 
 /** Every scenario, in the order `pnpm bench` runs them. */
@@ -20,5 +20,6 @@ export const scenarios: readonly Scenario[] = [
   etcdStoreScenario,
   replicationBytesScenario,
   failoverScenario,
+  storeCostScenario,
   writeScalingScenario,
 ];

@@ -128,10 +128,11 @@ export const storeScenario = defineScenario({
       );
       await new Promise((resolve) => setTimeout(resolve, 600)); // older than one backup round
       const start = performance.now();
-      await bench.crash(m);
+      const crashing = bench.crash(m);
       const next = bench.master(d);
       await waitUntil(() => bench.stores.get(next)?.isActiveMaster(d) === true, 60_000);
       const elapsed = performance.now() - start;
+      await crashing;
       const kept = bench.stores.get(next)!.localTable(d)?.size ?? 0;
       ctx.record("failover: crash → new master active, 100,000 flows", "ms", elapsed, {
         note: "crash reported to the coordinator at once; add the failure detector's time in a real cluster",
