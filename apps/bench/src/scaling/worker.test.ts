@@ -11,6 +11,7 @@ import {
   ScalingWorker,
   spawnWorker,
   type WorkerProcess,
+  wallClock,
 } from "./worker.js";
 
 describe("the worker protocol", () => {
@@ -23,7 +24,7 @@ describe("the worker protocol", () => {
       batch: 1000,
     };
     expect(parseParentMessage(prepare)).toEqual(prepare);
-    expect(parseParentMessage({ type: "go" })).toEqual({ type: "go" });
+    expect(parseParentMessage({ type: "go", at: 5 })).toEqual({ type: "go", at: 5 });
     for (const bad of [
       { ...prepare, batch: 0 },
       { type: "prepare", devicesPerNode: 2 },
@@ -52,7 +53,7 @@ describe("the worker protocol", () => {
     const worker = new ScalingWorker();
     for (const message of [
       { type: "prepare", devicesPerNode: 1, flowsPerDevice: 1, ruleOffset: 0, batch: 1 },
-      { type: "go" },
+      { type: "go", at: 0 },
       { type: "count", devices: ["of:0000000000000001"] },
     ] satisfies ParentMessage[]) {
       const reply = await worker.handle(message);
@@ -119,7 +120,7 @@ describe("two worker processes with etcd", () => {
       expect(ready[i]!.mastered).toEqual(expect.arrayContaining(p.devices));
     }
     const written = await Promise.all(
-      workers.map((w) => w.request({ type: "go" }, "written", 30_000)),
+      workers.map((w) => w.request({ type: "go", at: wallClock() + 20 }, "written", 30_000)),
     );
     for (const w of written) {
       expect(w).toMatchObject({ flows: 3000, moved: [] });

@@ -72,7 +72,11 @@ export const ParentMessageSchema = z.discriminatedUnion("type", [
     ruleOffset: z.number().int().nonnegative(),
     batch: z.number().int().positive(),
   }),
-  z.object({ type: z.literal("go") }),
+  /**
+   * Write the prepared round, starting at `at` (ms since the epoch, on the clock of
+   * {@link wallClock}) so that every worker starts together whatever the IPC delays.
+   */
+  z.object({ type: z.literal("go"), at: z.number() }),
   /** How many flows this node holds of `devices` (its own copies, master or backup). */
   z.object({ type: z.literal("count"), devices: z.array(z.string().min(1)) }),
   /** Closes the node; the process stays, ready for another `start`, until the parent disconnects. */
@@ -86,7 +90,14 @@ export const WorkerMessageSchema = z.discriminatedUnion("type", [
   /** Mastership has settled; `mastered` are the devices this node is the active master of. */
   z.object({ type: z.literal("ready"), node: z.string(), mastered: z.array(z.string()) }),
   /** The round's rules are built and the node's backups are up to date. */
-  z.object({ type: z.literal("prepared"), devices: z.array(z.string()), flows: z.number() }),
+  z.object({
+    type: z.literal("prepared"),
+    devices: z.array(z.string()),
+    flows: z.number(),
+    /** Time spent building the rules, and then waiting for the backups to catch up, in ms. */
+    buildMs: z.number(),
+    quietMs: z.number(),
+  }),
   /**
    * The round is written: `flows` acknowledged by the store, `start`/`end` in ms since the
    * epoch (`performance.timeOrigin + performance.now()`), `moved` the devices written whose
@@ -186,7 +197,7 @@ export class ScalingWorker {
       case "prepare":
         return this.#prepare(message);
       case "go":
-        return this.#go();
+        return this.#go(message.at);
       case "count": {
         const { store } = this.#started();
         let flows = 0;
@@ -304,6 +315,7 @@ export class ScalingWorker {
       );
     }
     for (const d of devices) this.#used.add(d);
+    const began = performance.now();
     const batches = devices.map((d) => {
       const out: FlowRuleOperation[][] = [];
       for (let i = 0; i < message.flowsPerDevice; i += message.batch) {
@@ -312,22 +324,31 @@ export class ScalingWorker {
       }
       return out;
     });
+    const built = performance.now();
     // Start from a quiet node: the previous round's replication has finished.
-    await waitUntil(() => store.stats().unackedBuckets === 0, 60_000, 20);
-
+    await waitUntil(() => store.stats().unackedBuckets === 0, 60_000, 5);
+    const quiet = performance.now();
     (globalThis as { gc?: () => void }).gc?.();
     const flows = devices.length * message.flowsPerDevice;
     this.#prepared = { devices, batches, flows };
-    return { type: "prepared", devices, flows };
+    return {
+      type: "prepared",
+      devices,
+      flows,
+      buildMs: built - began,
+      quietMs: quiet - built,
+    };
   }
 
-  async #go(): Promise<WorkerMessage> {
+  async #go(at: number): Promise<WorkerMessage> {
     const { store } = this.#started();
     const prepared = this.#prepared;
     if (prepared === undefined)
       throw new ScalingProtocolError("UNEXPECTED_STATE", "go before prepare");
     this.#prepared = undefined;
     let flows = 0;
+    const delay = at - wallClock();
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     const start = wallClock();
     await Promise.all(
       prepared.devices.map(async (d, i) => {
