@@ -53,6 +53,7 @@ describe("the worker protocol", () => {
     const worker = new ScalingWorker();
     for (const message of [
       { type: "prepare", devicesPerNode: 1, flowsPerDevice: 1, ruleOffset: 0, batch: 1 },
+      { type: "campaign" },
       { type: "go", at: 0 },
       { type: "count", devices: ["of:0000000000000001"] },
     ] satisfies ParentMessage[]) {
@@ -80,7 +81,7 @@ describe("two worker processes with etcd", () => {
     const devices = Array.from({ length: 8 }, (_, i) => benchDevice(0x7e57_0000 + i));
     workers.push(spawnWorker(), spawnWorker());
     const prefix = `/write-scaling-test/${randomUUID()}/`;
-    const ready = await Promise.all(
+    await Promise.all(
       workers.map((w, i) =>
         w.request(
           {
@@ -90,6 +91,7 @@ describe("two worker processes with etcd", () => {
             etcd: [etcd!.endpoint],
             prefix,
             devices,
+            preferred: devices.filter((_, j) => j % 2 === i),
             backupCount: 1,
             minShare: 2,
             leaseTtl: 5,
@@ -97,13 +99,17 @@ describe("two worker processes with etcd", () => {
             settleTimeoutMs: 30_000,
             quietMs: 300,
           },
-          "ready",
+          "started",
           45_000,
         ),
       ),
     );
-    // Every device has exactly one master, and each worker masters its share.
+    const ready = await Promise.all(
+      workers.map((w) => w.request({ type: "campaign" }, "ready", 45_000)),
+    );
+    // Every device has exactly one master: the node that campaigned for it first.
     expect(ready.flatMap((r) => r.mastered).sort()).toEqual([...devices].sort());
+    expect(ready[0]!.mastered).toEqual(devices.filter((_, j) => j % 2 === 0).sort());
     expect(ready.map((r) => r.node)).toEqual(["n1", "n2"]);
 
     const prepared = await Promise.all(

@@ -45,6 +45,11 @@ const StartSchema = z.object({
   prefix: z.string().min(1),
   /** Every device of the cluster; every node is a candidate for each. */
   devices: z.array(z.string().min(1)).min(1),
+  /**
+   * Devices this node campaigns for on `start`, before any other node campaigns for them on
+   * `campaign`: it is their first candidate, so their master.
+   */
+  preferred: z.array(z.string().min(1)),
   backupCount: z.number().int().nonnegative(),
   /** Ready needs every node to master at least this many devices. */
   minShare: z.number().int().nonnegative(),
@@ -63,6 +68,8 @@ const StartSchema = z.object({
 /** What the parent sends a worker. */
 export const ParentMessageSchema = z.discriminatedUnion("type", [
   StartSchema,
+  /** Campaign for every device, wait until mastership has settled, answer `ready`. */
+  z.object({ type: z.literal("campaign") }),
   z.object({
     type: z.literal("prepare"),
     /** Devices to write: the first ones this node masters that no round has written yet. */
@@ -87,6 +94,8 @@ export type ParentMessage = z.infer<typeof ParentMessageSchema>;
 
 /** What a worker sends its parent. */
 export const WorkerMessageSchema = z.discriminatedUnion("type", [
+  /** The node is up, connected to its peers, and a candidate for its preferred devices. */
+  z.object({ type: z.literal("started"), node: z.string() }),
   /** Mastership has settled; `mastered` are the devices this node is the active master of. */
   z.object({ type: z.literal("ready"), node: z.string(), mastered: z.array(z.string()) }),
   /** The round's rules are built and the node's backups are up to date. */
@@ -157,6 +166,7 @@ export const wallClock = (): number => performance.timeOrigin + performance.now(
 
 interface Running {
   readonly id: NodeId;
+  readonly start: Extract<ParentMessage, { type: "start" }>;
   readonly cluster: TcpCluster;
   readonly mastership: EtcdMastership<DeviceId>;
   readonly store: EcFlowRuleStore;
@@ -194,6 +204,8 @@ export class ScalingWorker {
     switch (message.type) {
       case "start":
         return this.#start(message);
+      case "campaign":
+        return this.#campaign();
       case "prepare":
         return this.#prepare(message);
       case "go":
@@ -225,7 +237,6 @@ export class ScalingWorker {
       throw new ScalingProtocolError("UNEXPECTED_STATE", "the worker is already started");
     const id = nodeId(message.node);
     const nodes = message.nodes.map((n) => ({ id: nodeId(n.id), host: n.host, port: n.port }));
-    const devices = message.devices.map(deviceId);
     const cluster = await createTcpCluster({
       config: { name: "write-scaling", nodes },
       local: id,
@@ -255,40 +266,10 @@ export class ScalingWorker {
         isNodeAlive: (n) => cluster.membership.state(n) === "ACTIVE",
         config: message.store,
       });
-      this.#running = { id, cluster, mastership, store };
-      await Promise.all(devices.map((d) => mastership!.requestRoleFor(d)));
+      this.#running = { id, start: message, cluster, mastership, store };
       const view = mastership;
-      let lastChange = performance.now();
-      const changes = view.events$.subscribe(() => {
-        lastChange = performance.now();
-      });
-      const settled = (): boolean =>
-        performance.now() - lastChange >= message.quietMs &&
-        nodes.every((n) => view.mastersOf(n.id).length >= message.minShare) &&
-        devices.every((d) => {
-          const info = view.mastership(d);
-          return info.master !== undefined && info.backups.length === message.backupCount;
-        }) &&
-        view.mastersOf(id).every((d) => store.isActiveMaster(d));
-      try {
-        await waitUntil(settled, message.settleTimeoutMs, 20);
-      } catch (error) {
-        const counts = nodes.map((n) => `${n.id}=${view.mastersOf(n.id).length}`).join(" ");
-        const short = devices.filter(
-          (d) => view.mastership(d).backups.length !== message.backupCount,
-        );
-        const inactive = view.mastersOf(id).filter((d) => !store.isActiveMaster(d));
-        throw new ScalingProtocolError(
-          "TIMEOUT",
-          `mastership did not settle in ${message.settleTimeoutMs} ms: masters ${counts} (each needs ${message.minShare}); ` +
-            `${short.length} devices without ${message.backupCount} backups; ` +
-            `${inactive.length} mastered devices not active (e.g. ${inactive.slice(0, 2).join(", ")})`,
-          { cause: error },
-        );
-      } finally {
-        changes.unsubscribe();
-      }
-      return { type: "ready", node: id, mastered: [...view.mastersOf(id)].sort() };
+      await Promise.all(message.preferred.map((d) => view.requestRoleFor(deviceId(d))));
+      return { type: "started", node: id };
     } catch (error) {
       if (this.#running === undefined) {
         await mastership?.close().catch(() => undefined);
@@ -296,6 +277,42 @@ export class ScalingWorker {
       }
       throw error;
     }
+  }
+
+  async #campaign(): Promise<WorkerMessage> {
+    const { id, start, mastership: view, store } = this.#started();
+    const devices = start.devices.map(deviceId);
+    const nodes = start.nodes.map((n) => nodeId(n.id));
+    await Promise.all(devices.map((d) => view.requestRoleFor(d)));
+    let lastChange = performance.now();
+    const changes = view.events$.subscribe(() => {
+      lastChange = performance.now();
+    });
+    const settled = (): boolean =>
+      performance.now() - lastChange >= start.quietMs &&
+      nodes.every((n) => view.mastersOf(n).length >= start.minShare) &&
+      devices.every((d) => {
+        const info = view.mastership(d);
+        return info.master !== undefined && info.backups.length === start.backupCount;
+      }) &&
+      view.mastersOf(id).every((d) => store.isActiveMaster(d));
+    try {
+      await waitUntil(settled, start.settleTimeoutMs, 20);
+    } catch (error) {
+      const counts = nodes.map((n) => `${n}=${view.mastersOf(n).length}`).join(" ");
+      const short = devices.filter((d) => view.mastership(d).backups.length !== start.backupCount);
+      const inactive = view.mastersOf(id).filter((d) => !store.isActiveMaster(d));
+      throw new ScalingProtocolError(
+        "TIMEOUT",
+        `mastership did not settle in ${start.settleTimeoutMs} ms: masters ${counts} (each needs ${start.minShare}); ` +
+          `${short.length} devices without ${start.backupCount} backups; ` +
+          `${inactive.length} mastered devices not active (e.g. ${inactive.slice(0, 2).join(", ")})`,
+        { cause: error },
+      );
+    } finally {
+      changes.unsubscribe();
+    }
+    return { type: "ready", node: id, mastered: [...view.mastersOf(id)].sort() };
   }
 
   async #prepare(message: Extract<ParentMessage, { type: "prepare" }>): Promise<WorkerMessage> {

@@ -139,7 +139,7 @@ async function separateProcesses(
   firstDevice: number,
   plan: Plan,
 ): Promise<Summary> {
-  // One spare group per node: etcd's balancer may leave two nodes' shares 2 apart.
+  // One spare group per node, in case mastership ends up uneven.
   const devices = clusterDevices(firstDevice, size, plan.rounds + 1);
   const ports = await freePorts(size);
   const nodes = ports.map((port, i) => ({ id: `n${i + 1}`, host: "127.0.0.1", port }));
@@ -148,7 +148,10 @@ async function separateProcesses(
   const workers = pool.slice(0, size);
   try {
     const prefix = `/write-scaling/${randomUUID()}/`;
-    const ready = await Promise.all(
+    // Node i campaigns first for every size-th device from i, so it is their master from the
+    // start: etcd's balancer only hands a device to one of its listed backups, and with
+    // backupCount 2 of 5 candidates it may never reach the last two nodes to campaign.
+    await Promise.all(
       workers.map((w, i) =>
         w.request(
           {
@@ -158,6 +161,7 @@ async function separateProcesses(
             etcd: [etcd.endpoint],
             prefix,
             devices,
+            preferred: devices.filter((_, j) => j % size === i),
             backupCount: backupCount(size),
             minShare: DEVICES_PER_NODE * plan.rounds,
             leaseTtl: LEASE_TTL,
@@ -169,10 +173,13 @@ async function separateProcesses(
             settleTimeoutMs: 60_000,
             quietMs: 600,
           },
-          "ready",
+          "started",
           90_000,
         ),
       ),
+    );
+    const ready = await Promise.all(
+      workers.map((w) => w.request({ type: "campaign" }, "ready", 90_000)),
     );
     const shares = ready.map((r) => r.mastered.length);
     if (new Set(ready.flatMap((r) => r.mastered)).size !== devices.length)
