@@ -159,6 +159,10 @@ export const parseParentMessage = (raw: unknown): ParentMessage =>
 export const parseWorkerMessage = (raw: unknown): WorkerMessage =>
   parseWith(WorkerMessageSchema, raw, "worker message");
 
+/** Resolves after the event loop has run what was waiting (timers, I/O). */
+export const yieldToEventLoop = (): Promise<void> =>
+  new Promise((resolve) => setImmediate(resolve));
+
 /** Milliseconds since the epoch with sub-millisecond precision, comparable across processes. */
 export const wallClock = (): number => performance.timeOrigin + performance.now();
 
@@ -333,14 +337,17 @@ export class ScalingWorker {
     }
     for (const d of devices) this.#used.add(d);
     const began = performance.now();
-    const batches = devices.map((d) => {
+    const batches: FlowRuleOperation[][][] = [];
+    for (const d of devices) {
       const out: FlowRuleOperation[][] = [];
       for (let i = 0; i < message.flowsPerDevice; i += message.batch) {
         const count = Math.min(message.batch, message.flowsPerDevice - i);
         out.push(adds(benchRules(d, count, message.ruleOffset + i)));
+        // Building rules is slow: let lease keep-alives, heartbeats and backups run between batches.
+        await yieldToEventLoop();
       }
-      return out;
-    });
+      batches.push(out);
+    }
     const built = performance.now();
     // Start from a quiet node: the previous round's replication has finished.
     await waitUntil(() => store.stats().unackedBuckets === 0, 60_000, 5);

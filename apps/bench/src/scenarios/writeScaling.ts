@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { freePorts, type NodeId } from "@flowstore/cluster-messaging";
+import type { EcFlowRuleStore, FlowRuleOperation } from "@flowstore/ec-flow-store";
 import type { DeviceId } from "@flowstore/flow-bucket";
 import { type EtcdServer, startEtcd } from "@flowstore/mastership/etcd-server";
 import { adds, startStoreCluster, waitUntil } from "../cluster.js";
 import { type BenchContext, defineScenario, type Summary } from "../harness.js";
-import { spawnWorker, type WorkerProcess, wallClock } from "../scaling/worker.js";
+import { spawnWorker, type WorkerProcess, wallClock, yieldToEventLoop } from "../scaling/worker.js";
 import { benchDevice, benchRules } from "../workload.js";
 
 const SIZES = [1, 3, 5] as const;
@@ -75,16 +76,20 @@ async function inOneProcess(
     let call = 0;
     const round = async (): Promise<number> => {
       const { group, ruleOffset } = roundOf(call++, plan);
-      const work = [...mastered].flatMap(([node, mine]) =>
-        mine.slice(group * DEVICES_PER_NODE, (group + 1) * DEVICES_PER_NODE).map((d) => {
-          const batches: ReturnType<typeof adds>[] = [];
-          for (let i = 0; i < plan.flowsPerDevice; i += BATCH)
+      const work: { store: EcFlowRuleStore; device: DeviceId; batches: FlowRuleOperation[][] }[] =
+        [];
+      for (const [node, mine] of mastered) {
+        for (const d of mine.slice(group * DEVICES_PER_NODE, (group + 1) * DEVICES_PER_NODE)) {
+          const batches: FlowRuleOperation[][] = [];
+          for (let i = 0; i < plan.flowsPerDevice; i += BATCH) {
             batches.push(
               adds(benchRules(d, Math.min(BATCH, plan.flowsPerDevice - i), ruleOffset + i)),
             );
-          return { store: bench.stores.get(node)!, device: d, batches };
-        }),
-      );
+            await yieldToEventLoop(); // let heartbeats and backups run meanwhile
+          }
+          work.push({ store: bench.stores.get(node)!, device: d, batches });
+        }
+      }
       // Start from a quiet cluster: the previous round's replication has finished.
       await waitUntil(
         () => [...bench.stores.values()].every((st) => st.stats().unackedBuckets === 0),
