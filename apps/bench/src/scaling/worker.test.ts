@@ -44,7 +44,14 @@ describe("the worker protocol", () => {
   });
 
   it("parses the workers' replies", () => {
-    const written = { type: "written", flows: 10, start: 1.5, end: 2.5, moved: [] };
+    const written = {
+      type: "written",
+      flows: 10,
+      start: 1.5,
+      end: 2.5,
+      moved: [],
+      inactive: [],
+    };
     expect(parseWorkerMessage(written)).toEqual(written);
     expect(() => parseWorkerMessage({ type: "written", flows: 10 })).toThrow(ScalingProtocolError);
   });
@@ -129,7 +136,7 @@ describe("two worker processes with etcd", () => {
       workers.map((w) => w.request({ type: "go", at: wallClock() + 20 }, "written", 30_000)),
     );
     for (const w of written) {
-      expect(w).toMatchObject({ flows: 3000, moved: [] });
+      expect(w).toMatchObject({ flows: 3000, moved: [], inactive: [] });
       expect(w.end).toBeGreaterThanOrEqual(w.start);
     }
 

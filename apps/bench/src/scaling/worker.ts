@@ -110,7 +110,7 @@ export const WorkerMessageSchema = z.discriminatedUnion("type", [
   /**
    * The round is written: `flows` acknowledged by the store, `start`/`end` in ms since the
    * epoch (`performance.timeOrigin + performance.now()`), `moved` the devices written whose
-   * active master this node no longer was at the end (empty when mastership held still).
+   * master this node no longer was at the end (empty when mastership held still).
    */
   z.object({
     type: z.literal("written"),
@@ -118,6 +118,8 @@ export const WorkerMessageSchema = z.discriminatedUnion("type", [
     start: z.number(),
     end: z.number(),
     moved: z.array(z.string()),
+    /** Devices still mastered here whose table was not in an active term at the end. */
+    inactive: z.array(z.string()),
   }),
   z.object({ type: z.literal("counted"), flows: z.number() }),
   z.object({ type: z.literal("stopped") }),
@@ -383,11 +385,19 @@ export class ScalingWorker {
       }),
     );
     const end = wallClock();
-    const { mastership } = this.#started();
-    const moved = prepared.devices
-      .filter((d) => !store.isActiveMaster(d))
-      .map((d) => `${d} (term ${store.term(d)}, now ${JSON.stringify(mastership.mastership(d))})`);
-    return { type: "written", flows, start, end, moved };
+    const { id, mastership } = this.#started();
+    const describe = (d: DeviceId) =>
+      `${d} on ${id} (store term ${store.term(d)}, mastership ${JSON.stringify(mastership.mastership(d))})`;
+    const moved = prepared.devices.filter((d) => mastership.mastership(d).master !== id);
+    const inactive = prepared.devices.filter((d) => !moved.includes(d) && !store.isActiveMaster(d));
+    return {
+      type: "written",
+      flows,
+      start,
+      end,
+      moved: moved.map(describe),
+      inactive: inactive.map(describe),
+    };
   }
 
   /** Stops the store, withdraws from mastership and closes the cluster node. */

@@ -224,6 +224,11 @@ async function separateProcesses(
       const flows = results.reduce((sum, r) => sum + r.flows, 0);
       const expected = size * DEVICES_PER_NODE * plan.flowsPerDevice;
       if (flows !== expected) throw new Error(`${flows} flows acknowledged, not ${expected}`);
+      const inactive = results.flatMap((r) => r.inactive);
+      if (inactive.length > 0)
+        ctx.progress(
+          `  ${inactive.length} written device(s) still mastered but not in an active term at the end: ${inactive.join("; ")}`,
+        );
       const moved = results.flatMap((r) => r.moved);
       if (moved.length > 0)
         throw new Error(`mastership moved during the round: ${moved.join("; ")}`);
