@@ -15,7 +15,8 @@ const DEVICES_PER_NODE = 4;
 const BATCH = 1000;
 const BACKUP_PERIOD = 200;
 const ANTI_ENTROPY_PERIOD = 5000;
-const LEASE_TTL = 5;
+/** Long enough that a worker busy building rules on a loaded 2-core machine keeps its lease. */
+const LEASE_TTL = 10;
 /**
  * Discarded rounds before the measured ones: two for the 1-node cluster, which runs first
  * in each mode (so the code is warm for the baseline), one otherwise.
