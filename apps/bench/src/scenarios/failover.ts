@@ -189,7 +189,7 @@ export const failoverScenario = defineScenario({
           },
         );
         ctx.record(
-          `${failure}: ${name}, failure → new master serving (median)`,
+          `${failure}: ${name}, time until the new master serves (median)`,
           "ms",
           percentile(serve, 0.5),
           {
