@@ -97,6 +97,14 @@ export class DeviceFlowTable {
    * afterwards every bucket the backup lacks is, whatever its term.
    */
   readonly #compared = new Set<NodeId>();
+  /**
+   * Per backup node: the state (table version, term, acknowledgement epoch) in which it was
+   * last found owed nothing. While that state holds, a backup round skips the device without
+   * looking at its buckets: an idle device costs one comparison per round.
+   */
+  readonly #settled = new Map<NodeId, string>();
+  /** Moves whenever acknowledgements are dropped or digests compared: what is owed may grow. */
+  #ackEpoch = 0;
   #closed = false;
 
   constructor(options: DeviceFlowTableOptions) {
@@ -224,6 +232,7 @@ export class DeviceFlowTable {
     this.#acked.clear();
     this.#inFlight.clear();
     this.#compared.clear();
+    this.#ackEpoch++;
     if (info.master !== this.#options.localNode) {
       this.#rejectQueued("NOT_MASTER", `mastership of ${this.deviceId} moved to ${info.master}`);
       return;
@@ -380,6 +389,7 @@ export class DeviceFlowTable {
     if (this.#info?.term === info.term) this.#info = { ...info, master: undefined };
     this.#acked.clear();
     this.#inFlight.clear();
+    this.#ackEpoch++;
   }
 
   #rejectQueued(code: "NOT_MASTER" | "CLOSED", message: string): void {
@@ -392,6 +402,7 @@ export class DeviceFlowTable {
   #forgetBackupsNotIn(backups: readonly NodeId[]): void {
     for (const node of this.#acked.keys()) if (!backups.includes(node)) this.#acked.delete(node);
     for (const node of this.#compared) if (!backups.includes(node)) this.#compared.delete(node);
+    for (const node of this.#settled.keys()) if (!backups.includes(node)) this.#settled.delete(node);
   }
 
   // ---- backups, master side ------------------------------------------------------------------
@@ -403,14 +414,30 @@ export class DeviceFlowTable {
   takeBackups(node: NodeId): FlowBucket[] {
     const info = this.#info;
     if (info === undefined || !this.isActiveMaster || !info.backups.includes(node)) return [];
+    const state = this.#state(info.term);
+    if (this.#settled.get(node) === state) return [];
     const out: FlowBucket[] = [];
+    let owed = 0;
     for (const bucket of this.table.buckets()) {
+      if (!this.#owes(node, bucket, info.term)) continue;
+      owed++;
       const key = `${node}/${bucket.index}`;
-      if (!this.#owes(node, bucket, info.term) || this.#inFlight.has(key)) continue;
+      if (this.#inFlight.has(key)) continue;
       this.#inFlight.add(key);
       out.push(bucket);
     }
+    if (owed === 0) this.#settled.set(node, state);
     return out;
+  }
+
+  /** Names the state that decides what a backup is owed, for {@link takeBackups}' shortcut. */
+  #state(term: Term): string {
+    return `${this.table.version}/${term}/${this.#ackEpoch}`;
+  }
+
+  /** Whether `node` was found owed nothing and nothing has changed since. */
+  #isSettled(node: NodeId, term: Term): boolean {
+    return this.#settled.get(node) === this.#state(term);
   }
 
   /**
@@ -446,7 +473,7 @@ export class DeviceFlowTable {
   /** Whether any bucket changed after what `node` has acknowledged (a reason to send again now). */
   hasUnackedChanges(node: NodeId): boolean {
     const info = this.#info;
-    if (info === undefined || !this.isActiveMaster) return false;
+    if (info === undefined || !this.isActiveMaster || this.#isSettled(node, info.term)) return false;
     return this.table
       .buckets()
       .some(
@@ -461,6 +488,7 @@ export class DeviceFlowTable {
     if (info === undefined || !this.isActiveMaster) return 0;
     let count = 0;
     for (const node of info.backups) {
+      if (this.#isSettled(node, info.term)) continue;
       for (const bucket of this.table.buckets()) if (this.#owes(node, bucket, info.term)) count++;
     }
     return count;
@@ -479,6 +507,7 @@ export class DeviceFlowTable {
     const theirs = new Map(remote.map((digest) => [digest.bucket, digest]));
     const acked = this.#ackedOf(node);
     this.#compared.add(node);
+    this.#ackEpoch++;
     const newer: number[] = [];
     const indices = new Set([...this.table.buckets().map((b) => b.index), ...theirs.keys()]);
     for (const index of indices) {
@@ -507,10 +536,14 @@ export class DeviceFlowTable {
    * acknowledged — unless the table changed since the request left.
    */
   markInSync(node: NodeId, checksum: number): void {
+    const term = this.#info?.term ?? 0;
     if (!this.isActiveMaster || this.table.summary().checksum !== checksum) return;
+    // Acknowledging every bucket as it is leaves nothing owed, whatever its term.
+    if (this.#compared.has(node) && this.#isSettled(node, term)) return;
     const acked = this.#ackedOf(node);
     this.#compared.add(node);
     for (const bucket of this.table.buckets()) acked.set(bucket.index, bucket.timestamp);
+    this.#settled.set(node, this.#state(term));
   }
 
   #ackedOf(node: NodeId): Map<number, LogicalTimestamp> {

@@ -74,6 +74,31 @@ describe("FlowBucketTable", () => {
     expect(table.clock.current).toBe(3);
   });
 
+  it("version moves with every change of a bucket's stamp, and only then", () => {
+    const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
+    const other = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
+    const a = ruleNumber(1);
+    const seen = [table.version];
+    const moved = () => {
+      const moves = table.version !== seen.at(-1);
+      seen.push(table.version);
+      return moves;
+    };
+    table.add(entry(a), 1);
+    expect(moved()).toBe(true);
+    table.find(a);
+    table.digests();
+    table.summary();
+    expect(moved()).toBe(false);
+    expect(table.update(entry(a, 0), 1)).toBe(false); // refused: nothing changed
+    expect(moved()).toBe(false);
+    other.add(entry(a, 5), 2);
+    expect(table.merge(other.bucket(other.bucketIndexOf(a.id))!.snapshot())).toBe(true);
+    expect(moved()).toBe(true);
+    table.clear();
+    expect(moved()).toBe(true);
+  });
+
   it("refuses an entry of another device", () => {
     const table = new FlowBucketTable({ deviceId: DEVICE });
     const other = createFlowRule({ deviceId: "of:2", appId: 1, priority: 1 });

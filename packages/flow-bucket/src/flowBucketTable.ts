@@ -76,6 +76,7 @@ export class FlowBucketTable {
   readonly #buckets = new Map<number, FlowBucket>();
   readonly #listener = this.#onBucketChange.bind(this);
   #stamped = 0;
+  #version = 0;
   #laneA = 0;
   #laneB = 0;
   #newest: FlowBucketDigest = emptyDigest(0);
@@ -127,6 +128,14 @@ export class FlowBucketTable {
   /** The allocated buckets, by ascending index. */
   buckets(): FlowBucket[] {
     return [...this.#buckets.values()].sort((a, b) => a.index - b.index);
+  }
+
+  /**
+   * A counter that moves whenever any bucket's stamp changes (or the table is cleared): equal
+   * versions mean no bucket changed in between, so a caller can skip looking again.
+   */
+  get version(): number {
+    return this.#version;
   }
 
   /** How many buckets are allocated. */
@@ -192,6 +201,7 @@ export class FlowBucketTable {
   clear(): void {
     for (const bucket of this.#buckets.values()) bucket.clear();
     this.#buckets.clear();
+    this.#version++;
   }
 
   /** The digest of bucket `index` (`(index, 0, 0)` if it was never allocated). */
@@ -273,6 +283,7 @@ export class FlowBucketTable {
 
   /** Keeps the summary in step with one bucket's change of digest. */
   #onBucketChange(bucket: FlowBucket, previousTerm: Term, previousTimestamp: number): void {
+    this.#version++;
     if (previousTerm !== 0 || previousTimestamp !== 0) {
       this.#laneA ^= digestHash(bucket.index, previousTerm, previousTimestamp, SEED_A);
       this.#laneB ^= digestHash(bucket.index, previousTerm, previousTimestamp, SEED_B);
