@@ -54,7 +54,7 @@ export const storeScenario = defineScenario({
         "ops/s",
         write(false),
         {
-          runs: 5,
+          runs: ctx.quick ? 3 : 5,
           warmup: 1,
           better: "higher",
           note: "the same over loopback TCP to the master",
