@@ -43,14 +43,18 @@ interface Outgoing {
   readonly buckets: FlowBucket[];
 }
 
+/** The most entries a backup message can carry and still be followed up at once. */
+const FOLLOW_UP_ENTRIES = 1000;
+
 /**
  * The node's one replication scheduler: a backup round every `backupPeriod` and an
  * anti-entropy round every `antiEntropyPeriod`, across all devices, one message per peer
  * per round (many buckets of many devices), and the handlers that answer them on backups.
  *
  * @remarks No timer per device. A period changed at run time applies from the next tick.
- * After a backup message succeeds, the replicator looks again at once for changes made
- * while it was in flight, so a busy device's lag is one round trip, not one period.
+ * After a small backup message succeeds, the replicator looks again at once for changes
+ * made while it was in flight, so a busy device's lag is one round trip, not one period;
+ * after a big one (more than 1,000 entries) it waits for the next round.
  */
 export class Replicator {
   readonly stats: ReplicationStats = {
@@ -159,7 +163,15 @@ export class Replicator {
       });
       return;
     }
-    if (outgoing.some((item) => item.table.hasUnackedChanges(node))) this.#again.next(node);
+    // A small message is followed up at once, so a busy device's lag is a round trip. A big
+    // one waits for the next round: buckets travel whole, and following a big send at once
+    // while writes keep landing in every bucket would resend the whole table back to back.
+    const entries = outgoing.reduce(
+      (n, item) => n + item.buckets.reduce((m, bucket) => m + bucket.size, 0),
+      0,
+    );
+    if (entries <= FOLLOW_UP_ENTRIES && outgoing.some((item) => item.table.hasUnackedChanges(node)))
+      this.#again.next(node);
   }
 
   #onBackup(request: MessageOf<"BackupRequest">): MessageOf<"BackupReply"> {
