@@ -136,9 +136,11 @@ export const storeCostScenario = defineScenario({
   description:
     "heap, idle CPU and anti-entropy bytes per round as devices (100 → 10,000) and flows per device (100 → 1,000,000) grow; 3 nodes, 2 backups",
   async run(ctx) {
-    const idleMs = ctx.quick ? 2000 : 5000;
+    const idleMs = ctx.quick ? 1500 : 5000;
     const deviceCounts = ctx.quick ? [100, 1000] : [100, 1000, 10_000];
-    const flowCounts = ctx.quick ? [100, 10_000, 100_000] : [100, 1000, 10_000, 100_000, 1_000_000];
+    const flowCounts = ctx.quick
+      ? [1000, 10_000, 100_000]
+      : [100, 1000, 10_000, 100_000, 1_000_000];
     const idleBaseline = await idleCpu(idleMs);
     ctx.record("idle CPU of this process with no cluster", "% of a core", idleBaseline, {
       note: "the floor every idle figure sits on",
