@@ -101,20 +101,34 @@ async function measure(
     // Let the replicas compare once, then measure the idle cluster.
     await sleep(antiEntropyPeriod + 200);
     const heapPerNode = (heapAfterGc() - start) / NODES;
-    const sent = () =>
-      [...cluster.stores.values()].reduce(
-        (sum, s) => sum + (s.stats().sent.get("flowstore.summary")?.bytes ?? 0),
-        0,
-      );
-    const bytesBefore = sent();
+    const sent = () => {
+      let bytes = 0;
+      let messages = 0;
+      for (const store of cluster.stores.values()) {
+        const summary = store.stats().sent.get("flowstore.summary");
+        bytes += summary?.bytes ?? 0;
+        messages += summary?.messages ?? 0;
+      }
+      return { bytes, messages };
+    };
+    // A round is one summary message from each master to each of its backup nodes.
+    const pairs = new Set(
+      devices.flatMap((d) => {
+        const info = cluster.coordinator.mastership(d);
+        return info.backups.map((b) => `${info.master}>${b}`);
+      }),
+    ).size;
+    const sentBefore = sent();
     const cpuBefore = process.cpuUsage();
     const wallBefore = performance.now();
     await sleep(idleMs);
     const cpu = process.cpuUsage(cpuBefore);
     const wall = performance.now() - wallBefore;
-    const rounds = wall / antiEntropyPeriod;
+    const sentAfter = sent();
+    const rounds = (sentAfter.messages - sentBefore.messages) / pairs;
     const idleCpuPerNode = ((cpu.user + cpu.system) / 1000 / wall / NODES) * 100;
-    const antiEntropyBytes = (sent() - bytesBefore) / rounds;
+    const antiEntropyBytes =
+      rounds > 0 ? (sentAfter.bytes - sentBefore.bytes) / rounds : Number.NaN;
     ctx.progress(
       `${label}: ${(heapPerNode / 2 ** 20).toFixed(1)} MiB per node (bare replica ${(bareHeap / 2 ** 20).toFixed(1)} MiB), ` +
         `idle CPU ${idleCpuPerNode.toFixed(2)} % of a core per node, anti-entropy ${Math.round(antiEntropyBytes)} B/round ` +
