@@ -402,7 +402,8 @@ export class DeviceFlowTable {
   #forgetBackupsNotIn(backups: readonly NodeId[]): void {
     for (const node of this.#acked.keys()) if (!backups.includes(node)) this.#acked.delete(node);
     for (const node of this.#compared) if (!backups.includes(node)) this.#compared.delete(node);
-    for (const node of this.#settled.keys()) if (!backups.includes(node)) this.#settled.delete(node);
+    for (const node of this.#settled.keys())
+      if (!backups.includes(node)) this.#settled.delete(node);
   }
 
   // ---- backups, master side ------------------------------------------------------------------
@@ -473,7 +474,8 @@ export class DeviceFlowTable {
   /** Whether any bucket changed after what `node` has acknowledged (a reason to send again now). */
   hasUnackedChanges(node: NodeId): boolean {
     const info = this.#info;
-    if (info === undefined || !this.isActiveMaster || this.#isSettled(node, info.term)) return false;
+    if (info === undefined || !this.isActiveMaster || this.#isSettled(node, info.term))
+      return false;
     return this.table
       .buckets()
       .some(
