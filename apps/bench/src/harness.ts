@@ -106,6 +106,8 @@ export async function timeOps(count: number, body: () => unknown): Promise<numbe
 export interface ScenarioResult {
   readonly scenario: string;
   readonly description: string;
+  /** `quick` for `pnpm bench`, `full` with `--full`. */
+  readonly suite: "quick" | "full";
   readonly startedAt: string;
   readonly durationMs: number;
   readonly figures: readonly Figure[];
@@ -181,6 +183,7 @@ export async function runScenario(
   return {
     scenario: scenario.name,
     description: scenario.description,
+    suite: options.quick ? "quick" : "full",
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - start),
     figures,

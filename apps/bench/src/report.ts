@@ -58,7 +58,7 @@ export function renderMarkdown(result: ScenarioResult, machine: MachineInfo): st
     "",
     result.description,
     "",
-    `Run ${result.startedAt} in ${(result.durationMs / 1000).toFixed(1)} s on ${machine.cpu} ` +
+    `Run ${result.startedAt} (${result.suite} suite) in ${(result.durationMs / 1000).toFixed(1)} s on ${machine.cpu} ` +
       `(${machine.cores} cores, ${machine.memoryGiB} GiB), Node.js ${machine.node}, ${machine.platform}; ` +
       `load average ${machine.loadAverage.join(" / ")}.`,
     "",
@@ -160,6 +160,8 @@ const storedResultSchema = z.object({
   }),
   scenario: z.string().min(1),
   description: z.string(),
+  /** Results written before the suite was recorded have none. */
+  suite: z.enum(["quick", "full"]).optional(),
   startedAt: z.string(),
   durationMs: z.number(),
   figures: z.array(
@@ -233,11 +235,11 @@ export function renderIndex(results: readonly StoredResult[]): string {
   if (sorted.length === 0) lines.push("No results yet.", "");
   else {
     lines.push(
-      "| scenario | ran | took |",
-      "| --- | --- | ---: |",
+      "| scenario | ran | suite | took |",
+      "| --- | --- | --- | ---: |",
       ...sorted.map(
         (r) =>
-          `| [${cell(r.scenario)}](#${curveSlug(r.scenario)}) | ${r.startedAt} | ${seconds(r.durationMs)} |`,
+          `| [${cell(r.scenario)}](#${curveSlug(r.scenario)}) | ${r.startedAt} | ${r.suite ?? ""} | ${seconds(r.durationMs)} |`,
       ),
       "",
     );
@@ -249,7 +251,7 @@ export function renderIndex(results: readonly StoredResult[]): string {
       "",
       r.description,
       "",
-      `Ran ${r.startedAt}, took ${seconds(r.durationMs)}, on ${m.cpu} × ${m.cores} cores, ` +
+      `Ran ${r.startedAt}${r.suite === undefined ? "" : ` (${r.suite} suite)`}, took ${seconds(r.durationMs)}, on ${m.cpu} × ${m.cores} cores, ` +
         `${m.memoryGiB} GiB, Node.js ${m.node}, ${m.platform}; load average ${m.loadAverage.join(" / ")}.`,
       "",
     );
