@@ -101,7 +101,9 @@ function prefixEnd(prefix: Buffer): Buffer {
  * order, term = the master candidacy's create revision. Every node watches the whole prefix
  * and computes the same answer. Balance: a node that masters at least two keys more than
  * the next candidate of some of its keys re-campaigns for them (delete + put moves it to the
- * back), handing each to that next candidate; repeated passes converge to counts within one.
+ * back), handing each to that next candidate; when only a node further back in a key's order
+ * is that much less busy, the key goes to a next candidate no busier than the giver, which
+ * passes it on. Repeated passes converge to counts within one.
  * A node whose lease is lost — or that cannot confirm a keepalive within the TTL — drops its
  * candidacies from its own view at once (so it stops acting as master), then revokes the old
  * lease, takes a new one and campaigns again at the back.
@@ -448,15 +450,17 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
       if (next !== undefined && count(me) - count(next) >= 2) give(key, next, handoffs);
     }
     if (handoffs.length > 0) return handoffs;
-    // No next candidate is much less busy. If some node further back is, hand a few keys
-    // to a next candidate one less busy than us whose own next is that node: it passes them on.
+    // No next candidate is much less busy. If some node further back in a key's order is,
+    // hand a few such keys to a next candidate no busier than us: it passes them on the same
+    // way (each pass moves the giver to the back), so keys reach nodes deep in the order —
+    // those that joined last, beyond the backups anyone sees.
     const least = Math.min(...[...group].map(count));
     let budget = Math.floor((count(me) - least) / 2);
     for (const key of mine) {
       if (budget <= 0) break;
-      const [next, after] = this.#infos.get(key)?.backups ?? [];
-      if (next === undefined || after === undefined) continue;
-      if (count(next) === count(me) - 1 && count(me) - count(after) >= 2) {
+      const [next, ...further] = this.#infos.get(key)?.backups ?? [];
+      if (next === undefined || count(next) > count(me)) continue;
+      if (further.some((node) => count(me) - count(node) >= 2)) {
         give(key, next, handoffs);
         budget--;
       }

@@ -193,6 +193,20 @@ export function describeMastershipBehaviour(backend: MastershipBackend): void {
       });
     });
 
+    it("balances over five nodes with two backups each, down to the nodes that asked last", async () => {
+      cluster = await backend.start(5, { backupCount: 2 });
+      const c = cluster;
+      const keys = keysNamed(40);
+      await requestAll(c, keys);
+      await c.eventually(() => {
+        for (const from of c.nodes) {
+          const counts = masterCounts(c, from);
+          expect(counts.reduce((x, y) => x + y, 0)).toBe(keys.length);
+          expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+        }
+      });
+    });
+
     it("fails a dead node's keys over to their first backup in a higher term, and rebalances the rest", async () => {
       cluster = await backend.start(3, { backupCount: 1 });
       const c = cluster;
