@@ -8,7 +8,7 @@ import {
 import type { ClusterMembership, MembershipEvent, NodeId } from "./cluster.js";
 import {
   changeType,
-  infoStream,
+  infoStreams,
   type Mastership,
   MastershipError,
   type MastershipEvent,
@@ -339,6 +339,8 @@ interface Coordinator<K extends string> {
 
 class EmbeddedView<K extends string> implements Mastership<K> {
   readonly #events = new Subject<MastershipEvent<K>>();
+  /** `info$` of every key, from one subscription to `events$`. */
+  readonly #infos$ = infoStreams<K>(this);
   readonly #activations = new Subject<TermActivation<K>>();
   readonly events$: Observable<MastershipEvent<K>> = this.#events.asObservable();
   readonly activations$: Observable<TermActivation<K>> = this.#activations.asObservable();
@@ -377,7 +379,7 @@ class EmbeddedView<K extends string> implements Mastership<K> {
   }
 
   info$(key: K): Observable<ReplicaInfo> {
-    return infoStream(this, key);
+    return this.#infos$(key);
   }
 
   async requestRoleFor(key: K): Promise<ReplicaInfo> {

@@ -16,7 +16,7 @@ import {
 import type { ClusterMembership, NodeId } from "./cluster.js";
 import {
   changeType,
-  infoStream,
+  infoStreams,
   type Mastership,
   MastershipError,
   type MastershipEvent,
@@ -131,6 +131,8 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   readonly localNode: NodeId;
   readonly backupCount: number;
   readonly #ttl: number;
+  /** `info$` of every key, from one subscription to `events$`. */
+  readonly #infos$ = infoStreams<K>(this);
   readonly #prefix: string;
   readonly #scheduler: SchedulerLike;
   readonly #balanceDelay: number;
@@ -626,7 +628,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   }
 
   info$(key: K): Observable<ReplicaInfo> {
-    return infoStream(this, key);
+    return this.#infos$(key);
   }
 
   // ---- shutdown ---------------------------------------------------------------------------

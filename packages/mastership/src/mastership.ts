@@ -1,4 +1,4 @@
-import { concat, defer, filter, map, type Observable, of } from "rxjs";
+import { Observable, type Subscriber, type Subscription } from "rxjs";
 import type { NodeId } from "./cluster.js";
 
 /**
@@ -146,18 +146,58 @@ export function roleOf(info: ReplicaInfo, node: NodeId): MastershipRole {
   return info.backups.includes(node) ? "STANDBY" : "NONE";
 }
 
-/** `key`'s info now, then each change of it in `view.events$`: every backend's `info$`. */
-export function infoStream<K extends string>(
+/**
+ * Every backend's `info$`: `key`'s info now, then each change of it in `view.events$`.
+ * Returns the function to call per key. One subscription to `events$` serves every key's
+ * subscribers, each event going only to its own key's: a node following thousands of
+ * devices pays per event, not per device.
+ */
+export function infoStreams<K extends string>(
   view: Pick<Mastership<K>, "mastership" | "events$">,
-  key: K,
-): Observable<ReplicaInfo> {
-  return defer(() =>
-    concat(
-      of(view.mastership(key)),
-      view.events$.pipe(
-        filter((event) => event.key === key),
-        map((event) => event.info),
-      ),
-    ),
-  );
+): (key: K) => Observable<ReplicaInfo> {
+  const subscribers = new Map<K, Set<Subscriber<ReplicaInfo>>>();
+  let source: Subscription | undefined;
+  const everyone = () => [...subscribers.values()].flatMap((set) => [...set]);
+  const stop = () => {
+    subscribers.clear();
+    source = undefined;
+  };
+  return (key) =>
+    new Observable<ReplicaInfo>((subscriber) => {
+      subscriber.next(view.mastership(key));
+      if (subscriber.closed) return;
+      let set = subscribers.get(key);
+      if (set === undefined) {
+        set = new Set();
+        subscribers.set(key, set);
+      }
+      set.add(subscriber);
+      if (source === undefined) {
+        source = view.events$.subscribe({
+          next: (event) => {
+            const own = subscribers.get(event.key);
+            if (own !== undefined) for (const s of [...own]) s.next(event.info);
+          },
+          error: (error: unknown) => {
+            const all = everyone();
+            stop();
+            for (const s of all) s.error(error);
+          },
+          complete: () => {
+            const all = everyone();
+            stop();
+            for (const s of all) s.complete();
+          },
+        });
+      }
+      return () => {
+        const own = subscribers.get(key);
+        own?.delete(subscriber);
+        if (own?.size === 0) subscribers.delete(key);
+        if (subscribers.size === 0 && source !== undefined) {
+          source.unsubscribe();
+          source = undefined;
+        }
+      };
+    });
 }
