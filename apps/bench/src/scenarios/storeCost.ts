@@ -148,12 +148,13 @@ async function measure(
 export const storeCostScenario = defineScenario({
   name: "store-cost",
   description:
-    "heap, idle CPU and anti-entropy bytes per round as devices (100 → 3,000 in one process) and flows per device (100 → 1,000,000) grow; 3 nodes, 2 backups",
+    "heap, idle CPU and anti-entropy bytes per round as devices (100 → 1,000 in one process) and flows per device (100 → 1,000,000) grow; 3 nodes, 2 backups",
   async run(ctx) {
     const idleMs = ctx.quick ? 1500 : 5000;
-    // 10,000 devices is the goal, but starting them on 3 nodes in one process did not finish
-    // within 3 minutes (start-up grows faster than linearly), so the curve stops at 3,000.
-    const deviceCounts = ctx.quick ? [100, 1000] : [100, 1000, 3000];
+    // 10,000 devices is the goal, but starting that many (and 3,000, after a 1,000-device
+    // point) on 3 nodes in one process did not finish within 3 minutes: start-up grows faster
+    // than linearly. The curve stops at 1,000 until that is fixed.
+    const deviceCounts = [100, 1000];
     const flowCounts = ctx.quick
       ? [1000, 10_000, 100_000]
       : [100, 1000, 10_000, 100_000, 1_000_000];
