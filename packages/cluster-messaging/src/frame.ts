@@ -82,7 +82,9 @@ export class FrameReader {
   #maxFrameBytes: number;
   readonly #sink: FrameSink;
   readonly #subjects: string[] = [];
-  #pending: Buffer | undefined;
+  /** Chunks of a frame not yet complete, and their total length. */
+  #pending: Buffer[] = [];
+  #buffered = 0;
   #stopped = false;
   #pos = 0;
 
@@ -99,20 +101,30 @@ export class FrameReader {
   /** Stops parsing: frames still buffered, or in later chunks, are ignored. */
   stop(): void {
     this.#stopped = true;
-    this.#pending = undefined;
+    this.#pending = [];
+    this.#buffered = 0;
   }
 
-  /** Parses every complete frame in `chunk` (after any bytes left over from before). */
+  /**
+   * Parses every complete frame in `chunk` (after any bytes left over from before).
+   *
+   * @remarks A frame that spans many chunks is joined once, when its last chunk arrives: a
+   * frame of megabytes read in 64 KiB chunks is copied once, not once per chunk.
+   */
   push(chunk: Buffer): void {
     if (this.#stopped) return;
-    const data = this.#pending === undefined ? chunk : Buffer.concat([this.#pending, chunk]);
-    this.#pending = undefined;
+    let data = chunk;
+    if (this.#buffered > 0) {
+      this.#pending.push(chunk);
+      this.#buffered += chunk.length;
+      if (this.#buffered < this.#pendingFrameEnd()) return;
+      data = Buffer.concat(this.#pending, this.#buffered);
+      this.#pending = [];
+      this.#buffered = 0;
+    }
     let offset = 0;
     while (!this.#stopped && data.length - offset >= 4) {
-      const length = data.readUInt32BE(offset);
-      if (length < 1 || length > this.#maxFrameBytes) {
-        throw new FrameError(`frame of ${length} bytes (limit ${this.#maxFrameBytes})`);
-      }
+      const length = this.#checkLength(data.readUInt32BE(offset));
       if (data.length - offset - 4 < length) break;
       const kind = data[offset + 4]!;
       const body = data.subarray(offset + HEADER_BYTES, offset + 4 + length);
@@ -121,8 +133,24 @@ export class FrameReader {
     }
     if (!this.#stopped && offset < data.length) {
       // Copy the tail so a large chunk is not kept alive by a few leftover bytes.
-      this.#pending = Buffer.from(data.subarray(offset));
+      this.#pending = [Buffer.from(data.subarray(offset))];
+      this.#buffered = data.length - offset;
     }
+  }
+
+  /** Where the first buffered frame ends: 4 until its length is in, then 4 + its length. */
+  #pendingFrameEnd(): number {
+    if (this.#buffered < 4) return 4;
+    if (this.#pending[0]!.length < 4)
+      this.#pending = [Buffer.concat(this.#pending, this.#buffered)];
+    return 4 + this.#checkLength(this.#pending[0]!.readUInt32BE(0));
+  }
+
+  #checkLength(length: number): number {
+    if (length < 1 || length > this.#maxFrameBytes) {
+      throw new FrameError(`frame of ${length} bytes (limit ${this.#maxFrameBytes})`);
+    }
+    return length;
   }
 
   #frame(kind: number, body: Buffer): void {
