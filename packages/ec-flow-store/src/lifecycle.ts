@@ -1,18 +1,7 @@
 import type { NodeId } from "@flowstore/cluster-messaging";
 import type { DeviceId } from "@flowstore/flow-bucket";
 import type { Mastership, ReplicaInfo } from "@flowstore/mastership";
-import {
-  concat,
-  defer,
-  filter,
-  map,
-  merge,
-  mergeMap,
-  type Observable,
-  of,
-  scan,
-  share,
-} from "rxjs";
+import { map, merge, mergeMap, type Observable, scan, share } from "rxjs";
 
 /**
  * A step in the life of one device's mastership term, as seen by the local node.
@@ -62,15 +51,9 @@ export function deviceLifecycle$(
   device: DeviceId,
 ): Observable<LifecycleEvent> {
   const infos = mastership.info$(device).pipe(map((info): Input => ({ kind: "info", info })));
-  const activations = concat(
-    defer(() => of(mastership.activeTerm(device))).pipe(
-      filter((term): term is number => term !== undefined),
-    ),
-    mastership.activations$.pipe(
-      filter((activation) => activation.key === device),
-      map((activation) => activation.term),
-    ),
-  ).pipe(map((term): Input => ({ kind: "activation", term })));
+  const activations = mastership
+    .activeTerm$(device)
+    .pipe(map((term): Input => ({ kind: "activation", term })));
 
   return merge(infos, activations).pipe(
     scan(step, INITIAL),

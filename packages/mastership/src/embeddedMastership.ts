@@ -7,6 +7,7 @@ import {
 } from "rxjs";
 import type { ClusterMembership, MembershipEvent, NodeId } from "./cluster.js";
 import {
+  activeTermStreams,
   changeType,
   infoStreams,
   type Mastership,
@@ -341,6 +342,8 @@ class EmbeddedView<K extends string> implements Mastership<K> {
   readonly #events = new Subject<MastershipEvent<K>>();
   /** `info$` of every key, from one subscription to `events$`. */
   readonly #infos$ = infoStreams<K>(this);
+  /** `activeTerm$` of every key, from one subscription to `activations$`. */
+  readonly #activeTerms$ = activeTermStreams<K>(this);
   readonly #activations = new Subject<TermActivation<K>>();
   readonly events$: Observable<MastershipEvent<K>> = this.#events.asObservable();
   readonly activations$: Observable<TermActivation<K>> = this.#activations.asObservable();
@@ -380,6 +383,10 @@ class EmbeddedView<K extends string> implements Mastership<K> {
 
   info$(key: K): Observable<ReplicaInfo> {
     return this.#infos$(key);
+  }
+
+  activeTerm$(key: K): Observable<number> {
+    return this.#activeTerms$(key);
   }
 
   async requestRoleFor(key: K): Promise<ReplicaInfo> {

@@ -15,6 +15,7 @@ import {
 } from "rxjs";
 import type { ClusterMembership, NodeId } from "./cluster.js";
 import {
+  activeTermStreams,
   changeType,
   infoStreams,
   type Mastership,
@@ -133,6 +134,8 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   readonly #ttl: number;
   /** `info$` of every key, from one subscription to `events$`. */
   readonly #infos$ = infoStreams<K>(this);
+  /** `activeTerm$` of every key, from one subscription to `activations$`. */
+  readonly #activeTerms$ = activeTermStreams<K>(this);
   readonly #prefix: string;
   readonly #scheduler: SchedulerLike;
   readonly #balanceDelay: number;
@@ -629,6 +632,10 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
 
   info$(key: K): Observable<ReplicaInfo> {
     return this.#infos$(key);
+  }
+
+  activeTerm$(key: K): Observable<number> {
+    return this.#activeTerms$(key);
   }
 
   // ---- shutdown ---------------------------------------------------------------------------

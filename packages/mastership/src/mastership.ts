@@ -91,6 +91,8 @@ export interface Mastership<K extends string> {
   activeTerm(key: K): number | undefined;
   /** Every term activation, by any node. */
   readonly activations$: Observable<TermActivation<K>>;
+  /** The newest activated term of `key` now (if any), then each activation of `key`. */
+  activeTerm$(key: K): Observable<number>;
 
   /** Leaves gracefully: gives up every candidacy, completes the streams. */
   close(): Promise<void>;
@@ -147,24 +149,28 @@ export function roleOf(info: ReplicaInfo, node: NodeId): MastershipRole {
 }
 
 /**
- * Every backend's `info$`: `key`'s info now, then each change of it in `view.events$`.
- * Returns the function to call per key. One subscription to `events$` serves every key's
- * subscribers, each event going only to its own key's: a node following thousands of
- * devices pays per event, not per device.
+ * Per-key streams over one shared source: `stream(key)` emits `current(key)` (when it is
+ * defined), then the value of each item of `source()` whose key is `key`. One subscription
+ * to the source serves every key's subscribers, each item going only to its own key's: a
+ * node following thousands of devices pays per item, not per device. The source is read
+ * when the first subscriber comes, so a class can build this before its streams exist.
  */
-export function infoStreams<K extends string>(
-  view: Pick<Mastership<K>, "mastership" | "events$">,
-): (key: K) => Observable<ReplicaInfo> {
-  const subscribers = new Map<K, Set<Subscriber<ReplicaInfo>>>();
-  let source: Subscription | undefined;
+function keyedStreams<K extends string, E extends { readonly key: K }, V>(
+  source: () => Observable<E>,
+  valueOf: (item: E) => V,
+  current: (key: K) => V | undefined,
+): (key: K) => Observable<V> {
+  const subscribers = new Map<K, Set<Subscriber<V>>>();
+  let subscription: Subscription | undefined;
   const everyone = () => [...subscribers.values()].flatMap((set) => [...set]);
   const stop = () => {
     subscribers.clear();
-    source = undefined;
+    subscription = undefined;
   };
   return (key) =>
-    new Observable<ReplicaInfo>((subscriber) => {
-      subscriber.next(view.mastership(key));
+    new Observable<V>((subscriber) => {
+      const now = current(key);
+      if (now !== undefined) subscriber.next(now);
       if (subscriber.closed) return;
       let set = subscribers.get(key);
       if (set === undefined) {
@@ -172,11 +178,13 @@ export function infoStreams<K extends string>(
         subscribers.set(key, set);
       }
       set.add(subscriber);
-      if (source === undefined) {
-        source = view.events$.subscribe({
-          next: (event) => {
-            const own = subscribers.get(event.key);
-            if (own !== undefined) for (const s of [...own]) s.next(event.info);
+      if (subscription === undefined) {
+        subscription = source().subscribe({
+          next: (item) => {
+            const own = subscribers.get(item.key);
+            if (own === undefined) return;
+            const value = valueOf(item);
+            for (const s of [...own]) s.next(value);
           },
           error: (error: unknown) => {
             const all = everyone();
@@ -194,10 +202,32 @@ export function infoStreams<K extends string>(
         const own = subscribers.get(key);
         own?.delete(subscriber);
         if (own?.size === 0) subscribers.delete(key);
-        if (subscribers.size === 0 && source !== undefined) {
-          source.unsubscribe();
-          source = undefined;
+        if (subscribers.size === 0 && subscription !== undefined) {
+          subscription.unsubscribe();
+          subscription = undefined;
         }
       };
     });
+}
+
+/** Every backend's `info$`: `key`'s info now, then each change of it in `view.events$`. */
+export function infoStreams<K extends string>(
+  view: Pick<Mastership<K>, "mastership" | "events$">,
+): (key: K) => Observable<ReplicaInfo> {
+  return keyedStreams(
+    () => view.events$,
+    (event) => event.info,
+    (key) => view.mastership(key),
+  );
+}
+
+/** Every backend's `activeTerm$`: `key`'s active term now (if any), then each activation. */
+export function activeTermStreams<K extends string>(
+  view: Pick<Mastership<K>, "activeTerm" | "activations$">,
+): (key: K) => Observable<number> {
+  return keyedStreams(
+    () => view.activations$,
+    (activation) => activation.term,
+    (key) => view.activeTerm(key),
+  );
 }

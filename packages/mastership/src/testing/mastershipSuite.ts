@@ -179,6 +179,44 @@ export function describeMastershipBehaviour(backend: MastershipBackend): void {
       });
     });
 
+    it("streams one key's active terms: the current one at once, then only that key's activations", async () => {
+      cluster = await backend.start(1);
+      const c = cluster;
+      const a = node(c, 0);
+      const [key, other] = keysNamed(2) as [string, string];
+      await requestAll(c, [key, other]);
+      await c.eventually(() => {
+        expect(c.view(a).mastership(key).master).toBe(a);
+        expect(c.view(a).mastership(other).master).toBe(a);
+      });
+      const seenBefore: number[] = [];
+      c.view(a)
+        .activeTerm$(key)
+        .subscribe((term) => seenBefore.push(term));
+      expect(seenBefore).toEqual([]); // no term of `key` is active yet
+      const term = c.view(a).mastership(key).term;
+      expect(await c.view(a).activate(other, c.view(a).mastership(other).term)).toBe(true);
+      expect(await c.view(a).activate(key, term)).toBe(true);
+      await c.eventually(() => expect(seenBefore).toEqual([term]));
+      // A late subscriber starts from the active term; another key's activation reaches neither.
+      const seenLate: number[] = [];
+      const late = c
+        .view(a)
+        .activeTerm$(key)
+        .subscribe((term) => seenLate.push(term));
+      expect(seenLate).toEqual([term]);
+      late.unsubscribe();
+      const otherTerm = c.view(a).mastership(other).term;
+      expect(await c.view(a).activate(other, otherTerm)).toBe(true);
+      await c.view(a).relinquish(key);
+      await c.view(a).requestRoleFor(key);
+      await c.eventually(() => expect(c.view(a).mastership(key).term).toBeGreaterThan(term));
+      const next = c.view(a).mastership(key).term;
+      expect(await c.view(a).activate(key, next)).toBe(true);
+      await c.eventually(() => expect(seenBefore).toEqual([term, next]));
+      expect(seenLate).toEqual([term]);
+    });
+
     it("balances masters to within one per node, even when one node asked for everything first", async () => {
       cluster = await backend.start(3);
       const c = cluster;
