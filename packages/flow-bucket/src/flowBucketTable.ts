@@ -74,6 +74,8 @@ export class FlowBucketTable {
   readonly bucketCount: number;
   readonly clock: LogicalClock;
   readonly #buckets = new Map<number, FlowBucket>();
+  /** The allocated buckets by ascending index, built when first asked for after a change. */
+  #sorted: readonly FlowBucket[] | undefined;
   readonly #listener = this.#onBucketChange.bind(this);
   #stamped = 0;
   #version = 0;
@@ -121,13 +123,20 @@ export class FlowBucketTable {
       }
       bucket = new FlowBucket(index, this.#listener);
       this.#buckets.set(index, bucket);
+      this.#sorted = undefined;
     }
     return bucket;
   }
 
-  /** The allocated buckets, by ascending index. */
-  buckets(): FlowBucket[] {
-    return [...this.#buckets.values()].sort((a, b) => a.index - b.index);
+  /**
+   * The allocated buckets, by ascending index.
+   *
+   * @remarks The same array until a bucket is allocated or the table cleared: the replication
+   * rounds walk every table's buckets every period, and must not sort or allocate to do so.
+   */
+  buckets(): readonly FlowBucket[] {
+    this.#sorted ??= [...this.#buckets.values()].sort((a, b) => a.index - b.index);
+    return this.#sorted;
   }
 
   /**
@@ -201,6 +210,7 @@ export class FlowBucketTable {
   clear(): void {
     for (const bucket of this.#buckets.values()) bucket.clear();
     this.#buckets.clear();
+    this.#sorted = undefined;
     this.#version++;
   }
 
