@@ -24,10 +24,14 @@ const rule = (i: number): FlowRule =>
 interface Sent {
   readonly entries: number;
   answer(): void;
+  fail(): void;
 }
 
-/** A master of `device` (term 1, backup n2) and a replicator whose backup sends wait for `answer()`. */
-async function setUp(flows: number) {
+/**
+ * A master of `device` (term 1, backup n2) and a replicator whose backup sends wait for
+ * `answer()` or `fail()`; anti-entropy requests are counted in `summaries` and never answered.
+ */
+async function setUp(flows: number, options: { maxEntriesPerMessage?: number } = {}) {
   const table = new DeviceFlowTable({
     deviceId: device,
     localNode: n1,
@@ -53,18 +57,24 @@ async function setUp(flows: number) {
   };
   await write(0, flows);
   const sent: Sent[] = [];
+  let summaries = 0;
   const request = storeNamespace.serializer("BackupRequest");
   const reply = storeNamespace.serializer("BackupReply");
   const messaging: StoreMessaging = {
     localNode: n1,
-    request: (_node: NodeId, _subject, payload) =>
-      new Promise((resolve) => {
+    request: (_node: NodeId, subject, payload) =>
+      new Promise((resolve, reject) => {
+        if (subject !== "flowstore.backup") {
+          summaries++;
+          return;
+        }
         const { devices } = request.decode(payload);
         const entries = devices.flatMap((d) => d.buckets).reduce((n, b) => n + b.entries.length, 0);
         sent.push({
           entries,
           answer: () =>
             resolve(reply.encode({ devices: devices.map(() => ({ accepted: true, term: 1 })) })),
+          fail: () => reject(new Error("timed out")),
         });
       }),
     serve: () => () => {},
@@ -78,9 +88,10 @@ async function setUp(flows: number) {
     config: () => config,
     scheduler: queueScheduler,
     log: silentLogger,
+    ...options,
   });
   const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
-  return { table, replicator, sent, write, settle };
+  return { table, replicator, sent, write, settle, summaries: () => summaries };
 }
 
 describe("Replicator follow-up sends", () => {
@@ -106,6 +117,64 @@ describe("Replicator follow-up sends", () => {
     expect(sent).toHaveLength(1);
     replicator.backupRound();
     expect(sent).toHaveLength(2);
+    replicator.close();
+  });
+});
+
+describe("Replicator flow control", () => {
+  it("sends a round bigger than one message one message at a time, each after the last is acknowledged", async () => {
+    const { table, replicator, sent, settle } = await setUp(2000, { maxEntriesPerMessage: 500 });
+    replicator.backupRound();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.entries).toBeLessThanOrEqual(500);
+    // Another round while this one is going out adds nothing to the wire.
+    replicator.backupRound();
+    expect(sent).toHaveLength(1);
+    for (let i = 0; i < sent.length; i++) {
+      expect(sent).toHaveLength(i + 1);
+      sent[i]!.answer();
+      await settle();
+    }
+    expect(sent.length).toBeGreaterThanOrEqual(4);
+    expect(sent.reduce((n, s) => n + s.entries, 0)).toBe(2000);
+    expect(table.unackedBuckets()).toBe(0);
+    replicator.close();
+  });
+
+  it("drops the rest of a round when a message fails, and the next round sends what is still owed", async () => {
+    const { table, replicator, sent, settle } = await setUp(2000, { maxEntriesPerMessage: 500 });
+    replicator.backupRound();
+    sent[0]!.answer();
+    await settle();
+    expect(sent).toHaveLength(2);
+    const acked = sent[0]!.entries;
+    sent[1]!.fail();
+    await settle();
+    expect(sent).toHaveLength(2);
+    expect(table.unackedBuckets()).toBeGreaterThan(0);
+    replicator.backupRound();
+    for (let i = 2; i < sent.length; i++) {
+      sent[i]!.answer();
+      await settle();
+    }
+    expect(sent.slice(2).reduce((n, s) => n + s.entries, 0)).toBe(2000 - acked);
+    expect(table.unackedBuckets()).toBe(0);
+    replicator.close();
+  });
+
+  it("leaves anti-entropy with a backup for later while a round is still going out to it", async () => {
+    const { replicator, sent, settle, summaries } = await setUp(2000, {
+      maxEntriesPerMessage: 500,
+    });
+    replicator.backupRound();
+    replicator.antiEntropyRound();
+    expect(summaries()).toBe(0);
+    for (let i = 0; i < sent.length; i++) {
+      sent[i]!.answer();
+      await settle();
+    }
+    replicator.antiEntropyRound();
+    expect(summaries()).toBe(1);
     replicator.close();
   });
 });

@@ -43,8 +43,11 @@ interface Outgoing {
   readonly buckets: FlowBucket[];
 }
 
-/** The most entries a backup message can carry and still be followed up at once. */
+/** The most entries a backup round can carry and still be followed up at once. */
 const FOLLOW_UP_ENTRIES = 1000;
+
+const countEntries = (buckets: readonly FlowBucket[]): number =>
+  buckets.reduce((n, bucket) => n + bucket.size, 0);
 
 /**
  * The node's one replication scheduler: a backup round every `backupPeriod` and an
@@ -52,9 +55,14 @@ const FOLLOW_UP_ENTRIES = 1000;
  * per round (many buckets of many devices), and the handlers that answer them on backups.
  *
  * @remarks No timer per device. A period changed at run time applies from the next tick.
- * After a small backup message succeeds, the replicator looks again at once for changes
- * made while it was in flight, so a busy device's lag is one round trip, not one period;
- * after a big one (more than 1,000 entries) it waits for the next round.
+ * One backup message per backup node is in flight at a time: a round bigger than
+ * `maxEntriesPerMessage` goes out as a queue of messages, each sent when the one before it
+ * is acknowledged, so a big backlog (a node that just started, a table loaded at once)
+ * never has more on the wire than a receiver can take within `requestTimeout`. A failed
+ * message drops the rest of its round; the next round takes what is still owed.
+ * After a small round (at most 1,000 entries) succeeds, the replicator looks again at once
+ * for changes made while it was in flight, so a busy device's lag is one round trip, not
+ * one period; after a big one it waits for the next round.
  */
 export class Replicator {
   readonly stats: ReplicationStats = {
@@ -67,6 +75,9 @@ export class Replicator {
   readonly #subscription: Subscription;
   readonly #unserve: Array<() => void>;
   readonly #again = new Subject<NodeId>();
+  /** Backup nodes with a round going out: one message in flight, the rest of the round queued. */
+  readonly #sending = new Set<NodeId>();
+  #closed = false;
 
   constructor(options: ReplicatorOptions) {
     this.#options = options;
@@ -88,7 +99,7 @@ export class Replicator {
     ];
   }
 
-  /** Sends every backup that is due, one message (or a few, for big changes) per backup node. */
+  /** Sends every backup that is due: per backup node one message, or a queue of them for big changes. */
   backupRound(): void {
     const nodes = new Set<NodeId>();
     for (const table of this.#options.tables()) {
@@ -98,6 +109,8 @@ export class Replicator {
   }
 
   #backupTo(node: NodeId): void {
+    // A round still going out to `node` looks again for what is owed when it ends.
+    if (this.#closed || this.#sending.has(node)) return;
     const outgoing: Outgoing[] = [];
     for (const table of this.#options.tables()) {
       const info = table.info;
@@ -105,7 +118,45 @@ export class Replicator {
       const buckets = table.takeBackups(node);
       if (buckets.length > 0) outgoing.push({ table, term: info.term, buckets });
     }
-    for (const chunk of this.#chunks(outgoing)) void this.#send(node, chunk);
+    if (outgoing.length === 0) return;
+    this.#sending.add(node);
+    void this.#sendRound(node, [...this.#chunks(outgoing)]);
+  }
+
+  /** Sends a round's messages to `node` one after another; stops at the first failure. */
+  async #sendRound(node: NodeId, messages: Outgoing[][]): Promise<void> {
+    let entries = 0;
+    try {
+      for (const [i, message] of messages.entries()) {
+        if (this.#closed || !(await this.#send(node, message))) {
+          // The rest were never sent: they are owed again from the next round.
+          for (const rest of messages.slice(this.#closed ? i : i + 1)) this.#release(node, rest);
+          return;
+        }
+        entries += message.reduce((n, item) => n + countEntries(item.buckets), 0);
+      }
+    } finally {
+      this.#sending.delete(node);
+    }
+    // A small round is followed up at once, so a busy device's lag is a round trip. A big
+    // one waits for the next round: buckets travel whole, and following a big round at once
+    // while writes keep landing in every bucket would resend the whole table back to back.
+    if (
+      entries <= FOLLOW_UP_ENTRIES &&
+      messages.some((message) => message.some((item) => item.table.hasUnackedChanges(node)))
+    )
+      this.#again.next(node);
+  }
+
+  /** Gives back the in-flight marks of buckets that were taken but not sent. */
+  #release(node: NodeId, message: readonly Outgoing[]): void {
+    for (const item of message)
+      item.table.backupDone(
+        node,
+        item.term,
+        new Map(item.buckets.map((b) => [b.index, b.timestamp])),
+        undefined,
+      );
   }
 
   /** Splits a round's buckets into messages of at most `maxEntriesPerMessage` entries. */
@@ -131,7 +182,8 @@ export class Replicator {
     if (chunk.length > 0) yield chunk;
   }
 
-  async #send(node: NodeId, outgoing: readonly Outgoing[]): Promise<void> {
+  /** Sends one backup message and records its outcome; `false` if it failed. */
+  async #send(node: NodeId, outgoing: readonly Outgoing[]): Promise<boolean> {
     const sent = outgoing.map(
       (item) => new Map<number, LogicalTimestamp>(item.buckets.map((b) => [b.index, b.timestamp])),
     );
@@ -155,23 +207,15 @@ export class Replicator {
         item.table.backupDone(node, item.term, sent[i]!, reply.devices[i]);
       });
       this.stats.backupBuckets += sent.reduce((n, m) => n + m.size, 0);
+      return true;
     } catch (error) {
       this.stats.backupFailures++;
       this.#options.log.debug("backup failed", { node, error: String(error) });
       outgoing.forEach((item, i) => {
         item.table.backupDone(node, item.term, sent[i]!, undefined);
       });
-      return;
+      return false;
     }
-    // A small message is followed up at once, so a busy device's lag is a round trip. A big
-    // one waits for the next round: buckets travel whole, and following a big send at once
-    // while writes keep landing in every bucket would resend the whole table back to back.
-    const entries = outgoing.reduce(
-      (n, item) => n + item.buckets.reduce((m, bucket) => m + bucket.size, 0),
-      0,
-    );
-    if (entries <= FOLLOW_UP_ENTRIES && outgoing.some((item) => item.table.hasUnackedChanges(node)))
-      this.#again.next(node);
   }
 
   #onBackup(request: MessageOf<"BackupRequest">): MessageOf<"BackupReply"> {
@@ -186,13 +230,16 @@ export class Replicator {
 
   /**
    * Compares summaries with every backup: one message per backup node, a checksum per device;
-   * the backup answers with bucket digests only for the devices that differ.
+   * the backup answers with bucket digests only for the devices that differ. A backup node
+   * with a backup round still going out to it is left for the next period: its devices differ
+   * by what the master already knows it owes, and their digests would only add to its load.
    */
   antiEntropyRound(): void {
     const perNode = new Map<NodeId, DeviceFlowTable[]>();
     for (const table of this.#options.tables()) {
       if (!table.isActiveMaster) continue;
       for (const node of table.backups) {
+        if (this.#sending.has(node)) continue;
         const list = perNode.get(node) ?? [];
         list.push(table);
         perNode.set(node, list);
@@ -262,6 +309,7 @@ export class Replicator {
 
   /** Stops the rounds and the handlers. */
   close(): void {
+    this.#closed = true;
     this.#subscription.unsubscribe();
     for (const unserve of this.#unserve) unserve();
   }
