@@ -157,7 +157,7 @@ export function roleOf(info: ReplicaInfo, node: NodeId): MastershipRole {
  */
 function keyedStreams<K extends string, E extends { readonly key: K }, V>(
   source: () => Observable<E>,
-  valueOf: (item: E) => V,
+  pick: (item: E) => V,
   current: (key: K) => V | undefined,
 ): (key: K) => Observable<V> {
   const subscribers = new Map<K, Set<Subscriber<V>>>();
@@ -183,7 +183,7 @@ function keyedStreams<K extends string, E extends { readonly key: K }, V>(
           next: (item) => {
             const own = subscribers.get(item.key);
             if (own === undefined) return;
-            const value = valueOf(item);
+            const value = pick(item);
             for (const s of [...own]) s.next(value);
           },
           error: (error: unknown) => {
