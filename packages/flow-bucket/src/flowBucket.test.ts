@@ -294,3 +294,83 @@ describe("FlowBucket", () => {
     expect(() => mine.mergeFrom(new FlowBucket(2))).toThrow(FlowBucketError);
   });
 });
+
+describe("FlowBucket deltas", () => {
+  const sameContents = (a: FlowBucket, b: FlowBucket) => {
+    expect(a.digest()).toEqual(b.digest());
+    expect(new Set(a.entries())).toEqual(new Set(b.entries()));
+  };
+
+  it("a replica holding any earlier version reaches the current one from a delta, or is told to take the whole bucket", () => {
+    fc.assert(
+      fc.property(
+        fc.array(flowRule([DEVICE]), { minLength: RULES, maxLength: RULES }),
+        fc.array(fc.tuple(op, fc.nat({ max: 3 })), { maxLength: 80 }),
+        (generated, ops) => {
+          const rules = [...generated, collidingTwin(generated[0]!)];
+          const master = new FlowBucket(3);
+          const clock = new LogicalClock();
+          const model = new Model();
+          // A replica kept in step with deltas, and copies left behind at earlier versions.
+          let replica = master.copy();
+          const behind: FlowBucket[] = [];
+          const catchUp = (copy: FlowBucket): FlowBucket => {
+            const delta = master.delta(copy.term, copy.timestamp);
+            if (copy.term === master.term && copy.timestamp === master.timestamp) return copy;
+            if (delta === undefined) return master.copy();
+            expect(delta.entries.length + delta.removed.length).toBeLessThan(
+              Math.max(1, master.size),
+            );
+            expect(copy.applyDelta(delta)).toBe(true);
+            return copy;
+          };
+          for (const [o, action] of ops) {
+            try {
+              apply(master, clock, model, rules, o, 1);
+            } catch (error) {
+              expect(error).toBeInstanceOf(FlowBucketError);
+            }
+            if (action === 0) replica = catchUp(replica);
+            if (action === 1) behind.push(master.copy());
+          }
+          sameContents(catchUp(replica), master);
+          for (const copy of behind) sameContents(catchUp(copy), master);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("a delta leaves a replica at any other version untouched and says so", () => {
+    const clock = new LogicalClock();
+    const [a, b, c] = [0, 1, 2].map((i) =>
+      createFlowRule({
+        deviceId: DEVICE,
+        appId: 1,
+        priority: 100 + i,
+        criteria: [{ type: "IN_PORT", port: i + 1 }],
+        treatment: { instructions: [{ type: "OUTPUT", port: 9 }] },
+      }),
+    ) as [FlowRule, FlowRule, FlowRule];
+    const master = new FlowBucket(0);
+    for (const rule of [a, b, c]) master.add(createFlowEntry(rule, { created: 1 }), 1, clock);
+    const atThree = master.copy();
+    master.remove(b, 1, clock);
+    const atFour = master.copy();
+    master.add(createFlowEntry(b, { created: 2 }), 1, clock);
+    master.modify(a, (e) => withFlowEntry(e, { packets: 5 }), 1, clock);
+
+    const fromThree = master.delta(atThree.term, atThree.timestamp)!;
+    expect(fromThree.entries.map((e) => e.rule.priority).sort()).toEqual([100, 101]);
+    expect(fromThree.removed).toEqual([]);
+    const fromFour = master.delta(atFour.term, atFour.timestamp)!;
+    // A delta from version 4 does not apply to a copy at version 3, which keeps what it had.
+    expect(atThree.applyDelta(fromFour)).toBe(false);
+    expect(atThree.digest()).toEqual({ bucket: 0, term: 1, timestamp: 3 });
+    expect(atThree.size).toBe(3);
+    // A version the bucket never had gets no delta at all.
+    expect(master.delta(7, 3)).toBeUndefined();
+    expect(atFour.applyDelta(fromFour)).toBe(true);
+    sameContents(atFour, master);
+  });
+});

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { type FlowBucketDigest, isNewerThan, type Term, TermSchema } from "./flowBucketDigest.js";
 import { FlowBucketError } from "./flowBucketError.js";
 import { decodeEntries, type FlowEntry, FlowEntryReferenceSchema } from "./flowEntry.js";
-import { type FlowRule, sameFlowRule } from "./flowRule.js";
+import { decodeRule, type FlowRule, FlowRuleReferenceSchema, sameFlowRule } from "./flowRule.js";
 import type { ApplicationId, FlowId } from "./ids.js";
 import {
   type LogicalClock,
@@ -67,6 +67,86 @@ export const FlowBucketSnapshotSchema = z.withParser(
   fastParser(decodeSnapshot),
 );
 
+/**
+ * A bucket's changes since an earlier version of it: what a replica holding exactly that
+ * version (`baseTerm`, `baseTimestamp`) needs to reach this one (`term`, `timestamp`).
+ *
+ * @remarks Built from the bucket's current state for every rule changed since the base, so
+ * applying it is idempotent per rule: `entries` are stored as they are now, `removed` rules
+ * are gone now. A replica whose copy is not exactly the base must not apply it.
+ */
+export interface FlowBucketDelta {
+  readonly bucket: number;
+  readonly baseTerm: Term;
+  readonly baseTimestamp: LogicalTimestamp;
+  readonly term: Term;
+  readonly timestamp: LogicalTimestamp;
+  /** Entries stored or replaced since the base, as they are now. */
+  readonly entries: readonly FlowEntry[];
+  /** Rules removed since the base (and not stored again). */
+  readonly removed: readonly FlowRule[];
+}
+
+/** @internal A delta decoded from its canonical wire form without zod; undefined when unsure. */
+export function decodeDelta(raw: unknown): FlowBucketDelta | undefined {
+  if (!isRecord(raw)) return undefined;
+  const { bucket, baseTerm, baseTimestamp, term, timestamp, entries, removed } = raw;
+  if (
+    !isSafeNat(bucket) ||
+    !isSafeNat(baseTerm) ||
+    !isSafeNat(baseTimestamp) ||
+    !isSafeNat(term) ||
+    !isSafeNat(timestamp) ||
+    !Array.isArray(removed)
+  ) {
+    return undefined;
+  }
+  const decoded = decodeEntries(entries);
+  if (decoded === undefined) return undefined;
+  const rules = new Array<FlowRule>(removed.length);
+  for (let i = 0; i < removed.length; i++) {
+    const rule = decodeRule(removed[i]);
+    if (rule === undefined) return undefined;
+    rules[i] = rule;
+  }
+  return {
+    bucket,
+    baseTerm,
+    baseTimestamp,
+    term,
+    timestamp,
+    entries: Object.freeze(decoded),
+    removed: Object.freeze(rules),
+  };
+}
+
+/** @internal {@link FlowBucketDeltaSchema} without its fast path. */
+export const FlowBucketDeltaReferenceSchema = z.object({
+  bucket: z.number().int().min(0),
+  baseTerm: TermSchema,
+  baseTimestamp: LogicalTimestampSchema,
+  term: TermSchema,
+  timestamp: LogicalTimestampSchema,
+  entries: z.array(FlowEntryReferenceSchema).readonly(),
+  removed: z.array(FlowRuleReferenceSchema).readonly(),
+});
+
+/** Schema of a {@link FlowBucketDelta}; decoded like {@link FlowBucketSnapshotSchema}. */
+export const FlowBucketDeltaSchema = z.withParser(
+  FlowBucketDeltaReferenceSchema,
+  fastParser(decodeDelta),
+);
+
+/** One change in a bucket's log: the rule it touched and the stamp it gave the bucket. */
+interface LoggedChange {
+  readonly term: Term;
+  readonly timestamp: LogicalTimestamp;
+  readonly rule: FlowRule;
+}
+
+/** How many changes a bucket logs beyond its size before it forgets the oldest half. */
+const LOG_SLACK = 64;
+
 /** Which entries {@link FlowBucket.purge} removes. */
 export type PurgeFilter =
   | { readonly appId: ApplicationId }
@@ -81,6 +161,9 @@ export type PurgeFilter =
  * of the caller's clock; a change that does nothing (an update of an absent flow, a refused
  * stale update) leaves the stamp alone. A change with a term older than the bucket's is
  * refused with `STALE_TERM`. Entries are immutable, so {@link FlowBucket.copy} shares them.
+ * The bucket logs which rules each change touched (at most its size plus a little, oldest
+ * forgotten first), so {@link FlowBucket.delta} can tell a replica what changed since the
+ * version it holds without sending the whole bucket.
  *
  * @example
  * const clock = new LogicalClock();
@@ -95,6 +178,11 @@ export class FlowBucket {
   #timestamp: LogicalTimestamp = 0;
   #slots = new Map<FlowId, Slot>();
   #size = 0;
+  /** The version from which {@link FlowBucket.#log} is complete. */
+  #logTerm: Term = 0;
+  #logTimestamp: LogicalTimestamp = 0;
+  /** The rules changed since that version, oldest first, with the stamp each change gave. */
+  #log: LoggedChange[] = [];
   readonly #onChange: BucketChangeListener | undefined;
 
   constructor(index: number, onChange?: BucketChangeListener) {
@@ -111,6 +199,7 @@ export class FlowBucket {
     for (const entry of snapshot.entries) bucket.#put(entry);
     bucket.#term = snapshot.term;
     bucket.#timestamp = snapshot.timestamp;
+    bucket.#resetLog();
     return bucket;
   }
 
@@ -163,7 +252,7 @@ export class FlowBucket {
   add(entry: FlowEntry, term: Term, clock: LogicalClock): FlowEntry | undefined {
     this.#checkTerm(term);
     const previous = this.#put(entry);
-    this.#stamp(term, clock);
+    this.#stamp(term, clock, [entry.rule]);
     return previous;
   }
 
@@ -176,7 +265,7 @@ export class FlowBucket {
     const stored = this.find(entry.rule);
     if (stored === undefined || entry.created < stored.created) return false;
     this.#put(entry);
-    this.#stamp(term, clock);
+    this.#stamp(term, clock, [entry.rule]);
     return true;
   }
 
@@ -203,7 +292,7 @@ export class FlowBucket {
       );
     }
     this.#put(replacement);
-    this.#stamp(term, clock);
+    this.#stamp(term, clock, [replacement.rule]);
     return replacement;
   }
 
@@ -219,7 +308,7 @@ export class FlowBucket {
     if (stored === undefined) return undefined;
     if ("rule" in target && target.created < stored.created) return undefined;
     this.#delete(stored);
-    this.#stamp(term, clock);
+    this.#stamp(term, clock, [stored.rule]);
     return stored;
   }
 
@@ -238,7 +327,11 @@ export class FlowBucket {
     const removed = [...this.entries()].filter(accepts);
     if (removed.length === 0) return removed;
     for (const entry of removed) this.#delete(entry);
-    this.#stamp(term, clock);
+    this.#stamp(
+      term,
+      clock,
+      removed.map((entry) => entry.rule),
+    );
     return removed;
   }
 
@@ -253,6 +346,7 @@ export class FlowBucket {
     this.#size = 0;
     this.#term = 0;
     this.#timestamp = 0;
+    this.#resetLog();
     this.#notify(previousTerm, previousTimestamp);
   }
 
@@ -296,6 +390,114 @@ export class FlowBucket {
     return true;
   }
 
+  /**
+   * What changed since version (`baseTerm`, `baseTimestamp`) of this bucket, for a replica
+   * that holds exactly that version; `undefined` when the log no longer reaches back to it
+   * (or never saw it), or when the delta would be no smaller than the whole bucket — send a
+   * {@link FlowBucket.snapshot} then.
+   */
+  delta(baseTerm: Term, baseTimestamp: LogicalTimestamp): FlowBucketDelta | undefined {
+    const start = this.#logIndexAfter(baseTerm, baseTimestamp);
+    if (start === undefined) return undefined;
+    const log = this.#log;
+    const entries = new Set<FlowEntry>();
+    const removed: FlowRule[] = [];
+    const removedIds = new Map<FlowId, FlowRule[]>();
+    for (let i = start; i < log.length; i++) {
+      const rule = log[i]!.rule;
+      const entry = this.find(rule);
+      if (entry !== undefined) {
+        entries.add(entry);
+      } else {
+        const same = removedIds.get(rule.id);
+        if (same === undefined) removedIds.set(rule.id, [rule]);
+        else if (same.some((other) => sameFlowRule(other, rule))) continue;
+        else same.push(rule);
+        removed.push(rule);
+      }
+      if (entries.size + removed.length >= this.#size && entries.size + removed.length > 0)
+        return undefined;
+    }
+    return {
+      bucket: this.index,
+      baseTerm,
+      baseTimestamp,
+      term: this.#term,
+      timestamp: this.#timestamp,
+      entries: [...entries],
+      removed,
+    };
+  }
+
+  /**
+   * Applies `delta` if this bucket is exactly its base version; returns whether it did. A
+   * bucket at any other version is left alone: the sender has to send the whole bucket.
+   */
+  applyDelta(delta: FlowBucketDelta): boolean {
+    if (delta.bucket !== this.index) {
+      throw new FlowBucketError(
+        "INVALID_BUCKET",
+        `cannot apply a delta of bucket ${delta.bucket} to bucket ${this.index}`,
+      );
+    }
+    if (this.#term !== delta.baseTerm || this.#timestamp !== delta.baseTimestamp) return false;
+    const base = { bucket: this.index, term: delta.baseTerm, timestamp: delta.baseTimestamp };
+    if (!isNewerThan(delta, base)) return false;
+    const previousTerm = this.#term;
+    const previousTimestamp = this.#timestamp;
+    for (const entry of delta.entries) this.#put(entry);
+    for (const rule of delta.removed) {
+      const stored = this.find(rule);
+      if (stored !== undefined) this.#delete(stored);
+    }
+    this.#term = delta.term;
+    this.#timestamp = delta.timestamp;
+    this.#record([...delta.entries.map((entry) => entry.rule), ...delta.removed]);
+    this.#notify(previousTerm, previousTimestamp);
+    return true;
+  }
+
+  /** Where the changes after version (`term`, `timestamp`) start in the log, if it has them. */
+  #logIndexAfter(term: Term, timestamp: LogicalTimestamp): number | undefined {
+    if (term === this.#term && timestamp === this.#timestamp) return this.#log.length;
+    if (term === this.#logTerm && timestamp === this.#logTimestamp) return 0;
+    // The base must be a version this bucket had: the stamp of a logged change.
+    const log = this.#log;
+    let low = 0;
+    let high = log.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (log[middle]!.timestamp <= timestamp) low = middle + 1;
+      else high = middle;
+    }
+    const last = log[low - 1];
+    return last !== undefined && last.timestamp === timestamp && last.term === term
+      ? low
+      : undefined;
+  }
+
+  /** Logs that `rules` changed, with the bucket's current stamp; forgets the oldest half when long. */
+  #record(rules: readonly FlowRule[]): void {
+    const term = this.#term;
+    const timestamp = this.#timestamp;
+    for (const rule of rules) this.#log.push({ term, timestamp, rule });
+    if (this.#log.length > this.#size + LOG_SLACK) {
+      // Every change after the new starting version stays logged (a few of its own may too,
+      // which a delta sends again harmlessly).
+      const cut = this.#log.length >>> 1;
+      const start = this.#log[cut - 1]!;
+      this.#logTerm = start.term;
+      this.#logTimestamp = start.timestamp;
+      this.#log = this.#log.slice(cut);
+    }
+  }
+
+  #resetLog(): void {
+    this.#logTerm = this.#term;
+    this.#logTimestamp = this.#timestamp;
+    this.#log = [];
+  }
+
   #adopt(other: FlowBucket): void {
     this.#slots = new Map();
     for (const [id, slot] of other.#slots) {
@@ -304,6 +506,7 @@ export class FlowBucket {
     this.#size = other.#size;
     this.#term = other.#term;
     this.#timestamp = other.#timestamp;
+    this.#resetLog();
   }
 
   #checkTerm(term: Term): void {
@@ -318,11 +521,12 @@ export class FlowBucket {
     }
   }
 
-  #stamp(term: Term, clock: LogicalClock): void {
+  #stamp(term: Term, clock: LogicalClock, changed: readonly FlowRule[]): void {
     const previousTerm = this.#term;
     const previousTimestamp = this.#timestamp;
     this.#term = term;
     this.#timestamp = clock.next();
+    this.#record(changed);
     this.#notify(previousTerm, previousTimestamp);
   }
 

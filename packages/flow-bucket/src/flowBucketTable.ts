@@ -1,5 +1,10 @@
 import { z } from "zod";
-import { FlowBucket, type FlowBucketSnapshot, type PurgeFilter } from "./flowBucket.js";
+import {
+  FlowBucket,
+  type FlowBucketDelta,
+  type FlowBucketSnapshot,
+  type PurgeFilter,
+} from "./flowBucket.js";
 import {
   compareDigests,
   emptyDigest,
@@ -259,6 +264,37 @@ export class FlowBucketTable {
     this.clock.observe(remote.timestamp);
     if (remote.term === 0 && remote.timestamp === 0) return false;
     return this.allocate(index).mergeFrom(remote);
+  }
+
+  /**
+   * Applies `delta` (see {@link FlowBucket.delta}) if bucket `delta.bucket` is exactly its
+   * base version, and moves the clock past it; returns whether it applied. A bucket at any
+   * other version is left alone: the sender must send the whole bucket instead.
+   *
+   * @throws {FlowBucketError} `WRONG_DEVICE` or `INVALID_BUCKET` if an entry or rule of
+   *   `delta` does not belong in that bucket of this table (nothing is changed).
+   */
+  applyDelta(delta: FlowBucketDelta): boolean {
+    const index = delta.bucket;
+    for (const rule of [...delta.entries.map((entry) => entry.rule), ...delta.removed]) {
+      this.#checkDevice(rule);
+      if (this.bucketIndexOf(rule.id) !== index) {
+        throw new FlowBucketError(
+          "INVALID_BUCKET",
+          `flow ${rule.id} belongs in bucket ${this.bucketIndexOf(rule.id)}, not ${index}`,
+        );
+      }
+    }
+    if (!Number.isInteger(index) || index < 0 || index >= this.bucketCount) {
+      throw new FlowBucketError(
+        "INVALID_BUCKET",
+        `bucket ${index} is out of range for ${this.bucketCount} buckets`,
+      );
+    }
+    this.clock.observe(delta.timestamp);
+    const bucket = this.#buckets.get(index);
+    if (bucket === undefined && (delta.baseTerm !== 0 || delta.baseTimestamp !== 0)) return false;
+    return (bucket ?? this.allocate(index)).applyDelta(delta);
   }
 
   /** An independent copy: same buckets, entries, stamps and clock time. */

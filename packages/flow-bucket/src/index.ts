@@ -1,8 +1,13 @@
 export { flowBucketNamespace } from "./codecs.js";
 export type { Criterion, CriterionType } from "./criterion.js";
 export { CriterionSchema, criterionToJson } from "./criterion.js";
-export type { BucketChangeListener, FlowBucketSnapshot, PurgeFilter } from "./flowBucket.js";
-export { FlowBucket, FlowBucketSnapshotSchema } from "./flowBucket.js";
+export type {
+  BucketChangeListener,
+  FlowBucketDelta,
+  FlowBucketSnapshot,
+  PurgeFilter,
+} from "./flowBucket.js";
+export { FlowBucket, FlowBucketDeltaSchema, FlowBucketSnapshotSchema } from "./flowBucket.js";
 export type { FlowBucketDigest, Term } from "./flowBucketDigest.js";
 export {
   compareDigests,
