@@ -3,7 +3,6 @@ import {
   createFlowEntry,
   createFlowRule,
   deviceId,
-  type FlowBucket,
   type FlowRule,
   withFlowEntry,
 } from "@flowstore/flow-bucket";
@@ -47,9 +46,7 @@ async function activeMaster(count: number): Promise<DeviceFlowTable> {
   return table;
 }
 
-const sent = (buckets: readonly FlowBucket[]) =>
-  new Map(buckets.map((b) => [b.index, b.timestamp]));
-const accepted = { accepted: true, term: 1 } as const;
+const accepted = { accepted: true, term: 1, missingBase: [] } as const;
 
 describe("DeviceFlowTable backups", () => {
   it("sends changed buckets once acknowledged, then nothing until something changes", async () => {
@@ -57,7 +54,7 @@ describe("DeviceFlowTable backups", () => {
     const first = table.takeBackups(n2);
     expect(first.length).toBeGreaterThan(0);
     expect(table.takeBackups(n2)).toEqual([]); // in flight
-    table.backupDone(n2, 1, sent(first), accepted);
+    table.backupDone(n2, 1, first, accepted);
     expect(table.takeBackups(n2)).toEqual([]);
     expect(table.unackedBuckets()).toBe(0);
     expect(table.hasUnackedChanges(n2)).toBe(false);
@@ -72,14 +69,14 @@ describe("DeviceFlowTable backups", () => {
   it("a failed send is sent again at the next round", async () => {
     const table = await activeMaster(10);
     const first = table.takeBackups(n2);
-    table.backupDone(n2, 1, sent(first), undefined);
+    table.backupDone(n2, 1, first, undefined);
     expect(table.takeBackups(n2).map((b) => b.index)).toEqual(first.map((b) => b.index));
   });
 
   it("anti-entropy that finds a bucket missing on the backup makes a settled device send it", async () => {
     const table = await activeMaster(10);
     const first = table.takeBackups(n2);
-    table.backupDone(n2, 1, sent(first), accepted);
+    table.backupDone(n2, 1, first, accepted);
     expect(table.takeBackups(n2)).toEqual([]);
     // The backup lost one bucket (it restarted, say): its digests lack it.
     const [lost, ...kept] = table.digests();
@@ -93,5 +90,82 @@ describe("DeviceFlowTable backups", () => {
     table.markInSync(n2, table.summary().checksum);
     expect(table.unackedBuckets()).toBe(0);
     expect(table.takeBackups(n2)).toEqual([]);
+  });
+});
+
+describe("DeviceFlowTable deltas", () => {
+  /** A backup of `device` (n2) in term 1, its master n1. */
+  function backupTable(): DeviceFlowTable {
+    const table = new DeviceFlowTable({
+      deviceId: device,
+      localNode: n2,
+      bucketCount: 16,
+      sync: { digests: async () => [], buckets: async () => [] },
+      activate: async () => true,
+      shouldDropCopies: () => false,
+      log: silentLogger,
+      wait: () => Promise.resolve(),
+    });
+    table.onLifecycle({ type: "TERM_START", info, previous: undefined });
+    return table;
+  }
+
+  /** One backup round from `master` to `backup`, answered; returns what was sent. */
+  function round(master: DeviceFlowTable, backup: DeviceFlowTable) {
+    const payloads = master.takeBackups(n2);
+    const verdict = backup.receiveBackup(
+      1,
+      payloads.flatMap((p) => (p.kind === "whole" ? [p.snapshot] : [])),
+      payloads.flatMap((p) => (p.kind === "delta" ? [p.delta] : [])),
+    );
+    master.backupDone(n2, 1, payloads, verdict);
+    return payloads;
+  }
+
+  const contents = (table: DeviceFlowTable) =>
+    new Map([...table.table.buckets()].map((b) => [b.index, new Set(b.entries())]));
+
+  it("sends a bucket whole once, then only what changed in it, and the backup ends up equal", async () => {
+    const master = await activeMaster(200);
+    const backup = backupTable();
+    const first = round(master, backup);
+    expect(first.every((p) => p.kind === "whole")).toBe(true);
+    expect(first.reduce((n, p) => n + p.size, 0)).toBe(200);
+
+    const [changed, removed, added] = [rule(3), rule(4), rule(500)];
+    await master.write(master.table.bucketIndexOf(changed.id), (t, term) =>
+      t.modify(changed, (e) => withFlowEntry(e, { packets: 9 }), term),
+    );
+    await master.write(master.table.bucketIndexOf(removed.id), (t, term) =>
+      t.remove(removed, term),
+    );
+    await master.write(master.table.bucketIndexOf(added.id), (t, term) =>
+      t.add(createFlowEntry(added, { created: 2 }), term),
+    );
+    const second = round(master, backup);
+    expect(second.every((p) => p.kind === "delta")).toBe(true);
+    expect(second.reduce((n, p) => n + p.size, 0)).toBe(3);
+    expect(contents(backup)).toEqual(contents(master));
+    expect(backup.table.summary()).toEqual(master.table.summary());
+    expect(master.unackedBuckets()).toBe(0);
+  });
+
+  it("a backup whose copy is not the delta's base keeps it and gets the bucket whole next", async () => {
+    const master = await activeMaster(200);
+    const backup = backupTable();
+    round(master, backup);
+    const r = rule(7);
+    const index = master.table.bucketIndexOf(r.id);
+    // The backup's copy of that bucket is lost (it restarted, say) without the master knowing.
+    backup.table.bucket(index)?.clear();
+    await master.write(index, (t, term) =>
+      t.modify(r, (e) => withFlowEntry(e, { packets: 1 }), term),
+    );
+    const sent = round(master, backup);
+    expect(sent.map((p) => [p.index, p.kind])).toEqual([[index, "delta"]]);
+    expect(backup.table.bucket(index)?.size).toBe(0); // not half-applied
+    const resent = round(master, backup);
+    expect(resent.map((p) => [p.index, p.kind])).toEqual([[index, "whole"]]);
+    expect(contents(backup)).toEqual(contents(master));
   });
 });

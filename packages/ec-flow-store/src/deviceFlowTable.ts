@@ -4,6 +4,7 @@ import {
   type DeviceId,
   emptyDigest,
   type FlowBucket,
+  type FlowBucketDelta,
   type FlowBucketDigest,
   type FlowBucketSnapshot,
   FlowBucketTable,
@@ -57,12 +58,32 @@ export interface DeviceFlowTableOptions {
 
 /** The answer of a backup to one device's buckets. */
 export type BackupVerdict =
-  | { readonly accepted: true; readonly term: Term }
+  | {
+      readonly accepted: true;
+      readonly term: Term;
+      /** Buckets whose delta did not apply: the backup's copy was not its base. */
+      readonly missingBase: readonly number[];
+    }
   | {
       readonly accepted: false;
       readonly reason: "STALE_TERM" | "UNKNOWN_TERM";
       readonly term: Term;
     };
+
+/** A version of a bucket: what a backup acknowledged holding. */
+interface Version {
+  readonly term: Term;
+  readonly timestamp: LogicalTimestamp;
+}
+
+/**
+ * One bucket on its way to a backup: the version sent, and either the whole bucket or a delta
+ * from the version the backup acknowledged; `size` counts the entries and rules it carries.
+ */
+export type BackupPayload = Version & { readonly index: number; readonly size: number } & (
+    | { readonly kind: "whole"; readonly snapshot: FlowBucketSnapshot }
+    | { readonly kind: "delta"; readonly delta: FlowBucketDelta }
+  );
 
 interface QueuedWrite {
   readonly run: (term: Term) => void;
@@ -87,8 +108,8 @@ export class DeviceFlowTable {
   /** The newest term this node has heard of for the device, from events or messages. */
   #knownTerm: Term = 0;
   readonly #queued = new Map<number, QueuedWrite[]>();
-  /** Per backup node: bucket → the timestamp it acknowledged in the current term. */
-  readonly #acked = new Map<NodeId, Map<number, LogicalTimestamp>>();
+  /** Per backup node: bucket → the version it acknowledged in the current term. */
+  readonly #acked = new Map<NodeId, Map<number, Version>>();
   /** `node/bucket` of the backup sends in flight. */
   readonly #inFlight = new Set<string>();
   /**
@@ -410,14 +431,16 @@ export class DeviceFlowTable {
 
   /**
    * The buckets `node` should receive now: changed in the current term, newer than what it
-   * acknowledged, and not already on their way. They are marked in flight.
+   * acknowledged, and not already on their way. They are marked in flight. Each goes as a
+   * delta from the version `node` acknowledged when the bucket can give one, else whole.
    */
-  takeBackups(node: NodeId): FlowBucket[] {
+  takeBackups(node: NodeId): BackupPayload[] {
     const info = this.#info;
     if (info === undefined || !this.isActiveMaster || !info.backups.includes(node)) return [];
     const state = this.#state(info.term);
     if (this.#settled.get(node) === state) return [];
-    const out: FlowBucket[] = [];
+    const acked = this.#acked.get(node);
+    const out: BackupPayload[] = [];
     let owed = 0;
     for (const bucket of this.table.buckets()) {
       if (!this.#owes(node, bucket, info.term)) continue;
@@ -425,7 +448,7 @@ export class DeviceFlowTable {
       const key = `${node}/${bucket.index}`;
       if (this.#inFlight.has(key)) continue;
       this.#inFlight.add(key);
-      out.push(bucket);
+      out.push(payloadOf(bucket, acked?.get(bucket.index)));
     }
     if (owed === 0) this.#settled.set(node, state);
     return out;
@@ -449,25 +472,32 @@ export class DeviceFlowTable {
   #owes(node: NodeId, bucket: FlowBucket, term: Term): boolean {
     if (bucket.term === 0 && bucket.timestamp === 0) return false;
     if (bucket.term !== term && !this.#compared.has(node)) return false;
-    return (this.#acked.get(node)?.get(bucket.index) ?? -1) < bucket.timestamp;
+    return (this.#acked.get(node)?.get(bucket.index)?.timestamp ?? -1) < bucket.timestamp;
   }
 
-  /** Records the outcome of a backup send of `buckets` (index → timestamp sent) to `node`. */
+  /** Records the outcome of a backup send of `payloads` to `node` (`undefined`: it failed). */
   backupDone(
     node: NodeId,
     term: Term,
-    buckets: ReadonlyMap<number, LogicalTimestamp>,
+    payloads: readonly (Version & { readonly index: number })[],
     verdict: BackupVerdict | undefined,
   ): void {
-    for (const index of buckets.keys()) this.#inFlight.delete(`${node}/${index}`);
+    for (const payload of payloads) this.#inFlight.delete(`${node}/${payload.index}`);
     if (verdict === undefined || this.#info?.term !== term) return;
     if (!verdict.accepted) {
       this.observeTerm(verdict.reason === "STALE_TERM" ? verdict.term : 0);
       return;
     }
     const acked = this.#ackedOf(node);
-    for (const [index, timestamp] of buckets) {
-      if ((acked.get(index) ?? -1) < timestamp) acked.set(index, timestamp);
+    const missing = new Set(verdict.missingBase);
+    for (const { index, term: sentTerm, timestamp } of payloads) {
+      if (missing.has(index)) {
+        // The backup's copy is not what it acknowledged: the next round sends it whole.
+        acked.delete(index);
+        this.#ackEpoch++;
+      } else if ((acked.get(index)?.timestamp ?? -1) < timestamp) {
+        acked.set(index, { term: sentTerm, timestamp });
+      }
     }
   }
 
@@ -516,7 +546,8 @@ export class DeviceFlowTable {
       const local = this.table.digest(index);
       const other = theirs.get(index) ?? emptyDigest(index);
       if (local.term === other.term && local.timestamp === other.timestamp) {
-        if (local.term !== 0 || local.timestamp !== 0) acked.set(index, local.timestamp);
+        if (local.term !== 0 || local.timestamp !== 0)
+          acked.set(index, { term: local.term, timestamp: local.timestamp });
         continue;
       }
       acked.delete(index);
@@ -544,11 +575,12 @@ export class DeviceFlowTable {
     if (this.#compared.has(node) && this.#isSettled(node, term)) return;
     const acked = this.#ackedOf(node);
     this.#compared.add(node);
-    for (const bucket of this.table.buckets()) acked.set(bucket.index, bucket.timestamp);
+    for (const bucket of this.table.buckets())
+      acked.set(bucket.index, { term: bucket.term, timestamp: bucket.timestamp });
     this.#settled.set(node, this.#state(term));
   }
 
-  #ackedOf(node: NodeId): Map<number, LogicalTimestamp> {
+  #ackedOf(node: NodeId): Map<number, Version> {
     let acked = this.#acked.get(node);
     if (acked === undefined) {
       acked = new Map();
@@ -560,11 +592,17 @@ export class DeviceFlowTable {
   // ---- backups and sync, replica side --------------------------------------------------------
 
   /**
-   * Takes a master's copies of some buckets. Refused unless `term` is this node's current
-   * term for the device: a node that has not learned of the term yet, or a deposed master's
-   * late send, must not overwrite anything. Keeps whichever copy is newer.
+   * Takes a master's copies of some buckets, whole or as deltas. Refused unless `term` is this
+   * node's current term for the device: a node that has not learned of the term yet, or a
+   * deposed master's late send, must not overwrite anything. Keeps whichever copy is newer; a
+   * delta applies only to the exact version it was made from, and the buckets where it did
+   * not are named in the verdict, for the master to send whole.
    */
-  receiveBackup(term: Term, snapshots: readonly FlowBucketSnapshot[]): BackupVerdict {
+  receiveBackup(
+    term: Term,
+    snapshots: readonly FlowBucketSnapshot[],
+    deltas: readonly FlowBucketDelta[] = [],
+  ): BackupVerdict {
     const current = this.#info?.term ?? 0;
     if (term !== current) {
       this.observeTerm(term);
@@ -575,7 +613,9 @@ export class DeviceFlowTable {
       };
     }
     for (const snapshot of snapshots) this.table.merge(snapshot);
-    return { accepted: true, term };
+    const missingBase: number[] = [];
+    for (const delta of deltas) if (!this.table.applyDelta(delta)) missingBase.push(delta.bucket);
+    return { accepted: true, term, missingBase };
   }
 
   /** The digests of every changed bucket, for a new master or an anti-entropy round. */
@@ -606,4 +646,13 @@ export class DeviceFlowTable {
     this.#closed = true;
     this.#rejectQueued("CLOSED", "the store is closed");
   }
+}
+
+/** `bucket` as a backup that acknowledged version `base` needs it: a delta if it can, else whole. */
+function payloadOf(bucket: FlowBucket, base: Version | undefined): BackupPayload {
+  const version = { index: bucket.index, term: bucket.term, timestamp: bucket.timestamp };
+  const delta = base === undefined ? undefined : bucket.delta(base.term, base.timestamp);
+  return delta === undefined
+    ? { ...version, kind: "whole", snapshot: bucket.snapshot(), size: bucket.size }
+    : { ...version, kind: "delta", delta, size: delta.entries.length + delta.removed.length };
 }

@@ -1,6 +1,11 @@
 export type { StoreConfig, StoreConfigInput } from "./config.js";
 export { parseStoreConfig, StoreConfigSchema, StoreSettings } from "./config.js";
-export type { BackupVerdict, DeviceFlowTableOptions, SyncSource } from "./deviceFlowTable.js";
+export type {
+  BackupPayload,
+  BackupVerdict,
+  DeviceFlowTableOptions,
+  SyncSource,
+} from "./deviceFlowTable.js";
 export { DeviceFlowTable } from "./deviceFlowTable.js";
 export type {
   FlowRuleBatchInput,

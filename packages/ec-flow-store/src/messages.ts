@@ -2,6 +2,7 @@ import { NodeIdSchema } from "@flowstore/cluster-messaging";
 import {
   DeviceIdSchema,
   FLOW_ENTRY_STATES,
+  FlowBucketDeltaSchema,
   FlowBucketDigestSchema,
   FlowBucketSnapshotSchema,
   FlowEntrySchema,
@@ -46,16 +47,30 @@ export type BatchCompletion = z.output<typeof BatchCompletionSchema>;
 /** A device's term and clock, as the sender knows them: on every replication message. */
 const stamp = { deviceId: DeviceIdSchema, term: TermSchema, clock: LogicalTimestampSchema };
 
-/** Master → backup: changed buckets of many devices in one message. */
+/**
+ * Master → backup: changed buckets of many devices in one message, each whole or as a delta
+ * from the version the backup acknowledged.
+ */
 export const BackupRequestSchema = z.object({
-  devices: z.array(z.object({ ...stamp, buckets: z.array(FlowBucketSnapshotSchema) })),
+  devices: z.array(
+    z.object({
+      ...stamp,
+      buckets: z.array(FlowBucketSnapshotSchema),
+      deltas: z.array(FlowBucketDeltaSchema),
+    }),
+  ),
 });
 
 /** Backup → master: one verdict per device of the request, in order. */
 export const BackupReplySchema = z.object({
   devices: z.array(
     z.discriminatedUnion("accepted", [
-      z.object({ accepted: z.literal(true), term: TermSchema }),
+      z.object({
+        accepted: z.literal(true),
+        term: TermSchema,
+        /** Buckets whose delta did not apply (the backup's copy is not the delta's base): send them whole. */
+        missingBase: z.array(z.number().int().min(0)).readonly(),
+      }),
       z.object({
         accepted: z.literal(false),
         /** STALE_TERM: the backup knows a newer term; UNKNOWN_TERM: it has not learned this one yet. */

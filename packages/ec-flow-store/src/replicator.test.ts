@@ -69,11 +69,19 @@ async function setUp(flows: number, options: { maxEntriesPerMessage?: number } =
           return;
         }
         const { devices } = request.decode(payload);
-        const entries = devices.flatMap((d) => d.buckets).reduce((n, b) => n + b.entries.length, 0);
+        const entries =
+          devices.flatMap((d) => d.buckets).reduce((n, b) => n + b.entries.length, 0) +
+          devices
+            .flatMap((d) => d.deltas)
+            .reduce((n, d) => n + d.entries.length + d.removed.length, 0);
         sent.push({
           entries,
           answer: () =>
-            resolve(reply.encode({ devices: devices.map(() => ({ accepted: true, term: 1 })) })),
+            resolve(
+              reply.encode({
+                devices: devices.map(() => ({ accepted: true, term: 1, missingBase: [] })),
+              }),
+            ),
           fail: () => reject(new Error("timed out")),
         });
       }),

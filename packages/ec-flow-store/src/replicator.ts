@@ -1,5 +1,5 @@
 import type { NodeId } from "@flowstore/cluster-messaging";
-import type { DeviceId, FlowBucket, LogicalTimestamp, Term } from "@flowstore/flow-bucket";
+import type { DeviceId, Term } from "@flowstore/flow-bucket";
 import {
   distinctUntilChanged,
   interval,
@@ -12,7 +12,7 @@ import {
   switchMap,
 } from "rxjs";
 import type { StoreConfig } from "./config.js";
-import type { DeviceFlowTable } from "./deviceFlowTable.js";
+import type { BackupPayload, DeviceFlowTable } from "./deviceFlowTable.js";
 import type { Logger } from "./logger.js";
 import { type MessageOf, type StoreChannel, SUBJECTS } from "./storeMessaging.js";
 
@@ -40,14 +40,14 @@ export interface ReplicatorOptions {
 interface Outgoing {
   readonly table: DeviceFlowTable;
   readonly term: Term;
-  readonly buckets: FlowBucket[];
+  readonly payloads: BackupPayload[];
 }
 
 /** The most entries a backup round can carry and still be followed up at once. */
 const FOLLOW_UP_ENTRIES = 1000;
 
-const countEntries = (buckets: readonly FlowBucket[]): number =>
-  buckets.reduce((n, bucket) => n + bucket.size, 0);
+const countEntries = (payloads: readonly BackupPayload[]): number =>
+  payloads.reduce((n, payload) => n + payload.size, 0);
 
 /**
  * The node's one replication scheduler: a backup round every `backupPeriod` and an
@@ -115,8 +115,8 @@ export class Replicator {
     for (const table of this.#options.tables()) {
       const info = table.info;
       if (info === undefined || !table.isActiveMaster || !table.backups.includes(node)) continue;
-      const buckets = table.takeBackups(node);
-      if (buckets.length > 0) outgoing.push({ table, term: info.term, buckets });
+      const payloads = table.takeBackups(node);
+      if (payloads.length > 0) outgoing.push({ table, term: info.term, payloads });
     }
     if (outgoing.length === 0) return;
     this.#sending.add(node);
@@ -133,7 +133,7 @@ export class Replicator {
           for (const rest of messages.slice(this.#closed ? i : i + 1)) this.#release(node, rest);
           return;
         }
-        entries += message.reduce((n, item) => n + countEntries(item.buckets), 0);
+        entries += message.reduce((n, item) => n + countEntries(item.payloads), 0);
       }
     } finally {
       this.#sending.delete(node);
@@ -150,49 +150,41 @@ export class Replicator {
 
   /** Gives back the in-flight marks of buckets that were taken but not sent. */
   #release(node: NodeId, message: readonly Outgoing[]): void {
-    for (const item of message)
-      item.table.backupDone(
-        node,
-        item.term,
-        new Map(item.buckets.map((b) => [b.index, b.timestamp])),
-        undefined,
-      );
+    for (const item of message) item.table.backupDone(node, item.term, item.payloads, undefined);
   }
 
-  /** Splits a round's buckets into messages of at most `maxEntriesPerMessage` entries. */
+  /** Splits a round's payloads into messages of at most `maxEntriesPerMessage` entries. */
   *#chunks(outgoing: readonly Outgoing[]): Iterable<Outgoing[]> {
     const limit = this.#options.maxEntriesPerMessage ?? 20_000;
     let chunk: Outgoing[] = [];
     let size = 0;
     for (const item of outgoing) {
-      let current: FlowBucket[] = [];
-      for (const bucket of item.buckets) {
-        if (size > 0 && size + bucket.size > limit) {
-          if (current.length > 0) chunk.push({ ...item, buckets: current });
+      let current: BackupPayload[] = [];
+      for (const payload of item.payloads) {
+        if (size > 0 && size + payload.size > limit) {
+          if (current.length > 0) chunk.push({ ...item, payloads: current });
           yield chunk;
           chunk = [];
           current = [];
           size = 0;
         }
-        current.push(bucket);
-        size += bucket.size;
+        current.push(payload);
+        size += payload.size;
       }
-      if (current.length > 0) chunk.push({ ...item, buckets: current });
+      if (current.length > 0) chunk.push({ ...item, payloads: current });
     }
     if (chunk.length > 0) yield chunk;
   }
 
   /** Sends one backup message and records its outcome; `false` if it failed. */
   async #send(node: NodeId, outgoing: readonly Outgoing[]): Promise<boolean> {
-    const sent = outgoing.map(
-      (item) => new Map<number, LogicalTimestamp>(item.buckets.map((b) => [b.index, b.timestamp])),
-    );
     const request: MessageOf<"BackupRequest"> = {
       devices: outgoing.map((item) => ({
         deviceId: item.table.deviceId,
         term: item.term,
         clock: item.table.table.clock.current,
-        buckets: item.buckets.map((bucket) => bucket.snapshot()),
+        buckets: item.payloads.flatMap((p) => (p.kind === "whole" ? [p.snapshot] : [])),
+        deltas: item.payloads.flatMap((p) => (p.kind === "delta" ? [p.delta] : [])),
       })),
     };
     this.stats.backupMessages++;
@@ -204,16 +196,14 @@ export class Replicator {
         this.#options.config().requestTimeout,
       );
       outgoing.forEach((item, i) => {
-        item.table.backupDone(node, item.term, sent[i]!, reply.devices[i]);
+        item.table.backupDone(node, item.term, item.payloads, reply.devices[i]);
       });
-      this.stats.backupBuckets += sent.reduce((n, m) => n + m.size, 0);
+      this.stats.backupBuckets += outgoing.reduce((n, item) => n + item.payloads.length, 0);
       return true;
     } catch (error) {
       this.stats.backupFailures++;
       this.#options.log.debug("backup failed", { node, error: String(error) });
-      outgoing.forEach((item, i) => {
-        item.table.backupDone(node, item.term, sent[i]!, undefined);
-      });
+      for (const item of outgoing) item.table.backupDone(node, item.term, item.payloads, undefined);
       return false;
     }
   }
@@ -223,7 +213,7 @@ export class Replicator {
       devices: request.devices.map((device) => {
         const table = this.#options.table(device.deviceId);
         table.table.clock.observe(device.clock);
-        return table.receiveBackup(device.term, device.buckets);
+        return table.receiveBackup(device.term, device.buckets, device.deltas);
       }),
     };
   }
