@@ -168,4 +168,21 @@ describe("DeviceFlowTable deltas", () => {
     expect(resent.map((p) => [p.index, p.kind])).toEqual([[index, "whole"]]);
     expect(contents(backup)).toEqual(contents(master));
   });
+
+  it("anti-entropy that finds a backup merely behind leaves it a delta, not the whole bucket", async () => {
+    const master = await activeMaster(200);
+    const backup = backupTable();
+    round(master, backup);
+    const r = rule(9);
+    await master.write(master.table.bucketIndexOf(r.id), (t, term) =>
+      t.modify(r, (e) => withFlowEntry(e, { packets: 3 }), term),
+    );
+    // The backup holds every bucket at the version it acknowledged: behind by one change.
+    expect(master.reconcile(n2, backup.digests())).toEqual([]);
+    const sent = round(master, backup);
+    expect(sent.map((p) => [p.index, p.kind, p.size])).toEqual([
+      [master.table.bucketIndexOf(r.id), "delta", 1],
+    ]);
+    expect(contents(backup)).toEqual(contents(master));
+  });
 });

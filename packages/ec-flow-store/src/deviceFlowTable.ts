@@ -54,6 +54,8 @@ export interface DeviceFlowTableOptions {
   readonly retryDelay?: number;
   /** Buckets fetched per sync request. */
   readonly syncBatch?: number;
+  /** Called after a write ran on the master's table, so replication can send it. */
+  readonly onWrite?: () => void;
 }
 
 /** The answer of a backup to one device's buckets. */
@@ -199,6 +201,8 @@ export class DeviceFlowTable {
         return Promise.resolve(write(this.table, info.term));
       } catch (error) {
         return Promise.reject(error);
+      } finally {
+        this.#options.onWrite?.();
       }
     }
     return new Promise<T>((resolve, reject) => {
@@ -209,6 +213,8 @@ export class DeviceFlowTable {
             resolve(write(this.table, term));
           } catch (error) {
             reject(error);
+          } finally {
+            this.#options.onWrite?.();
           }
         },
         reject,
@@ -528,8 +534,9 @@ export class DeviceFlowTable {
 
   /**
    * Anti-entropy: given `node`'s digests of this device (only its changed buckets), marks
-   * what it holds exactly as acknowledged and forgets the acknowledgement of every other
-   * bucket, so the next backup round sends it. Returns the buckets the backup holds in a
+   * what it holds exactly as acknowledged and forgets the acknowledgement of every bucket
+   * where it holds neither the current version nor the one it acknowledged (and none is on
+   * its way), so the next backup round sends it whole. Returns the buckets the backup holds in a
    * version newer than the master's (the synchronization could not reach that backup): the
    * caller pulls those in with {@link DeviceFlowTable.pull}.
    */
@@ -550,7 +557,12 @@ export class DeviceFlowTable {
           acked.set(index, { term: local.term, timestamp: local.timestamp });
         continue;
       }
-      acked.delete(index);
+      // A backup that holds the version it acknowledged is only behind, and a bucket still on
+      // its way will be settled by its reply: either way the next send can be a delta. Any
+      // other copy is not what the master thinks: forget the mark, so it goes whole.
+      const mark = acked.get(index);
+      const behind = mark?.term === other.term && mark.timestamp === other.timestamp;
+      if (!behind && !this.#inFlight.has(`${node}/${index}`)) acked.delete(index);
       if (isNewerThan(other, local)) newer.push(index);
     }
     return newer;

@@ -608,6 +608,7 @@ export class EcFlowRuleStore {
       retryDelay: Math.min(1000, this.config.requestTimeout),
       activate: (term) => mastership.activate(device, term),
       shouldDropCopies: () => this.#options.clusterSize() > 1 + this.config.backupCount,
+      onWrite: () => this.replicator.changed(table!),
       ...(this.#options.isNodeAlive === undefined
         ? {}
         : { isNodeAlive: this.#options.isNodeAlive }),

@@ -115,16 +115,33 @@ describe("Replicator follow-up sends", () => {
     replicator.close();
   });
 
-  it("after a big backup, changes wait for the next round instead of resending at once", async () => {
+  it("after a big backup, changes made meanwhile follow at once, as a delta of just those changes", async () => {
     const { replicator, sent, write, settle } = await setUp(2000);
     replicator.backupRound();
     expect(sent.map((s) => s.entries)).toEqual([2000]);
     await write(2000, 1);
     sent[0]!.answer();
     await settle();
+    expect(sent.map((s) => s.entries)).toEqual([2000, 1]);
+    replicator.close();
+  });
+
+  it("a write goes to the backups on the scheduler's next turn, not at the next period", async () => {
+    const { table, replicator, sent, write, settle } = await setUp(10);
+    replicator.changed(table); // the queue scheduler runs the next turn at once
+    expect(sent.map((s) => s.entries)).toEqual([10]);
+    // Writes while that message is out wait for its acknowledgement, then go together.
+    await write(10, 2);
+    replicator.changed(table);
+    replicator.changed(table);
     expect(sent).toHaveLength(1);
-    replicator.backupRound();
+    sent[0]!.answer();
+    await settle();
+    expect(sent.map((s) => s.entries)).toEqual([10, 2]);
+    sent[1]!.answer();
+    await settle();
     expect(sent).toHaveLength(2);
+    expect(table.unackedBuckets()).toBe(0);
     replicator.close();
   });
 });
@@ -170,8 +187,8 @@ describe("Replicator flow control", () => {
     replicator.close();
   });
 
-  it("leaves anti-entropy with a backup for later while a round is still going out to it", async () => {
-    const { replicator, sent, settle, summaries } = await setUp(2000, {
+  it("leaves anti-entropy with a backup for later while a backlog is going out to it, not a single message", async () => {
+    const { table, replicator, sent, write, settle, summaries } = await setUp(2000, {
       maxEntriesPerMessage: 500,
     });
     replicator.backupRound();
@@ -183,6 +200,12 @@ describe("Replicator flow control", () => {
     }
     replicator.antiEntropyRound();
     expect(summaries()).toBe(1);
+    // One small message out (as under a steady write load): anti-entropy goes ahead.
+    await write(2000, 1);
+    replicator.changed(table);
+    expect(sent.at(-1)!.entries).toBe(1);
+    replicator.antiEntropyRound();
+    expect(summaries()).toBe(2);
     replicator.close();
   });
 });

@@ -7,7 +7,6 @@ import {
   merge,
   type Observable,
   type SchedulerLike,
-  Subject,
   type Subscription,
   switchMap,
 } from "rxjs";
@@ -43,14 +42,9 @@ interface Outgoing {
   readonly payloads: BackupPayload[];
 }
 
-/** The most entries a backup round can carry and still be followed up at once. */
-const FOLLOW_UP_ENTRIES = 1000;
-
-const countEntries = (payloads: readonly BackupPayload[]): number =>
-  payloads.reduce((n, payload) => n + payload.size, 0);
-
 /**
- * The node's one replication scheduler: a backup round every `backupPeriod` and an
+ * The node's one replication scheduler: a backup round every `backupPeriod` (and after
+ * writes, see below) and an
  * anti-entropy round every `antiEntropyPeriod`, across all devices, one message per peer
  * per round (many buckets of many devices), and the handlers that answer them on backups.
  *
@@ -60,9 +54,11 @@ const countEntries = (payloads: readonly BackupPayload[]): number =>
  * is acknowledged, so a big backlog (a node that just started, a table loaded at once)
  * never has more on the wire than a receiver can take within `requestTimeout`. A failed
  * message drops the rest of its round; the next round takes what is still owed.
- * After a small round (at most 1,000 entries) succeeds, the replicator looks again at once
- * for changes made while it was in flight, so a busy device's lag is one round trip, not
- * one period; after a big one it waits for the next round.
+ * Writes do not wait for the period: a written table's backups get the change on the
+ * scheduler's next turn, or, while a round is out to them, as soon as it is acknowledged —
+ * so a backup lags its master by a round trip, not a period, and under load the one message
+ * in flight gathers every write made meanwhile (as deltas: the buckets it sent were just
+ * acknowledged). The periodic round retries what failed and sweeps up anything else owed.
  */
 export class Replicator {
   readonly stats: ReplicationStats = {
@@ -74,9 +70,14 @@ export class Replicator {
   readonly #options: ReplicatorOptions;
   readonly #subscription: Subscription;
   readonly #unserve: Array<() => void>;
-  readonly #again = new Subject<NodeId>();
   /** Backup nodes with a round going out: one message in flight, the rest of the round queued. */
   readonly #sending = new Set<NodeId>();
+  /** Of those, the ones whose round is more than one message: a backlog going out. */
+  readonly #backlogged = new Set<NodeId>();
+  /** Per backup node, tables written since its last round took them: the next round's work. */
+  readonly #due = new Map<NodeId, Set<DeviceFlowTable>>();
+  /** The scheduled send of what is due, if one is pending. */
+  #flush: Subscription | undefined;
   #closed = false;
 
   constructor(options: ReplicatorOptions) {
@@ -92,7 +93,6 @@ export class Replicator {
       every((c) => c.backupPeriod).pipe(map(() => "backup" as const)),
       every((c) => c.antiEntropyPeriod).pipe(map(() => "anti-entropy" as const)),
     ).subscribe((round) => (round === "backup" ? this.backupRound() : this.antiEntropyRound()));
-    this.#subscription.add(this.#again.subscribe((node) => this.#backupTo(node)));
     this.#unserve = [
       options.channel.serve(SUBJECTS.backup, (request) => this.#onBackup(request)),
       options.channel.serve(SUBJECTS.summary, (request) => this.#onSummary(request)),
@@ -105,27 +105,50 @@ export class Replicator {
     for (const table of this.#options.tables()) {
       if (table.isActiveMaster) for (const node of table.backups) nodes.add(node);
     }
-    for (const node of nodes) this.#backupTo(node);
+    for (const node of nodes) this.#backupTo(node, this.#options.tables());
   }
 
-  #backupTo(node: NodeId): void {
-    // A round still going out to `node` looks again for what is owed when it ends.
+  /**
+   * `table` was written: its backups get the change on the scheduler's next turn (with every
+   * other write of this turn), or when the round going out to them ends.
+   */
+  changed(table: DeviceFlowTable): void {
+    if (this.#closed) return;
+    for (const node of table.backups) {
+      const due = this.#due.get(node);
+      if (due === undefined) this.#due.set(node, new Set([table]));
+      else due.add(table);
+    }
+    this.#flush ??= this.#options.scheduler.schedule(() => {
+      this.#flush = undefined;
+      for (const node of [...this.#due.keys()]) {
+        if (this.#sending.has(node)) continue; // that round's end takes them
+        const due = this.#due.get(node)!;
+        this.#due.delete(node);
+        this.#backupTo(node, due);
+      }
+    });
+  }
+
+  /** Starts a round to `node` with what `tables` owe it, unless one is going out already. */
+  #backupTo(node: NodeId, tables: Iterable<DeviceFlowTable>): void {
     if (this.#closed || this.#sending.has(node)) return;
     const outgoing: Outgoing[] = [];
-    for (const table of this.#options.tables()) {
+    for (const table of tables) {
       const info = table.info;
       if (info === undefined || !table.isActiveMaster || !table.backups.includes(node)) continue;
       const payloads = table.takeBackups(node);
       if (payloads.length > 0) outgoing.push({ table, term: info.term, payloads });
     }
     if (outgoing.length === 0) return;
+    const messages = [...this.#chunks(outgoing)];
     this.#sending.add(node);
-    void this.#sendRound(node, [...this.#chunks(outgoing)]);
+    if (messages.length > 1) this.#backlogged.add(node);
+    void this.#sendRound(node, messages);
   }
 
   /** Sends a round's messages to `node` one after another; stops at the first failure. */
   async #sendRound(node: NodeId, messages: Outgoing[][]): Promise<void> {
-    let entries = 0;
     try {
       for (const [i, message] of messages.entries()) {
         if (this.#closed || !(await this.#send(node, message))) {
@@ -133,19 +156,19 @@ export class Replicator {
           for (const rest of messages.slice(this.#closed ? i : i + 1)) this.#release(node, rest);
           return;
         }
-        entries += message.reduce((n, item) => n + countEntries(item.payloads), 0);
       }
     } finally {
       this.#sending.delete(node);
+      this.#backlogged.delete(node);
     }
-    // A small round is followed up at once, so a busy device's lag is a round trip. A big
-    // one waits for the next round: buckets travel whole, and following a big round at once
-    // while writes keep landing in every bucket would resend the whole table back to back.
-    if (
-      entries <= FOLLOW_UP_ENTRIES &&
-      messages.some((message) => message.some((item) => item.table.hasUnackedChanges(node)))
-    )
-      this.#again.next(node);
+    // Changes made while the round was out follow at once, so a busy device's lag is a round
+    // trip, not a period. Its buckets were just acknowledged, so this costs what changed
+    // meanwhile (deltas), not the tables again.
+    const next = this.#due.get(node) ?? new Set<DeviceFlowTable>();
+    this.#due.delete(node);
+    for (const message of messages)
+      for (const item of message) if (item.table.hasUnackedChanges(node)) next.add(item.table);
+    if (next.size > 0) this.#backupTo(node, next);
   }
 
   /** Gives back the in-flight marks of buckets that were taken but not sent. */
@@ -221,15 +244,16 @@ export class Replicator {
   /**
    * Compares summaries with every backup: one message per backup node, a checksum per device;
    * the backup answers with bucket digests only for the devices that differ. A backup node
-   * with a backup round still going out to it is left for the next period: its devices differ
-   * by what the master already knows it owes, and their digests would only add to its load.
+   * with a backlog still going out to it (a round of several messages) is left for the next
+   * period: its devices differ by what the master already knows it owes, and their digests
+   * would only add to its load.
    */
   antiEntropyRound(): void {
     const perNode = new Map<NodeId, DeviceFlowTable[]>();
     for (const table of this.#options.tables()) {
       if (!table.isActiveMaster) continue;
       for (const node of table.backups) {
-        if (this.#sending.has(node)) continue;
+        if (this.#backlogged.has(node)) continue;
         const list = perNode.get(node) ?? [];
         list.push(table);
         perNode.set(node, list);
@@ -300,6 +324,8 @@ export class Replicator {
   /** Stops the rounds and the handlers. */
   close(): void {
     this.#closed = true;
+    this.#flush?.unsubscribe();
+    this.#due.clear();
     this.#subscription.unsubscribe();
     for (const unserve of this.#unserve) unserve();
   }
