@@ -126,11 +126,11 @@ describe("DeviceFlowTable deltas", () => {
     new Map([...table.table.buckets()].map((b) => [b.index, new Set(b.entries())]));
 
   it("sends a bucket whole once, then only what changed in it, and the backup ends up equal", async () => {
-    const master = await activeMaster(200);
+    const master = await activeMaster(800);
     const backup = backupTable();
     const first = round(master, backup);
     expect(first.every((p) => p.kind === "whole")).toBe(true);
-    expect(first.reduce((n, p) => n + p.size, 0)).toBe(200);
+    expect(first.reduce((n, p) => n + p.size, 0)).toBe(800);
 
     const [changed, removed, added] = [rule(3), rule(4), rule(500)];
     await master.write(master.table.bucketIndexOf(changed.id), (t, term) =>
@@ -151,7 +151,7 @@ describe("DeviceFlowTable deltas", () => {
   });
 
   it("a backup whose copy is not the delta's base keeps it and gets the bucket whole next", async () => {
-    const master = await activeMaster(200);
+    const master = await activeMaster(800);
     const backup = backupTable();
     round(master, backup);
     const r = rule(7);
@@ -170,7 +170,7 @@ describe("DeviceFlowTable deltas", () => {
   });
 
   it("anti-entropy that finds a backup merely behind leaves it a delta, not the whole bucket", async () => {
-    const master = await activeMaster(200);
+    const master = await activeMaster(800);
     const backup = backupTable();
     round(master, backup);
     const r = rule(9);

@@ -300,8 +300,19 @@ describe("FlowBucket deltas", () => {
     expect(a.digest()).toEqual(b.digest());
     expect(new Set(a.entries())).toEqual(new Set(b.entries()));
   };
+  /** `count` distinct rules of application 999: a bucket big enough to keep a change log. */
+  const fillers = (count: number) =>
+    Array.from({ length: count }, (_, i) =>
+      createFlowRule({
+        deviceId: DEVICE,
+        appId: 999,
+        priority: 1000 + i,
+        criteria: [{ type: "IN_PORT", port: 100 + i }],
+      }),
+    );
 
   it("a replica holding any earlier version reaches the current one from a delta, or is told to take the whole bucket", () => {
+    let deltasApplied = 0;
     fc.assert(
       fc.property(
         fc.array(flowRule([DEVICE]), { minLength: RULES, maxLength: RULES }),
@@ -311,6 +322,11 @@ describe("FlowBucket deltas", () => {
           const master = new FlowBucket(3);
           const clock = new LogicalClock();
           const model = new Model();
+          for (const rule of fillers(40)) {
+            const entry = createFlowEntry(rule, { created: 1 });
+            master.add(entry, 1, clock);
+            model.put(entry);
+          }
           // A replica kept in step with deltas, and copies left behind at earlier versions.
           let replica = master.copy();
           const behind: FlowBucket[] = [];
@@ -322,6 +338,7 @@ describe("FlowBucket deltas", () => {
               Math.max(1, master.size),
             );
             expect(copy.applyDelta(delta)).toBe(true);
+            deltasApplied++;
             return copy;
           };
           for (const [o, action] of ops) {
@@ -339,6 +356,7 @@ describe("FlowBucket deltas", () => {
       ),
       { numRuns: 500 },
     );
+    expect(deltasApplied).toBeGreaterThan(100); // the runs exercise deltas, not only copies
   });
 
   it("a delta leaves a replica at any other version untouched and says so", () => {
@@ -353,6 +371,7 @@ describe("FlowBucket deltas", () => {
       }),
     ) as [FlowRule, FlowRule, FlowRule];
     const master = new FlowBucket(0);
+    for (const rule of fillers(30)) master.add(createFlowEntry(rule, { created: 1 }), 1, clock);
     for (const rule of [a, b, c]) master.add(createFlowEntry(rule, { created: 1 }), 1, clock);
     const atThree = master.copy();
     master.remove(b, 1, clock);
@@ -366,10 +385,10 @@ describe("FlowBucket deltas", () => {
     const fromFour = master.delta(atFour.term, atFour.timestamp)!;
     // A delta from version 4 does not apply to a copy at version 3, which keeps what it had.
     expect(atThree.applyDelta(fromFour)).toBe(false);
-    expect(atThree.digest()).toEqual({ bucket: 0, term: 1, timestamp: 3 });
-    expect(atThree.size).toBe(3);
+    expect(atThree.digest()).toEqual({ bucket: 0, term: 1, timestamp: 33 });
+    expect(atThree.size).toBe(33);
     // A version the bucket never had gets no delta at all.
-    expect(master.delta(7, 3)).toBeUndefined();
+    expect(master.delta(7, 33)).toBeUndefined();
     expect(atFour.applyDelta(fromFour)).toBe(true);
     sameContents(atFour, master);
   });

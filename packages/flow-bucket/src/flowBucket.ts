@@ -137,15 +137,10 @@ export const FlowBucketDeltaSchema = z.withParser(
   fastParser(decodeDelta),
 );
 
-/** One change in a bucket's log: the rule it touched and the stamp it gave the bucket. */
-interface LoggedChange {
-  readonly term: Term;
-  readonly timestamp: LogicalTimestamp;
-  readonly rule: FlowRule;
-}
-
-/** How many changes a bucket logs beyond its size before it forgets the oldest half. */
-const LOG_SLACK = 64;
+/** How many changes a bucket logs beyond half its size before it forgets the oldest half. */
+const LOG_SLACK = 4;
+/** A bucket smaller than twice this keeps no log: its deltas would save a flow or two. */
+const MIN_LOGGED = 2;
 
 /** Which entries {@link FlowBucket.purge} removes. */
 export type PurgeFilter =
@@ -161,8 +156,9 @@ export type PurgeFilter =
  * of the caller's clock; a change that does nothing (an update of an absent flow, a refused
  * stale update) leaves the stamp alone. A change with a term older than the bucket's is
  * refused with `STALE_TERM`. Entries are immutable, so {@link FlowBucket.copy} shares them.
- * The bucket logs which rules each change touched (at most its size plus a little, oldest
- * forgotten first), so {@link FlowBucket.delta} can tell a replica what changed since the
+ * The bucket logs which rules each change touched (at most half its size plus 4, oldest
+ * forgotten first; none in a bucket under 4 entries, nor on a replica, whose log restarts
+ * with each delta it applies), so {@link FlowBucket.delta} can tell a replica what changed since the
  * version it holds without sending the whole bucket.
  *
  * @example
@@ -178,11 +174,14 @@ export class FlowBucket {
   #timestamp: LogicalTimestamp = 0;
   #slots = new Map<FlowId, Slot>();
   #size = 0;
-  /** The version from which {@link FlowBucket.#log} is complete. */
+  /** The version from which the change log is complete. */
   #logTerm: Term = 0;
   #logTimestamp: LogicalTimestamp = 0;
-  /** The rules changed since that version, oldest first, with the stamp each change gave. */
-  #log: LoggedChange[] = [];
+  /**
+   * The change log, oldest first: per change, the rule it touched and the term and timestamp
+   * it gave the bucket, three slots of one array (no object per change); none until needed.
+   */
+  #log: (FlowRule | number)[] | undefined;
   readonly #onChange: BucketChangeListener | undefined;
 
   constructor(index: number, onChange?: BucketChangeListener) {
@@ -399,12 +398,12 @@ export class FlowBucket {
   delta(baseTerm: Term, baseTimestamp: LogicalTimestamp): FlowBucketDelta | undefined {
     const start = this.#logIndexAfter(baseTerm, baseTimestamp);
     if (start === undefined) return undefined;
-    const log = this.#log;
+    const log = this.#log ?? [];
     const entries = new Set<FlowEntry>();
     const removed: FlowRule[] = [];
     const removedIds = new Map<FlowId, FlowRule[]>();
-    for (let i = start; i < log.length; i++) {
-      const rule = log[i]!.rule;
+    for (let i = 3 * start; i < log.length; i += 3) {
+      const rule = log[i] as FlowRule;
       const entry = this.find(rule);
       if (entry !== undefined) {
         entries.add(entry);
@@ -452,50 +451,57 @@ export class FlowBucket {
     }
     this.#term = delta.term;
     this.#timestamp = delta.timestamp;
-    this.#record([...delta.entries.map((entry) => entry.rule), ...delta.removed]);
+    // A replica starts its log afresh: it can give deltas from the version it holds (all a
+    // new master needs from it after comparing digests), at no memory cost meanwhile.
+    this.#resetLog();
     this.#notify(previousTerm, previousTimestamp);
     return true;
   }
 
-  /** Where the changes after version (`term`, `timestamp`) start in the log, if it has them. */
+  /**
+   * Where the changes after version (`term`, `timestamp`) start in the log (in changes, not
+   * slots), if it has them.
+   */
   #logIndexAfter(term: Term, timestamp: LogicalTimestamp): number | undefined {
-    if (term === this.#term && timestamp === this.#timestamp) return this.#log.length;
+    const log = this.#log ?? [];
+    const count = log.length / 3;
+    if (term === this.#term && timestamp === this.#timestamp) return count;
     if (term === this.#logTerm && timestamp === this.#logTimestamp) return 0;
     // The base must be a version this bucket had: the stamp of a logged change.
-    const log = this.#log;
     let low = 0;
-    let high = log.length;
+    let high = count;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (log[middle]!.timestamp <= timestamp) low = middle + 1;
+      if ((log[3 * middle + 2] as number) <= timestamp) low = middle + 1;
       else high = middle;
     }
-    const last = log[low - 1];
-    return last !== undefined && last.timestamp === timestamp && last.term === term
-      ? low
-      : undefined;
+    return low > 0 && log[3 * low - 1] === timestamp && log[3 * low - 2] === term ? low : undefined;
   }
 
   /** Logs that `rules` changed, with the bucket's current stamp; forgets the oldest half when long. */
   #record(rules: readonly FlowRule[]): void {
-    const term = this.#term;
-    const timestamp = this.#timestamp;
-    for (const rule of rules) this.#log.push({ term, timestamp, rule });
-    if (this.#log.length > this.#size + LOG_SLACK) {
+    const limit = this.#size >>> 1;
+    if (limit < MIN_LOGGED) {
+      this.#resetLog();
+      return;
+    }
+    const log = (this.#log ??= []);
+    for (const rule of rules) log.push(rule, this.#term, this.#timestamp);
+    if (log.length > 3 * (limit + LOG_SLACK)) {
       // Every change after the new starting version stays logged (a few of its own may too,
-      // which a delta sends again harmlessly).
-      const cut = this.#log.length >>> 1;
-      const start = this.#log[cut - 1]!;
-      this.#logTerm = start.term;
-      this.#logTimestamp = start.timestamp;
-      this.#log = this.#log.slice(cut);
+      // which a delta sends again harmlessly). A delta longer than the log would be no
+      // cheaper than half the bucket anyway.
+      const cut = 3 * Math.floor(log.length / 6);
+      this.#logTerm = log[cut - 2] as Term;
+      this.#logTimestamp = log[cut - 1] as LogicalTimestamp;
+      this.#log = log.slice(cut);
     }
   }
 
   #resetLog(): void {
     this.#logTerm = this.#term;
     this.#logTimestamp = this.#timestamp;
-    this.#log = [];
+    this.#log = undefined;
   }
 
   #adopt(other: FlowBucket): void {
