@@ -1,4 +1,4 @@
-import { nodeId } from "@flowstore/cluster-messaging";
+import { type NodeId, nodeId } from "@flowstore/cluster-messaging";
 import {
   createFlowEntry,
   createFlowRule,
@@ -23,11 +23,11 @@ const rule = (i: number): FlowRule =>
     treatment: { instructions: [{ type: "OUTPUT", port: 2 }] },
   });
 
-/** A master of `device` in term 1 with one backup, active, holding `count` flows. */
-async function activeMaster(count: number): Promise<DeviceFlowTable> {
+/** `device`'s table on `node`, in term 1 (master n1, backup n2). */
+function tableOn(node: NodeId): DeviceFlowTable {
   const table = new DeviceFlowTable({
     deviceId: device,
-    localNode: n1,
+    localNode: node,
     bucketCount: 16,
     sync: { digests: async () => [], buckets: async () => [] },
     activate: async () => true,
@@ -36,6 +36,12 @@ async function activeMaster(count: number): Promise<DeviceFlowTable> {
     wait: () => Promise.resolve(),
   });
   table.onLifecycle({ type: "TERM_START", info, previous: undefined });
+  return table;
+}
+
+/** A master of `device` in term 1 with one backup, active, holding `count` flows. */
+async function activeMaster(count: number): Promise<DeviceFlowTable> {
+  const table = tableOn(n1);
   for (let i = 0; i < count; i++) {
     const r = rule(i);
     await table.write(table.table.bucketIndexOf(r.id), (t, term) =>
@@ -94,22 +100,6 @@ describe("DeviceFlowTable backups", () => {
 });
 
 describe("DeviceFlowTable deltas", () => {
-  /** A backup of `device` (n2) in term 1, its master n1. */
-  function backupTable(): DeviceFlowTable {
-    const table = new DeviceFlowTable({
-      deviceId: device,
-      localNode: n2,
-      bucketCount: 16,
-      sync: { digests: async () => [], buckets: async () => [] },
-      activate: async () => true,
-      shouldDropCopies: () => false,
-      log: silentLogger,
-      wait: () => Promise.resolve(),
-    });
-    table.onLifecycle({ type: "TERM_START", info, previous: undefined });
-    return table;
-  }
-
   /** One backup round from `master` to `backup`, answered; returns what was sent. */
   function round(master: DeviceFlowTable, backup: DeviceFlowTable) {
     const payloads = master.takeBackups(n2);
@@ -127,7 +117,7 @@ describe("DeviceFlowTable deltas", () => {
 
   it("sends a bucket whole once, then only what changed in it, and the backup ends up equal", async () => {
     const master = await activeMaster(800);
-    const backup = backupTable();
+    const backup = tableOn(n2);
     const first = round(master, backup);
     expect(first.every((p) => p.kind === "whole")).toBe(true);
     expect(first.reduce((n, p) => n + p.size, 0)).toBe(800);
@@ -152,7 +142,7 @@ describe("DeviceFlowTable deltas", () => {
 
   it("a backup whose copy is not the delta's base keeps it and gets the bucket whole next", async () => {
     const master = await activeMaster(800);
-    const backup = backupTable();
+    const backup = tableOn(n2);
     round(master, backup);
     const r = rule(7);
     const index = master.table.bucketIndexOf(r.id);
@@ -171,7 +161,7 @@ describe("DeviceFlowTable deltas", () => {
 
   it("anti-entropy that finds a backup merely behind leaves it a delta, not the whole bucket", async () => {
     const master = await activeMaster(800);
-    const backup = backupTable();
+    const backup = tableOn(n2);
     round(master, backup);
     const r = rule(9);
     await master.write(master.table.bucketIndexOf(r.id), (t, term) =>

@@ -485,7 +485,8 @@ export class FlowBucket {
       this.#resetLog();
       return;
     }
-    const log = (this.#log ??= []);
+    this.#log ??= [];
+    const log = this.#log;
     for (const rule of rules) log.push(rule, this.#term, this.#timestamp);
     if (log.length > 3 * (limit + LOG_SLACK)) {
       // Every change after the new starting version stays logged (a few of its own may too,
