@@ -43,10 +43,10 @@ interface Outgoing {
 }
 
 /**
- * The node's one replication scheduler: a backup round every `backupPeriod` (and after
- * writes, see below) and an
- * anti-entropy round every `antiEntropyPeriod`, across all devices, one message per peer
- * per round (many buckets of many devices), and the handlers that answer them on backups.
+ * The node's one replication scheduler: backups after writes and a sweep every
+ * `backupPeriod`, an anti-entropy round every `antiEntropyPeriod`, across all devices, one
+ * message per peer per round (many buckets of many devices), and the handlers that answer
+ * them on backups.
  *
  * @remarks No timer per device. A period changed at run time applies from the next tick.
  * One backup message per backup node is in flight at a time: a round bigger than
@@ -151,9 +151,13 @@ export class Replicator {
   async #sendRound(node: NodeId, messages: Outgoing[][]): Promise<void> {
     try {
       for (const [i, message] of messages.entries()) {
-        if (this.#closed || !(await this.#send(node, message))) {
-          // The rest were never sent: they are owed again from the next round.
-          for (const rest of messages.slice(this.#closed ? i : i + 1)) this.#release(node, rest);
+        // Messages not sent (closed, or one before them failed) are owed again from the next round.
+        if (this.#closed) {
+          this.#release(node, messages.slice(i));
+          return;
+        }
+        if (!(await this.#send(node, message))) {
+          this.#release(node, messages.slice(i + 1));
           return;
         }
       }
@@ -171,9 +175,10 @@ export class Replicator {
     if (next.size > 0) this.#backupTo(node, next);
   }
 
-  /** Gives back the in-flight marks of buckets that were taken but not sent. */
-  #release(node: NodeId, message: readonly Outgoing[]): void {
-    for (const item of message) item.table.backupDone(node, item.term, item.payloads, undefined);
+  /** Gives back the in-flight marks of buckets that were taken but not delivered. */
+  #release(node: NodeId, messages: readonly (readonly Outgoing[])[]): void {
+    for (const message of messages)
+      for (const item of message) item.table.backupDone(node, item.term, item.payloads, undefined);
   }
 
   /** Splits a round's payloads into messages of at most `maxEntriesPerMessage` entries. */
@@ -226,7 +231,7 @@ export class Replicator {
     } catch (error) {
       this.stats.backupFailures++;
       this.#options.log.debug("backup failed", { node, error: String(error) });
-      for (const item of outgoing) item.table.backupDone(node, item.term, item.payloads, undefined);
+      this.#release(node, [outgoing]);
       return false;
     }
   }

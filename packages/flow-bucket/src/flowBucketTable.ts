@@ -252,15 +252,7 @@ export class FlowBucketTable {
   merge(remote: FlowBucket | FlowBucketSnapshot): boolean {
     const index = remote instanceof FlowBucket ? remote.index : remote.bucket;
     const entries = remote instanceof FlowBucket ? remote.entries() : remote.entries;
-    for (const entry of entries) {
-      this.#checkDevice(entry.rule);
-      if (this.bucketIndexOf(entry.rule.id) !== index) {
-        throw new FlowBucketError(
-          "INVALID_BUCKET",
-          `flow ${entry.rule.id} belongs in bucket ${this.bucketIndexOf(entry.rule.id)}, not ${index}`,
-        );
-      }
-    }
+    for (const entry of entries) this.#checkBelongs(entry.rule, index);
     this.clock.observe(remote.timestamp);
     if (remote.term === 0 && remote.timestamp === 0) return false;
     return this.allocate(index).mergeFrom(remote);
@@ -276,15 +268,8 @@ export class FlowBucketTable {
    */
   applyDelta(delta: FlowBucketDelta): boolean {
     const index = delta.bucket;
-    for (const rule of [...delta.entries.map((entry) => entry.rule), ...delta.removed]) {
-      this.#checkDevice(rule);
-      if (this.bucketIndexOf(rule.id) !== index) {
-        throw new FlowBucketError(
-          "INVALID_BUCKET",
-          `flow ${rule.id} belongs in bucket ${this.bucketIndexOf(rule.id)}, not ${index}`,
-        );
-      }
-    }
+    for (const entry of delta.entries) this.#checkBelongs(entry.rule, index);
+    for (const rule of delta.removed) this.#checkBelongs(rule, index);
     if (!Number.isInteger(index) || index < 0 || index >= this.bucketCount) {
       throw new FlowBucketError(
         "INVALID_BUCKET",
@@ -316,6 +301,17 @@ export class FlowBucketTable {
   #existingBucketFor(rule: FlowRule): FlowBucket | undefined {
     this.#checkDevice(rule);
     return this.#buckets.get(this.bucketIndexOf(rule.id));
+  }
+
+  /** Throws unless `rule` is of this device and belongs in bucket `index`. */
+  #checkBelongs(rule: FlowRule, index: number): void {
+    this.#checkDevice(rule);
+    if (this.bucketIndexOf(rule.id) !== index) {
+      throw new FlowBucketError(
+        "INVALID_BUCKET",
+        `flow ${rule.id} belongs in bucket ${this.bucketIndexOf(rule.id)}, not ${index}`,
+      );
+    }
   }
 
   #checkDevice(rule: FlowRule): void {

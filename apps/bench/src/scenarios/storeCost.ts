@@ -178,7 +178,7 @@ export const storeCostScenario = defineScenario({
           note:
             `one bare replica of the same flows: ${(cost.bareHeap / 2 ** 20).toFixed(2)} MiB` +
             (Math.abs(cost.heapPerNode) < HEAP_NOISE
-              ? "; both within the heap reading's noise (about ±0.5 MiB after a full collection)"
+              ? "; under 0.5 MiB, too small to tell from the collector's noise (readings down to −0.1 MiB were seen here)"
               : ""),
         });
         // Per flow only where the flows outweigh the fixed cost and the collector's noise.
