@@ -1,7 +1,16 @@
 import { z } from "zod";
 import { type FlowBucketDigest, isNewerThan, type Term, TermSchema } from "./flowBucketDigest.js";
 import { FlowBucketError } from "./flowBucketError.js";
-import { decodeEntries, type FlowEntry, FlowEntryReferenceSchema } from "./flowEntry.js";
+import {
+  decodeEntries,
+  FLOW_ENTRY_STATES,
+  type FlowCounters,
+  type FlowEntry,
+  FlowEntryReferenceSchema,
+  type FlowEntryState,
+  hasCounters,
+  withFlowEntry,
+} from "./flowEntry.js";
 import { decodeRule, type FlowRule, FlowRuleReferenceSchema, sameFlowRule } from "./flowRule.js";
 import type { ApplicationId, FlowId } from "./ids.js";
 import {
@@ -142,6 +151,23 @@ const LOG_SLACK = 4;
 /** A bucket smaller than twice this keeps no log: its deltas would save a flow or two. */
 const MIN_LOGGED = 2;
 
+/** Per state, its position in a bucket's state counts. */
+const STATE_INDEX: Readonly<Record<FlowEntryState, number>> = {
+  PENDING_ADD: 0,
+  ADDED: 1,
+  PENDING_REMOVE: 2,
+  REMOVED: 3,
+  FAILED: 4,
+};
+
+/** How many entries are in each state: maintained as entries change, never counted by a walk. */
+export type FlowStateCounts = Record<FlowEntryState, number>;
+
+/** Zero entries in every state. */
+export function emptyStateCounts(): FlowStateCounts {
+  return { PENDING_ADD: 0, ADDED: 0, PENDING_REMOVE: 0, REMOVED: 0, FAILED: 0 };
+}
+
 /** Which entries {@link FlowBucket.purge} removes. */
 export type PurgeFilter =
   | { readonly appId: ApplicationId }
@@ -174,6 +200,8 @@ export class FlowBucket {
   #timestamp: LogicalTimestamp = 0;
   #slots = new Map<FlowId, Slot>();
   #size = 0;
+  /** Entries per state, by {@link STATE_INDEX}. */
+  #states = [0, 0, 0, 0, 0];
   /** The version from which the change log is complete. */
   #logTerm: Term = 0;
   #logTimestamp: LogicalTimestamp = 0;
@@ -215,6 +243,19 @@ export class FlowBucket {
   /** The number of entries. */
   get size(): number {
     return this.#size;
+  }
+
+  /** How many entries are in `state` (maintained, not counted). */
+  countOf(state: FlowEntryState): number {
+    return this.#states[STATE_INDEX[state]] ?? 0;
+  }
+
+  /** Adds this bucket's entries per state to `counts`. */
+  addStateCounts(counts: FlowStateCounts): void {
+    for (let i = 0; i < FLOW_ENTRY_STATES.length; i++) {
+      const state = FLOW_ENTRY_STATES[i] as FlowEntryState;
+      counts[state] += this.#states[i] ?? 0;
+    }
   }
 
   /** `(index, term, timestamp)`: what a replica compares to tell which copy is newer. */
@@ -266,6 +307,20 @@ export class FlowBucket {
     this.#put(entry);
     this.#stamp(term, clock, [entry.rule]);
     return true;
+  }
+
+  /**
+   * Records counters the device reported for the stored entry of `rule` and returns the entry
+   * as stored now (`undefined` if the rule is not stored). Counters are soft state: this is not
+   * a change — the bucket's stamp, digest and change log stay as they are, so nothing is owed
+   * to a backup and no term is needed. A report equal to what is stored keeps the entry.
+   */
+  refresh(rule: FlowRule, counters: FlowCounters): FlowEntry | undefined {
+    const stored = this.find(rule);
+    if (stored === undefined || hasCounters(stored, counters)) return stored;
+    const refreshed = withFlowEntry(stored, counters);
+    this.#put(refreshed);
+    return refreshed;
   }
 
   /**
@@ -343,6 +398,7 @@ export class FlowBucket {
     const previousTimestamp = this.#timestamp;
     this.#slots.clear();
     this.#size = 0;
+    this.#states = [0, 0, 0, 0, 0];
     this.#term = 0;
     this.#timestamp = 0;
     this.#resetLog();
@@ -511,6 +567,7 @@ export class FlowBucket {
       this.#slots.set(id, Array.isArray(slot) ? [...slot] : slot);
     }
     this.#size = other.#size;
+    this.#states = [...other.#states];
     this.#term = other.#term;
     this.#timestamp = other.#timestamp;
     this.#resetLog();
@@ -544,6 +601,18 @@ export class FlowBucket {
 
   /** Stores `entry` in place of the entry of the same rule; returns the one replaced. */
   #put(entry: FlowEntry): FlowEntry | undefined {
+    const previous = this.#place(entry);
+    this.#count(entry.state, 1);
+    if (previous !== undefined) this.#count(previous.state, -1);
+    return previous;
+  }
+
+  #count(state: FlowEntryState, delta: number): void {
+    const at = STATE_INDEX[state];
+    this.#states[at] = (this.#states[at] ?? 0) + delta;
+  }
+
+  #place(entry: FlowEntry): FlowEntry | undefined {
     const id = entry.rule.id;
     const slot = this.#slots.get(id);
     if (slot === undefined) {
@@ -578,6 +647,7 @@ export class FlowBucket {
     if (slot === stored) {
       this.#slots.delete(id);
       this.#size--;
+      this.#count(stored.state, -1);
       return;
     }
     if (!Array.isArray(slot)) return;
@@ -585,6 +655,7 @@ export class FlowBucket {
     if (at < 0) return;
     slot.splice(at, 1);
     this.#size--;
+    this.#count(stored.state, -1);
     const last = slot[0];
     if (slot.length === 1 && last !== undefined) this.#slots.set(id, last);
   }

@@ -275,3 +275,55 @@ describe("FlowBucketTable", () => {
     });
   });
 });
+
+describe("counters are soft state", () => {
+  it("a counter report changes no version, digest, summary or delta, and is stored", () => {
+    const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 4 });
+    const rules = Array.from({ length: 40 }, (_, i) => ruleNumber(i));
+    for (const rule of rules) table.add(entry(rule), 1);
+    const version = table.version;
+    const summary = table.summary();
+    const digests = table.digests();
+    const bucket = table.bucket(table.bucketIndexOf(rules[0]!.id))!;
+    const deltaBefore = bucket.delta(1, 1);
+    for (const [i, rule] of rules.entries()) {
+      const refreshed = table.refresh(rule, { packets: i, bytes: 64 * i, life: 3, lastSeen: 99 });
+      expect(refreshed?.packets).toBe(i);
+    }
+    expect(table.version).toBe(version);
+    expect(table.summary()).toEqual(summary);
+    expect(table.digests()).toEqual(digests);
+    expect(table.clock.current).toBe(40);
+    // A delta still names the rules changed since the base, now with their latest counters.
+    const deltaAfter = bucket.delta(1, 1);
+    expect(deltaAfter?.entries.map((e) => e.rule)).toEqual(deltaBefore?.entries.map((e) => e.rule));
+    expect(table.find(rules[7]!)).toMatchObject({ packets: 7, bytes: 448, life: 3, lastSeen: 99 });
+    // A report for a rule the table does not hold stores nothing.
+    expect(table.refresh(ruleNumber(1000), { packets: 1, bytes: 1, life: 1, lastSeen: 1 })).toBe(
+      undefined,
+    );
+    expect(table.size).toBe(40);
+  });
+
+  it("keeps per-state counts as entries change, without a walk", () => {
+    const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 8 });
+    const rules = Array.from({ length: 20 }, (_, i) => ruleNumber(i));
+    for (const rule of rules) table.add(entry(rule), 1);
+    for (const rule of rules.slice(0, 5)) {
+      table.modify(rule, (e) => ({ ...e, state: "ADDED" as const }), 1);
+    }
+    table.remove(rules[19]!, 1);
+    expect(table.stateCounts()).toEqual({
+      PENDING_ADD: 14,
+      ADDED: 5,
+      PENDING_REMOVE: 0,
+      REMOVED: 0,
+      FAILED: 0,
+    });
+    const replica = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 8 });
+    for (const bucket of table.buckets()) replica.merge(bucket.snapshot());
+    expect(replica.stateCounts()).toEqual(table.stateCounts());
+    replica.clear();
+    expect(replica.countOf("PENDING_ADD")).toBe(0);
+  });
+});

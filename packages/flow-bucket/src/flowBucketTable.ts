@@ -1,8 +1,10 @@
 import { z } from "zod";
 import {
+  emptyStateCounts,
   FlowBucket,
   type FlowBucketDelta,
   type FlowBucketSnapshot,
+  type FlowStateCounts,
   type PurgeFilter,
 } from "./flowBucket.js";
 import {
@@ -13,7 +15,7 @@ import {
   TermSchema,
 } from "./flowBucketDigest.js";
 import { FlowBucketError } from "./flowBucketError.js";
-import type { FlowEntry } from "./flowEntry.js";
+import type { FlowCounters, FlowEntry, FlowEntryState } from "./flowEntry.js";
 import { bucketOf } from "./flowId.js";
 import type { FlowRule } from "./flowRule.js";
 import { type DeviceId, DeviceIdSchema, type FlowId } from "./ids.js";
@@ -164,6 +166,20 @@ export class FlowBucketTable {
     return size;
   }
 
+  /** Entries per state, from counts the buckets maintain (no walk over the entries). */
+  stateCounts(): FlowStateCounts {
+    const counts = emptyStateCounts();
+    for (const bucket of this.#buckets.values()) bucket.addStateCounts(counts);
+    return counts;
+  }
+
+  /** How many entries are in `state` (maintained, not counted). */
+  countOf(state: FlowEntryState): number {
+    let count = 0;
+    for (const bucket of this.#buckets.values()) count += bucket.countOf(state);
+    return count;
+  }
+
   /** The entry with flow id `id`. */
   get(id: FlowId): FlowEntry | undefined {
     return this.#buckets.get(this.bucketIndexOf(id))?.get(id);
@@ -182,6 +198,15 @@ export class FlowBucketTable {
   /** {@link FlowBucket.add} in the entry's bucket, stamped with `term` and the next tick. */
   add(entry: FlowEntry, term: Term): FlowEntry | undefined {
     return this.#bucketFor(entry.rule).add(entry, term, this.clock);
+  }
+
+  /**
+   * {@link FlowBucket.refresh}: records a device's counters for the stored entry of `rule`
+   * without changing any stamp (counters are soft state); the entry as stored now, if any.
+   */
+  refresh(rule: FlowRule, counters: FlowCounters): FlowEntry | undefined {
+    if (rule.deviceId !== this.deviceId) return undefined;
+    return this.#buckets.get(this.bucketIndexOf(rule.id))?.refresh(rule, counters);
   }
 
   /** {@link FlowBucket.update}: replaces the stored entry unless it is newer. */

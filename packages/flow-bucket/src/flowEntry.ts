@@ -77,6 +77,34 @@ export function createFlowEntry(rule: FlowRule, init: FlowEntryInit): FlowEntry 
   );
 }
 
+/**
+ * What a device reports of one flow every stats period: soft state. A counter-only report
+ * does not change its bucket's version, digest or summary and is not replicated on its own
+ * (see `FlowBucket.refresh`); backups see counters only when a bucket goes to them for a
+ * replicated change, and a new master shows the counters of the next device report.
+ */
+export interface FlowCounters {
+  readonly packets: number;
+  readonly bytes: number;
+  /** Seconds the rule has been on the device. */
+  readonly life: number;
+  /** When the device reported it (ms since the epoch). */
+  readonly lastSeen: number;
+  /** Default: the stored entry's. */
+  readonly liveType?: FlowLiveType;
+}
+
+/** Whether `entry` already holds exactly `counters` (a report that changes nothing). */
+export function hasCounters(entry: FlowEntry, counters: FlowCounters): boolean {
+  return (
+    entry.packets === counters.packets &&
+    entry.bytes === counters.bytes &&
+    entry.life === counters.life &&
+    entry.lastSeen === counters.lastSeen &&
+    (counters.liveType === undefined || entry.liveType === counters.liveType)
+  );
+}
+
 /** A copy of `entry` with some fields changed (the rule stays). */
 export function withFlowEntry(
   entry: FlowEntry,

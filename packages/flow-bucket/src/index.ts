@@ -5,9 +5,15 @@ export type {
   BucketChangeListener,
   FlowBucketDelta,
   FlowBucketSnapshot,
+  FlowStateCounts,
   PurgeFilter,
 } from "./flowBucket.js";
-export { FlowBucket, FlowBucketDeltaSchema, FlowBucketSnapshotSchema } from "./flowBucket.js";
+export {
+  emptyStateCounts,
+  FlowBucket,
+  FlowBucketDeltaSchema,
+  FlowBucketSnapshotSchema,
+} from "./flowBucket.js";
 export type { FlowBucketDigest, Term } from "./flowBucketDigest.js";
 export {
   compareDigests,
@@ -25,13 +31,20 @@ export {
   FlowBucketTable,
   MAX_BUCKET_COUNT,
 } from "./flowBucketTable.js";
-export type { FlowEntry, FlowEntryInit, FlowEntryState, FlowLiveType } from "./flowEntry.js";
+export type {
+  FlowCounters,
+  FlowEntry,
+  FlowEntryInit,
+  FlowEntryState,
+  FlowLiveType,
+} from "./flowEntry.js";
 export {
   createFlowEntry,
   FLOW_ENTRY_STATES,
   FLOW_LIVE_TYPES,
   FlowEntrySchema,
   flowEntryToJson,
+  hasCounters,
   withFlowEntry,
 } from "./flowEntry.js";
 export {
