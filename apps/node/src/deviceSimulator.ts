@@ -1,5 +1,13 @@
 import { type DeviceId, deviceId, type FlowId, type FlowRule } from "@flowstore/flow-bucket";
 
+/** One flow of a device's stats reply. */
+export interface FlowReport {
+  readonly rule: FlowRule;
+  readonly packets: number;
+  readonly bytes: number;
+  readonly life: number;
+}
+
 /** A flow installed on a simulated switch, with the counters it reports. */
 export interface InstalledFlow {
   readonly rule: FlowRule;
@@ -42,13 +50,16 @@ export class SimulatedDevice {
     return this.#flows.size;
   }
 
-  /** Every installed flow with its counters at `now`. */
-  *report(now: number): Iterable<{ rule: FlowRule; packets: number; bytes: number; life: number }> {
+  /** Every installed flow with its counters at `now`: one stats reply. */
+  report(now: number): FlowReport[] {
+    const reports = new Array<FlowReport>(this.#flows.size);
+    let i = 0;
     for (const flow of this.#flows.values()) {
       const life = Math.max(0, Math.floor((now - flow.installedAt) / 1000));
       const packets = life * 10;
-      yield { rule: flow.rule, packets, bytes: packets * 64, life };
+      reports[i++] = { rule: flow.rule, packets, bytes: packets * 64, life };
     }
+    return reports;
   }
 }
 

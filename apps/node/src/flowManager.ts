@@ -1,5 +1,5 @@
 import type { EcFlowRuleStore, FlowStoreEvent } from "@flowstore/ec-flow-store";
-import { createFlowEntry, type DeviceId, type FlowRule } from "@flowstore/flow-bucket";
+import type { DeviceId, FlowRule } from "@flowstore/flow-bucket";
 import { interval, type SchedulerLike, type Subscription } from "rxjs";
 import type { DeviceFleet } from "./deviceSimulator.js";
 import type { JsonLogger } from "./logger.js";
@@ -17,9 +17,11 @@ export interface FlowManagerOptions {
 /**
  * A minimal flow rule manager for one node: it programs the devices this node masters
  * when the store asks (`BATCH_REQUESTED`), completes the batches, and relays each device's
- * periodic counter reports to the store (`PENDING_ADD` → `ADDED`). On every report it also
- * reconciles: a stored flow the device lacks (after a failover, say) is installed again, and
- * a flow marked `PENDING_REMOVE` is taken off the device and out of the store.
+ * periodic counter reports to the store in one call per device (`PENDING_ADD` → `ADDED`;
+ * counters themselves are soft state). On every report it also reconciles: a stored flow the
+ * device lacks (after a failover, say) is installed again, a flow the device holds that the
+ * store does not (or holds as being removed) is taken off the device, and entries being
+ * removed leave the store.
  */
 export class FlowManager {
   readonly #options: FlowManagerOptions;
@@ -88,36 +90,27 @@ export class FlowManager {
     }
   }
 
+  /**
+   * One device report: the store records the counters (soft state) and the transitions they
+   * imply in one call; then the device is reconciled as ONOS does — flows it holds that the
+   * store does not are extraneous and are removed from it (never adopted into the store), and
+   * stored flows it lacks are installed again.
+   */
   async #pollDevice(id: DeviceId): Promise<void> {
     const { store, fleet, log } = this.#options;
     const device = fleet.get(id);
-    const table = store.localTable(id);
-    if (device === undefined || !device.available || table === undefined) return;
+    if (device === undefined || !device.available) return;
     const now = this.#options.scheduler.now();
     try {
-      for (const entry of [...table.entries()]) {
-        if (entry.state === "PENDING_REMOVE") {
-          device.remove(entry.rule);
-          await store.removeFlowRule(entry);
-        } else if (
-          !device.has(entry.rule.id) &&
-          entry.state !== "REMOVED" &&
-          entry.state !== "FAILED"
-        ) {
-          device.install(entry.rule, now);
-        }
-      }
-      for (const report of device.report(now)) {
-        await store.addOrUpdateFlowRule(
-          createFlowEntry(report.rule, {
-            created: now,
-            state: "ADDED",
-            packets: report.packets,
-            bytes: report.bytes,
-            life: report.life,
-            lastSeen: now,
-          }),
-        );
+      const outcome = await store.updateFlowStatistics(id, device.report(now));
+      for (const rule of outcome.extraneous) device.remove(rule);
+      for (const entry of outcome.missing) device.install(entry.rule, now);
+      if (outcome.extraneous.length > 0 || outcome.missing.length > 0) {
+        log.debug("device reconciled", {
+          device: id,
+          extraneous: outcome.extraneous.length,
+          missing: outcome.missing.length,
+        });
       }
     } catch (error) {
       log.debug("device poll failed", { device: id, error: String(error) });

@@ -31,6 +31,12 @@ export const StoreConfigSchema = z
       .default(128),
     /** How long a forwarded request waits for the master, in ms. */
     requestTimeout: positiveMs("requestTimeout").default(5000),
+    /**
+     * Replicate counter-only device reports like any change (ONOS's behaviour, kept as a
+     * benchmark baseline). Off by default: counters are soft state, and a report that changes
+     * only counters sends nothing to the backups.
+     */
+    replicateCounters: z.boolean().default(false),
   })
   .strict();
 

@@ -3,11 +3,14 @@ import {
   type ApplicationId,
   createFlowEntry,
   type DeviceId,
+  emptyStateCounts,
   type FlowBucketTable,
+  type FlowCounters,
   type FlowEntry,
   type FlowEntryState,
   type FlowId,
   type FlowRule,
+  type FlowStateCounts,
   type Term,
   withFlowEntry,
 } from "@flowstore/flow-bucket";
@@ -56,7 +59,32 @@ export interface FlowRuleBatchInput {
 /** Rules per state, as `getFlowRuleCount` can break them down. */
 export type FlowRuleCountFilter = { readonly deviceId?: DeviceId; readonly state?: FlowEntryState };
 
+/** One flow as its device reports it every stats period (`lastSeen` is the time of the call). */
+export type FlowStatsReport = Omit<FlowCounters, "lastSeen"> & { readonly rule: FlowRule };
+
+/** What {@link EcFlowRuleStore.updateFlowStatistics} made of one device report. */
+export interface FlowStatsOutcome {
+  /** Stored entries that took the report's counters (soft state: nothing replicated). */
+  readonly refreshed: number;
+  /** `PENDING_ADD` entries the device holds now: `ADDED`, a replicated change each. */
+  readonly added: number;
+  /** `PENDING_REMOVE`/`REMOVED` entries taken out of the store (the device no longer has them, or is told to drop them). */
+  readonly removed: number;
+  /**
+   * Flows the device holds that the store does not (or holds as being removed): extraneous,
+   * to be removed from the device — never adopted.
+   */
+  readonly extraneous: readonly FlowRule[];
+  /** Stored entries (`PENDING_ADD`/`ADDED`, older than the report) the device lacks: install them again. */
+  readonly missing: readonly FlowEntry[];
+}
+
 const PAGE_ENTRIES = 10_000;
+/**
+ * Reports handled between two yields of `updateFlowStatistics`, so a poll of a device with a
+ * million flows never holds the event loop for long (about 10 ms a slice here).
+ */
+const STATS_SLICE = 16_384;
 /** How many times `storeBatch` tries the (current) master before failing the batch. */
 const FORWARD_ATTEMPTS = 3;
 /** The pause before the n-th retry is n times this, in ms. */
@@ -346,6 +374,16 @@ export class EcFlowRuleStore {
   /** Every entry of `device`, read on the master, a page of buckets at a time for large tables. */
   async getFlowEntries(device: DeviceId): Promise<FlowEntry[]> {
     const entries: FlowEntry[] = [];
+    for await (const page of this.flowEntryPages(device))
+      for (const entry of page) entries.push(entry);
+    return entries;
+  }
+
+  /**
+   * Every entry of `device`, read on the master a page at a time: for a caller that streams
+   * a large table (a million flows) without holding it all or stalling the node.
+   */
+  async *flowEntryPages(device: DeviceId): AsyncGenerator<readonly FlowEntry[]> {
     let from: number | null = 0;
     while (from !== null) {
       const reply = await this.#read({
@@ -355,10 +393,25 @@ export class EcFlowRuleStore {
         maxEntries: PAGE_ENTRIES,
       });
       if (reply.kind !== "ENTRIES") return unexpected(reply.kind);
-      for (const entry of reply.entries) entries.push(entry);
+      yield reply.entries;
       from = reply.nextBucket;
     }
-    return entries;
+  }
+
+  /**
+   * Entries per state in this node's copy: of `device`, or summed over the devices this node
+   * masters in an active term. Counts are maintained as entries change, so this costs a few
+   * additions per bucket and never a walk over the entries (for `/metrics`).
+   */
+  flowStateCounts(device?: DeviceId): FlowStateCounts {
+    if (device !== undefined)
+      return this.#tables.get(device)?.table.stateCounts() ?? emptyStateCounts();
+    const counts = emptyStateCounts();
+    for (const table of this.#tables.values()) {
+      if (!table.isActiveMaster) continue;
+      for (const bucket of table.table.buckets()) bucket.addStateCounts(counts);
+    }
+    return counts;
   }
 
   /**
@@ -441,9 +494,7 @@ export class EcFlowRuleStore {
       case "COUNT": {
         if (table === undefined) return { kind: "COUNT", count: 0 };
         if (request.state === undefined) return { kind: "COUNT", count: table.size };
-        let count = 0;
-        for (const entry of table.entries()) if (entry.state === request.state) count++;
-        return { kind: "COUNT", count };
+        return { kind: "COUNT", count: table.countOf(request.state) };
       }
       case "TABLE_STATS":
         return { kind: "TABLE_STATS", tables: [...(this.#tableStats.get(request.deviceId) ?? [])] };
@@ -456,10 +507,171 @@ export class EcFlowRuleStore {
 
   /**
    * The device reported `entry`'s counters: on the master, updates the stored entry (and a
-   * `PENDING_ADD` entry becomes `ADDED`, a `RULE_ADDED` event; otherwise `RULE_UPDATED`).
+   * `PENDING_ADD` entry becomes `ADDED`, a `RULE_ADDED` event; otherwise `RULE_UPDATED`). A
+   * counter-only update is soft state (not replicated) unless `replicateCounters` is set. For
+   * a whole device report use {@link EcFlowRuleStore.updateFlowStatistics}: one call, not one
+   * per flow.
    */
   addOrUpdateFlowRule(entry: FlowEntry): Promise<RuleEvent | undefined> {
     return this.#change(entry.rule.deviceId, { kind: "ADD_OR_UPDATE", entry }).then((r) => r.event);
+  }
+
+  /**
+   * One device report, on the device's master (ONOS's `pushFlowMetrics`): every reported
+   * flow's counters are recorded as soft state — no new bucket version, nothing sent to the
+   * backups — and the state transitions the report implies are applied as replicated changes:
+   * a `PENDING_ADD` entry the device holds becomes `ADDED` (`RULE_ADDED`), and entries being
+   * removed (`PENDING_REMOVE`/`REMOVED`) leave the store (`RULE_REMOVED`). Flows the device
+   * holds that the store does not are returned as extraneous, stored flows it lacks as missing:
+   * the caller removes the one from the device and installs the other again.
+   *
+   * @remarks One pass over the report, in slices that yield to the event loop, so a report of
+   * a million flows does not stall the node. With `replicateCounters` (a benchmark baseline)
+   * counter updates are replicated changes, as in ONOS.
+   * @throws {FlowStoreError} `NOT_MASTER` unless this node is the device's master in an active
+   *   term (also when mastership moves during the pass; what was recorded stays).
+   */
+  async updateFlowStatistics(
+    device: DeviceId,
+    reports: readonly FlowStatsReport[],
+  ): Promise<FlowStatsOutcome> {
+    this.#checkOpen();
+    const table = this.#tables.get(device);
+    const lastSeen = this.#scheduler.now();
+    const outcome = {
+      refreshed: 0,
+      added: 0,
+      removed: 0,
+      extraneous: [] as FlowRule[],
+      missing: [] as FlowEntry[],
+    };
+    const checkMaster = (): DeviceFlowTable => {
+      if (table === undefined || !table.isActiveMaster) {
+        throw new FlowStoreError(
+          "NOT_MASTER",
+          `${this.localNode} is not the active master of ${device}`,
+        );
+      }
+      return table;
+    };
+    const term = checkMaster().info?.term;
+    const stillMaster = () => {
+      this.#checkOpen();
+      const current = checkMaster();
+      if (current.info?.term !== term) {
+        throw new FlowStoreError("NOT_MASTER", `the term of ${device} changed during a report`);
+      }
+      return current;
+    };
+    const replicate = this.config.replicateCounters;
+    let live = 0;
+    for (let start = 0; start < reports.length; start += STATS_SLICE) {
+      if (start > 0) await this.#wait(0);
+      const owner = stillMaster();
+      const end = Math.min(reports.length, start + STATS_SLICE);
+      const transitions: FlowEntry[] = [];
+      for (let i = start; i < end; i++) {
+        const report = reports[i] as FlowStatsReport;
+        const rule = report.rule;
+        if (rule.deviceId !== device) continue;
+        const stored = owner.table.find(rule);
+        if (
+          stored === undefined ||
+          stored.state === "PENDING_REMOVE" ||
+          stored.state === "REMOVED"
+        ) {
+          outcome.extraneous.push(rule);
+          continue;
+        }
+        if (stored.state !== "PENDING_ADD" && stored.state !== "ADDED") continue;
+        live++;
+        const counters: FlowCounters = {
+          packets: report.packets,
+          bytes: report.bytes,
+          life: report.life,
+          lastSeen,
+          ...(report.liveType === undefined ? {} : { liveType: report.liveType }),
+        };
+        if (stored.state === "PENDING_ADD" || replicate) {
+          transitions.push(withFlowEntry(stored, { ...counters, state: "ADDED" }));
+        } else {
+          owner.table.refresh(rule, counters);
+          outcome.refreshed++;
+        }
+      }
+      if (transitions.length > 0) {
+        const events = await owner.write(0, (t, writeTerm) => {
+          const applied: RuleEvent[] = [];
+          for (const entry of transitions) {
+            let was: FlowEntryState | undefined;
+            const updated = t.modify(
+              entry.rule,
+              (stored) => {
+                was = stored.state;
+                return stored.state === "PENDING_ADD" || stored.state === "ADDED"
+                  ? withFlowEntry(stored, { ...entry, state: "ADDED" })
+                  : undefined;
+              },
+              writeTerm,
+            );
+            if (updated === undefined) continue;
+            applied.push({
+              type: was === "PENDING_ADD" ? "RULE_ADDED" : "RULE_UPDATED",
+              entry: updated,
+            });
+          }
+          return applied;
+        });
+        for (const event of events) {
+          if (event.type === "RULE_ADDED") outcome.added++;
+          else outcome.refreshed++;
+          this.#events.next(event);
+        }
+      }
+    }
+    // The report is complete: whatever is stored but was not in it needs a look. Counts are
+    // maintained, so a device that holds exactly the stored flows costs no walk.
+    const owner = stillMaster();
+    const counts = owner.table.stateCounts();
+    const leaving = counts.PENDING_REMOVE + counts.REMOVED;
+    if (leaving === 0 && live >= counts.PENDING_ADD + counts.ADDED) return outcome;
+    const reported = new Set<FlowId>();
+    for (const report of reports) reported.add(report.rule.id);
+    const gone: FlowEntry[] = [];
+    let seen = 0;
+    for (const bucket of owner.table.buckets()) {
+      for (const entry of bucket.entries()) {
+        if (entry.state === "PENDING_REMOVE" || entry.state === "REMOVED") gone.push(entry);
+        else if (
+          (entry.state === "PENDING_ADD" || entry.state === "ADDED") &&
+          entry.created < lastSeen &&
+          !reported.has(entry.rule.id)
+        ) {
+          outcome.missing.push(entry);
+        }
+      }
+      seen += bucket.size;
+      if (seen >= STATS_SLICE) {
+        seen = 0;
+        await this.#wait(0);
+        stillMaster();
+      }
+    }
+    if (gone.length > 0) {
+      const removed = await stillMaster().write(0, (t, writeTerm) => {
+        const out: FlowEntry[] = [];
+        for (const entry of gone) {
+          const stored = t.find(entry.rule);
+          if (stored?.state !== "PENDING_REMOVE" && stored?.state !== "REMOVED") continue;
+          const taken = t.remove(stored, writeTerm);
+          if (taken !== undefined) out.push(taken);
+        }
+        return out;
+      });
+      outcome.removed = removed.length;
+      for (const entry of removed) this.#events.next({ type: "RULE_REMOVED", entry });
+    }
+    return outcome;
   }
 
   /** Marks a stored entry `PENDING_ADD` again (to be reinstalled); `RULE_UPDATED` if it changed. */
@@ -549,7 +761,7 @@ export class EcFlowRuleStore {
         const table = this.#table(entry.rule.deviceId);
         const index = table.table.bucketIndexOf(entry.rule.id);
         const event = await table.write(index, (t, term) =>
-          changeEntry(t, term, change.kind, entry, now),
+          changeEntry(t, term, change.kind, entry, now, this.config.replicateCounters),
         );
         return emit(event);
       }
@@ -744,6 +956,7 @@ function changeEntry(
   kind: "ADD_OR_UPDATE" | "PENDING" | "REMOVE",
   entry: FlowEntry,
   now: number,
+  replicateCounters: boolean,
 ): RuleEvent | null {
   switch (kind) {
     case "ADD_OR_UPDATE": {
@@ -752,12 +965,20 @@ function changeEntry(
         table.add(entry, term);
         return null;
       }
-      const updated = withFlowEntry(stored, {
+      const counters = {
         packets: entry.packets,
         bytes: entry.bytes,
         life: entry.life,
         liveType: entry.liveType,
         lastSeen: now,
+      };
+      if (stored.state !== "PENDING_ADD" && !replicateCounters) {
+        // Counters alone are soft state: no new version, nothing owed to the backups.
+        const refreshed = table.refresh(entry.rule, counters);
+        return refreshed === undefined ? null : { type: "RULE_UPDATED", entry: refreshed };
+      }
+      const updated = withFlowEntry(stored, {
+        ...counters,
         ...(stored.state === "PENDING_ADD" ? { state: "ADDED" as const } : {}),
       });
       table.modify(entry.rule, () => updated, term);

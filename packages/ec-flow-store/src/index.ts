@@ -11,6 +11,8 @@ export type {
   FlowRuleBatchInput,
   FlowRuleCountFilter,
   FlowRuleStoreOptions,
+  FlowStatsOutcome,
+  FlowStatsReport,
 } from "./ecFlowRuleStore.js";
 export { createFlowRuleStore, EcFlowRuleStore } from "./ecFlowRuleStore.js";
 export type { FlowStoreErrorCode } from "./flowStoreError.js";
