@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { StoreConfigSchema } from "@flowstore/ec-flow-store";
 import { z } from "zod";
 
 /** `host:port` with a numeric port (0 = any free port). */
@@ -39,15 +40,9 @@ const peers = z
   ])
   .pipe(z.record(nodeIdText, address("a peer address")));
 
-const storeSettings = z
-  .object({
-    backupPeriod: z.number().int().positive().optional(),
-    antiEntropyPeriod: z.number().int().positive().optional(),
-    backupCount: z.number().int().min(0).optional(),
-    bucketCount: z.number().int().positive().optional(),
-    requestTimeout: z.number().int().positive().optional(),
-  })
-  .strict();
+// The store's own schema, every field optional: one definition of its settings and checks
+// (a bucket count that is not a power of two is refused here, naming the field).
+const storeSettings = StoreConfigSchema.partial();
 
 const common = {
   /** Simulated devices `of:0000000000000001`…; the same ids on every node. */
