@@ -2,7 +2,7 @@
 import { parseCommandLine, usage } from "./commandLine.js";
 import { ConfigError, type RunConfig } from "./config.js";
 import { startLocalCluster } from "./localCluster.js";
-import { createJsonLogger } from "./logger.js";
+import { createProcessLogger } from "./logger.js";
 import { type Running, startNode } from "./node.js";
 
 async function main(): Promise<void> {
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     process.stdout.write(usage);
     return;
   }
-  const log = createJsonLogger(run.config.logLevel);
+  const log = createProcessLogger(run.config.logLevel);
   let running: Running;
   try {
     running =

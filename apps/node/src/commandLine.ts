@@ -29,6 +29,7 @@ Both:
   --devices N               simulated devices of:0000000000000001… (default 8; same ids on every node)
   --cluster-name NAME       nodes with different names refuse each other (default flowstore)
   --secret SECRET           a shared secret checked in the cluster handshake
+  --auth USER:PASSWORD      REST requires HTTP Basic auth (ONOS's onos:rocks is accepted too)
   --stats-period MS         how often devices report flow counters (default 1000)
   --backup-period MS        store: backup round (default 2000)
   --anti-entropy-period MS  store: anti-entropy round (default 5000)
@@ -36,14 +37,23 @@ Both:
   --bucket-count N          store: buckets per device table, a power of two (default 128)
   --request-timeout MS      store: forwarded request timeout (default 5000)
   --log-level LEVEL         debug | info | warn | error (default info); JSON lines on stdout
+                            (coloured lines on a terminal)
   --config FILE             read options from a JSON file (keys as above in camelCase,
                             e.g. {"id":"n1","listen":"127.0.0.1:9876","store":{"backupPeriod":1000}})
   -h, --help                this text
 
-REST API (ONOS paths): GET/POST /onos/v1/flows, GET /onos/v1/flows/{deviceId}[/{flowId}],
-POST /onos/v1/flows/{deviceId}, DELETE /onos/v1/flows/{deviceId}/{flowId}, GET /onos/v1/devices,
-GET /onos/v1/cluster, GET /onos/v1/mastership/{deviceId}[/master|/role], GET /metrics;
-with --local: POST /onos/v1/admin/nodes/{nodeId}/stop and …/start.
+REST API (ONOS's, under /onos/v1; OpenAPI document and page at /onos/v1/docs):
+  flows:      GET /flows, /flows/pending, /flows/table/{tableId}, /flows/{deviceId}[/{flowId}];
+              GET|DELETE /flows/application/{appId}; POST /flows (batch), /flows/{deviceId};
+              DELETE /flows (batch), /flows/{deviceId}/{flowId}
+  devices:    GET /devices, /devices/{id}, /devices/{id}/ports
+  cluster:    GET /cluster, /cluster/{id}
+  mastership: GET /mastership/{deviceId}/local|master|role, /mastership/{nodeId}/device,
+              GET|PUT /mastership/{deviceId}/request|relinquish, PUT /mastership,
+              GET /mastership (balance)
+  statistics: GET /statistics/flows/activeentries, /statistics/flows/tables[/{deviceId}]
+  GET /applications/ids[/entry]; with --local: POST /admin/nodes/{nodeId}/stop|start
+  GET /metrics (Prometheus). appId: a name or a number; default org.onosproject.rest.
 SIGTERM or SIGINT shuts down gracefully.
 `;
 
@@ -61,6 +71,7 @@ const flags = {
   devices: { type: "string" },
   "cluster-name": { type: "string" },
   secret: { type: "string" },
+  auth: { type: "string" },
   "stats-period": { type: "string" },
   "backup-period": { type: "string" },
   "anti-entropy-period": { type: "string" },

@@ -55,6 +55,15 @@ const common = {
   /** A shared secret checked in the cluster handshake. */
   secret: z.string().min(1).optional(),
   store: storeSettings.default({}),
+  /** `user:password`: the REST API requires HTTP Basic auth (ONOS's `onos:rocks` works too). */
+  auth: z
+    .string()
+    .regex(/^[^:]+:.+$/, "auth must be user:password, both non-empty")
+    .transform((text) => {
+      const at = text.indexOf(":");
+      return { user: text.slice(0, at), password: text.slice(at + 1) };
+    })
+    .optional(),
 };
 
 /** One node of a multi-process cluster. */

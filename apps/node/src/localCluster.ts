@@ -9,7 +9,12 @@ import {
   type TcpCluster,
 } from "@flowstore/cluster-messaging";
 import type { DeviceId } from "@flowstore/flow-bucket";
-import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "@flowstore/mastership";
+import {
+  type ApplicationRegistry,
+  createEmbeddedApplicationRegistry,
+  createEmbeddedCoordinator,
+  type EmbeddedCoordinator,
+} from "@flowstore/mastership";
 import { BehaviorSubject, map, merge, type Observable, of, Subject, switchMap } from "rxjs";
 import type { LocalConfig } from "./config.js";
 import { DeviceFleet, simulatedDeviceIds } from "./deviceSimulator.js";
@@ -20,6 +25,8 @@ import { joinCluster, type Running, type StartedNode, startServices } from "./no
 export interface LocalCluster extends Running {
   readonly nodes: readonly ControllerNode[];
   readonly coordinator: EmbeddedCoordinator<DeviceId>;
+  /** The application names ↔ ids every node of the process shares. */
+  readonly applications: ApplicationRegistry;
   readonly fleet: DeviceFleet;
   /** The running node `id`. */
   node(id: string): StartedNode | undefined;
@@ -54,6 +61,7 @@ export async function startLocalCluster(
   const runningNodes = new BehaviorSubject<ReadonlyMap<NodeId, TcpCluster>>(new Map());
   const membership = localMembership(nodes, runningNodes);
   const coordinator = createEmbeddedCoordinator<DeviceId>({ membership, rebalanceDelay: 3000 });
+  const applications = createEmbeddedApplicationRegistry();
   const restPorts = new Map<NodeId, number>(
     nodes.map((n, i) => [n.id, config.restPort === 0 ? 0 : config.restPort + i]),
   );
@@ -78,6 +86,8 @@ export async function startLocalCluster(
       storeConfig: config.store,
       statsPeriod: config.statsPeriod,
       rest: { host: config.host, port: restPorts.get(id)! },
+      applications,
+      auth: config.auth,
       admin: { stop, start },
       clusterView: () =>
         nodes.map((n) => ({
@@ -120,6 +130,7 @@ export async function startLocalCluster(
   return {
     nodes,
     coordinator,
+    applications,
     fleet,
     node: (id) => running.get(nodeId(id))?.started,
     restAddress: (id) => {
@@ -137,6 +148,7 @@ export async function startLocalCluster(
       }
       publish();
       coordinator.close();
+      await applications.close();
       runningNodes.complete();
     },
   };

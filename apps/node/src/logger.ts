@@ -1,8 +1,11 @@
+import { type DestinationStream, type Logger, pino } from "pino";
+import pretty from "pino-pretty";
+
 /** Log levels, least severe first. */
 export const LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = (typeof LEVELS)[number];
 
-/** A structured logger: one JSON object per line. */
+/** A structured logger: a message and fields, one JSON object per line. */
 export interface JsonLogger {
   debug(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
@@ -10,29 +13,45 @@ export interface JsonLogger {
   error(message: string, fields?: Record<string, unknown>): void;
   /** A logger that adds `fields` to every line. */
   child(fields: Record<string, unknown>): JsonLogger;
+  /** The pino logger underneath (fastify logs through it). */
+  readonly pino: Logger;
 }
 
-/** Writes JSON lines (`{"time","level","msg",…}`) at or above `level` to `write`. */
-export function createJsonLogger(
-  level: LogLevel,
-  write: (line: string) => void = (line) => process.stdout.write(line),
-  base: Record<string, unknown> = {},
-): JsonLogger {
-  const threshold = LEVELS.indexOf(level);
-  const log =
-    (at: LogLevel) =>
-    (msg: string, fields: Record<string, unknown> = {}) => {
-      if (LEVELS.indexOf(at) < threshold) return;
-      const line = { time: new Date().toISOString(), level: at, msg, ...base, ...fields };
-      write(
-        `${JSON.stringify(line, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}\n`,
-      );
-    };
+/** Where log lines go: a function given each line, or a pino destination. */
+export type LogOutput = ((line: string) => void) | DestinationStream;
+
+/**
+ * A pino logger writing JSON lines — `{"level":"info","time":"…","msg":"…",…fields}` — at
+ * or above `level` to `output` (default: stdout).
+ */
+export function createJsonLogger(level: LogLevel, output?: LogOutput): JsonLogger {
+  const destination: DestinationStream | undefined =
+    typeof output === "function" ? { write: (line: string) => output(line) } : output;
+  const logger = pino(
+    {
+      level,
+      base: null,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination ?? pino.destination(1),
+  );
+  return wrap(logger);
+}
+
+/** JSON lines on a pipe, coloured single lines on a terminal (pino-pretty). */
+export function createProcessLogger(level: LogLevel): JsonLogger {
+  if (process.stdout.isTTY !== true) return createJsonLogger(level);
+  return createJsonLogger(level, pretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l" }));
+}
+
+function wrap(logger: Logger): JsonLogger {
   return {
-    debug: log("debug"),
-    info: log("info"),
-    warn: log("warn"),
-    error: log("error"),
-    child: (fields) => createJsonLogger(level, write, { ...base, ...fields }),
+    debug: (message, fields) => logger.debug(fields ?? {}, message),
+    info: (message, fields) => logger.info(fields ?? {}, message),
+    warn: (message, fields) => logger.warn(fields ?? {}, message),
+    error: (message, fields) => logger.error(fields ?? {}, message),
+    child: (fields) => wrap(logger.child(fields)),
+    pino: logger,
   };
 }

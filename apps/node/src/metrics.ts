@@ -1,102 +1,159 @@
 import type { EcFlowRuleStore } from "@flowstore/ec-flow-store";
-import { FLOW_ENTRY_STATES } from "@flowstore/flow-bucket";
+import { FLOW_ENTRY_STATES, type FlowEntryState } from "@flowstore/flow-bucket";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { DeviceFleet } from "./deviceSimulator.js";
 
-/** What one node's `/metrics` reports. */
+/** What one node's metrics read. */
 export interface MetricsSource {
   readonly nodeId: string;
   readonly store: EcFlowRuleStore;
   readonly fleet: DeviceFleet;
-  /** Messages and bytes the transport moved, when it counts them. */
-  readonly transport?: () => Record<string, number>;
+}
+
+/** One node's Prometheus registry and the instruments the REST layer records into. */
+export interface NodeMetrics {
+  readonly registry: Registry;
+  /** REST request latency, by method, route pattern and status. */
+  readonly restDuration: Histogram<"method" | "route" | "status">;
+  /** Latency of a flow batch handed to the store (until its master stored it), by operator. */
+  readonly batchDuration: Histogram<"operation">;
+  /** The Prometheus text exposition. */
+  text(): Promise<string>;
+  readonly contentType: string;
 }
 
 /**
- * Prometheus text exposition of one node: flows by state on the devices it masters,
- * backup lag, replication traffic, terms, and process memory.
+ * A node's metrics: process metrics (`process_*`, `nodejs_*`), REST and batch latency
+ * histograms, and the store's `flowstore_*` figures (flows by state on mastered devices,
+ * backup lag, replication traffic, terms), read when scraped. Every sample carries
+ * `node="<id>"`, so several nodes in one process (`--local`) keep apart.
  */
-export function renderMetrics(source: MetricsSource): string {
+export function createNodeMetrics(source: MetricsSource): NodeMetrics {
   const { store, fleet, nodeId } = source;
-  const lines: string[] = [];
-  const metric = (
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: nodeId });
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const restDuration = new Histogram({
+    name: "flowstore_rest_request_duration_seconds",
+    help: "REST request latency, by method, route and status.",
+    labelNames: ["method", "route", "status"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const batchDuration = new Histogram({
+    name: "flowstore_batch_duration_seconds",
+    help: "Latency of a flow batch stored through the device's master, by operator.",
+    labelNames: ["operation"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+
+  new Gauge({
+    name: "flowstore_flows",
+    help: "Flow entries on the devices this node masters, by state.",
+    labelNames: ["state"] as const,
+    registers,
+    collect() {
+      const counts = flowsByState(store, fleet);
+      for (const state of FLOW_ENTRY_STATES) this.set({ state }, counts.get(state) ?? 0);
+    },
+  });
+  new Gauge({
+    name: "flowstore_mastered_devices",
+    help: "Devices this node masters in an active term.",
+    registers,
+    collect() {
+      this.set(store.stats().masteredDevices);
+    },
+  });
+  new Gauge({
+    name: "flowstore_backup_lag_buckets",
+    help: "Changed buckets some backup has not acknowledged yet.",
+    registers,
+    collect() {
+      this.set(store.stats().unackedBuckets);
+    },
+  });
+  const replicationCounter = (
     name: string,
-    type: "gauge" | "counter",
     help: string,
-    samples: [string, number][],
-  ) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+    read: (r: ReturnType<EcFlowRuleStore["stats"]>["replication"]) => number,
+  ) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read(store.stats().replication));
+      },
+    });
+  replicationCounter(
+    "flowstore_backup_messages_total",
+    "Backup messages sent.",
+    (r) => r.backupMessages,
+  );
+  replicationCounter(
+    "flowstore_backup_buckets_total",
+    "Buckets acknowledged by backups.",
+    (r) => r.backupBuckets,
+  );
+  replicationCounter(
+    "flowstore_backup_failures_total",
+    "Backup messages that failed.",
+    (r) => r.backupFailures,
+  );
+  replicationCounter(
+    "flowstore_anti_entropy_messages_total",
+    "Anti-entropy summary messages sent.",
+    (r) => r.summaryMessages,
+  );
+  const perSubject = (name: string, help: string, pick: "messages" | "bytes") =>
+    new Counter({
+      name,
+      help,
+      labelNames: ["subject"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [subject, sent] of store.stats().sent) this.inc({ subject }, sent[pick]);
+      },
+    });
+  perSubject("flowstore_store_messages_total", "Store requests sent, by subject.", "messages");
+  perSubject(
+    "flowstore_store_bytes_total",
+    "Encoded bytes of store requests sent, by subject.",
+    "bytes",
+  );
+  new Gauge({
+    name: "flowstore_device_term",
+    help: "Mastership term of each device as this node knows it.",
+    labelNames: ["device"] as const,
+    registers,
+    collect() {
+      for (const device of fleet.ids()) this.set({ device }, store.term(device));
+    },
+  });
+
+  return {
+    registry,
+    restDuration,
+    batchDuration,
+    text: () => registry.metrics(),
+    contentType: registry.contentType,
   };
-  const byState = new Map<string, number>(FLOW_ENTRY_STATES.map((s) => [s, 0]));
-  const terms: [string, number][] = [];
+}
+
+/** Flow entries by state over the devices this node masters in an active term. */
+function flowsByState(store: EcFlowRuleStore, fleet: DeviceFleet): Map<FlowEntryState, number> {
+  const counts = new Map<FlowEntryState, number>();
   for (const id of fleet.ids()) {
-    terms.push([id, store.term(id)]);
     if (!store.isActiveMaster(id)) continue;
     for (const entry of store.localTable(id)?.entries() ?? []) {
-      byState.set(entry.state, (byState.get(entry.state) ?? 0) + 1);
+      counts.set(entry.state, (counts.get(entry.state) ?? 0) + 1);
     }
   }
-  const stats = store.stats();
-  const label = `node="${nodeId}"`;
-  metric(
-    "flowstore_flows",
-    "gauge",
-    "Flow entries on the devices this node masters, by state.",
-    [...byState].map(([state, n]) => [`{${label},state="${state}"}`, n]),
-  );
-  metric("flowstore_mastered_devices", "gauge", "Devices this node masters in an active term.", [
-    [`{${label}}`, stats.masteredDevices],
-  ]);
-  metric(
-    "flowstore_backup_lag_buckets",
-    "gauge",
-    "Changed buckets some backup has not acknowledged yet.",
-    [[`{${label}}`, stats.unackedBuckets]],
-  );
-  const r = stats.replication;
-  metric("flowstore_backup_messages_total", "counter", "Backup messages sent.", [
-    [`{${label}}`, r.backupMessages],
-  ]);
-  metric("flowstore_backup_buckets_total", "counter", "Buckets acknowledged by backups.", [
-    [`{${label}}`, r.backupBuckets],
-  ]);
-  metric("flowstore_backup_failures_total", "counter", "Backup messages that failed.", [
-    [`{${label}}`, r.backupFailures],
-  ]);
-  metric(
-    "flowstore_anti_entropy_messages_total",
-    "counter",
-    "Anti-entropy summary messages sent.",
-    [[`{${label}}`, r.summaryMessages]],
-  );
-  metric(
-    "flowstore_store_messages_total",
-    "counter",
-    "Store requests sent, by subject.",
-    [...stats.sent].map(([subject, s]) => [`{${label},subject="${subject}"}`, s.messages]),
-  );
-  metric(
-    "flowstore_store_bytes_total",
-    "counter",
-    "Encoded bytes of store requests sent, by subject.",
-    [...stats.sent].map(([subject, s]) => [`{${label},subject="${subject}"}`, s.bytes]),
-  );
-  metric(
-    "flowstore_device_term",
-    "gauge",
-    "Mastership term of each device as this node knows it.",
-    terms.map(([device, term]) => [`{${label},device="${device}"}`, term]),
-  );
-  const transport = source.transport?.();
-  if (transport !== undefined) {
-    for (const [name, value] of Object.entries(transport)) {
-      metric(`flowstore_transport_${name}`, "counter", `Transport ${name.replaceAll("_", " ")}.`, [
-        [`{${label}}`, value],
-      ]);
-    }
-  }
-  metric("process_resident_memory_bytes", "gauge", "Resident memory of the process.", [
-    ["", process.memoryUsage().rss],
-  ]);
-  return `${lines.join("\n")}\n`;
+  return counts;
 }

@@ -13,7 +13,10 @@ import {
 } from "@flowstore/ec-flow-store";
 import type { DeviceId } from "@flowstore/flow-bucket";
 import {
+  type ApplicationRegistry,
+  createEmbeddedApplicationRegistry,
   createEmbeddedCoordinator,
+  createEtcdApplicationRegistry,
   createEtcdMastership,
   type Mastership,
 } from "@flowstore/mastership";
@@ -22,9 +25,10 @@ import { componentLogger } from "./clusterLogger.js";
 import { ConfigError, type NodeConfig } from "./config.js";
 import { DeviceFleet, simulatedDeviceIds } from "./deviceSimulator.js";
 import { FlowManager } from "./flowManager.js";
+import type { BasicAuth, ClusterMember, NodeAdmin, ZodApp } from "./http/context.js";
+import { createHttpServer, listenHttp } from "./http/server.js";
 import type { JsonLogger } from "./logger.js";
-import { renderMetrics } from "./metrics.js";
-import { createRestServer, listen } from "./rest.js";
+import { createNodeMetrics } from "./metrics.js";
 
 /** A running node (or several in one process); `close()` shuts it down gracefully. */
 export interface Running {
@@ -37,6 +41,8 @@ export interface StartedNode extends Running {
   readonly store: EcFlowRuleStore;
   readonly rest: { host: string; port: number };
   readonly clusterAddress: { host: string; port: number };
+  /** The node's fastify instance (listening). */
+  readonly http: ZodApp;
 }
 
 /**
@@ -60,7 +66,9 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
   const backupCount = config.store.backupCount ?? 2;
   let mastership: Mastership<DeviceId>;
   let closeMastership: () => Promise<void>;
+  let applications: ApplicationRegistry;
   if (config.etcd !== undefined) {
+    applications = await createEtcdApplicationRegistry({ endpoints: config.etcd });
     mastership = await createEtcdMastership<DeviceId>({
       endpoints: config.etcd,
       node: id,
@@ -70,6 +78,7 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
     });
     closeMastership = () => mastership.close();
   } else {
+    applications = createEmbeddedApplicationRegistry();
     const coordinator = createEmbeddedCoordinator<DeviceId>({ membership: cluster.membership });
     mastership = coordinator.forNode(id, { backupCount });
     closeMastership = async () => {
@@ -88,6 +97,8 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
     storeConfig: config.store,
     statsPeriod: config.statsPeriod,
     rest: config.rest,
+    applications,
+    auth: config.auth,
   });
   for (const device of fleet.ids()) await mastership.requestRoleFor(device);
   nodeLog.info("node started", {
@@ -101,6 +112,7 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
     close: async () => {
       await started.close();
       await closeMastership();
+      await applications.close();
       await cluster.close();
     },
   };
@@ -133,13 +145,12 @@ export interface ServicesOptions {
   readonly storeConfig: NodeConfig["store"];
   readonly statsPeriod: number;
   readonly rest: { host: string; port: number };
-  readonly admin?: { stop(node: string): Promise<void>; start(node: string): Promise<void> };
-  readonly clusterView?: () => readonly {
-    id: string;
-    host: string;
-    port: number;
-    status: "ACTIVE" | "INACTIVE";
-  }[];
+  /** Application names ↔ ids, shared by the cluster's nodes. */
+  readonly applications: ApplicationRegistry;
+  /** `--auth`: HTTP Basic credentials the REST API requires. */
+  readonly auth?: BasicAuth | undefined;
+  readonly admin?: NodeAdmin;
+  readonly clusterView?: () => readonly ClusterMember[];
 }
 
 /** The store, the flow manager and the REST API of one node. */
@@ -161,12 +172,16 @@ export async function startServices(options: ServicesOptions): Promise<StartedNo
     statsPeriod: options.statsPeriod,
     scheduler: asyncScheduler,
   });
-  const server = createRestServer({
+  const http = await createHttpServer({
     nodeId: id,
     store,
     mastership,
     fleet,
     log,
+    applications: options.applications,
+    auth: options.auth,
+    metrics: createNodeMetrics({ nodeId: id, store, fleet }),
+    startedAt: Date.now(),
     cluster: {
       nodes:
         options.clusterView ??
@@ -178,21 +193,21 @@ export async function startServices(options: ServicesOptions): Promise<StartedNo
             status: cluster.membership.state(n.id),
           }))),
     },
-    metrics: async () => renderMetrics({ nodeId: id, store, fleet }),
-    ...(options.admin === undefined ? {} : { admin: options.admin }),
+    admin: options.admin,
   });
-  const address = await listen(server, options.rest.host, options.rest.port);
+  // Plugins that extend the REST server (the web console, say) register here, before listen:
+  // await http.register(plugin, options);
+  const address = await listenHttp(http, options.rest.host, options.rest.port);
   log.info("rest listening", { host: address.address, port: address.port });
   return {
     id,
     store,
     rest: { host: address.address, port: address.port },
     clusterAddress: cluster.address(),
+    http,
     close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      http.server.closeAllConnections();
+      await http.close();
       manager.close();
       store.close();
     },
