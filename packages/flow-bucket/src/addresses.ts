@@ -175,46 +175,299 @@ function normalizeIpv6Prefix(text: string): string | undefined {
   return [formatIpv6(words), length].join("/");
 }
 
-/** Reserved OpenFlow port numbers and the names ONOS shows for them. */
+/**
+ * Reserved ports, as ONOS numbers them (`PortNumber.Logical`: negative numbers, apart from the
+ * physical ports 0…2³²−1), with the names ONOS shows for them.
+ */
 const LOGICAL_PORTS: ReadonlyMap<string, number> = new Map([
-  ["IN_PORT", 0xfffffff8],
-  ["TABLE", 0xfffffff9],
-  ["NORMAL", 0xfffffffa],
-  ["FLOOD", 0xfffffffb],
-  ["ALL", 0xfffffffc],
-  ["CONTROLLER", 0xfffffffd],
-  ["LOCAL", 0xfffffffe],
-  ["ANY", 0xffffffff],
+  ["IN_PORT", -8],
+  ["TABLE", -7],
+  ["NORMAL", -6],
+  ["FLOOD", -5],
+  ["ALL", -4],
+  ["CONTROLLER", -3],
+  ["LOCAL", -2],
+  ["ANY", -1],
 ]);
 const LOGICAL_PORT_NAMES: ReadonlyMap<number, string> = new Map(
   [...LOGICAL_PORTS].map(([name, number]) => [number, name]),
 );
 
+/** The lowest port number: ONOS's `IN_PORT` (-8). */
+const MIN_PORT = -8;
+/** The highest port number (ONOS's `PortNumber.MAX_NUMBER`). */
+const MAX_PORT = 0xffffffff;
+
+const isPortNumber = (value: unknown): value is number =>
+  Number.isSafeInteger(value) && (value as number) >= MIN_PORT && (value as number) <= MAX_PORT;
+
 /**
- * A port number: a JSON number, a decimal string, or a reserved name (`CONTROLLER`, `FLOOD`,
- * `IN_PORT`, …). Stored as the 32-bit OpenFlow number.
+ * A named port as ONOS writes one (`[eth1](1)`): the name, and the number as unsigned decimal
+ * with no leading zero. The name has no control characters.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+const NAMED_PORT = /^\[([^\u0000-\u001f\u007f]*)\]\((0|[1-9][0-9]*)\)$/;
+
+function isNamedPort(value: unknown): value is string {
+  if (typeof value !== "string") return false;
+  const match = NAMED_PORT.exec(value);
+  return match !== null && Number(match[2]) <= MAX_PORT;
+}
+
+const PORT_MESSAGE = `expected a port number (-8…4294967295) or one of ${[...LOGICAL_PORTS.keys()].join(", ")}`;
+
+/**
+ * A port number of ONOS's text (`PortNumber.fromString`): a reserved name, an unsigned number
+ * in decimal, `0x` hexadecimal or `0` octal (Guava's `UnsignedLongs.decode`), `UNKNOWN(n)`, and
+ * with `named`, a named port `[name](n)` (kept as that text). Undefined for anything else.
+ */
+function portFromText(text: string, named: boolean): number | string | undefined {
+  const logical = LOGICAL_PORTS.get(text.toUpperCase());
+  if (logical !== undefined) return logical;
+  const unknown = /^UNKNOWN\((.*)\)$/.exec(text);
+  const digits = unknown === null ? text : (unknown[1] ?? "");
+  let value: number | undefined;
+  if (/^(?:0|[1-9][0-9]*)$/.test(digits)) value = Number(digits);
+  else if (/^(?:0[xX]|#)[0-9a-fA-F]+$/.test(digits))
+    value = Number.parseInt(digits.replace("#", "0x"), 16);
+  else if (/^0[0-7]+$/.test(digits)) value = Number.parseInt(digits, 8);
+  if (value !== undefined) return value <= MAX_PORT ? value : undefined;
+  if (!named || unknown !== null) return undefined;
+  const match = NAMED_PORT.exec(text);
+  if (match === null) return undefined;
+  const number = Number(match[2]);
+  // The number written canonically, so equal ports have equal text.
+  return number <= MAX_PORT ? ["[", match[1], "](", number, ")"].join("") : undefined;
+}
+
+/**
+ * A port number: a JSON number, or text as ONOS reads it — a reserved name (`CONTROLLER`,
+ * `FLOOD`, `IN_PORT`, …), decimal, `0x` hexadecimal. Stored as ONOS's number: reserved ports
+ * are negative (`CONTROLLER` is -3), physical ones 0…2³²−1.
  */
 export const PortSchema = withCanonical(
-  z
-    .union([z.number(), z.string()])
-    .transform((value, ctx) => {
-      if (typeof value === "number") return value;
-      const logical = LOGICAL_PORTS.get(value.toUpperCase());
-      if (logical !== undefined) return logical;
-      if (/^[0-9]+$/.test(value)) return Number(value);
-      ctx.addIssue({
-        code: "custom",
-        message: `expected a port number or one of ${[...LOGICAL_PORTS.keys()].join(", ")}`,
-      });
+  z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const port = typeof value === "number" ? value : portFromText(value, false);
+    if (!isPortNumber(port)) {
+      ctx.addIssue({ code: "custom", message: PORT_MESSAGE });
       return z.NEVER;
-    })
-    .pipe(uint(0xffffffff)),
-  (value) => isUint(value, 0xffffffff),
+    }
+    return port;
+  }),
+  isPortNumber,
 );
 
-/** A port as ONOS shows it in an instruction: the reserved name, or the decimal number as a string. */
-export function portToJson(port: number): string {
+/**
+ * A port an instruction sends to: what {@link PortSchema} takes, or a named port as ONOS writes
+ * one (`[eth1](1)`), kept as that text so that it prints back the same.
+ */
+export const OutputPortSchema = withCanonical(
+  z.union([z.number(), z.string()]).transform((value, ctx): number | string => {
+    const port = typeof value === "number" ? value : portFromText(value, true);
+    if (isPortNumber(port) || isNamedPort(port)) return port;
+    ctx.addIssue({ code: "custom", message: `${PORT_MESSAGE}, or a named port [name](number)` });
+    return z.NEVER;
+  }),
+  (value) => isPortNumber(value) || isNamedPort(value),
+);
+
+/**
+ * A port as ONOS prints it in an instruction (`PortNumber.toString`): the reserved name, the
+ * named port's text, or the unsigned decimal number.
+ */
+export function portToJson(port: number | string): string {
+  if (typeof port === "string") return port;
   return LOGICAL_PORT_NAMES.get(port) ?? String(port);
+}
+
+const INTEGER_TEXT = /^-?(?:0|[1-9][0-9]*)$/;
+
+/** Whether `value` is a safe integer in `min`…`max`. */
+export function isInt(value: unknown, min: number, max: number): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
+}
+
+/**
+ * An integer field in `min`…`max` as ONOS's codecs read one (Jackson's `asInt`/`asLong`): a
+ * JSON number, or a decimal string (`"2"`). Stored as a number.
+ */
+export function onosInt(min: number, max: number) {
+  return withCanonical(
+    z.preprocess(
+      (value) => (typeof value === "string" && INTEGER_TEXT.test(value) ? Number(value) : value),
+      z.number().int().min(min).max(max),
+    ),
+    (value) => isInt(value, min, max),
+  );
+}
+
+/**
+ * A name from a fixed set (an ONOS enum such as `GridType`): matched ignoring case, stored as
+ * ONOS spells it.
+ */
+export function onosEnum<const T extends readonly [string, ...string[]]>(names: T) {
+  const byUpper = new Map<string, T[number]>(names.map((name) => [name.toUpperCase(), name]));
+  const known = new Set<unknown>(names);
+  return withCanonical(
+    z.string().transform((text, ctx): T[number] => {
+      const name = byUpper.get(text.toUpperCase());
+      if (name !== undefined) return name;
+      ctx.addIssue({ code: "custom", message: `expected one of ${names.join(", ")}` });
+      return z.NEVER;
+    }),
+    (value) => known.has(value),
+  );
+}
+
+/** A field that is `fallback` when absent, with the canonical check of `schema`. */
+export function withDefault<S extends z.ZodType>(schema: S, fallback: z.output<S>) {
+  const check = canonicalCheckOf(schema);
+  return withCanonical(
+    schema.optional().transform((value) => (value === undefined ? fallback : value)),
+    check,
+  );
+}
+
+/** VLAN ids with a meaning of their own in ONOS (`VlanId`): no VLAN, and any VLAN. */
+const VLAN_NONE = -1;
+const VLAN_ANY = 4096;
+
+/**
+ * A VLAN id as ONOS reads one: 0…4095, 4096 (`ANY`: tagged with any id) or -1 (`NONE`:
+ * untagged; 65535 too, ONOS's 16 bits), as a number, a decimal string, or `"ANY"`/`"NONE"`.
+ * Stored as ONOS prints it (`VlanId.toShort()`): -1, 0…4096.
+ */
+export const VlanIdSchema = withCanonical(
+  z.union([z.number(), z.string()]).transform((value, ctx) => {
+    let id: number | undefined;
+    if (typeof value === "number") id = value;
+    else if (/^any$/i.test(value)) id = VLAN_ANY;
+    else if (/^none$/i.test(value)) id = VLAN_NONE;
+    else if (INTEGER_TEXT.test(value)) id = Number(value);
+    if (id === 0xffff) id = VLAN_NONE;
+    if (isInt(id, VLAN_NONE, VLAN_ANY)) return id;
+    ctx.addIssue({
+      code: "custom",
+      message: "expected a VLAN id 0…4095, 4096 or ANY, -1 or NONE",
+    });
+    return z.NEVER;
+  }),
+  (value) => isInt(value, VLAN_NONE, VLAN_ANY),
+);
+
+/**
+ * An EtherType of an instruction (`ethernetType`): `"0x8847"` as ONOS writes it, a number, or a
+ * decimal string; a negative number is read as ONOS prints a 16-bit `short` (-30649 is 0x8847).
+ */
+export const EthernetTypeSchema = withCanonical(
+  z
+    .union([
+      z.number(),
+      z.string().regex(/^(?:-?[0-9]+|0[xX][0-9a-fA-F]+)$/, "expected an EtherType like 0x8847"),
+    ])
+    .transform((value) => (typeof value === "number" ? value : Number(value)))
+    .pipe(z.number().int().min(-0x8000, "expected an EtherType like 0x8847").max(0xffff))
+    .transform((value) => value & 0xffff),
+  (value) => isUint(value, 0xffff),
+);
+
+/** A 16-bit value as ONOS writes a padded EtherType: `0x0800`. */
+export function hex16PaddedToJson(value: number): string {
+  return `0x${value.toString(16).padStart(4, "0")}`;
+}
+
+/** A 16-bit value as Java prints it as a `short`: 0x8847 is -30649. */
+export function shortToJson(value: number): number {
+  return (value << 16) >> 16;
+}
+
+/**
+ * Bytes as ONOS's `HexString.fromHexString(text, null)` reads them: two hex digits a byte (a
+ * last single digit is a byte of its own). Stored as ONOS prints them back: lower case, two
+ * digits a byte (`"0a01"`).
+ */
+export const HexBytesSchema = withCanonical(
+  z.string().transform((text, ctx) => {
+    if (!/^[0-9a-fA-F]+$/.test(text)) {
+      ctx.addIssue({ code: "custom", message: "expected hexadecimal bytes like 0a010101" });
+      return z.NEVER;
+    }
+    const bytes: string[] = [];
+    for (let i = 0; i < text.length; i += 2) bytes.push(text.slice(i, i + 2).padStart(2, "0"));
+    return bytes.join("").toLowerCase();
+  }),
+  (value) => typeof value === "string" && /^(?:[0-9a-f]{2})+$/.test(value),
+);
+
+/**
+ * `length` bytes as ONOS's `HexString.fromHexString(text)` reads them: 1–2 hex digits each,
+ * separated by `:`. Stored as ONOS prints them back (`01:01:…`).
+ */
+export function colonHexBytes(length: number) {
+  const canonical = new RegExp(`^[0-9a-f]{2}(?::[0-9a-f]{2}){${length - 1}}$`);
+  return withCanonical(
+    z.string().transform((text, ctx) => {
+      const octets = text.split(":");
+      if (octets.length !== length || !octets.every((o) => /^[0-9a-fA-F]{1,2}$/.test(o))) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected ${length} hexadecimal bytes separated by colons, like 01:00:…`,
+        });
+        return z.NEVER;
+      }
+      return octets.map((o) => o.padStart(2, "0").toLowerCase()).join(":");
+    }),
+    (value) => typeof value === "string" && canonical.test(value),
+  );
+}
+
+/**
+ * An IP prefix of either version, as ONOS's `IpPrefix.valueOf` takes any in any IP criterion:
+ * `10.0.0.0/24` or `2001:db8::/32` (a bare address is a full-length prefix), host bits cleared.
+ */
+export const IpPrefixSchema = withCanonical(
+  z.string().transform((text, ctx) => {
+    const normalized = text.includes(":") ? normalizeIpv6Prefix(text) : normalizeIpv4Prefix(text);
+    if (normalized === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: "expected an IP prefix like 10.0.0.0/24 or 2001:db8::/32",
+      });
+      return z.NEVER;
+    }
+    return normalized;
+  }),
+  (value) =>
+    typeof value === "string" &&
+    (canonicalIpv4(value, true) || normalizeIpv6Prefix(value) === value),
+);
+
+/** An IP address of either version (ONOS's `IpAddress.valueOf`), normalized. */
+export const IpAddressSchema = withCanonical(
+  z.string().transform((text, ctx) => {
+    const v4 = text.includes(":") ? undefined : parseIpv4(text);
+    const normalized = v4 !== undefined ? formatIpv4(v4) : normalizeIpv6Address(text);
+    if (normalized === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: "expected an IP address like 10.0.0.1 or 2001:db8::1",
+      });
+      return z.NEVER;
+    }
+    return normalized;
+  }),
+  (value) =>
+    typeof value === "string" &&
+    (canonicalIpv4(value, false) || normalizeIpv6Address(value) === value),
+);
+
+function normalizeIpv4Prefix(text: string): string | undefined {
+  const slash = text.indexOf("/");
+  const address = parseIpv4(slash < 0 ? text : text.slice(0, slash));
+  const length = slash < 0 ? 32 : parsePrefixLength(text.slice(slash + 1), 32);
+  if (address === undefined || length === undefined) return undefined;
+  const mask = length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+  return [formatIpv4((address & mask) >>> 0), length].join("/");
 }
 
 function parseIpv4(text: string): number | undefined {

@@ -52,7 +52,8 @@ describe("parseFlowRule", () => {
     ]);
     expect(rule.treatment.instructions).toEqual([
       { type: "L2MODIFICATION", subtype: "VLAN_ID", vlanId: 10 },
-      { type: "OUTPUT", port: 0xfffffffd },
+      // ONOS numbers reserved ports below zero: CONTROLLER is -3.
+      { type: "OUTPUT", port: -3 },
     ]);
     expect(rule.id >> 48n).toBe(12n);
   });
@@ -202,6 +203,7 @@ describe("flowEntryToJson", () => {
       hardTimeout: 0,
       isPermanent: false,
       deviceId: "of:0000000000000001",
+      tableName: "0",
       state: "ADDED",
       life: 12,
       liveType: "UNKNOWN",

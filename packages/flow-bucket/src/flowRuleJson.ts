@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { uint } from "./addresses.js";
-import { CriterionSchema, criterionToJson } from "./criterion.js";
+import { onosInt } from "./addresses.js";
+import { CriterionSchema, selectorToJson } from "./criterion.js";
 import {
   checkDuplicateCriteria,
   type FlowRule,
@@ -8,11 +8,42 @@ import {
   ruleFromNormalized,
 } from "./flowRule.js";
 import { FlowRuleError } from "./flowRuleError.js";
-import { ApplicationIdSchema, DeviceIdSchema } from "./ids.js";
+import { type ApplicationId, ApplicationIdSchema, DeviceIdSchema } from "./ids.js";
 import { instructionToJson } from "./instruction.js";
 import { EMPTY_TREATMENT, TreatmentSchema } from "./treatment.js";
 
-const seconds = uint(0xffff);
+const seconds = onosInt(0, 0xffff);
+
+/**
+ * A flag as ONOS's codecs read one (Jackson's `asBoolean`): `true`/`false`, the strings
+ * `"true"`/`"false"`, or 1/0. Anything else is refused (ONOS would read it as false).
+ */
+const FLAGS: ReadonlyMap<unknown, boolean> = new Map<unknown, boolean>([
+  ["true", true],
+  ["false", false],
+  [1, true],
+  [0, false],
+]);
+const FlagSchema = z.preprocess((value) => FLAGS.get(value) ?? value, z.boolean());
+
+/**
+ * The table of a rule: a number 0…255, or a decimal string (`"2"`), as ONOS reads it. ONOS
+ * reads any other text as a P4 table's name, which flowstore cannot keep: refused.
+ */
+const TableIdSchema = z.preprocess(
+  (value) => (typeof value === "string" && /^-?[0-9]+$/.test(value) ? Number(value) : value),
+  z
+    .number({ error: "expected a table number 0…255 (P4 table names are not supported)" })
+    .int()
+    .min(0)
+    .max(0xff),
+);
+
+/** An application: its 16-bit id, or its name (ONOS's `appId`, e.g. `org.onosproject.rest`). */
+const AppIdSchema = z.union([
+  ApplicationIdSchema,
+  z.string().min(1, "expected an application name"),
+]);
 
 /**
  * Schema of a flow rule in the JSON shape of ONOS's REST API (`POST /flows/{deviceId}`):
@@ -25,16 +56,18 @@ const seconds = uint(0xffff);
  * ```
  *
  * @remarks `isPermanent` is required, and `timeout` is required when it is false, as in ONOS.
- * `deviceId` and `appId` may come from elsewhere (the URL, the caller); see {@link parseFlowRule}.
- * Unknown fields (`id`, `state`, counters of an exported flow) are ignored.
+ * Numbers may be decimal strings and flags `"true"`/`"false"`, as ONOS reads them.
+ * `deviceId` and `appId` may come from elsewhere (the URL, the caller); `appId` is an id or an
+ * application's name; see {@link parseFlowRule}. Unknown fields (`id`, `state`, `tableName`,
+ * counters of an exported flow) are ignored.
  */
 export const FlowRuleJsonSchema = z
   .object({
     deviceId: DeviceIdSchema.optional(),
-    appId: ApplicationIdSchema.optional(),
-    priority: uint(MAX_PRIORITY),
-    tableId: uint(0xff).default(0),
-    isPermanent: z.boolean(),
+    appId: AppIdSchema.optional(),
+    priority: onosInt(0, MAX_PRIORITY),
+    tableId: TableIdSchema.default(0),
+    isPermanent: FlagSchema,
     timeout: seconds.optional(),
     hardTimeout: seconds.default(0),
     selector: z
@@ -62,6 +95,23 @@ export interface FlowRuleDefaults {
   readonly deviceId?: string;
   /** The application the caller acts for; the JSON's `appId`, if any, wins. */
   readonly appId?: number;
+  /**
+   * The id of the application named `name` (the JSON's `appId` as ONOS writes it,
+   * `org.onosproject.rest`), or undefined if there is none: the caller registers names.
+   * Without it, a named `appId` is refused.
+   */
+  readonly applicationId?: (name: string) => number | undefined;
+}
+
+/**
+ * The application a flow's JSON names in `appId`, if it names one (rather than giving a
+ * number): what a caller registers before {@link parseFlowRule}, which asks
+ * {@link FlowRuleDefaults.applicationId} for its id.
+ */
+export function flowRuleApplicationName(json: unknown): string | undefined {
+  if (typeof json !== "object" || json === null) return undefined;
+  const appId: unknown = (json as { appId?: unknown }).appId;
+  return typeof appId === "string" && appId !== "" ? appId : undefined;
 }
 
 /**
@@ -97,7 +147,7 @@ export function parseFlowRule(json: unknown, defaults: FlowRuleDefaults = {}): F
   if (deviceId === undefined) {
     throw new FlowRuleError("MISSING_FIELD", [{ path: "deviceId", message: "no device given" }]);
   }
-  const appId = rule.appId ?? fallback.appId;
+  const appId = applicationOf(rule.appId, defaults) ?? fallback.appId;
   if (appId === undefined) {
     throw new FlowRuleError("MISSING_FIELD", [{ path: "appId", message: "no application given" }]);
   }
@@ -114,9 +164,26 @@ export function parseFlowRule(json: unknown, defaults: FlowRuleDefaults = {}): F
   });
 }
 
+/** The id of the JSON's `appId`: itself, or its name's id from the defaults. */
+function applicationOf(
+  appId: number | string | undefined,
+  defaults: FlowRuleDefaults,
+): ApplicationId | undefined {
+  if (typeof appId !== "string") return appId as ApplicationId | undefined;
+  const id = defaults.applicationId?.(appId);
+  const parsed = ApplicationIdSchema.safeParse(id);
+  if (id === undefined || !parsed.success) {
+    throw new FlowRuleError("INVALID_FIELD", [
+      { path: "appId", message: `no application id is known for the name ${appId}` },
+    ]);
+  }
+  return parsed.data;
+}
+
 /**
- * A rule as ONOS REST JSON: what {@link parseFlowRule} reads back to the same rule.
- * `id` is the flow id as a decimal string.
+ * A rule as ONOS REST JSON (`FlowRuleCodec`): what {@link parseFlowRule} reads back to the
+ * same rule. `id` is the flow id as a decimal string, `tableName` the table's number as text
+ * (as ONOS prints an index table); `appId` is the number, for the caller to show as a name.
  */
 export function flowRuleToJson(rule: FlowRule): Record<string, unknown> {
   return {
@@ -128,11 +195,12 @@ export function flowRuleToJson(rule: FlowRule): Record<string, unknown> {
     hardTimeout: rule.hardTimeout,
     isPermanent: rule.permanent,
     deviceId: rule.deviceId,
+    tableName: String(rule.tableId),
     treatment: {
       instructions: rule.treatment.instructions.map(instructionToJson),
       deferred: rule.treatment.deferred.map(instructionToJson),
       ...(rule.treatment.clearDeferred ? { clearDeferred: true } : {}),
     },
-    selector: { criteria: rule.criteria.map(criterionToJson) },
+    selector: { criteria: selectorToJson(rule.criteria) },
   };
 }

@@ -17,7 +17,10 @@ export interface Treatment {
   readonly clearDeferred: boolean;
 }
 
-/** Schema of a {@link Treatment} (ONOS's JSON shape; every field optional). */
+/**
+ * Schema of a {@link Treatment} (ONOS's JSON shape; every field optional). Instructions are
+ * kept where ONOS's treatment keeps them; see {@link createTreatment}.
+ */
 export const TreatmentSchema = z
   .object({
     instructions: z.array(InstructionSchema).default([]),
@@ -26,33 +29,86 @@ export const TreatmentSchema = z
   })
   .transform((t): Treatment => createTreatment(t.instructions, t.deferred, t.clearDeferred));
 
+/**
+ * Instruction types ONOS's treatment keeps apart from the instruction lists, from either list:
+ * the meters, the table to go to and the statistics trigger. ONOS prints them after the
+ * immediate instructions, in this order.
+ */
+const TAIL_RANKS: Readonly<Record<string, number>> = { METER: 1, TABLE: 2, STAT_TRIGGER: 3 };
+
+/** Where ONOS prints an instruction of `type`: 0 in its list, else after the others. */
+function tailRank(type: unknown): number {
+  return typeof type === "string" ? (TAIL_RANKS[type] ?? 0) : 0;
+}
+
+/**
+ * The instruction lists as ONOS's treatment prints them: the immediate instructions in order,
+ * then the meters, the TABLE and the STAT_TRIGGER — taken from either list, each kind in the
+ * order given — and the deferred instructions in order.
+ *
+ * @remarks ONOS keeps one TABLE and one STAT_TRIGGER (the last) and a set of meters; flowstore
+ * keeps every one given, so nothing is lost, where ONOS would print one.
+ */
+function normalize(
+  instructions: readonly Instruction[],
+  deferred: readonly Instruction[],
+): [readonly Instruction[], readonly Instruction[]] {
+  if (isNormalized(instructions, deferred)) return [instructions, deferred];
+  const ranked = [...instructions, ...deferred.filter((item) => tailRank(item.type) !== 0)];
+  // A stable sort: each kind keeps its order.
+  ranked.sort((a, b) => tailRank(a.type) - tailRank(b.type));
+  return [ranked, deferred.filter((item) => tailRank(item.type) === 0)];
+}
+
+/**
+ * @internal Whether instruction lists are in the form {@link createTreatment} keeps: no meter,
+ * table or trigger deferred; in the immediate list, none before an ordinary instruction, and
+ * meters before tables before triggers.
+ */
+export function isNormalized(
+  instructions: readonly object[],
+  deferred: readonly object[],
+): boolean {
+  for (let i = 0; i < deferred.length; i++) {
+    if (tailRank((deferred[i] as { type?: unknown }).type) !== 0) return false;
+  }
+  let rank = 0;
+  for (let i = 0; i < instructions.length; i++) {
+    const next = tailRank((instructions[i] as { type?: unknown }).type);
+    if (next < rank) return false;
+    rank = next;
+  }
+  return true;
+}
+
 const EMPTY: readonly never[] = Object.freeze([]);
 const shared = new Interner<Treatment>(1 << 16);
 
-/** The shared treatment with these (normalized) instructions. */
+/**
+ * The shared treatment with these (normalized) instructions, kept where ONOS's treatment keeps
+ * them: meters, the TABLE and the STAT_TRIGGER after the immediate instructions, from either
+ * list.
+ */
 export function createTreatment(
   instructions: readonly Instruction[],
   deferred: readonly Instruction[] = EMPTY,
   clearDeferred = false,
 ): Treatment {
-  const key = treatmentKey(
-    instructions.map(recordKey).join(";"),
-    deferred.map(recordKey).join(";"),
-    clearDeferred,
-  );
-  return internTreatment(key, instructions, deferred, clearDeferred);
+  const [immediate, later] = normalize(instructions, deferred);
+  const key = treatmentKey(immediate.map(recordKey), later.map(recordKey), clearDeferred);
+  return internTreatment(key, immediate, later, clearDeferred);
 }
 
 /**
- * @internal The intern key of a treatment, from its instructions' keys (each a `recordKey`,
- * joined by `;`).
+ * @internal The intern key of a treatment, from its instructions' keys (each a `recordKey`).
+ * JSON keeps the lists apart whatever text the instructions hold (a port's name, an action id).
  */
 export function treatmentKey(
-  instructionKeys: string,
-  deferredKeys: string,
+  instructionKeys: readonly string[],
+  deferredKeys: readonly string[],
   clearDeferred: boolean,
 ): string {
-  return [instructionKeys, deferredKeys, clearDeferred].join("|");
+  return JSON.stringify([instructionKeys, deferredKeys, clearDeferred]);
 }
 
 /** @internal The shared treatment with intern key `key`, if there is one. */

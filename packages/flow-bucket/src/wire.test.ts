@@ -164,13 +164,77 @@ describe("fast decoding of the wire form", () => {
           { type: "METER", meterId: 4 },
           { type: "OUTPUT", port: "CONTROLLER" },
         ],
-        deferred: [{ type: "QUEUE", queueId: 1 }, { type: "NOACTION" }],
+        deferred: [{ type: "GROUP", groupId: 1 }, { type: "NOACTION" }],
         clearDeferred: true,
       },
     });
     const raw = wire(rule);
     expect(decodeRule(raw)).toStrictEqual(rule);
     expect(decodeRule(raw)).toStrictEqual(FlowRuleReferenceSchema.parse(raw));
+  });
+
+  it("leaves the rarer kinds (nested, optional or list fields) to the full schema, which gives the same rule", () => {
+    const rare: FlowRuleSpec[] = [
+      {
+        criteria: [
+          {
+            type: "OCH_SIGID",
+            ochSignalId: {
+              gridType: "DWDM",
+              channelSpacing: "CHL_50GHZ",
+              spacingMultiplier: -4,
+              slotGranularity: 4,
+            },
+          },
+        ],
+      },
+      {
+        criteria: [
+          {
+            type: "PROTOCOL_INDEPENDENT",
+            matches: [{ field: "hdr.ipv4.dst", match: "LPM", value: "0a0000", prefixLength: 24 }],
+          },
+        ],
+      },
+      { treatment: { instructions: [{ type: "QUEUE", queueId: 3, port: "[eth1](1)" }] } },
+      {
+        treatment: {
+          instructions: [
+            {
+              type: "STAT_TRIGGER",
+              statTriggerFlag: "PERIODIC",
+              statThreshold: [{ byteCount: 9 }],
+            },
+          ],
+        },
+      },
+      {
+        treatment: {
+          instructions: [
+            {
+              type: "L1MODIFICATION",
+              subtype: "ODU_SIGID",
+              tributaryPortNumber: 1,
+              tributarySlotLength: 8,
+              tributarySlotBitmap: "1:0:0:0:0:0:0:0:0:ff",
+            },
+            {
+              type: "PROTOCOL_INDEPENDENT",
+              subtype: "ACTION",
+              actionId: "fwd",
+              actionParams: { p: "1" },
+            },
+          ],
+        },
+      },
+    ].map((part) => ({ deviceId: "of:1", appId: 2, priority: 3, ...part }) as FlowRuleSpec);
+    for (const spec of rare) {
+      const rule = createFlowRule(spec);
+      const raw = wire(rule);
+      expect(decodeRule(raw)).toBeUndefined();
+      expect(FlowRuleSchema.parse(raw)).toStrictEqual(rule);
+      expectSameOutcome(FlowRuleSchema, FlowRuleReferenceSchema, raw);
+    }
   });
 
   it("leaves lenient spellings to the full schema, which gives the same rule", () => {

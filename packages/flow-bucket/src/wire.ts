@@ -11,7 +11,13 @@ import { IdentityHasher } from "./flowId.js";
 import type { DeviceId } from "./ids.js";
 import { type Instruction, InstructionSchema } from "./instruction.js";
 import { flat } from "./intern.js";
-import { internTreatment, sharedTreatment, type Treatment, treatmentKey } from "./treatment.js";
+import {
+  internTreatment,
+  isNormalized,
+  sharedTreatment,
+  type Treatment,
+  treatmentKey,
+} from "./treatment.js";
 
 /*
  * The fast path of decoding: what a node puts on the wire is always normalized (criteria and
@@ -95,10 +101,14 @@ interface ZodLike {
 
 const byName = (a: FieldSpec, b: FieldSpec) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
-/** The spec of one `z.object({ type: z.literal(…), … })` option, with its literal tags. */
-function specOf(option: ZodLike): { tags: Record<string, unknown>; spec: RecordSpec } {
+/**
+ * The spec of one `z.object({ type: z.literal(…), … })` option, with its literal tags; undefined
+ * for an option the fast path leaves to the schema (one that transforms the whole object, or
+ * has a field with no canonical check: nested or optional fields of the rarer types).
+ */
+function specOf(option: ZodLike): { tags: Record<string, unknown>; spec: RecordSpec } | undefined {
   const shape = option.shape;
-  if (shape === undefined) throw new TypeError(`expected an object option, got ${option.def.type}`);
+  if (shape === undefined) return undefined;
   const tags: Record<string, unknown> = {};
   const fields: FieldSpec[] = [];
   for (const [name, schema] of Object.entries(shape)) {
@@ -107,7 +117,8 @@ function specOf(option: ZodLike): { tags: Record<string, unknown>; spec: RecordS
       tags[name] = value;
       if (name !== "type") fields.push({ name, check: (v) => v === value, literal: true });
     } else {
-      const check = canonicalCheckOf(schema as unknown as z.ZodType);
+      const check = canonicalCheckOrUndefined(schema as unknown as z.ZodType);
+      if (check === undefined) return undefined;
       fields.push({ name, check, literal: false });
     }
   }
@@ -131,6 +142,14 @@ function specOf(option: ZodLike): { tags: Record<string, unknown>; spec: RecordS
   return { tags, spec };
 }
 
+function canonicalCheckOrUndefined(schema: z.ZodType): CanonicalCheck | undefined {
+  try {
+    return canonicalCheckOf(schema);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The specs of a type whose options are told apart by `subtype`. */
 interface Nested {
   readonly bySubtype: Map<string, RecordSpec>;
@@ -144,21 +163,25 @@ function specTable(union: ZodLike): SpecTable {
   for (const option of union.options ?? []) {
     if (option.options !== undefined) {
       for (const sub of option.options) {
-        const { tags, spec } = specOf(sub);
+        const found = specOf(sub);
+        if (found === undefined) continue;
+        const { tags, spec } = found;
         const nested = table.get(spec.type) ?? { bySubtype: new Map<string, RecordSpec>() };
         if (!("bySubtype" in nested)) throw new TypeError(`${spec.type} is plain and nested`);
         nested.bySubtype.set(String(tags.subtype), spec);
         table.set(spec.type, nested);
       }
     } else {
-      const { spec } = specOf(option);
-      table.set(spec.type, spec);
+      const found = specOf(option);
+      if (found !== undefined) table.set(found.spec.type, found.spec);
     }
   }
   return table;
 }
 
-// Derived from the schemas themselves, so the fast path covers exactly the types they know.
+// Derived from the schemas themselves, so the fast path covers exactly the types they know
+// with flat fields; the rest (optical ids, PROTOCOL_INDEPENDENT, QUEUE, STAT_TRIGGER…) are
+// left to the schemas.
 const CRITERIA = specTable(CriterionSchema as unknown as ZodLike);
 const INSTRUCTIONS = specTable(InstructionSchema as unknown as ZodLike);
 
@@ -306,17 +329,16 @@ export function decodeSelector(
   return selector;
 }
 
-/** The `;`-joined keys of a canonical instruction list, or undefined. */
-function instructionKeys(raw: unknown): string | undefined {
+/** The keys of a canonical instruction list, or undefined. */
+function instructionKeys(raw: unknown): string[] | undefined {
   if (!Array.isArray(raw)) return undefined;
-  let keys = "";
+  const keys = new Array<string>(raw.length);
   for (let i = 0; i < raw.length; i++) {
     const item: unknown = raw[i];
     if (!isRecord(item) || typeof item.type !== "string") return undefined;
     const spec = specFor(INSTRUCTIONS, item, item.type);
     if (spec === undefined || !isCanonical(item, spec)) return undefined;
-    const key = keyOf(item, spec);
-    keys = i === 0 ? key : `${keys};${key}`;
+    keys[i] = keyOf(item, spec);
   }
   return keys;
 }
@@ -356,7 +378,7 @@ export function decodeTreatment(raw: unknown): Treatment | undefined {
       single !== undefined &&
       treatment !== undefined &&
       spec.treatments.size < CACHE_LIMIT &&
-      sharedTreatment(treatmentKey(keyOf(only, spec), "", false)) === treatment
+      sharedTreatment(treatmentKey([keyOf(only, spec)], EMPTY, false)) === treatment
     ) {
       spec.treatments.set(only[single.name], treatment);
     }
@@ -375,6 +397,10 @@ function treatmentOf(
   if (immediate === undefined) return undefined;
   const later = instructionKeys(deferred);
   if (later === undefined) return undefined;
+  // Meters, the table and the trigger where the schema puts them; else the schema decides.
+  if (!isNormalized(instructions as readonly RawRecord[], deferred as readonly RawRecord[])) {
+    return undefined;
+  }
   const key = treatmentKey(immediate, later, clearDeferred);
   return (
     sharedTreatment(key) ??
