@@ -6,15 +6,6 @@ import { HttpError } from "./errors.js";
 /** ONOS's default REST credentials, accepted as well whenever `--auth` is on. */
 export const ONOS_DEFAULT_AUTH: BasicAuth = { user: "onos", password: "rocks" };
 
-/** `user:password` (the password may contain `:`) as {@link BasicAuth}. */
-export function parseBasicAuth(text: string): BasicAuth {
-  const at = text.indexOf(":");
-  if (at <= 0 || at === text.length - 1) {
-    throw new TypeError("auth must be user:password, both non-empty");
-  }
-  return { user: text.slice(0, at), password: text.slice(at + 1) };
-}
-
 /**
  * An `onRequest` hook that requires HTTP Basic credentials — `accepted` or ONOS's
  * `onos:rocks` — on every route `guarded(url)` says; otherwise a 401 with a challenge.

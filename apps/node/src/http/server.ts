@@ -55,8 +55,9 @@ export async function createHttpServer(context: HttpContext): Promise<ZodApp> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
     const text = body as string;
+    // No body (a PUT …/request, say): the routes that need one say so.
     if (text.trim() === "") {
-      done(new HttpError("INVALID_BODY", "the body is empty; a JSON document is expected"));
+      done(null, undefined);
       return;
     }
     try {
