@@ -1,0 +1,158 @@
+import { useState } from "preact/hooks";
+import { clock, duration } from "../format";
+import { type LiveState, syncTime } from "../live";
+import type { TermChange } from "../protocol";
+import { useNow } from "../useLive";
+import { DeviceTable } from "./devices";
+
+/** Stop and start nodes, and watch devices move: the timeline of term changes. */
+export function DrillView({ live }: { live: LiveState }) {
+  const now = useNow(500);
+  const [pending, setPending] = useState<string | undefined>(undefined);
+  const [message, setMessage] = useState<string | undefined>(undefined);
+
+  const act = async (node: string, action: "stop" | "start") => {
+    setPending(`${action} ${node}`);
+    setMessage(undefined);
+    try {
+      const response = await fetch(`/onos/v1/admin/nodes/${encodeURIComponent(node)}/${action}`, {
+        method: "POST",
+      });
+      setMessage(
+        response.ok
+          ? `${action === "stop" ? "stopped" : "started"} ${node} at ${clock(Date.now())}`
+          : `${action} ${node} failed: ${response.status} ${await response.text()}`,
+      );
+    } catch (error) {
+      setMessage(`${action} ${node} failed: ${String(error)}`);
+    } finally {
+      setPending(undefined);
+    }
+  };
+
+  const timeline = [...live.timeline].reverse();
+  return (
+    <section>
+      <h2>Failover drill</h2>
+      {live.admin ? null : (
+        <p class="note">
+          Stopping and starting nodes from the page needs <code>flowstore-node --local N</code>.
+        </p>
+      )}
+      <div class="cards" data-testid="drill-nodes">
+        {live.nodes.map((node) => {
+          const running = node.status === "ACTIVE";
+          return (
+            <div class={`card ${node.status.toLowerCase()}`} key={node.id} data-node={node.id}>
+              <h3>
+                {node.id}{" "}
+                <span class={`status ${node.status.toLowerCase()}`}>
+                  {node.status.toLowerCase()}
+                </span>
+              </h3>
+              <p>masters {node.masters} devices</p>
+              {live.admin ? (
+                <div class="row">
+                  <button
+                    type="button"
+                    class="danger"
+                    data-action="stop"
+                    disabled={!running || node.self || pending !== undefined}
+                    title={
+                      node.self
+                        ? "this page is served by this node"
+                        : "crash the node (no hand-over)"
+                    }
+                    onClick={() => void act(node.id, "stop")}
+                  >
+                    stop
+                  </button>
+                  <button
+                    type="button"
+                    data-action="start"
+                    disabled={node.status !== "DOWN" || pending !== undefined}
+                    onClick={() => void act(node.id, "start")}
+                  >
+                    start
+                  </button>
+                </div>
+              ) : null}
+            </div>
+          );
+        })}
+      </div>
+      {message === undefined ? null : (
+        <p class="ok" data-testid="drill-message">
+          {message}
+        </p>
+      )}
+      <h3>Devices</h3>
+      <DeviceTable live={live} now={now} compact />
+      <h3>Term changes</h3>
+      <p class="note">
+        A term starts when the coordinator names a new master, which then pulls the newest copy from
+        the old master or the backups (sync), and becomes active when it has it: writes resume.
+        Times as node {live.self} saw them.
+      </p>
+      <Timeline changes={timeline} now={now + live.clockOffset} />
+    </section>
+  );
+}
+
+function Timeline({ changes, now }: { changes: readonly TermChange[]; now: number }) {
+  if (changes.length === 0) return <p class="note">No term change since this node started.</p>;
+  const longest = Math.max(1, ...changes.map((c) => syncTime(c) ?? now - c.startedAt));
+  return (
+    <table data-testid="timeline" class="timeline">
+      <thead>
+        <tr>
+          <th>started (sync start)</th>
+          <th>device</th>
+          <th class="num">term</th>
+          <th>master</th>
+          <th>kind</th>
+          <th>activated</th>
+          <th>sync time</th>
+        </tr>
+      </thead>
+      <tbody>
+        {changes.map((c) => {
+          const sync = syncTime(c);
+          const shown = sync ?? now - c.startedAt;
+          const kind =
+            c.previousMaster === null ? "first master" : c.failover ? "failover" : "hand-over";
+          return (
+            <tr
+              key={`${c.device}:${c.term}`}
+              class={c.failover ? "failover" : ""}
+              data-device={c.device}
+              data-term={c.term}
+            >
+              <td class="mono">{clock(c.startedAt)}</td>
+              <td>{c.device}</td>
+              <td class="num">
+                {c.previousTerm === null ? "" : `${c.previousTerm} → `}
+                {c.term}
+              </td>
+              <td>
+                {c.previousMaster === null ? "" : `${c.previousMaster} → `}
+                {c.master ?? "none"}
+              </td>
+              <td>{kind}</td>
+              <td class="mono">
+                {c.activatedAt === null ? "synchronizing…" : clock(c.activatedAt)}
+              </td>
+              <td class="bar-cell">
+                <span
+                  class={`bar ${sync === null ? "open" : ""}`}
+                  style={{ width: `${Math.max(2, (shown / longest) * 160)}px` }}
+                />
+                {sync === null ? `${duration(shown)}…` : duration(sync)}
+              </td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}

@@ -1,0 +1,93 @@
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The console's workspace package (`apps/console`), beside this app. */
+export const CONSOLE_PACKAGE = fileURLToPath(new URL("../../../console/", import.meta.url));
+
+/** Where the built console is: `$FLOWSTORE_CONSOLE_DIST`, or `apps/console/dist`. */
+export function consoleDist(): string {
+  return process.env.FLOWSTORE_CONSOLE_DIST ?? join(CONSOLE_PACKAGE, "dist");
+}
+
+function newest(path: string): number {
+  if (!existsSync(path)) return 0;
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let latest = stat.mtimeMs;
+  for (const name of readdirSync(path)) {
+    if (name === "node_modules" || name === "e2e") continue;
+    latest = Math.max(latest, newest(join(path, name)));
+  }
+  return latest;
+}
+
+/**
+ * Whether the console must be built: `dist/index.html` is missing, or a source of the page
+ * (`src/`, `index.html`, the Vite config) is newer than it.
+ */
+export function consoleBuildIsStale(dist = consoleDist()): boolean {
+  const index = join(dist, "index.html");
+  if (!existsSync(index)) return true;
+  if (dist !== join(CONSOLE_PACKAGE, "dist")) return false;
+  const built = statSync(index).mtimeMs;
+  const sources = Math.max(
+    newest(join(CONSOLE_PACKAGE, "src")),
+    newest(join(CONSOLE_PACKAGE, "index.html")),
+    newest(join(CONSOLE_PACKAGE, "vite.config.ts")),
+  );
+  return sources > built;
+}
+
+let building: Promise<void> | undefined;
+
+/**
+ * Builds the console with Vite when {@link consoleBuildIsStale} says so, once per process,
+ * and resolves with the folder to serve. A fresh clone's `pnpm start` serves the page without
+ * a separate build step.
+ */
+export function ensureConsoleBuilt(log?: (message: string) => void): Promise<string> {
+  const dist = consoleDist();
+  if (!consoleBuildIsStale(dist)) return Promise.resolve(dist);
+  const pending =
+    building ??
+    buildConsole(log).finally(() => {
+      building = undefined;
+    });
+  building = pending;
+  return pending.then(() => dist);
+}
+
+/** Runs `vite build` in `apps/console`; rejects with its output when it fails. */
+export function buildConsole(log?: (message: string) => void): Promise<void> {
+  const vite = join(CONSOLE_PACKAGE, "node_modules", "vite", "bin", "vite.js");
+  if (!existsSync(vite)) {
+    return Promise.reject(
+      new Error(`the console cannot be built: ${vite} is missing (run pnpm install)`),
+    );
+  }
+  log?.("building the console (vite build)");
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [vite, "build", "--logLevel", "warn"], {
+      cwd: CONSOLE_PACKAGE,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NODE_OPTIONS: "" },
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (code === 0) {
+        log?.(`console built in ${Date.now() - started} ms`);
+        resolve();
+      } else reject(new Error(`vite build failed (exit ${code}):\n${output}`));
+    });
+  });
+}
