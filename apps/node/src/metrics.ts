@@ -1,5 +1,5 @@
 import type { EcFlowRuleStore } from "@flowstore/ec-flow-store";
-import { FLOW_ENTRY_STATES, type FlowEntryState } from "@flowstore/flow-bucket";
+import { FLOW_ENTRY_STATES } from "@flowstore/flow-bucket";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { DeviceFleet } from "./deviceSimulator.js";
 
@@ -56,8 +56,9 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
     labelNames: ["state"] as const,
     registers,
     collect() {
-      const counts = flowsByState(store, fleet);
-      for (const state of FLOW_ENTRY_STATES) this.set({ state }, counts.get(state) ?? 0);
+      // Maintained by the store as entries change: no walk over the entries.
+      const counts = store.flowStateCounts();
+      for (const state of FLOW_ENTRY_STATES) this.set({ state }, counts[state]);
     },
   });
   new Gauge({
@@ -144,16 +145,4 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
     text: () => registry.metrics(),
     contentType: registry.contentType,
   };
-}
-
-/** Flow entries by state over the devices this node masters in an active term. */
-function flowsByState(store: EcFlowRuleStore, fleet: DeviceFleet): Map<FlowEntryState, number> {
-  const counts = new Map<FlowEntryState, number>();
-  for (const id of fleet.ids()) {
-    if (!store.isActiveMaster(id)) continue;
-    for (const entry of store.localTable(id)?.entries() ?? []) {
-      counts.set(entry.state, (counts.get(entry.state) ?? 0) + 1);
-    }
-  }
-  return counts;
 }

@@ -323,8 +323,9 @@ export function flowRoutes(app: ZodApp, context: HttpContext): void {
     yield entry === undefined ? [] : [entry];
   }
 
-  async function* devicePages(device: DeviceId): AsyncGenerator<readonly FlowEntry[]> {
-    yield await store.getFlowEntries(device);
+  /** A device's entries a page at a time, read on its master (a million flows stream). */
+  function devicePages(device: DeviceId): AsyncIterable<readonly FlowEntry[]> {
+    return store.flowEntryPages(device);
   }
 
   async function* allPages(): AsyncGenerator<readonly FlowEntry[]> {

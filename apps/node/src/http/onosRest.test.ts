@@ -356,6 +356,30 @@ describe("flows", () => {
     ).toBe(true);
   });
 
+  it("GET /flows/{deviceId} streams a large table in chunks, every flow once", async () => {
+    const before = (await call("n1", `/onos/v1/flows/${D4}`)).body.flows.length;
+    for (let batch = 0; batch < 5; batch++) {
+      const flows = Array.from({ length: 1000 }, (_, i) => ({
+        priority: 1000,
+        isPermanent: true,
+        deviceId: D4,
+        selector: {
+          criteria: [
+            { type: "ETH_TYPE", ethType: "0x800" },
+            { type: "IPV4_DST", ip: `10.9.${batch}.${i % 250}/32` },
+            { type: "IP_PROTO", protocol: 6 + Math.floor(i / 250) },
+          ],
+        },
+      }));
+      expect((await send("n2", "POST", "/onos/v1/flows", { flows })).status).toBe(200);
+    }
+    const read = await call("n3", `/onos/v1/flows/${D4}`);
+    expect(read.status).toBe(200);
+    expect(read.headers.get("transfer-encoding")).toBe("chunked");
+    expect(read.body.flows).toHaveLength(before + 5000);
+    expect(new Set(read.body.flows.map((f: Body) => f.id)).size).toBe(before + 5000);
+  });
+
   it("refuses bad bodies with a 4xx naming the field, stores nothing, and keeps serving", async () => {
     const count = async () => (await call("n1", "/onos/v1/flows")).body.flows.length;
     const before = await count();
