@@ -9,6 +9,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
+import { consolePlugin } from "../console/consolePlugin.js";
 import { adminRoutes } from "./admin.js";
 import { basicAuthHook } from "./auth.js";
 import { clusterRoutes } from "./cluster.js";
@@ -134,6 +135,8 @@ export async function createHttpServer(context: HttpContext): Promise<ZodApp> {
     },
     { prefix: API_PREFIX },
   );
+
+  await app.register(consolePlugin, context);
 
   app.get("/metrics", { schema: { hide: true } }, async (_request, reply) =>
     reply.type(context.metrics.contentType).send(await context.metrics.text()),
