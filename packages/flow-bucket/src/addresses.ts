@@ -208,6 +208,10 @@ const isPortNumber = (value: unknown): value is number =>
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
 const NAMED_PORT = /^\[([^\u0000-\u001f\u007f]*)\]\((0|[1-9][0-9]*)\)$/;
 
+/** A named port as ONOS reads one: the number may have leading zeros. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+const NAMED_PORT_TEXT = /^\[([^\u0000-\u001f\u007f]*)\]\(([0-9]+)\)$/;
+
 function isNamedPort(value: unknown): value is string {
   if (typeof value !== "string") return false;
   const match = NAMED_PORT.exec(value);
@@ -233,7 +237,7 @@ function portFromText(text: string, named: boolean): number | string | undefined
   else if (/^0[0-7]+$/.test(digits)) value = Number.parseInt(digits, 8);
   if (value !== undefined) return value <= MAX_PORT ? value : undefined;
   if (!named || unknown !== null) return undefined;
-  const match = NAMED_PORT.exec(text);
+  const match = NAMED_PORT_TEXT.exec(text);
   if (match === null) return undefined;
   const number = Number(match[2]);
   // The number written canonically, so equal ports have equal text.
@@ -367,7 +371,7 @@ export const EthernetTypeSchema = withCanonical(
     ])
     .transform((value) => (typeof value === "number" ? value : Number(value)))
     .pipe(z.number().int().min(-0x8000, "expected an EtherType like 0x8847").max(0xffff))
-    .transform((value) => value & 0xffff),
+    .transform((value) => (value < 0 ? value & 0xffff : value)),
   (value) => isUint(value, 0xffff),
 );
 

@@ -522,7 +522,8 @@ describe("round trip of the new criteria", () => {
         expect(again).toEqual(rule);
         expect(flowRuleToJson(again)).toEqual(printed);
         expect(
-          createFlowRule({ ...DEFAULTS, priority: 100, tableId: 2, criteria: rule.criteria }).id,
+          createFlowRule({ ...DEFAULTS, priority: 100, tableId: 2, criteria: [...rule.criteria] })
+            .id,
         ).toBe(rule.id);
       }),
       { numRuns: 300 },
