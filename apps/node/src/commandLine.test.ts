@@ -35,6 +35,7 @@ describe("the command line", () => {
       "--devices",
       "--config",
       "--log-level",
+      "--auth",
     ]) {
       expect(result.stdout).toContain(flag);
     }
@@ -109,6 +110,24 @@ describe("the command line", () => {
       expect(() => parseCommandLine(["--config", path.join(dir, "missing.json")])).toThrow(
         /cannot read/,
       );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("takes --auth user:password (the password may hold ':'), from a flag or the config file", () => {
+    expect(parseCommandLine(["--local", "3", "--auth", "admin:pa:ss"])).toMatchObject({
+      mode: "local",
+      config: { auth: { user: "admin", password: "pa:ss" } },
+    });
+    expect(() => parseCommandLine(["--local", "3", "--auth", "nopassword"])).toThrow(/^auth: /);
+    const dir = mkdtempSync(path.join(os.tmpdir(), "flowstore-config-"));
+    try {
+      const file = path.join(dir, "node.json");
+      writeFileSync(file, JSON.stringify({ local: 1, auth: "onos:rocks" }));
+      expect(parseCommandLine(["--config", file])).toMatchObject({
+        config: { auth: { user: "onos", password: "rocks" } },
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -25,7 +25,7 @@ import { componentLogger } from "./clusterLogger.js";
 import { ConfigError, type NodeConfig } from "./config.js";
 import { DeviceFleet, simulatedDeviceIds } from "./deviceSimulator.js";
 import { FlowManager } from "./flowManager.js";
-import type { BasicAuth, ClusterMember, NodeAdmin, ZodApp } from "./http/context.js";
+import type { BasicAuth, ClusterMember, HttpContext, NodeAdmin, ZodApp } from "./http/context.js";
 import { createHttpServer, listenHttp } from "./http/server.js";
 import type { JsonLogger } from "./logger.js";
 import { createNodeMetrics } from "./metrics.js";
@@ -172,7 +172,7 @@ export async function startServices(options: ServicesOptions): Promise<StartedNo
     statsPeriod: options.statsPeriod,
     scheduler: asyncScheduler,
   });
-  const http = await createHttpServer({
+  const context: HttpContext = {
     nodeId: id,
     store,
     mastership,
@@ -194,9 +194,10 @@ export async function startServices(options: ServicesOptions): Promise<StartedNo
           }))),
     },
     admin: options.admin,
-  });
-  // Plugins that extend the REST server (the web console, say) register here, before listen:
-  // await http.register(plugin, options);
+  };
+  const http = await createHttpServer(context);
+  // Plugins that extend the REST server (the web console, say) register here, before listen,
+  // with the objects the REST API serves: `await http.register(consolePlugin, context);`
   const address = await listenHttp(http, options.rest.host, options.rest.port);
   log.info("rest listening", { host: address.address, port: address.port });
   return {
