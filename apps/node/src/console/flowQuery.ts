@@ -126,23 +126,28 @@ export function criterionText(criterion: Criterion): string {
   return text;
 }
 
-const lowered = new WeakMap<Criterion, string>();
-
-/** {@link criterionText} in lower case, for a case-insensitive match. */
-function searchText(criterion: Criterion): string {
-  const known = lowered.get(criterion);
-  if (known !== undefined) return known;
-  const text = criterionText(criterion).toLowerCase();
-  if (Object.isFrozen(criterion)) lowered.set(criterion, text);
-  return text;
-}
-
 function instructionText(instruction: Instruction): string {
   const known = texts.get(instruction);
   if (known !== undefined) return known;
   const text = fieldsText(instructionToJson(instruction));
   if (Object.isFrozen(instruction)) texts.set(instruction, text);
   return text;
+}
+
+/** A case-insensitive search for `text` in criteria, allocating nothing for most of them. */
+interface TextSearch {
+  readonly lower: string;
+  readonly upper: string;
+}
+
+const LOWER_CASE = /[a-z]/;
+
+function criterionContains(criterion: Criterion, search: TextSearch): boolean {
+  const text = criterionText(criterion);
+  // Types, addresses and numbers are upper case or digits: try the search's two cases first,
+  // and lower-case the criterion only when it has lower-case letters (IPv6, say).
+  if (text.includes(search.upper) || text.includes(search.lower)) return true;
+  return LOWER_CASE.test(text) && text.toLowerCase().includes(search.lower);
 }
 
 /** Whether `entry` passes `filter`. */
@@ -152,12 +157,18 @@ export function matches(entry: FlowEntry, filter: FlowFilter): boolean {
   if (filter.appId !== undefined && rule.appId !== filter.appId) return false;
   if (filter.priority !== undefined && rule.priority !== filter.priority) return false;
   if (filter.text !== undefined) {
-    for (const criterion of rule.criteria) {
-      if (searchText(criterion).includes(filter.text)) return true;
-    }
+    const search = searchOf(filter.text);
+    for (const criterion of rule.criteria) if (criterionContains(criterion, search)) return true;
     return false;
   }
   return true;
+}
+
+let lastSearch: TextSearch = { lower: "", upper: "" };
+
+function searchOf(text: string): TextSearch {
+  if (lastSearch.lower !== text) lastSearch = { lower: text, upper: text.toUpperCase() };
+  return lastSearch;
 }
 
 /** A flow entry as the flow view lists it. */
@@ -208,9 +219,9 @@ export interface PagedEntries {
 export interface FlowPagerOptions {
   /** Filtered walks kept (default 8). */
   readonly maxScans?: number;
-  /** Longest a request walks before answering with what it has (ms, default 40). */
+  /** Longest a request walks before answering with what it has (ms, default 30). */
   readonly budgetMs?: number;
-  /** Length of a background slice of a walk (ms, default 15). */
+  /** Length of a background slice of a walk (ms, default 10). */
   readonly sliceMs?: number;
 }
 
@@ -235,8 +246,8 @@ export class FlowPager {
 
   constructor(options: FlowPagerOptions = {}) {
     this.#maxScans = options.maxScans ?? 8;
-    this.#budgetMs = options.budgetMs ?? 40;
-    this.#sliceMs = options.sliceMs ?? 15;
+    this.#budgetMs = options.budgetMs ?? 30;
+    this.#sliceMs = options.sliceMs ?? 10;
   }
 
   /** The entries `offset … offset+limit` of `table` passing `filter`, and how many pass. */
