@@ -30,7 +30,7 @@ Both:
   --cluster-name NAME       nodes with different names refuse each other (default flowstore)
   --secret SECRET           a shared secret checked in the cluster handshake
   --auth USER:PASSWORD      REST requires HTTP Basic auth (ONOS's onos:rocks is accepted too)
-  --stats-period MS         how often devices report flow counters (default 1000)
+  --stats-period MS         how often devices report flow counters (default 5000, as ONOS)
   --backup-period MS        store: backup round (default 2000)
   --anti-entropy-period MS  store: anti-entropy round (default 5000)
   --backup-count N          store: backups per device (default 2)

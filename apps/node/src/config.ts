@@ -50,8 +50,11 @@ const common = {
   /** Cluster name; nodes of different clusters refuse each other. */
   clusterName: z.string().min(1).default("flowstore"),
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
-  /** How often simulated devices report their flows' counters, in ms. */
-  statsPeriod: z.number().int().min(50).default(1000),
+  /**
+   * How often simulated devices report their flows' counters, in ms (ONOS polls flow stats
+   * every 5 s). Newly installed flows are reported at once, so they are ADDED without waiting.
+   */
+  statsPeriod: z.number().int().min(50).default(5000),
   /** A shared secret checked in the cluster handshake. */
   secret: z.string().min(1).optional(),
   store: storeSettings.default({}),

@@ -60,6 +60,24 @@ export class FlowManager {
       .catch((error: unknown) =>
         log.warn("could not complete a batch", { batch: event.batch.id, error: String(error) }),
       );
+    // The switch acknowledged the new flows: report them at once (a partial report), so they
+    // are ADDED now rather than at the next stats period.
+    const installed =
+      failed.length === 0 ? event.batch.operations.filter((op) => op.operator !== "REMOVE") : [];
+    if (device !== undefined && installed.length > 0) {
+      store
+        .updateFlowStatistics(
+          event.batch.deviceId,
+          installed.map((op) => ({ rule: op.rule, packets: 0, bytes: 0, life: 0 })),
+          { complete: false },
+        )
+        .catch((error: unknown) =>
+          log.debug("could not report installed flows", {
+            device: event.batch.deviceId,
+            error: String(error),
+          }),
+        );
+    }
     // Removed from the device: now remove them from the store as well.
     for (const op of event.batch.operations) {
       if (op.operator !== "REMOVE" || failed.includes(op.rule)) continue;

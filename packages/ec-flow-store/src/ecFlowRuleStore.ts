@@ -526,7 +526,9 @@ export class EcFlowRuleStore {
    * the caller removes the one from the device and installs the other again.
    *
    * @remarks One pass over the report, in slices that yield to the event loop, so a report of
-   * a million flows does not stall the node. With `replicateCounters` (a benchmark baseline)
+   * a million flows does not stall the node. With `complete: false` the report covers some
+   * flows only (say, the ones just installed): nothing is concluded about the flows it does
+   * not name, so `missing` stays empty and no entry is removed for being absent. With `replicateCounters` (a benchmark baseline)
    * counter updates are replicated changes, as in ONOS.
    * @throws {FlowStoreError} `NOT_MASTER` unless this node is the device's master in an active
    *   term (also when mastership moves during the pass; what was recorded stays).
@@ -534,6 +536,7 @@ export class EcFlowRuleStore {
   async updateFlowStatistics(
     device: DeviceId,
     reports: readonly FlowStatsReport[],
+    options: { readonly complete?: boolean } = {},
   ): Promise<FlowStatsOutcome> {
     this.#checkOpen();
     const table = this.#tables.get(device);
@@ -629,8 +632,9 @@ export class EcFlowRuleStore {
         }
       }
     }
-    // The report is complete: whatever is stored but was not in it needs a look. Counts are
+    // A complete report: whatever is stored but was not in it needs a look. Counts are
     // maintained, so a device that holds exactly the stored flows costs no walk.
+    if (options.complete === false) return outcome;
     const owner = stillMaster();
     const counts = owner.table.stateCounts();
     const leaving = counts.PENDING_REMOVE + counts.REMOVED;

@@ -131,6 +131,18 @@ describe("device reports: counters are soft state", () => {
     expect(store.localTable(D1)!.size).toBe(10);
   });
 
+  it("a partial report (just installed flows) concludes nothing about the flows it omits", async () => {
+    const { rules, store } = await settledCluster(10);
+    const fresh = [rule(D1, 500), rule(D1, 501)];
+    await $(store.storeBatch({ deviceId: D1, operations: add(fresh) }));
+    const outcome = await $(store.updateFlowStatistics(D1, report(fresh, 0), { complete: false }));
+    expect(outcome).toMatchObject({ added: 2, missing: [], removed: 0 });
+    expect(store.flowStateCounts(D1)).toMatchObject({ ADDED: 12, PENDING_ADD: 0 });
+    // The complete report that omits them does say so.
+    const full = await $(store.updateFlowStatistics(D1, report(rules, 1)));
+    expect(full.missing.map((e) => e.rule.id).sort()).toEqual(fresh.map((r) => r.id).sort());
+  });
+
   it("an entry being removed leaves the store at the next report, reported or not", async () => {
     const { rules, store } = await settledCluster(10);
     await $(

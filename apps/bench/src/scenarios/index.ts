@@ -5,6 +5,7 @@ import { flowBucketScenario } from "./flowBucket.js";
 import { mastershipScenario } from "./mastership.js";
 import { messagingScenario } from "./messaging.js";
 import { replicationBytesScenario } from "./replicationBytes.js";
+import { scaleScenario } from "./scale.js";
 import { serializersScenario } from "./serializers.js";
 import { storeScenario } from "./store.js";
 import { storeCostScenario } from "./storeCost.js";
@@ -22,4 +23,5 @@ export const scenarios: readonly Scenario[] = [
   failoverScenario,
   storeCostScenario,
   writeScalingScenario,
+  scaleScenario,
 ];

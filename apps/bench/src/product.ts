@@ -1,0 +1,293 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePorts } from "@flowstore/cluster-messaging";
+import type { DeviceId } from "@flowstore/flow-bucket";
+import { sleep } from "./cluster.js";
+
+/**
+ * The product as users run it: `flowstore-node` processes started from the workspace, driven
+ * through REST and read through `/metrics`. Product scenarios measure these, not the library.
+ */
+
+const NODE_CLI = fileURLToPath(new URL("../../node/src/cli.ts", import.meta.url));
+const NODE_DIR = path.dirname(path.dirname(NODE_CLI));
+
+/** A running `flowstore-node` process and the REST ports of the nodes it runs. */
+export interface NodeProcess {
+  readonly pid: number;
+  readonly restPorts: readonly number[];
+  readonly child: ChildProcess;
+  /** CPU time the process has used so far, in ms (user + system, from /proc). */
+  cpuMs(): number;
+  /** Resident memory, bytes. */
+  rss(): number;
+  /** SIGKILLs the process (by its PID) and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startLocalCluster}. */
+export interface LocalClusterOptions {
+  readonly nodes?: number;
+  readonly devices?: number;
+  /** The node's JSON configuration (`--config`), e.g. `{store: {replicateCounters: true}}`. */
+  readonly config?: Record<string, unknown>;
+  /** Extra Node.js flags (e.g. `--cpu-prof`). */
+  readonly nodeFlags?: readonly string[];
+  readonly log?: (line: string) => void;
+}
+
+/** Starts `flowstore-node --local N` as its own process, and waits until every node answers REST. */
+export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<NodeProcess> {
+  const nodes = options.nodes ?? 3;
+  const ports = await consecutivePorts(nodes);
+  const dir = mkdtempSync(path.join(tmpdir(), "flowstore-bench-"));
+  const configFile = path.join(dir, "node.json");
+  writeFileSync(configFile, JSON.stringify(options.config ?? {}));
+  const child = spawn(
+    process.execPath,
+    [
+      "--conditions=@flowstore/source",
+      "--import",
+      "tsx",
+      ...(options.nodeFlags ?? []),
+      NODE_CLI,
+      "--local",
+      String(nodes),
+      "--rest-port",
+      String(ports[0]),
+      "--devices",
+      String(options.devices ?? 2),
+      "--log-level",
+      "warn",
+      "--config",
+      configFile,
+    ],
+    { cwd: NODE_DIR, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error("flowstore-node did not start");
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const node: NodeProcess = {
+    pid,
+    restPorts: ports,
+    child,
+    cpuMs: () => processCpuMs(pid),
+    rss: () => processRss(pid),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) process.kill(pid, "SIGKILL");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  const deadline = Date.now() + 60_000;
+  for (const port of ports) {
+    for (;;) {
+      if (child.exitCode !== null) {
+        throw new Error(`flowstore-node exited with ${child.exitCode}: ${output}`);
+      }
+      const ok = await get(port, "/onos/v1/cluster").then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) break;
+      if (Date.now() > deadline) {
+        await node.stop();
+        throw new Error(`flowstore-node did not answer on port ${port} within 60 s: ${output}`);
+      }
+      await sleep(200);
+    }
+  }
+  options.log?.(`flowstore-node --local ${nodes} (pid ${pid}), REST on ${ports.join(", ")}`);
+  return node;
+}
+
+/** `count` free loopback ports in a row (the node gives node i the port REST_PORT + i − 1). */
+async function consecutivePorts(count: number): Promise<number[]> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const [first] = await freePorts(1);
+    if (first === undefined || first + count > 65535) continue;
+    const candidates = Array.from({ length: count }, (_, i) => first + i);
+    if (await allFree(candidates)) return candidates;
+  }
+  throw new Error(`no ${count} consecutive free ports`);
+}
+
+async function allFree(ports: readonly number[]): Promise<boolean> {
+  const { createServer } = await import("node:net");
+  for (const port of ports) {
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+    if (!free) return false;
+  }
+  return true;
+}
+
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks (100 a second).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function processRss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const match = /VmRSS:\s+(\d+) kB/.exec(status);
+  return match === null ? 0 : Number(match[1]) * 1024;
+}
+
+/** An HTTP answer: status and body text. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** One HTTP request to 127.0.0.1:`port`. */
+export function http(
+  port: number,
+  method: string,
+  pathname: string,
+  body?: string,
+  timeoutMs = 120_000,
+): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        method,
+        path: pathname,
+        headers:
+          body === undefined
+            ? {}
+            : { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`${method} ${pathname} timed out`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+export const get = (port: number, pathname: string) => http(port, "GET", pathname);
+
+/** The ONOS JSON of bench rule `i` of `device` (the shape `benchRule` builds). */
+export function flowJson(device: DeviceId, i: number): Record<string, unknown> {
+  return {
+    deviceId: device,
+    appId: 23,
+    priority: 40000 + (i % 100),
+    isPermanent: true,
+    selector: {
+      criteria: [
+        { type: "IN_PORT", port: 1 + (i % 48) },
+        { type: "ETH_TYPE", ethType: "0x800" },
+        { type: "IPV4_DST", ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32` },
+      ],
+    },
+    treatment: { instructions: [{ type: "OUTPUT", port: String(1 + ((i * 7) % 48)) }] },
+  };
+}
+
+/** The body of `POST /onos/v1/flows` for flows `from` … `from + count − 1` of `device`. */
+export function batchBody(device: DeviceId, from: number, count: number): string {
+  const flows = Array.from({ length: count }, (_, i) => flowJson(device, from + i));
+  return JSON.stringify({ flows });
+}
+
+/**
+ * Posts `total` flows of `device` as REST batches of `batch`, from `clients` concurrent
+ * clients, all through `port`. Resolves with the time the last one was acknowledged.
+ */
+export async function postFlows(
+  port: number,
+  device: DeviceId,
+  total: number,
+  options: {
+    batch?: number;
+    clients?: number;
+    offset?: number;
+    progress?: (n: number) => void;
+  } = {},
+): Promise<{ ackedAt: number; seconds: number }> {
+  const batch = options.batch ?? 1000;
+  const clients = options.clients ?? 2;
+  const offset = options.offset ?? 0;
+  let next = 0;
+  let done = 0;
+  const start = performance.now();
+  const client = async () => {
+    for (;;) {
+      const from = next;
+      if (from >= total) return;
+      next += batch;
+      const count = Math.min(batch, total - from);
+      const body = batchBody(device, offset + from, count);
+      for (let attempt = 1; ; attempt++) {
+        const answer = await http(port, "POST", "/onos/v1/flows", body);
+        if (answer.status >= 200 && answer.status < 300) break;
+        if (answer.status === 503 && attempt < 100) {
+          await sleep(100);
+          continue;
+        }
+        throw new Error(`POST /onos/v1/flows: ${answer.status} ${answer.body.slice(0, 300)}`);
+      }
+      done += count;
+      options.progress?.(done);
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, client));
+  const ackedAt = performance.now();
+  return { ackedAt, seconds: (ackedAt - start) / 1000 };
+}
+
+/** Prometheus text → `name{labels}` → value (labels as printed). */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    out.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return out;
+}
+
+/** The sum of every sample of metric `name` whose labels contain every `match` text. */
+export function sumMetric(metrics: Map<string, number>, name: string, ...match: string[]): number {
+  let sum = 0;
+  for (const [key, value] of metrics) {
+    const brace = key.indexOf("{");
+    const metric = brace < 0 ? key : key.slice(0, brace);
+    if (metric !== name) continue;
+    if (match.every((m) => key.includes(m))) sum += value;
+  }
+  return sum;
+}
+
+/** Every node's `/metrics`, parsed. */
+export async function scrape(node: NodeProcess): Promise<Map<string, number>[]> {
+  return Promise.all(
+    node.restPorts.map(async (port) => parseMetrics((await get(port, "/metrics")).body)),
+  );
+}
