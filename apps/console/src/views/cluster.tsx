@@ -20,10 +20,10 @@ export function ClusterView({ live }: { live: LiveState }) {
         <thead>
           <tr>
             <th>node</th>
-            <th>address</th>
+            <th>cluster address</th>
             <th>status</th>
             <th class="num">masters</th>
-            <th class="num">heap</th>
+            <th class="num">process heap</th>
             <th class="num">backup lag</th>
             <th class="num">messages/s</th>
             <th class="num">bytes/s</th>
@@ -39,7 +39,7 @@ export function ClusterView({ live }: { live: LiveState }) {
       <p class="note">
         <b>suspected</b>: stopped answering, not yet convicted by the failure detectors (it still
         masters devices); <b>down</b>: convicted, its devices have moved. Figures are known for the
-        nodes running in this process.
+        nodes running in this process (with <code>--local</code>, one heap for all of them).
       </p>
     </section>
   );

@@ -5,6 +5,9 @@ import type { TermChange } from "../protocol";
 import { useNow } from "../useLive";
 import { DeviceTable } from "./devices";
 
+/** Term changes listed, newest first. */
+const SHOWN_CHANGES = 40;
+
 /** Stop and start nodes, and watch devices move: the timeline of term changes. */
 export function DrillView({ live }: { live: LiveState }) {
   const now = useNow(500);
@@ -30,7 +33,8 @@ export function DrillView({ live }: { live: LiveState }) {
     }
   };
 
-  const timeline = [...live.timeline].reverse();
+  const timeline = [...live.timeline].reverse().slice(0, SHOWN_CHANGES);
+  const older = live.timeline.length - timeline.length;
   return (
     <section>
       <h2>Failover drill</h2>
@@ -95,6 +99,7 @@ export function DrillView({ live }: { live: LiveState }) {
         Times as node {live.self} saw them.
       </p>
       <Timeline changes={timeline} now={now + live.clockOffset} />
+      {older > 0 ? <p class="note">… and {older} older term changes.</p> : null}
     </section>
   );
 }

@@ -71,8 +71,8 @@ export class ConsoleHub {
   readonly #historySize: number;
   readonly #timeline: TermChange[] = [];
   readonly #history: MetricsSample[] = [];
-  /** The last replica info seen per device, to know where a master moved from. */
-  readonly #infos = new Map<string, ReplicaInfo>();
+  /** The last master (and its term) of each device, to know where a master moved from. */
+  readonly #masters = new Map<string, { master: string; term: number }>();
   readonly #failovers = new Map<string, number>();
   readonly #rows = new Map<string, string>();
   #nodes = "";
@@ -86,12 +86,14 @@ export class ConsoleHub {
     this.#sampler = new NodeSampler(context.store);
     this.#unregister = registerLocalNode(context.nodeId, this.#sampler);
     const { mastership } = context;
-    for (const device of context.fleet.ids())
-      this.#infos.set(device, mastership.mastership(device));
+    for (const device of context.fleet.ids()) {
+      const info = mastership.mastership(device);
+      if (info.master !== undefined)
+        this.#masters.set(device, { master: info.master, term: info.term });
+    }
     this.#subscription.add(
       mastership.events$.subscribe((event) => {
         if (event.type === "MASTER_CHANGED") this.#onTermStart(event.key, event.info);
-        this.#infos.set(event.key, event.info);
         this.#pushDevices([event.key]);
       }),
     );
@@ -194,21 +196,24 @@ export class ConsoleHub {
   }
 
   #onTermStart(device: string, info: ReplicaInfo): void {
-    const before = this.#infos.get(device);
+    // A device may be without a master for a moment between two masters: the move is from
+    // the last node that had it.
+    if (info.master === undefined) return;
+    const before = this.#masters.get(device);
+    this.#masters.set(device, { master: info.master, term: info.term });
     const previousMaster = before?.master ?? null;
-    const moved = previousMaster !== null && previousMaster !== (info.master ?? null);
+    const moved = previousMaster !== null && previousMaster !== info.master;
     const previousStatus = this.#context.cluster.nodes().find((n) => n.id === previousMaster);
     const failover = moved && previousStatus?.status !== "ACTIVE";
     const now = this.#now();
     if (failover) this.#failovers.set(device, now);
-    if (info.master === undefined) return;
     const active = this.#context.mastership.activeTerm(device as DeviceId);
     const change: TermChange = {
       device,
       term: info.term,
       master: info.master,
       previousMaster,
-      previousTerm: before === undefined || before.term === 0 ? null : before.term,
+      previousTerm: before?.term ?? null,
       failover,
       startedAt: now,
       activatedAt: active === info.term ? now : null,

@@ -1,0 +1,128 @@
+// `flowstore-node --local 3` as a child process on free loopback ports, for the end-to-end
+// tests: started as `pnpm start` starts it, stopped by its PID.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import type { ConsoleSnapshot } from "../protocol";
+
+/** The node app (`apps/node`), beside this package. */
+const NODE_APP = fileURLToPath(new URL("../../../node/", import.meta.url));
+/** This package (`apps/console`). */
+const CONSOLE_APP = fileURLToPath(new URL("../../", import.meta.url));
+
+/** A running `--local` cluster. */
+export interface NodeProcess {
+  readonly pid: number;
+  /** REST base URL of node `n1`, `n2`, … */
+  url(node: string): string;
+  /** What the process printed so far. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** `count` consecutive free loopback ports (bounded attempts). */
+async function consecutiveFreePorts(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    let free = true;
+    for (let i = 0; i < count && free; i++) free = await portFree(base + i);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
+/** Builds the console (`vite build`), as `pnpm --filter @flowstore/console build` does. */
+export function buildConsole(): void {
+  const result = spawnSync(
+    process.execPath,
+    [fileURLToPath(new URL("../../node_modules/vite/bin/vite.js", import.meta.url)), "build"],
+    {
+      cwd: CONSOLE_APP,
+      encoding: "utf8",
+      timeout: 120_000,
+      env: { ...process.env, NODE_OPTIONS: "" },
+    },
+  );
+  if (result.status !== 0) {
+    throw new Error(`vite build failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
+  }
+}
+
+/**
+ * Starts `flowstore-node --local 3 --rest-port P` (P, P+1, P+2 free) and resolves when node
+ * n1's console reports every node active and mastering devices (balanced), and every device with a master in an active term.
+ */
+export async function startLocalCluster(
+  options: { devices?: number; extra?: readonly string[] } = {},
+): Promise<NodeProcess> {
+  const base = await consecutiveFreePorts(3);
+  const args = [
+    "--conditions=@flowstore/source",
+    "--import",
+    "tsx",
+    "src/cli.ts",
+    "--local",
+    "3",
+    "--rest-port",
+    String(base),
+    "--devices",
+    String(options.devices ?? 8),
+    ...(options.extra ?? []),
+  ];
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: NODE_APP,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NODE_OPTIONS: "" },
+  });
+  let output = "";
+  const append = (chunk: Buffer) => {
+    output += chunk.toString();
+    if (output.length > 2_000_000) output = output.slice(-1_000_000);
+  };
+  child.stdout?.on("data", append);
+  child.stderr?.on("data", append);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = (node: string) => `http://127.0.0.1:${base + Number(node.replace(/^n/, "")) - 1}`;
+  const stop = async () => {
+    if (child.exitCode !== null || child.pid === undefined) return;
+    process.kill(child.pid, "SIGTERM");
+    const killed = setTimeout(() => {
+      if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+    }, 10_000);
+    await exited;
+    clearTimeout(killed);
+  };
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the node exited (${child.exitCode}):\n${output}`);
+    try {
+      const response = await fetch(`${url("n1")}/ui/api/state`);
+      if (response.ok) {
+        const state = (await response.json()) as ConsoleSnapshot;
+        if (
+          state.nodes.every((n) => n.status === "ACTIVE" && n.masters > 0) &&
+          state.devices.length > 0 &&
+          state.devices.every((d) => d.master !== null && d.termState === "ACTIVE")
+        ) {
+          break;
+        }
+      }
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`the cluster did not settle in 90 s:\n${output.slice(-5000)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return { pid: child.pid!, url, output: () => output, stop };
+}
