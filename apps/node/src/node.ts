@@ -196,8 +196,9 @@ export async function startServices(options: ServicesOptions): Promise<StartedNo
     admin: options.admin,
   };
   const http = await createHttpServer(context);
-  // Plugins that extend the REST server (the web console, say) register here, before listen,
-  // with the objects the REST API serves: `await http.register(consolePlugin, context);`
+  // A plugin that extends the REST server registers here, before listen, with the objects the
+  // REST API serves: `await http.register(plugin, context);` (the web console is registered
+  // in createHttpServer).
   const address = await listenHttp(http, options.rest.host, options.rest.port);
   log.info("rest listening", { host: address.address, port: address.port });
   return {

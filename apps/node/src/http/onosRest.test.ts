@@ -427,6 +427,14 @@ describe("flows", () => {
       expect(r.body.message).toBeTypeOf("string");
       if (field !== undefined) expect(r.body.path, r.text).toBe(field);
     }
+    const huge = await send(
+      "n1",
+      "POST",
+      "/onos/v1/flows",
+      `{"flows":[${" ".repeat(17 * 1024 * 1024)}]}`,
+    );
+    expect(huge.status).toBe(413);
+    expect(huge.body.code).toBe(413);
     expect(await count()).toBe(before);
     expect((await call("n1", "/onos/v1/cluster")).status).toBe(200);
   });
@@ -628,6 +636,7 @@ describe("--auth", () => {
       basic("onos", "rocks"),
     );
     expect(posted.status).toBe(201);
+    expect((await api.call("n1", "/ui/")).status).toBe(401);
     expect((await api.call("n1", "/metrics")).status).toBe(200);
     expect((await api.call("n1", "/onos/v1/docs/openapi.json")).status).toBe(200);
   });

@@ -34,8 +34,10 @@ export const BODY_LIMIT = 16 * 1024 * 1024;
  * flowstore's `/onos/v1/admin/…`, the OpenAPI document at `/onos/v1/docs`, and `/metrics`.
  * Any node answers for any device: the store forwards to the master.
  *
- * @remarks To extend the server (the web console, say), register a fastify plugin on the
- * instance this returns before {@link listenHttp}: `app.register(consolePlugin, { context })`.
+ * @remarks Under `--auth` every `/onos/v1` route but the docs, and the web console at `/ui`,
+ * ask for credentials; `/metrics` stays open for scrapers. To extend the server, register a
+ * fastify plugin with the context — here, as the web console is, or on the returned instance
+ * before {@link listenHttp}: `await app.register(plugin, context)`.
  */
 export async function createHttpServer(context: HttpContext): Promise<ZodApp> {
   const app = Fastify({
@@ -98,7 +100,8 @@ export async function createHttpServer(context: HttpContext): Promise<ZodApp> {
       "onRequest",
       basicAuthHook(
         context.auth,
-        (url) => url.startsWith(API_PREFIX) && !url.startsWith(DOCS_PREFIX),
+        (url) =>
+          (url.startsWith(API_PREFIX) && !url.startsWith(DOCS_PREFIX)) || url.startsWith("/ui"),
       ),
     );
   }
