@@ -42,7 +42,10 @@ export function createJsonLogger(level: LogLevel, output?: LogOutput): JsonLogge
 /** JSON lines on a pipe, coloured single lines on a terminal (pino-pretty). */
 export function createProcessLogger(level: LogLevel): JsonLogger {
   if (process.stdout.isTTY !== true) return createJsonLogger(level);
-  return createJsonLogger(level, pretty({ colorize: true, translateTime: "SYS:HH:MM:ss.l" }));
+  return createJsonLogger(
+    level,
+    pretty({ colorize: true, singleLine: true, translateTime: "SYS:HH:MM:ss.l" }),
+  );
 }
 
 function wrap(logger: Logger): JsonLogger {
