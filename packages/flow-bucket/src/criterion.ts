@@ -401,15 +401,28 @@ const ONOS_ORDER: ReadonlyMap<string, number> = new Map(
   ].map((type, rank) => [type, rank]),
 );
 
-const byOnosOrder = (a: Criterion, b: Criterion) =>
-  (ONOS_ORDER.get(a.type) ?? 0) - (ONOS_ORDER.get(b.type) ?? 0);
-
 /**
  * A selector's criteria as ONOS prints them (`TrafficSelectorCodec`): in the order of ONOS's
  * criterion types, each as {@link criterionToJson} writes it.
  */
 export function selectorToJson(criteria: readonly Criterion[]): Record<string, unknown>[] {
-  return [...criteria].sort(byOnosOrder).map(criterionToJson);
+  const count = criteria.length;
+  const out = new Array<Record<string, unknown>>(count);
+  const ranks = new Array<number>(count);
+  // An insertion sort: a selector has a few criteria, usually almost in order already.
+  for (let i = 0; i < count; i++) {
+    const criterion = criteria[i] as Criterion;
+    const rank = ONOS_ORDER.get(criterion.type) ?? 0;
+    let j = i;
+    while (j > 0 && (ranks[j - 1] as number) > rank) {
+      ranks[j] = ranks[j - 1] as number;
+      out[j] = out[j - 1] as Record<string, unknown>;
+      j--;
+    }
+    ranks[j] = rank;
+    out[j] = criterionToJson(criterion);
+  }
+  return out;
 }
 
 /** Whether two normalized criteria match the same packets field for field. */
