@@ -16,6 +16,8 @@ export type HttpErrorCode =
   | "UNKNOWN_TYPE"
   /** No such device, flow table, node, application or route. */
   | "NOT_FOUND"
+  /** The path exists, but not for this method. */
+  | "METHOD_NOT_ALLOWED"
   /** No credentials, or wrong ones, while `--auth` is on. */
   | "UNAUTHORIZED"
   /** The body is larger than the limit. */
@@ -34,6 +36,7 @@ export const HTTP_STATUS: Readonly<Record<HttpErrorCode, number>> = {
   MISSING_FIELD: 400,
   UNKNOWN_TYPE: 400,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   UNAUTHORIZED: 401,
   BODY_TOO_LARGE: 413,
   UNAVAILABLE: 503,

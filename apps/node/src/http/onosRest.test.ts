@@ -438,6 +438,14 @@ describe("flows", () => {
     expect(await count()).toBe(before);
     expect((await call("n1", "/onos/v1/cluster")).status).toBe(200);
   });
+
+  it("an unknown route is a 404, a known path with another method a 405", async () => {
+    expect((await call("n1", "/onos/v1/nothing")).body).toMatchObject({ code: 404 });
+    const wrong = await call("n1", "/onos/v1/devices", { method: "DELETE" });
+    expect(wrong.status).toBe(405);
+    expect(wrong.body.code).toBe(405);
+    expect(wrong.headers.get("allow")).toContain("GET");
+  });
 });
 
 describe("devices, cluster, mastership, statistics", () => {

@@ -79,11 +79,35 @@ export async function createHttpServer(context: HttpContext): Promise<ZodApp> {
     }
     return reply.code(failure.status).type("application/json").send(failure.toJSON());
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply
+  // Every route's method and path pattern, so that a known path with another method is a 405.
+  const routes: { method: string; pattern: RegExp }[] = [];
+  app.addHook("onRoute", (route) => {
+    const pattern = new RegExp(
+      `^${route.url
+        .replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+        .replace(/:[^/]+/g, "[^/]+")
+        .replace(/\*$/, ".*")}/?$`,
+    );
+    for (const method of [route.method].flat()) routes.push({ method, pattern });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0] ?? "";
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      return reply
+        .code(405)
+        .header("allow", allowed.join(", "))
+        .send(
+          new HttpError(
+            "METHOD_NOT_ALLOWED",
+            `${request.method} is not allowed on ${path}`,
+          ).toJSON(),
+        );
+    }
+    return reply
       .code(404)
-      .send(new HttpError("NOT_FOUND", `no resource ${request.method} ${request.url}`).toJSON()),
-  );
+      .send(new HttpError("NOT_FOUND", `no resource ${request.method} ${request.url}`).toJSON());
+  });
 
   app.addHook("onResponse", async (request, reply) => {
     context.metrics.restDuration.observe(
