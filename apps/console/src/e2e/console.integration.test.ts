@@ -9,7 +9,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConsoleSnapshot } from "../protocol";
 import { launchChromium } from "./chromium";
-import { buildConsole, type NodeProcess, startLocalCluster } from "./nodeProcess";
+import { type NodeProcess, startLocalCluster } from "./nodeProcess";
 
 const SCREENSHOTS = fileURLToPath(new URL("../../screenshots/", import.meta.url));
 let shots: string;
@@ -45,7 +45,6 @@ beforeAll(async () => {
     process.env.FLOWSTORE_SCREENSHOTS === "1"
       ? SCREENSHOTS
       : await mkdtemp(join(tmpdir(), "console-shots-"));
-  buildConsole();
   browser = await launchChromium();
   cluster = await startLocalCluster({ devices: 8, extra: ["--stats-period", "500"] });
   page = await browser.context.newPage();

@@ -1,14 +1,12 @@
 // `flowstore-node --local 3` as a child process on free loopback ports, for the end-to-end
 // tests: started as `pnpm start` starts it, stopped by its PID.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { ConsoleSnapshot } from "../protocol";
 
 /** The node app (`apps/node`), beside this package. */
 const NODE_APP = fileURLToPath(new URL("../../../node/", import.meta.url));
-/** This package (`apps/console`). */
-const CONSOLE_APP = fileURLToPath(new URL("../../", import.meta.url));
 
 /** A running `--local` cluster. */
 export interface NodeProcess {
@@ -39,26 +37,11 @@ async function consecutiveFreePorts(count: number): Promise<number> {
   throw new Error(`no ${count} consecutive free ports found`);
 }
 
-/** Builds the console (`vite build`), as `pnpm --filter @flowstore/console build` does. */
-export function buildConsole(): void {
-  const result = spawnSync(
-    process.execPath,
-    [fileURLToPath(new URL("../../node_modules/vite/bin/vite.js", import.meta.url)), "build"],
-    {
-      cwd: CONSOLE_APP,
-      encoding: "utf8",
-      timeout: 120_000,
-      env: { ...process.env, NODE_OPTIONS: "" },
-    },
-  );
-  if (result.status !== 0) {
-    throw new Error(`vite build failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
-  }
-}
-
 /**
- * Starts `flowstore-node --local 3 --rest-port P` (P, P+1, P+2 free) and resolves when node
- * n1's console reports every node active and mastering devices (balanced), and every device with a master in an active term.
+ * Starts `flowstore-node --local 3 --rest-port P` (P, P+1, P+2 free) as `pnpm start` does (the
+ * node builds the console if need be) and resolves when node n1 serves the page and its
+ * console reports every node active and mastering devices (balanced), and every device with
+ * a master in an active term.
  */
 export async function startLocalCluster(
   options: { devices?: number; extra?: readonly string[] } = {},
@@ -107,7 +90,11 @@ export async function startLocalCluster(
       const response = await fetch(`${url("n1")}/ui/api/state`);
       if (response.ok) {
         const state = (await response.json()) as ConsoleSnapshot;
+        // The node builds the page when it is missing or older than its sources.
+        const page = await fetch(`${url("n1")}/ui/`);
         if (
+          page.ok &&
+          (await page.text()).includes('id="app"') &&
           state.nodes.every((n) => n.status === "ACTIVE" && n.masters > 0) &&
           state.devices.length > 0 &&
           state.devices.every((d) => d.master !== null && d.termState === "ACTIVE")

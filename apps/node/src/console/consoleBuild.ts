@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -43,22 +45,53 @@ export function consoleBuildIsStale(dist = consoleDist()): boolean {
 let building: Promise<void> | undefined;
 
 /**
- * Builds the console with Vite when {@link consoleBuildIsStale} says so, once per process,
- * and resolves with the folder to serve. A fresh clone's `pnpm start` serves the page without
- * a separate build step.
+ * Builds the console with Vite when {@link consoleBuildIsStale} says so, once per process and
+ * one process at a time, and resolves with the folder to serve. A fresh clone's `pnpm start`
+ * serves the page without a separate build step.
  */
 export function ensureConsoleBuilt(log?: (message: string) => void): Promise<string> {
   const dist = consoleDist();
   if (!consoleBuildIsStale(dist)) return Promise.resolve(dist);
   const pending =
     building ??
-    buildConsole(log).finally(() => {
+    buildUnderLock(dist, log).finally(() => {
       building = undefined;
     });
   building = pending;
   return pending.then(() => dist);
 }
 
+/** How long a build may hold the lock before another process takes it as abandoned (ms). */
+const LOCK_STALE_MS = 180_000;
+
+/**
+ * Several node processes may start at once on a fresh clone (tests do): one builds, the
+ * others wait for its lock and find the build fresh.
+ */
+async function buildUnderLock(dist: string, log?: (message: string) => void): Promise<void> {
+  const lock = join(
+    tmpdir(),
+    `flowstore-console-build-${createHash("sha256").update(CONSOLE_PACKAGE).digest("hex").slice(0, 12)}.lock`,
+  );
+  for (let waited = 0; ; waited += 200) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > LOCK_STALE_MS) rmSync(lock, { recursive: true, force: true });
+      if (waited > LOCK_STALE_MS)
+        throw new Error(`the console build lock ${lock} is held too long`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  try {
+    if (consoleBuildIsStale(dist)) await buildConsole(log);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
 /** Runs `vite build` in `apps/console`; rejects with its output when it fails. */
 export function buildConsole(log?: (message: string) => void): Promise<void> {
   const vite = join(CONSOLE_PACKAGE, "node_modules", "vite", "bin", "vite.js");

@@ -30,10 +30,16 @@ const KEEP_ALIVE = 15_000;
 export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (app, options) => {
   const hub = new ConsoleHub(options, options.hub);
   const pager = new FlowPager();
-  const files = new StaticFiles(options.dist ?? (() => ensureConsoleBuilt()));
+  const files = new StaticFiles(
+    options.dist ?? (() => ensureConsoleBuilt((message) => app.log.info(message))),
+  );
   const streams = new Set<ServerResponse>();
   // Build (if need be) while the node starts, not when the first page is asked for.
-  files.get("").catch(() => undefined);
+  files
+    .get("")
+    .catch((error: unknown) =>
+      app.log.error({ error: String(error) }, "the web console cannot be served"),
+    );
 
   app.addHook("preClose", async () => {
     for (const stream of streams) stream.end();
