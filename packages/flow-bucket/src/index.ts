@@ -1,6 +1,14 @@
 export { flowBucketNamespace } from "./codecs.js";
 export type { Criterion, CriterionType } from "./criterion.js";
-export { CriterionSchema, criterionToJson } from "./criterion.js";
+export {
+  CHANNEL_SPACINGS,
+  CriterionSchema,
+  criterionToJson,
+  GRID_TYPES,
+  OCH_SIGNAL_TYPES,
+  ODU_SIGNAL_TYPES,
+  selectorToJson,
+} from "./criterion.js";
 export type {
   BucketChangeListener,
   FlowBucketDelta,
@@ -66,7 +74,12 @@ export {
 export type { FlowRuleErrorCode, FlowRuleIssue } from "./flowRuleError.js";
 export { FlowRuleError } from "./flowRuleError.js";
 export type { FlowRuleDefaults, FlowRuleJson } from "./flowRuleJson.js";
-export { FlowRuleJsonSchema, flowRuleToJson, parseFlowRule } from "./flowRuleJson.js";
+export {
+  FlowRuleJsonSchema,
+  flowRuleApplicationName,
+  flowRuleToJson,
+  parseFlowRule,
+} from "./flowRuleJson.js";
 export type { ApplicationId, DeviceId, FlowId } from "./ids.js";
 export {
   ApplicationIdSchema,
@@ -78,7 +91,7 @@ export {
   MAX_APPLICATION_ID,
 } from "./ids.js";
 export type { Instruction, InstructionType } from "./instruction.js";
-export { InstructionSchema, instructionToJson } from "./instruction.js";
+export { InstructionSchema, instructionToJson, STAT_TRIGGER_FLAGS } from "./instruction.js";
 export type { LogicalTimestamp, Timestamped } from "./logicalClock.js";
 export { LogicalClock, LogicalTimestampSchema, timestampedSchema } from "./logicalClock.js";
 export type { Treatment } from "./treatment.js";
