@@ -137,7 +137,7 @@ export async function createHttpServer(context: HttpContext): Promise<ZodApp> {
         title: "flowstore REST API",
         description:
           "ONOS's REST API (/onos/v1) served by a flowstore node: flows, devices, cluster, " +
-          "mastership, statistics. Errors are {code: <HTTP status>, message, path?}.",
+          "mastership, statistics. Errors are `{code, message, path?}`, code being the HTTP status.",
         version: "1.0.0",
       },
       components: {
