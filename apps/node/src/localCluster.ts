@@ -123,6 +123,7 @@ export async function startLocalCluster(
       id: n.id,
       cluster: `${n.host}:${n.port}`,
       rest: `${config.host}:${restPorts.get(n.id)}`,
+      console: `http://${config.host}:${restPorts.get(n.id)}/ui/`,
     })),
     devices: config.devices,
   });
