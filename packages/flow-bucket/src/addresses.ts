@@ -36,6 +36,22 @@ export function canonicalCheckOf(schema: z.ZodType): CanonicalCheck {
 
 const isBoolean: CanonicalCheck = (value) => typeof value === "boolean";
 
+/**
+ * A flag as ONOS's codecs read one (Jackson's `asBoolean`): `true`/`false`, the strings
+ * `"true"`/`"false"`, or 1/0. Anything else is refused (ONOS would read it as false).
+ */
+export const OnosBooleanSchema = withCanonical(
+  z.preprocess((value) => ONOS_FLAGS.get(value) ?? value, z.boolean()),
+  (value) => typeof value === "boolean",
+);
+
+const ONOS_FLAGS: ReadonlyMap<unknown, boolean> = new Map<unknown, boolean>([
+  ["true", true],
+  ["false", false],
+  [1, true],
+  [0, false],
+]);
+
 /** Whether `value` is a safe integer in 0…`max` (what {@link uint} accepts, unchanged). */
 export function isUint(value: unknown, max: number): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= max;
@@ -61,23 +77,40 @@ export function flexibleUint(max: number) {
 }
 
 const MAX_UINT64 = 2n ** 64n - 1n;
+const TWO_64 = 2n ** 64n;
+const MIN_INT64 = -(2n ** 63n);
 
-/** A 64-bit unsigned field (metadata, tunnel id): a `bigint`, a safe integer, or a decimal/0x string. */
+/**
+ * A 64-bit field (metadata, tunnel id): a `bigint`, a safe integer, or a decimal/0x string.
+ * A negative value is read as ONOS, which keeps a Java `long`, prints it: -1 is 2⁶⁴−1. Stored
+ * unsigned.
+ */
 export const Uint64Schema = withCanonical(
   z
     .union([
       z.bigint(),
-      z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-      z.string().regex(/^(?:[0-9]+|0[xX][0-9a-fA-F]+)$/, "expected a decimal or 0x number"),
+      z.number().int().min(-Number.MAX_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
+      z.string().regex(/^(?:-?[0-9]+|0[xX][0-9a-fA-F]+)$/, "expected a decimal or 0x number"),
     ])
     .transform((value) => (typeof value === "bigint" ? value : BigInt(value)))
-    .pipe(z.bigint().min(0n).max(MAX_UINT64, "expected at most 64 bits")),
+    .pipe(
+      z
+        .bigint()
+        .min(MIN_INT64, "expected at most 64 bits")
+        .max(MAX_UINT64, "expected at most 64 bits"),
+    )
+    .transform((value) => (value < 0n ? value + TWO_64 : value)),
   (value) => typeof value === "bigint" && value >= 0n && value <= MAX_UINT64,
 );
 
-/** A 64-bit value as JSON shows it: a number when it is exact, a decimal string otherwise. */
+/**
+ * A 64-bit value as ONOS prints it, a Java `long` (2⁶⁴−1 is -1): a JSON number when it is exact
+ * in JavaScript, a decimal string beyond 2⁵³.
+ */
 export function uint64ToJson(value: bigint): number | string {
-  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+  const signed = value >= 2n ** 63n ? value - TWO_64 : value;
+  const safe = BigInt(Number.MAX_SAFE_INTEGER);
+  return signed <= safe && signed >= -safe ? Number(signed) : signed.toString();
 }
 
 /** An EtherType is shown the way ONOS shows it: `0x800`. */

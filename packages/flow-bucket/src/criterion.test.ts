@@ -235,6 +235,22 @@ describe("criteria ONOS takes in other spellings", () => {
       },
     ],
     [
+      "METADATA of all ones, as ONOS prints a long",
+      { type: "METADATA", metadata: -1 },
+      { type: "METADATA", metadata: -1 },
+    ],
+    [
+      "METADATA beyond 2^63, written unsigned",
+      { type: "METADATA", metadata: "18446744073709551614" },
+      { type: "METADATA", metadata: -2 },
+    ],
+    [
+      "TUNNEL_ID beyond 2^53 (a decimal string: a JSON number would lose digits)",
+      { type: "TUNNEL_ID", tunnelId: "0x7fffffffffffffff" },
+      { type: "TUNNEL_ID", tunnelId: "9223372036854775807" },
+    ],
+    ["MPLS_BOS as a string", { type: "MPLS_BOS", bos: "true" }, { type: "MPLS_BOS", bos: true }],
+    [
       "ETH_TYPE as a decimal number",
       { type: "ETH_TYPE", ethType: 34525 },
       { type: "ETH_TYPE", ethType: "0x86dd" },

@@ -8,6 +8,7 @@ import {
   Ipv4AddressSchema,
   Ipv6AddressSchema,
   MacSchema,
+  OnosBooleanSchema,
   onosEnum,
   onosInt,
   PortSchema,
@@ -278,7 +279,7 @@ export const CriterionSchema = z.discriminatedUnion("type", [
   field("IPV6_ND_SLL", { mac: MacSchema }),
   field("IPV6_ND_TLL", { mac: MacSchema }),
   field("MPLS_LABEL", { label: onosInt(0, 0xfffff) }),
-  field("MPLS_BOS", { bos: z.boolean() }),
+  field("MPLS_BOS", { bos: OnosBooleanSchema }),
   field("IPV6_EXTHDR", { exthdrFlags: u16 }),
   field("TUNNEL_ID", { tunnelId: Uint64Schema }),
   field("ARP_OP", { arpOp: u16 }),
@@ -313,8 +314,8 @@ export type CriterionType = Criterion["type"];
  * PROTOCOL_INDEPENDENT matches as an array.
  *
  * @remarks Where ONOS prints less than flowstore keeps, flowstore prints the fields too: the
- * ARP criteria (ONOS prints only their type), and 64-bit values beyond 2⁵³ (ONOS prints a
- * signed 64-bit number; here a decimal string, exact in JavaScript).
+ * ARP criteria (ONOS prints only their type). 64-bit values are signed as ONOS prints them
+ * (2⁶⁴−1 is -1), as a decimal string beyond 2⁵³ (exact in JavaScript, where ONOS prints a number).
  */
 export function criterionToJson(criterion: Criterion): Record<string, unknown> {
   switch (criterion.type) {

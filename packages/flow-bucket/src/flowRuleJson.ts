@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { onosInt } from "./addresses.js";
+import { OnosBooleanSchema, onosInt } from "./addresses.js";
 import { CriterionSchema, selectorToJson } from "./criterion.js";
 import {
   checkDuplicateCriteria,
@@ -13,18 +13,6 @@ import { instructionToJson } from "./instruction.js";
 import { EMPTY_TREATMENT, TreatmentSchema } from "./treatment.js";
 
 const seconds = onosInt(0, 0xffff);
-
-/**
- * A flag as ONOS's codecs read one (Jackson's `asBoolean`): `true`/`false`, the strings
- * `"true"`/`"false"`, or 1/0. Anything else is refused (ONOS would read it as false).
- */
-const FLAGS: ReadonlyMap<unknown, boolean> = new Map<unknown, boolean>([
-  ["true", true],
-  ["false", false],
-  [1, true],
-  [0, false],
-]);
-const FlagSchema = z.preprocess((value) => FLAGS.get(value) ?? value, z.boolean());
 
 /**
  * The table of a rule: a number 0…255, or a decimal string (`"2"`), as ONOS reads it. ONOS
@@ -67,7 +55,7 @@ export const FlowRuleJsonSchema = z
     appId: AppIdSchema.optional(),
     priority: onosInt(0, MAX_PRIORITY),
     tableId: TableIdSchema.default(0),
-    isPermanent: FlagSchema,
+    isPermanent: OnosBooleanSchema,
     timeout: seconds.optional(),
     hardTimeout: seconds.default(0),
     selector: z
