@@ -69,13 +69,18 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
   let applications: ApplicationRegistry;
   if (config.etcd !== undefined) {
     applications = await createEtcdApplicationRegistry({ endpoints: config.etcd });
-    mastership = await createEtcdMastership<DeviceId>({
-      endpoints: config.etcd,
-      node: id,
-      leaseTtl: config.leaseTtl,
-      backupCount,
-      membership: cluster.membership,
-    });
+    try {
+      mastership = await createEtcdMastership<DeviceId>({
+        endpoints: config.etcd,
+        node: id,
+        leaseTtl: config.leaseTtl,
+        backupCount,
+        membership: cluster.membership,
+      });
+    } catch (error) {
+      await applications.close();
+      throw error;
+    }
     closeMastership = () => mastership.close();
   } else {
     applications = createEmbeddedApplicationRegistry();
