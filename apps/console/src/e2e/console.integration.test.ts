@@ -135,6 +135,27 @@ describe("the web console in chromium", () => {
     expect((await flowsOf(device)).find((f) => f.id === id)?.state).toBe("ADDED");
   });
 
+  it("deletes a flow from its row", async () => {
+    const device = "of:0000000000000002";
+    await page.fill("#flow-priority", "40000");
+    await page.fill(
+      "#flow-selector",
+      '[{"type": "ETH_TYPE", "ethType": "0x800"}, {"type": "IPV4_DST", "ip": "10.77.0.9/32"}]',
+    );
+    await page.click("[data-testid=add-flow] button[type=submit]");
+    const result = page.locator("[data-testid=add-result]", { hasText: "added flow" });
+    await expect.poll(async () => result.textContent(), { timeout: 10_000 }).toMatch(/\d+/);
+    const id = /added flow (\d+)/.exec((await result.textContent()) ?? "")?.[1];
+    await page.fill("input[name=q]", "10.77.0.9/");
+    const row = page.locator(`tr[data-flow="${id}"]`);
+    await row.waitFor({ timeout: 10_000 });
+    await row.locator("button", { hasText: "delete" }).click();
+    await expect
+      .poll(async () => (await flowsOf(device)).some((f) => f.id === id), { timeout: 20_000 })
+      .toBe(false);
+    await expect.poll(async () => row.count(), { timeout: 10_000 }).toBe(0);
+  });
+
   it("shows the field's error for bad input and stores nothing", async () => {
     const device = "of:0000000000000002";
     const before = (await flowsOf(device)).length;
