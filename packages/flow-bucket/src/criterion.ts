@@ -83,23 +83,23 @@ function nestedOrFlat<T extends string, K extends string, S extends z.ZodRawShap
   type: T,
   nested: K,
   shape: S,
-  tags: z.ZodRawShape = {},
 ) {
   const optional = Object.fromEntries(
     Object.entries(shape).map(([name, schema]) => [name, (schema as z.ZodType).optional()]),
   ) as unknown as { [P in keyof S]: z.ZodOptional<S[P]> };
+  const inner = { [nested]: z.object(shape).optional() } as {
+    [P in K]: z.ZodOptional<z.ZodObject<S>>;
+  };
   return z
     .object({
       type: z.literal(type),
-      ...tags,
-      [nested]: z.object(shape).optional(),
+      ...inner,
       ...optional,
     })
     .transform((value, ctx) => {
       const record = value as Record<string, unknown>;
       const inner = record[nested] as Record<string, unknown> | undefined;
       const out: Record<string, unknown> = { type };
-      for (const name of Object.keys(tags)) out[name] = record[name];
       for (const name of Object.keys(shape)) {
         const member = inner === undefined ? record[name] : inner[name];
         if (member === undefined) {

@@ -80,6 +80,48 @@ describe("flow id", () => {
     ).toBe('["of:0000000000000001",40000,0,["ETH_TYPE{ethType=2048}","IPV4_DST{ip=10.0.0.1/32}"]]');
   });
 
+  it("has a golden value for a rule of ONOS's further criteria: each of their fields is in the identity", () => {
+    const rule = createFlowRule({
+      deviceId: "of:0000000000000001",
+      appId: 7,
+      priority: 100,
+      tableId: 1,
+      criteria: [
+        { type: "IN_PORT", port: "CONTROLLER" },
+        { type: "VLAN_VID", vlanId: "ANY" },
+        { type: "TCP_SRC_MASKED", tcpPort: 80, tcpMask: 65520 },
+        {
+          type: "OCH_SIGID",
+          ochSignalId: {
+            gridType: "DWDM",
+            channelSpacing: "CHL_50GHZ",
+            spacingMultiplier: -4,
+            slotGranularity: 4,
+          },
+        },
+        {
+          type: "PROTOCOL_INDEPENDENT",
+          matches: [{ field: "hdr.ipv4.dst", match: "lpm", value: "0a000000", prefixLength: 8 }],
+        },
+      ],
+    });
+    expect(rule.id).toBe(2056715574030117n);
+    expect(identityKey(rule.deviceId, 100, 1, rule.criteria)).toBe(
+      JSON.stringify([
+        "of:0000000000000001",
+        100,
+        1,
+        [
+          "IN_PORT{port=-3}",
+          "OCH_SIGID{channelSpacing=CHL_50GHZ,gridType=DWDM,slotGranularity=4,spacingMultiplier=-4}",
+          'PROTOCOL_INDEPENDENT{matches=[{"field":"hdr.ipv4.dst","match":"lpm","value":"0a000000","prefixLength":8}]}',
+          "TCP_SRC_MASKED{tcpMask=65520,tcpPort=80}",
+          "VLAN_VID{vlanId=4096}",
+        ],
+      ]),
+    );
+  });
+
   it("does not depend on criteria order, treatment, timeouts or permanence", () => {
     fc.assert(
       fc.property(ruleSpec(), fc.integer({ min: 0, max: 1000 }), (s, seed) => {
