@@ -18,7 +18,7 @@ import type { Mastership } from "@flowstore/mastership";
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, Subscription } from "rxjs";
 import { type StoreConfig, type StoreConfigInput, StoreSettings } from "./config.js";
 import { DeviceFlowTable } from "./deviceFlowTable.js";
-import { FlowStoreError } from "./flowStoreError.js";
+import { FlowStoreError, type FlowStoreErrorCode } from "./flowStoreError.js";
 import type { FlowStoreEvent, RuleEvent } from "./flowStoreEvent.js";
 import { deviceLifecycle$ } from "./lifecycle.js";
 import { type Logger, silentLogger } from "./logger.js";
@@ -54,6 +54,23 @@ export interface FlowRuleStoreOptions {
 export interface FlowRuleBatchInput {
   readonly deviceId: DeviceId;
   readonly operations: readonly FlowRuleOperation[];
+}
+
+/** A forwarded batch's result from its master. */
+type ApplyResult = MessageOf<"ApplyBatchesReply">["results"][number];
+
+interface PendingForward {
+  readonly term: Term;
+  readonly batch: FlowRuleBatch;
+  resolve(result: ApplyResult): void;
+  reject(error: unknown): void;
+}
+
+/** The code of a master's refusal, as this node's error code. */
+function refusalCode(code: string): FlowStoreErrorCode {
+  return code === "NOT_MASTER" || code === "STALE_TERM" || code === "CLOSED" || code === "NO_MASTER"
+    ? code
+    : "UNAVAILABLE";
 }
 
 /** Rules per state, as `getFlowRuleCount` can break them down. */
@@ -113,6 +130,13 @@ export class EcFlowRuleStore {
   readonly #origins = new Map<string, NodeId>();
   readonly #tableStats = new Map<DeviceId, readonly TableStatistics[]>();
   readonly #subscription = new Subscription();
+  /** Batches to forward, per master, waiting for the end of the scheduler turn. */
+  readonly #forwards = new Map<NodeId, PendingForward[]>();
+  /** Completions to report, per asking node, waiting for the end of the scheduler turn. */
+  readonly #completions = new Map<
+    NodeId,
+    { readonly completions: BatchCompletion[]; readonly sent: Promise<void> }
+  >();
   readonly #unserve: Array<() => void>;
   #batches = 0;
   #closed = false;
@@ -136,8 +160,8 @@ export class EcFlowRuleStore {
     this.#unserve = [
       this.#channel.serve(SUBJECTS.syncDigests, (r) => this.#onSyncDigests(r)),
       this.#channel.serve(SUBJECTS.syncBuckets, (r) => this.#onSyncBuckets(r)),
-      this.#channel.serve(SUBJECTS.applyBatch, (r) => this.#onApplyBatch(r)),
-      this.#channel.serve(SUBJECTS.batchCompleted, (r) => this.#onBatchCompleted(r)),
+      this.#channel.serve(SUBJECTS.applyBatches, (r) => this.#onApplyBatches(r)),
+      this.#channel.serve(SUBJECTS.batchesCompleted, (r) => this.#onBatchesCompleted(r)),
       this.#channel.serve(SUBJECTS.read, (r) => this.#onRead(r)),
       this.#channel.serve(SUBJECTS.change, (r) => this.#onChange(r)),
     ];
@@ -263,24 +287,18 @@ export class EcFlowRuleStore {
       const current = attempt === 1 ? info : this.#options.mastership.mastership(batch.deviceId);
       if (current.master === undefined)
         fail(new FlowStoreError("NO_MASTER", `no master for ${batch.deviceId}`));
+      let result: ApplyResult;
       try {
-        if (current.master === this.localNode) await this.#applyBatch(batch, this.localNode);
-        else {
-          const request = { origin: this.localNode, term: current.term, batch };
-          await this.#channel.call(
-            current.master!,
-            SUBJECTS.applyBatch,
-            request,
-            this.config.requestTimeout,
-          );
+        if (current.master === this.localNode) {
+          await this.#applyBatch(batch, this.localNode);
+          return batch.id;
         }
-        return batch.id;
+        result = await this.#forwardBatch(current.master!, current.term, batch);
       } catch (error) {
-        // Only a refusal is retried: the master answered that it did not apply the batch.
-        // After a timeout or a lost connection it may have, and a late second copy could
-        // bring back a flow removed in between.
-        const code = (error as { code?: unknown }).code;
-        const refused = code === "HANDLER_ERROR" || code === "NO_HANDLER";
+        // After a timeout or a lost connection the master may have stored the batch, and a
+        // late second copy could bring back a flow removed in between: no retry. A master
+        // with no handler at all (its store is closing) did not take it.
+        const refused = (error as { code?: unknown }).code === "NO_HANDLER";
         if (!refused || attempt >= FORWARD_ATTEMPTS || this.#closed) fail(error);
         this.#log.debug("batch not taken; retrying", {
           batch: batch.id,
@@ -288,8 +306,57 @@ export class EcFlowRuleStore {
           error: String(error),
         });
         await this.#wait(RETRY_DELAY_MS * attempt);
+        continue;
       }
+      if (result.ok) return batch.id;
+      // The master answered that it did not store the batch (it is not, or no longer, the
+      // master): that, and only that, is safe to retry.
+      if (attempt >= FORWARD_ATTEMPTS || this.#closed) {
+        fail(new FlowStoreError(refusalCode(result.code), result.message));
+      }
+      this.#log.debug("batch refused; retrying", { batch: batch.id, attempt, code: result.code });
+      await this.#wait(RETRY_DELAY_MS * attempt);
     }
+  }
+
+  /**
+   * Forwards `batch` to `master` with every other batch forwarded to it in the same
+   * scheduler turn: one message for all of them, one result per batch.
+   */
+  #forwardBatch(master: NodeId, term: Term, batch: FlowRuleBatch): Promise<ApplyResult> {
+    return new Promise<ApplyResult>((resolve, reject) => {
+      let queue = this.#forwards.get(master);
+      if (queue === undefined) {
+        queue = [];
+        this.#forwards.set(master, queue);
+        this.#scheduler.schedule(() => this.#flushForwards(master), 0);
+      }
+      queue.push({ term, batch, resolve, reject });
+    });
+  }
+
+  #flushForwards(master: NodeId): void {
+    const queue = this.#forwards.get(master) ?? [];
+    this.#forwards.delete(master);
+    if (queue.length === 0) return;
+    const request = {
+      origin: this.localNode,
+      batches: queue.map(({ term, batch }) => ({ term, batch })),
+    };
+    this.#channel.call(master, SUBJECTS.applyBatches, request, this.config.requestTimeout).then(
+      (reply) => {
+        for (let i = 0; i < queue.length; i++) {
+          const result = reply.results[i];
+          const pending = queue[i]!;
+          if (result === undefined) {
+            pending.reject(new FlowStoreError("UNAVAILABLE", `${master} sent no result for it`));
+          } else pending.resolve(result);
+        }
+      },
+      (error: unknown) => {
+        for (const pending of queue) pending.reject(error);
+      },
+    );
   }
 
   /**
@@ -303,12 +370,32 @@ export class EcFlowRuleStore {
       this.#completed(completion);
       return;
     }
+    // Every completion for one node within a scheduler turn goes in one message.
+    let pending = this.#completions.get(origin);
+    if (pending === undefined) {
+      pending = {
+        completions: [],
+        sent: new Promise<void>((resolve) =>
+          this.#scheduler.schedule(() => resolve(this.#flushCompletions(origin)), 0),
+        ),
+      };
+      this.#completions.set(origin, pending);
+    }
+    pending.completions.push(completion);
+    await pending.sent;
+  }
+
+  async #flushCompletions(origin: NodeId): Promise<void> {
+    const pending = this.#completions.get(origin);
+    this.#completions.delete(origin);
+    if (pending === undefined || pending.completions.length === 0) return;
+    const completions = pending.completions;
     await this.#channel
-      .call(origin, SUBJECTS.batchCompleted, completion, this.config.requestTimeout)
+      .call(origin, SUBJECTS.batchesCompleted, { completions }, this.config.requestTimeout)
       .catch((error: unknown) =>
-        this.#log.warn("could not report a completed batch", {
+        this.#log.warn("could not report completed batches", {
           origin,
-          batch: completion.batchId,
+          batches: completions.map((c) => c.batchId),
           error: String(error),
         }),
       );
@@ -343,13 +430,34 @@ export class EcFlowRuleStore {
     this.#events.next({ type: "BATCH_REQUESTED", batch: { ...batch, operations }, origin });
   }
 
-  #onApplyBatch(request: MessageOf<"ApplyBatchRequest">): Promise<MessageOf<"Ack">> {
-    this.#checkTerm(request.batch.deviceId, request.term);
-    return this.#applyBatch(request.batch, request.origin).then(() => ({ ok: true as const }));
+  /**
+   * Applies every batch of a coalesced forward, in order; each gets its own result, so one
+   * refused batch (a device this node no longer masters) does not fail the others.
+   */
+  async #onApplyBatches(
+    request: MessageOf<"ApplyBatchesRequest">,
+  ): Promise<MessageOf<"ApplyBatchesReply">> {
+    // Started in order, so batches of one device apply in the order they were forwarded.
+    const results = await Promise.all(
+      request.batches.map(async ({ term, batch }): Promise<ApplyResult> => {
+        try {
+          this.#checkTerm(batch.deviceId, term);
+          await this.#applyBatch(batch, request.origin);
+          return { ok: true };
+        } catch (error) {
+          return {
+            ok: false,
+            code: error instanceof FlowStoreError ? error.code : "UNAVAILABLE",
+            message: error instanceof Error ? error.message : String(error),
+          };
+        }
+      }),
+    );
+    return { results };
   }
 
-  #onBatchCompleted(completion: MessageOf<"BatchCompleted">): MessageOf<"Ack"> {
-    this.#completed(completion);
+  #onBatchesCompleted(request: MessageOf<"BatchesCompleted">): MessageOf<"Ack"> {
+    for (const completion of request.completions) this.#completed(completion);
     return { ok: true };
   }
 

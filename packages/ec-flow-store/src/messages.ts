@@ -115,16 +115,34 @@ export const SyncBucketsReplySchema = z.object({
   buckets: z.array(FlowBucketSnapshotSchema),
 });
 
-/** Any node → master: apply a batch on behalf of `origin`. */
-export const ApplyBatchRequestSchema = z.object({
+/**
+ * Any node → master: apply batches on behalf of `origin` — every batch it forwarded to this
+ * master within one scheduler turn, for any of the master's devices, in one message.
+ */
+export const ApplyBatchesRequestSchema = z.object({
   origin: NodeIdSchema,
-  /** The term the asking node believes current; a master with an older one refuses. */
-  term: TermSchema,
-  batch: FlowRuleBatchSchema,
+  batches: z.array(
+    z.object({
+      /** The term the asking node believes current; a master with an older one refuses. */
+      term: TermSchema,
+      batch: FlowRuleBatchSchema,
+    }),
+  ),
 });
 
-/** Master → asking node: its batch completed. */
-export const BatchCompletedSchema = BatchCompletionSchema;
+/** Master → asking node: per batch of the request, in order, whether it was stored. */
+export const ApplyBatchesReplySchema = z.object({
+  results: z.array(
+    z.discriminatedUnion("ok", [
+      z.object({ ok: z.literal(true) }),
+      /** The master refused the batch (not stored): `code` says why (`NOT_MASTER`, `STALE_TERM`…). */
+      z.object({ ok: z.literal(false), code: z.string(), message: z.string() }),
+    ]),
+  ),
+});
+
+/** Master → asking node: batches it asked for completed (every completion of a turn, one message). */
+export const BatchesCompletedSchema = z.object({ completions: z.array(BatchCompletionSchema) });
 
 /** A flow table's statistics, as the device reports them. */
 export const TableStatisticsSchema = z.object({
@@ -213,13 +231,14 @@ export const storeNamespace = createNamespace("ec-flow-store")
   .register(305, "SyncDigestsReply", SyncDigestsReplySchema)
   .register(306, "SyncBucketsRequest", SyncBucketsRequestSchema)
   .register(307, "SyncBucketsReply", SyncBucketsReplySchema)
-  .register(308, "ApplyBatchRequest", ApplyBatchRequestSchema)
-  .register(309, "BatchCompleted", BatchCompletedSchema)
+  .register(308, "ApplyBatchesRequest", ApplyBatchesRequestSchema)
+  .register(309, "BatchesCompleted", BatchesCompletedSchema)
   .register(310, "ReadRequest", ReadRequestSchema)
   .register(311, "ReadReply", ReadReplySchema)
   .register(312, "RuleChangeRequest", RuleChangeRequestSchema)
   .register(313, "RuleChangeReply", RuleChangeReplySchema)
   .register(314, "Ack", AckSchema)
+  .register(315, "ApplyBatchesReply", ApplyBatchesReplySchema)
   .build();
 
 /** Names of the store's message types. */

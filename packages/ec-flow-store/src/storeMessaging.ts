@@ -42,8 +42,16 @@ export const SUBJECTS = {
     request: "SyncBucketsRequest",
     reply: "SyncBucketsReply",
   },
-  applyBatch: { subject: "flowstore.apply-batch", request: "ApplyBatchRequest", reply: "Ack" },
-  batchCompleted: { subject: "flowstore.batch-completed", request: "BatchCompleted", reply: "Ack" },
+  applyBatches: {
+    subject: "flowstore.apply-batches",
+    request: "ApplyBatchesRequest",
+    reply: "ApplyBatchesReply",
+  },
+  batchesCompleted: {
+    subject: "flowstore.batches-completed",
+    request: "BatchesCompleted",
+    reply: "Ack",
+  },
   read: { subject: "flowstore.read", request: "ReadRequest", reply: "ReadReply" },
   change: { subject: "flowstore.change", request: "RuleChangeRequest", reply: "RuleChangeReply" },
 } as const satisfies Record<

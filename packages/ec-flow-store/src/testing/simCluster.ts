@@ -18,7 +18,7 @@ import { Subject, VirtualTimeScheduler } from "rxjs";
 import type { StoreConfigInput } from "../config.js";
 import { EcFlowRuleStore } from "../ecFlowRuleStore.js";
 import type { FlowStoreEvent } from "../flowStoreEvent.js";
-import { fromClusterMessaging } from "../storeMessaging.js";
+import { fromClusterMessaging, type StoreMessaging } from "../storeMessaging.js";
 
 /**
  * Several stores in one process on the cluster's in-memory network, an embedded
@@ -34,6 +34,8 @@ export interface SimCluster {
   /** Nodes the coordinator takes for alive (crash/restart move them). */
   readonly alive: Set<NodeId>;
   store(node: NodeId): EcFlowRuleStore;
+  /** `node`'s store messaging: to speak the store's protocol to other nodes directly. */
+  messaging(node: NodeId): StoreMessaging;
   /** Advances virtual time by `ms`, letting promises settle every `step` ms. */
   advance(ms: number, step?: number): Promise<void>;
   /** Runs virtual time until `promise` settles (at most `limitMs`), and returns its result. */
@@ -89,6 +91,7 @@ export async function startSimCluster(
   const stores = new Map<NodeId, EcFlowRuleStore>();
   const events = new Map<NodeId, FlowStoreEvent[]>();
   const clusterNodes = new Map<NodeId, ClusterNode>();
+  const messagings = new Map<NodeId, StoreMessaging>();
 
   const settle = async () => {
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -115,8 +118,10 @@ export async function startSimCluster(
   const startStore = async (node: NodeId) => {
     const cluster = await network.start(node);
     clusterNodes.set(node, cluster);
+    const messaging = fromClusterMessaging(cluster.messaging);
+    messagings.set(node, messaging);
     const store = new EcFlowRuleStore({
-      messaging: fromClusterMessaging(cluster.messaging),
+      messaging,
       mastership: coordinator.forNode(node, { backupCount }),
       clusterSize: () => size,
       isNodeAlive: (peer) => cluster.membership.state(peer) === "ACTIVE",
@@ -152,6 +157,11 @@ export async function startSimCluster(
       const store = stores.get(node);
       if (store === undefined) throw new Error(`node ${node} is not running`);
       return store;
+    },
+    messaging: (node) => {
+      const messaging = messagings.get(node);
+      if (messaging === undefined) throw new Error(`node ${node} never started`);
+      return messaging;
     },
     advance,
     run,

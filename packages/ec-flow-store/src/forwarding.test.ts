@@ -1,0 +1,122 @@
+import type { NodeId } from "@flowstore/cluster-messaging";
+import type { DeviceId, FlowRule } from "@flowstore/flow-bucket";
+import { afterEach, describe, expect, it } from "vitest";
+import type { FlowStoreEvent } from "./flowStoreEvent.js";
+import { StoreChannel, SUBJECTS } from "./storeMessaging.js";
+import { device, rule, type SimCluster, startSimCluster } from "./testing/simCluster.js";
+
+const D1 = device(1);
+const D2 = device(2);
+const D3 = device(3);
+let cluster: SimCluster | undefined;
+
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+function $<T>(promise: Promise<T>): Promise<T> {
+  if (cluster === undefined) throw new Error("no cluster");
+  return cluster.run(promise);
+}
+
+const add = (rules: FlowRule[]) => rules.map((r) => ({ operator: "ADD" as const, rule: r }));
+const masterOf = (c: SimCluster, d: DeviceId): NodeId => c.coordinator.mastership(d).master!;
+const sentOn = (c: SimCluster, node: NodeId, subject: string) =>
+  c.store(node).stats().sent.get(subject)?.messages ?? 0;
+
+describe("forwarded batches are coalesced", () => {
+  it("every batch a node forwards to one master in a turn goes in one message, and each completes", async () => {
+    cluster = await startSimCluster(3, [D1, D2, D3]);
+    const c = cluster;
+    // A node that masters none of some devices another node masters.
+    const target = masterOf(c, D1);
+    const devices = [D1, D2, D3].filter((d) => masterOf(c, d) === target);
+    const origin = c.nodes.find((n) => n !== target)!;
+    const batches = devices.flatMap((d) =>
+      [0, 1, 2].map((k) => ({
+        deviceId: d,
+        operations: add([rule(d, 10 * k), rule(d, 10 * k + 1)]),
+      })),
+    );
+    const before = sentOn(c, origin, SUBJECTS.applyBatches.subject);
+    const ids = await $(Promise.all(batches.map((b) => c.store(origin).storeBatch(b))));
+    expect(ids).toHaveLength(batches.length);
+    expect(sentOn(c, origin, SUBJECTS.applyBatches.subject) - before).toBe(1);
+    // The master stored them all, and completing them reaches the origin in one message.
+    const requested = (c.events.get(target) ?? []).filter(
+      (e): e is Extract<FlowStoreEvent, { type: "BATCH_REQUESTED" }> =>
+        e.type === "BATCH_REQUESTED",
+    );
+    expect(requested.map((e) => e.batch.id).sort()).toEqual([...ids].sort());
+    const completedBefore = sentOn(c, target, SUBJECTS.batchesCompleted.subject);
+    await $(
+      Promise.all(
+        requested.map((e) =>
+          c.store(target).batchOperationComplete({
+            batchId: e.batch.id,
+            deviceId: e.batch.deviceId,
+            success: true,
+            failed: [],
+          }),
+        ),
+      ),
+    );
+    await c.advance(20);
+    expect(sentOn(c, target, SUBJECTS.batchesCompleted.subject) - completedBefore).toBe(1);
+    const completed = (c.events.get(origin) ?? []).filter((e) => e.type === "BATCH_COMPLETED");
+    expect(completed.map((e) => (e as { batchId: string }).batchId).sort()).toEqual(
+      [...ids].sort(),
+    );
+  });
+
+  it("one message with good and refused batches keeps every batch's own outcome", async () => {
+    cluster = await startSimCluster(3, [D1, D2, D3]);
+    const c = cluster;
+    const m = masterOf(c, D1);
+    const other = c.nodes.find((n) => n !== m)!;
+    // The coordinator balances three devices over three nodes: one is not `m`'s.
+    const foreign = [D2, D3].find((d) => masterOf(c, d) !== m)!;
+    expect(foreign).toBeDefined();
+    const term = c.coordinator.mastership(D1).term;
+    const batch = (id: string, d: DeviceId, n: number) => ({
+      id,
+      deviceId: d,
+      operations: add([rule(d, n)]),
+    });
+    const batches = [
+      { term, batch: batch("x:1", D1, 1) },
+      { term: c.coordinator.mastership(foreign).term, batch: batch("x:2", foreign, 2) },
+      { term, batch: batch("x:3", D1, 3) },
+      // Last: a newer term than the master's own fences it, as it should.
+      { term: term + 5, batch: batch("x:4", D1, 4) },
+    ];
+    const channel = new StoreChannel(c.messaging(other));
+    const reply = await $(channel.call(m, SUBJECTS.applyBatches, { origin: other, batches }, 5000));
+    expect(reply.results.map((r) => (r.ok ? "ok" : r.code))).toEqual([
+      "ok",
+      "NOT_MASTER",
+      "ok",
+      "STALE_TERM",
+    ]);
+    expect(c.store(m).localTable(foreign)?.find(rule(foreign, 2))).toBeUndefined();
+    const table = c.store(m).localTable(D1)!;
+    expect(table.find(rule(D1, 1))).toBeDefined();
+    expect(table.find(rule(D1, 3))).toBeDefined();
+    expect(table.find(rule(D1, 4))).toBeUndefined();
+  });
+
+  it("a batch refused by a node that is no longer master is retried on the new one", async () => {
+    cluster = await startSimCluster(3, [D1], { config: { backupPeriod: 100 } });
+    const c = cluster;
+    const old = masterOf(c, D1);
+    const origin = c.nodes.find((n) => n !== old)!;
+    // Mastership moves while the forward is queued for the end of the turn.
+    const stored = c.store(origin).storeBatch({ deviceId: D1, operations: add([rule(D1, 9)]) });
+    await c.coordinator.forNode(old).relinquish(D1);
+    await $(stored);
+    const now = masterOf(c, D1);
+    expect(now).not.toBe(old);
+    expect(await $(c.store(origin).getFlowEntry(rule(D1, 9)))).toBeDefined();
+  });
+});
