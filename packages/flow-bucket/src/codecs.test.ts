@@ -6,9 +6,9 @@ import { flowBucketNamespace } from "./codecs.js";
 import { FlowBucket } from "./flowBucket.js";
 import { FlowBucketTable } from "./flowBucketTable.js";
 import { createFlowRule } from "./flowRule.js";
+import { parseFlowRule } from "./flowRuleJson.js";
 import { deviceId } from "./ids.js";
 import { LogicalClock } from "./logicalClock.js";
-import { parseFlowRule } from "./flowRuleJson.js";
 import { flowEntry, flowRule } from "./testing/arbitraries.js";
 import { onosCriteria, onosTreatment } from "./testing/onosArbitraries.js";
 
