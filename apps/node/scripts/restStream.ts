@@ -66,15 +66,32 @@ try {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   })();
+  // Read through the device's master (no forwarding) or through another node (pages come
+  // over the cluster messaging): `READ_FROM=master` or `READ_FROM=other` (default n1).
+  let master: string | undefined;
+  while (master === undefined) {
+    const answer = await fetch(`${base}/mastership/${DEVICE}/master`);
+    if (answer.ok) master = ((await answer.json()) as { nodeId: string }).nodeId;
+    else await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const readFrom = process.env.READ_FROM;
+  const nodeIndex = (id: string) => Number(id.slice(1)) - 1;
+  const reader =
+    readFrom === "master"
+      ? nodeIndex(master)
+      : readFrom === "other"
+        ? (nodeIndex(master) + 1) % 3
+        : 0;
   const started = performance.now();
-  const response = await fetch(`${base}/flows/${DEVICE}`);
+  const response = await fetch(`http://127.0.0.1:${port! + reader}/onos/v1/flows/${DEVICE}`);
   const text = await response.text();
   const seconds = (performance.now() - started) / 1000;
   streaming = false;
   await poller;
   const count = (JSON.parse(text) as { flows: unknown[] }).flows.length;
   console.log(
-    `GET ${count} flows (${(text.length / 1e6).toFixed(1)} MB) in ${seconds.toFixed(2)} s; ` +
+    `GET ${count} flows (${(text.length / 1e6).toFixed(1)} MB) through n${reader + 1} ` +
+      `(master ${master}) in ${seconds.toFixed(2)} s; ` +
       `slowest of ${polls} GET /cluster meanwhile: ${slowest.toFixed(0)} ms`,
   );
 } finally {
