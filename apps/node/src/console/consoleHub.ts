@@ -1,3 +1,4 @@
+import { nodeId as asNodeId } from "@flowstore/cluster-messaging";
 import type { EcFlowRuleStore } from "@flowstore/ec-flow-store";
 import type { DeviceId } from "@flowstore/flow-bucket";
 import type { ApplicationRegistry, Mastership, ReplicaInfo } from "@flowstore/mastership";
@@ -133,7 +134,7 @@ export class ConsoleHub {
   nodes(): ConsoleNode[] {
     const { cluster, mastership, nodeId } = this.#context;
     return cluster.nodes().map((member) => {
-      const masters = mastership.mastersOf(member.id as never).length;
+      const masters = mastership.mastersOf(asNodeId(member.id)).length;
       const status =
         member.status === "ACTIVE" ? "ACTIVE" : masters > 0 ? "SUSPECTED" : ("DOWN" as const);
       return {
@@ -164,7 +165,7 @@ export class ConsoleHub {
         ? ("none" as const)
         : info.master === nodeId
           ? ("master" as const)
-          : info.backups.includes(nodeId as never)
+          : info.backups.some((backup) => backup === nodeId)
             ? ("backup" as const)
             : ("none" as const);
     return {

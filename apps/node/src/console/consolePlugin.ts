@@ -133,7 +133,8 @@ export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (ap
       const table = options.store.localTable(device);
       const holds =
         table !== undefined &&
-        (info.master === options.nodeId || info.backups.includes(options.nodeId as never));
+        (info.master === options.nodeId ||
+          info.backups.some((backup) => backup === options.nodeId));
       let total: number;
       let entries: FlowEntry[];
       let complete = true;
