@@ -66,7 +66,7 @@ try {
     Array.from({ length: clients }, async () => {
       while (next < batches) {
         const n = next++;
-        const response = await fetch(`${base}/flows?appId=1`, { method: "POST", body: bodies[n] });
+        const response = await fetch(`${base}/flows?appId=1`, { method: "POST", body: bodies[n]! });
         if (!response.ok)
           throw new Error(`batch ${n}: ${response.status} ${await response.text()}`);
         await response.arrayBuffer();
