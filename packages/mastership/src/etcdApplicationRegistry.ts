@@ -43,8 +43,13 @@ export async function createEtcdApplicationRegistry(
   const apply = (key: string, value: string) => {
     if (!key.startsWith(namesPrefix)) return;
     const id = Number(value);
-    if (Number.isInteger(id) && id > 0 && id <= MAX_APPLICATION_ID)
+    if (!(Number.isInteger(id) && id > 0 && id <= MAX_APPLICATION_ID)) return;
+    try {
       table.set(key.slice(namesPrefix.length), id);
+    } catch {
+      // Keys edited by hand behind the registry's back: the first mapping seen stays, so
+      // flow ids already made keep their meaning on this node.
+    }
   };
   let watcher: Watcher | undefined;
   let closed = false;
