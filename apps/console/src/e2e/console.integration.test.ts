@@ -234,6 +234,9 @@ describe("the web console in chromium", () => {
       .poll(async () => change.textContent(), { timeout: 10_000 })
       .not.toContain("synchronizing…");
     expect(await change.textContent()).toContain("failover");
+    const summary = page.locator("[data-testid=drill-summary]");
+    await expect.poll(async () => summary.textContent(), { timeout: 10_000 }).toContain("later");
+    log(`the drill's summary: ${await summary.textContent()}`);
     await writes;
     await shoot("drill");
 

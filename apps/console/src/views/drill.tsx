@@ -13,10 +13,12 @@ export function DrillView({ live }: { live: LiveState }) {
   const now = useNow(500);
   const [pending, setPending] = useState<string | undefined>(undefined);
   const [message, setMessage] = useState<string | undefined>(undefined);
+  const [stopped, setStopped] = useState<{ node: string; at: number } | undefined>(undefined);
 
   const act = async (node: string, action: "stop" | "start") => {
     setPending(`${action} ${node}`);
     setMessage(undefined);
+    setStopped(action === "stop" ? { node, at: Date.now() } : undefined);
     try {
       const response = await fetch(`/onos/v1/admin/nodes/${encodeURIComponent(node)}/${action}`, {
         method: "POST",
@@ -88,6 +90,12 @@ export function DrillView({ live }: { live: LiveState }) {
       {message === undefined ? null : (
         <p class="ok" data-testid="drill-message">
           {message}
+          {stopped === undefined ? null : (
+            <span data-testid="drill-summary">
+              {" · "}
+              {stopSummary(live, stopped) ?? "waiting for its devices to move…"}
+            </span>
+          )}
         </p>
       )}
       <h3>Devices</h3>
@@ -102,6 +110,30 @@ export function DrillView({ live }: { live: LiveState }) {
       {older > 0 ? <p class="note">… and {older} older term changes.</p> : null}
     </section>
   );
+}
+
+/** What a term change was: the first master, a failover, a hand-over, or the same master again. */
+export function kindOf(change: TermChange): string {
+  if (change.previousMaster === null) return "first master";
+  if (change.failover) return "failover";
+  return change.previousMaster === change.master ? "new term, same master" : "hand-over";
+}
+
+/** "n2's 3 devices moved 3.5 s after the stop, active 3–4 ms later". */
+function stopSummary(live: LiveState, stop: { node: string; at: number }): string | undefined {
+  const at = stop.at + live.clockOffset;
+  const moved = live.timeline.filter((c) => c.previousMaster === stop.node && c.startedAt >= at);
+  if (moved.length === 0) return undefined;
+  const after = Math.max(...moved.map((c) => c.startedAt)) - at;
+  const syncs = moved.map(syncTime).filter((t): t is number => t !== null);
+  const fastest = Math.min(...syncs);
+  const slowest = Math.max(...syncs);
+  const active =
+    syncs.length === 0
+      ? "synchronizing"
+      : `active ${duration(fastest)}${slowest !== fastest ? `–${duration(slowest)}` : ""} later`;
+  const devices = `${moved.length} device${moved.length === 1 ? "" : "s"}`;
+  return `${stop.node}'s ${devices} moved ${duration(after)} after the stop (the failure detectors' verdict), ${active}`;
 }
 
 function Timeline({ changes, now }: { changes: readonly TermChange[]; now: number }) {
@@ -124,8 +156,7 @@ function Timeline({ changes, now }: { changes: readonly TermChange[]; now: numbe
         {changes.map((c) => {
           const sync = syncTime(c);
           const shown = sync ?? now - c.startedAt;
-          const kind =
-            c.previousMaster === null ? "first master" : c.failover ? "failover" : "hand-over";
+          const kind = kindOf(c);
           return (
             <tr
               key={`${c.device}:${c.term}`}
