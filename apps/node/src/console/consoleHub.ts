@@ -237,7 +237,8 @@ export class ConsoleHub {
   }
 
   #pushDevices(only?: readonly string[]): void {
-    if (this.#closed) return;
+    // Nobody watching: nothing to compare (a new page starts from a snapshot).
+    if (this.#closed || this.#listeners.size === 0) return;
     const ids = only ?? this.#context.fleet.ids();
     const changed: ConsoleDevice[] = [];
     for (const id of ids) {
@@ -247,8 +248,7 @@ export class ConsoleHub {
       this.#rows.set(id, text);
       changed.push(row);
     }
-    if (changed.length > 0 && this.#listeners.size > 0)
-      this.#emit({ type: "devices", devices: changed });
+    if (changed.length > 0) this.#emit({ type: "devices", devices: changed });
   }
 
   #tick(): void {
