@@ -327,3 +327,27 @@ describe("counters are soft state", () => {
     expect(replica.countOf("PENDING_ADD")).toBe(0);
   });
 });
+
+describe("slot keys", () => {
+  it("two applications' rules of one identity share a slot key and stay apart", () => {
+    const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
+    const a = ruleNumber(5, 1);
+    const b = ruleNumber(5, 2);
+    // The application id is in the top bits: the low (hash) bits, and so the key, are shared.
+    expect(a.id).not.toBe(b.id);
+    expect(BigInt.asUintN(48, a.id)).toBe(BigInt.asUintN(48, b.id));
+    table.add(entry(a), 1);
+    table.add(entry(b, 2), 1);
+    expect(table.size).toBe(2);
+    expect(table.find(a)?.rule.appId).toBe(1);
+    expect(table.find(b)?.rule.appId).toBe(2);
+    expect(table.get(a.id)?.rule.appId).toBe(1);
+    expect(table.get(b.id)?.created).toBe(2);
+    expect(table.refresh(b, { packets: 4, bytes: 4, life: 1, lastSeen: 3 })?.packets).toBe(4);
+    expect(table.find(a)?.packets).toBe(0);
+    expect(table.remove(a, 1)?.rule.appId).toBe(1);
+    expect(table.find(a)).toBeUndefined();
+    expect(table.find(b)?.packets).toBe(4);
+    expect(table.size).toBe(1);
+  });
+});

@@ -6,6 +6,7 @@ import {
   type FlowBucketSnapshot,
   type FlowStateCounts,
   type PurgeFilter,
+  slotKey,
 } from "./flowBucket.js";
 import {
   compareDigests,
@@ -84,6 +85,8 @@ export class FlowBucketTable {
   /** The allocated buckets by ascending index, built when first asked for after a change. */
   #sorted: readonly FlowBucket[] | undefined;
   readonly #listener = this.#onBucketChange.bind(this);
+  /** `bucketCount − 1`: a flow's bucket is its {@link slotKey}'s low bits (a power-of-two count). */
+  readonly #keyMask: number;
   #stamped = 0;
   #version = 0;
   #laneA = 0;
@@ -105,6 +108,7 @@ export class FlowBucketTable {
     }
     this.deviceId = DeviceIdSchema.parse(options.deviceId);
     this.bucketCount = bucketCount;
+    this.#keyMask = bucketCount - 1;
     this.clock = options.clock ?? new LogicalClock();
   }
 
@@ -182,12 +186,13 @@ export class FlowBucketTable {
 
   /** The entry with flow id `id`. */
   get(id: FlowId): FlowEntry | undefined {
-    return this.#buckets.get(this.bucketIndexOf(id))?.get(id);
+    return this.#buckets.get(slotKey(id) & this.#keyMask)?.get(id);
   }
 
   /** The entry of a rule with the same identity as `rule`. */
   find(rule: FlowRule): FlowEntry | undefined {
-    return this.#buckets.get(this.bucketIndexOf(rule.id))?.find(rule);
+    const key = slotKey(rule.id);
+    return this.#buckets.get(key & this.#keyMask)?.findKeyed(key, rule);
   }
 
   /** Every entry, bucket by bucket. */
@@ -206,7 +211,8 @@ export class FlowBucketTable {
    */
   refresh(rule: FlowRule, counters: FlowCounters): FlowEntry | undefined {
     if (rule.deviceId !== this.deviceId) return undefined;
-    return this.#buckets.get(this.bucketIndexOf(rule.id))?.refresh(rule, counters);
+    const key = slotKey(rule.id);
+    return this.#buckets.get(key & this.#keyMask)?.refresh(rule, counters, key);
   }
 
   /** {@link FlowBucket.update}: replaces the stored entry unless it is newer. */

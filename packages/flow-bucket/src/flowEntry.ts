@@ -25,8 +25,11 @@ export type FlowLiveType = (typeof FLOW_LIVE_TYPES)[number];
 /**
  * A stored flow rule: the rule, its state and its counters.
  *
- * @remarks Immutable: a change makes a new entry ({@link withFlowEntry}), so a bucket copy may
- * share entries with the original, and a caller that holds an entry never sees it change. All
+ * @remarks Immutable but for its counters: a change makes a new entry ({@link withFlowEntry}),
+ * so a bucket copy may share entries with the original, and a caller that holds an entry never
+ * sees its rule, state or `created` change. The counters (`packets`, `bytes`, `life`,
+ * `lastSeen`, `liveType`) are soft state, taken in place from each device report
+ * (`FlowBucket.refresh`), so a held entry shows the latest report. All
  * times are milliseconds since the epoch supplied by the caller (no clock is read here);
  * counters are numbers, exact up to 2⁵³.
  */
