@@ -72,6 +72,17 @@ beforeAll(async () => {
       60_000,
     );
   }
+  // The device has an active master before the first write (a write with none is refused).
+  await waitFor(
+    `a master for ${DEVICE}`,
+    async () => {
+      const response = await fetch(
+        `http://127.0.0.1:${ports[0]}/onos/v1/mastership/${DEVICE}/master`,
+      );
+      return response.status === 200 ? true : undefined;
+    },
+    30_000,
+  );
 }, 90_000);
 
 afterAll(async () => {
