@@ -1,6 +1,16 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -64,9 +74,31 @@ export function ensureConsoleBuilt(log?: (message: string) => void): Promise<str
 /** How long a build may hold the lock before another process takes it as abandoned (ms). */
 const LOCK_STALE_MS = 180_000;
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Whether the lock's holder is gone: the process named in it (the build, or the node that
+ * started it) has exited, or it is older than {@link LOCK_STALE_MS}.
+ */
+function abandoned(lock: string): boolean {
+  const stat = statSync(lock, { throwIfNoEntry: false });
+  if (stat === undefined) return false;
+  if (Date.now() - stat.mtimeMs > LOCK_STALE_MS) return true;
+  const text = existsSync(join(lock, "pid")) ? readFileSync(join(lock, "pid"), "utf8") : "";
+  const pid = Number(text);
+  return text !== "" && Number.isInteger(pid) && !alive(pid);
+}
+
 /**
  * Several node processes may start at once on a fresh clone (tests do): one builds, the
- * others wait for its lock and find the build fresh.
+ * others wait for its lock and find the build fresh. A lock whose process died is taken over.
  */
 async function buildUnderLock(dist: string, log?: (message: string) => void): Promise<void> {
   const lock = join(
@@ -76,24 +108,35 @@ async function buildUnderLock(dist: string, log?: (message: string) => void): Pr
   for (let waited = 0; ; waited += 200) {
     try {
       mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(process.pid));
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > LOCK_STALE_MS) rmSync(lock, { recursive: true, force: true });
+      if (abandoned(lock)) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
       if (waited > LOCK_STALE_MS)
         throw new Error(`the console build lock ${lock} is held too long`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
   try {
-    if (consoleBuildIsStale(dist)) await buildConsole(log);
+    if (consoleBuildIsStale(dist))
+      await buildConsole(log, (pid) => writeFileSync(join(lock, "pid"), String(pid)));
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
 }
-/** Runs `vite build` in `apps/console`; rejects with its output when it fails. */
-export function buildConsole(log?: (message: string) => void): Promise<void> {
+
+/**
+ * Runs `vite build` in `apps/console`; rejects with its output when it fails. The build writes
+ * its output to a file, not a pipe, so it finishes even if the node that started it exits.
+ */
+export function buildConsole(
+  log?: (message: string) => void,
+  started?: (pid: number) => void,
+): Promise<void> {
   const vite = join(CONSOLE_PACKAGE, "node_modules", "vite", "bin", "vite.js");
   if (!existsSync(vite)) {
     return Promise.reject(
@@ -101,26 +144,25 @@ export function buildConsole(log?: (message: string) => void): Promise<void> {
     );
   }
   log?.("building the console (vite build)");
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
+  const begin = Date.now();
+  const output = join(tmpdir(), `flowstore-console-build-${process.pid}-${begin}.log`);
+  const fd = openSync(output, "w");
+  return new Promise<void>((resolve, reject) => {
     const child = spawn(process.execPath, [vite, "build", "--logLevel", "warn"], {
       cwd: CONSOLE_PACKAGE,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", fd, fd],
       env: { ...process.env, NODE_OPTIONS: "" },
     });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
+    closeSync(fd);
+    if (child.pid !== undefined) started?.(child.pid);
     child.on("error", reject);
     child.on("exit", (code) => {
+      const text = readFileSync(output, "utf8");
+      rmSync(output, { force: true });
       if (code === 0) {
-        log?.(`console built in ${Date.now() - started} ms`);
+        log?.(`console built in ${Date.now() - begin} ms`);
         resolve();
-      } else reject(new Error(`vite build failed (exit ${code}):\n${output}`));
+      } else reject(new Error(`vite build failed (exit ${code}):\n${text}`));
     });
   });
 }

@@ -12,6 +12,8 @@ export type ConsolePluginOptions = ConsoleContext & {
   /** Resolves with the folder of the built page (default: build `apps/console` if stale). */
   readonly dist?: () => Promise<string>;
   readonly hub?: ConsoleHubOptions;
+  /** Build the page while the node starts (default: when the process is `flowstore-node`). */
+  readonly buildAtStart?: boolean;
 };
 
 /** How often an idle event stream gets a comment line, so proxies keep it open (ms). */
@@ -34,12 +36,15 @@ export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (ap
     options.dist ?? (() => ensureConsoleBuilt((message) => app.log.info(message))),
   );
   const streams = new Set<ServerResponse>();
-  // Build (if need be) while the node starts, not when the first page is asked for.
-  files
-    .get("")
-    .catch((error: unknown) =>
-      app.log.error({ error: String(error) }, "the web console cannot be served"),
-    );
+  // Run as flowstore-node, build (if need be) while the node starts, not when the first page
+  // is asked for; embedded in tests and tools, only when it is.
+  const cli = /(?:^|[/\\])(?:cli\.[jt]s|flowstore-node(?:\.js)?)$/.test(process.argv[1] ?? "");
+  if (options.buildAtStart ?? cli)
+    files
+      .get("")
+      .catch((error: unknown) =>
+        app.log.error({ error: String(error) }, "the web console cannot be served"),
+      );
 
   app.addHook("preClose", async () => {
     for (const stream of streams) stream.end();
