@@ -107,6 +107,21 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       await sleep(200);
     }
   }
+  // Every device has a master before anyone writes (a write with no master is refused).
+  for (let i = 1; i <= (options.devices ?? 2); i++) {
+    const device = `of:${i.toString(16).padStart(16, "0")}`;
+    for (;;) {
+      const answer = await get(ports[0]!, `/onos/v1/mastership/${device}/master`).catch(
+        () => undefined,
+      );
+      if (answer?.status === 200) break;
+      if (Date.now() > deadline) {
+        await node.stop();
+        throw new Error(`no master for ${device} within 60 s: ${output}`);
+      }
+      await sleep(100);
+    }
+  }
   options.log?.(`flowstore-node --local ${nodes} (pid ${pid}), REST on ${ports.join(", ")}`);
   return node;
 }
@@ -290,4 +305,74 @@ export async function scrape(node: NodeProcess): Promise<Map<string, number>[]> 
   return Promise.all(
     node.restPorts.map(async (port) => parseMetrics((await get(port, "/metrics")).body)),
   );
+}
+
+/**
+ * The machine's ceiling for a REST ingest: a bare `node:http` server in its own process that
+ * reads each body and `JSON.parse`s it, and answers 200 — what any Node.js server must do
+ * with the same requests before it does anything of its own.
+ */
+export async function startBareServer(): Promise<{ port: number; stop(): Promise<void> }> {
+  const [port] = await freePorts(1);
+  const script = `
+    const http = require("node:http");
+    http.createServer((req, res) => {
+      const chunks = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString());
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ ok: body !== null }));
+      });
+    }).listen(${port}, "127.0.0.1");`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: "ignore" });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  for (let i = 0; ; i++) {
+    const up = await http(port!, "POST", "/", "{}").then(
+      () => true,
+      () => false,
+    );
+    if (up) break;
+    if (i > 100) throw new Error("the bare HTTP server did not start");
+    await sleep(50);
+  }
+  return {
+    port: port!,
+    async stop() {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, "SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/**
+ * Single-flow `POST /onos/v1/flows/{deviceId}` from `clients` concurrent clients for `seconds`:
+ * requests per second and the latency of each, in ms.
+ */
+export async function postSingles(
+  port: number,
+  device: DeviceId,
+  options: { clients: number; seconds: number; offset: number; path?: string },
+): Promise<{ perSecond: number; latencies: number[]; count: number }> {
+  const latencies: number[] = [];
+  let next = options.offset;
+  const end = performance.now() + options.seconds * 1000;
+  const start = performance.now();
+  const route = options.path ?? `/onos/v1/flows/${device}`;
+  const client = async () => {
+    while (performance.now() < end) {
+      const body = JSON.stringify(flowJson(device, next++));
+      const sent = performance.now();
+      const answer = await http(port, "POST", route, body);
+      if (answer.status === 503) {
+        await sleep(10);
+        continue;
+      }
+      if (answer.status >= 300) throw new Error(`POST ${route}: ${answer.status} ${answer.body}`);
+      latencies.push(performance.now() - sent);
+    }
+  };
+  await Promise.all(Array.from({ length: options.clients }, client));
+  const seconds = (performance.now() - start) / 1000;
+  return { perSecond: latencies.length / seconds, latencies, count: latencies.length };
 }

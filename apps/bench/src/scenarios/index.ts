@@ -2,6 +2,7 @@ import type { Scenario } from "../harness.js";
 import { etcdStoreScenario } from "./etcdStore.js";
 import { failoverScenario } from "./failover.js";
 import { flowBucketScenario } from "./flowBucket.js";
+import { ingestScenario } from "./ingest.js";
 import { mastershipScenario } from "./mastership.js";
 import { messagingScenario } from "./messaging.js";
 import { replicationBytesScenario } from "./replicationBytes.js";
@@ -24,4 +25,5 @@ export const scenarios: readonly Scenario[] = [
   storeCostScenario,
   writeScalingScenario,
   scaleScenario,
+  ingestScenario,
 ];

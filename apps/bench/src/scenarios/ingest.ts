@@ -1,0 +1,210 @@
+import { performance } from "node:perf_hooks";
+import { type BenchContext, defineScenario } from "../harness.js";
+import {
+  get,
+  type NodeProcess,
+  postFlows,
+  postSingles,
+  startBareServer,
+  startLocalCluster,
+} from "../product.js";
+import { percentile } from "../stats.js";
+import { benchDevice } from "../workload.js";
+
+/**
+ * The user's write path, end to end: REST → (forward) → master → switch → completion, on
+ * `flowstore-node --local 3`, against the machine's ceiling measured in the same run.
+ */
+
+const BATCH = 1000;
+
+/** REST batches of 1,000 through `port`, `clients` at once: flows/s. */
+async function batchRate(
+  port: number,
+  device: ReturnType<typeof benchDevice>,
+  flows: number,
+  clients: number,
+  offset: number,
+): Promise<number> {
+  const { seconds } = await postFlows(port, device, flows, { batch: BATCH, clients, offset });
+  return flows / seconds;
+}
+
+/** The REST port of the device's master, and of another node. */
+async function roles(
+  node: NodeProcess,
+  device: string,
+): Promise<{ master: number; other: number }> {
+  const answer = await get(node.restPorts[0]!, `/onos/v1/mastership/${device}/master`);
+  const { nodeId } = JSON.parse(answer.body) as { nodeId: string };
+  const index = Number(nodeId.replace(/^n/, "")) - 1;
+  const master = node.restPorts[index];
+  const other = node.restPorts.find((p) => p !== master);
+  if (master === undefined || other === undefined) throw new Error(`no port for ${nodeId}`);
+  return { master, other };
+}
+
+async function ceilingRate(ctx: BenchContext, flows: number, clients: number): Promise<number> {
+  const bare = await startBareServer();
+  try {
+    return await batchRate(bare.port, benchDevice(1), flows, clients, 0);
+  } finally {
+    await bare.stop();
+    ctx.progress(`bare HTTP server stopped`);
+  }
+}
+
+export const ingestScenario = defineScenario({
+  name: "ingest",
+  description:
+    "REST ingest on flowstore-node --local 3: batches through the master and a non-master, single-flow POSTs, and the rate as the device grows, against a bare HTTP server parsing the same bodies",
+  async run(ctx) {
+    const flows = ctx.quick ? 30_000 : 100_000;
+    const sizes = ctx.quick ? [0, 100_000] : [0, 100_000, 1_000_000];
+    const singleSeconds = ctx.quick ? 8 : 20;
+    const device = benchDevice(1);
+
+    // ---- the ceiling ------------------------------------------------------------------
+    const ceiling = await ctx.sample(
+      "ceiling: bare HTTP server parsing the same bodies (batches of 1,000, 2 clients)",
+      "flows/s",
+      () => ceilingRate(ctx, flows, 2),
+      { runs: 3, warmup: 1, better: "higher" },
+    );
+    const bare = await startBareServer();
+    let singleCeiling: Awaited<ReturnType<typeof postSingles>>;
+    try {
+      singleCeiling = await postSingles(bare.port, device, {
+        clients: 32,
+        seconds: singleSeconds,
+        offset: 0,
+        path: "/",
+      });
+    } finally {
+      await bare.stop();
+    }
+    ctx.record("ceiling: single-flow POSTs, 32 clients", "requests/s", singleCeiling.perSecond, {
+      better: "higher",
+    });
+
+    // ---- flowstore ----------------------------------------------------------------------
+    const node = await startLocalCluster({
+      nodes: 3,
+      devices: 2,
+      log: (line) => ctx.progress(line),
+    });
+    try {
+      const { master, other } = await roles(node, device);
+      let offset = 0;
+      const through = async (port: number, clients: number) => {
+        const rate = await batchRate(port, device, flows, clients, offset);
+        offset += flows;
+        return rate;
+      };
+      const viaMaster = await ctx.sample(
+        "flowstore: batches of 1,000 through the master, 2 clients",
+        "flows/s",
+        () => through(master, 2),
+        { runs: 3, warmup: 1, better: "higher" },
+      );
+      const viaOther = await ctx.sample(
+        "flowstore: batches of 1,000 through a non-master, 2 clients",
+        "flows/s",
+        () => through(other, 2),
+        { runs: 3, warmup: 1, better: "higher" },
+      );
+      await ctx.sample(
+        "flowstore: batches of 1,000 through a non-master, 4 clients",
+        "flows/s",
+        () => through(other, 4),
+        { runs: 3, warmup: 0, better: "higher" },
+      );
+      ctx.ratio("batches through the master / ceiling", viaMaster, ceiling, "goal ≥ 0.3");
+      ctx.ratio(
+        "batches through a non-master / through the master",
+        viaOther,
+        viaMaster,
+        "goal ≥ 0.8",
+      );
+
+      const singles = await postSingles(other, device, {
+        clients: 32,
+        seconds: singleSeconds,
+        offset: 10_000_000,
+      });
+      ctx.record(
+        "flowstore: single-flow POSTs through a non-master, 32 clients",
+        "requests/s",
+        singles.perSecond,
+        {
+          better: "higher",
+          note: "goal ≥ 15,000/s per node",
+        },
+      );
+      ctx.record(
+        "flowstore: single-flow POST latency p50",
+        "ms",
+        percentile(singles.latencies, 0.5),
+        {
+          better: "lower",
+        },
+      );
+      ctx.record(
+        "flowstore: single-flow POST latency p99",
+        "ms",
+        percentile(singles.latencies, 0.99),
+        {
+          better: "lower",
+          note: "goal ≤ 20 ms",
+        },
+      );
+      ctx.record("single-flow POSTs / ceiling", "×", singles.perSecond / singleCeiling.perSecond, {
+        better: "higher",
+      });
+    } finally {
+      await node.stop();
+    }
+
+    // ---- the rate as the device grows ---------------------------------------------------
+    const growth: { x: number; y: number }[] = [];
+    for (const preload of sizes) {
+      const grown = await startLocalCluster({ nodes: 3, devices: 2 });
+      try {
+        const { other } = await roles(grown, device);
+        if (preload > 0) {
+          const started = performance.now();
+          await postFlows(other, device, preload, { batch: BATCH, clients: 2, offset: 20_000_000 });
+          ctx.progress(
+            `preloaded ${preload.toLocaleString("en")} flows in ${Math.round((performance.now() - started) / 1000)} s`,
+          );
+        }
+        const rate = await batchRate(other, device, flows, 2, 30_000_000);
+        ctx.record(
+          `flowstore: batches through a non-master with ${preload.toLocaleString("en")} flows stored`,
+          "flows/s",
+          rate,
+          { better: "higher" },
+        );
+        growth.push({ x: Math.max(preload, 1), y: rate });
+      } finally {
+        await grown.stop();
+      }
+    }
+    const empty = growth[0]?.y ?? 0;
+    const largest = growth[growth.length - 1]?.y ?? 0;
+    ctx.record(
+      `rate with ${sizes[sizes.length - 1]!.toLocaleString("en")} flows stored / on an empty device`,
+      "×",
+      empty === 0 ? 0 : largest / empty,
+      { better: "higher", note: "goal ≥ 0.8 at 1,000,000" },
+    );
+    ctx.curve({
+      name: "ingest vs flows stored",
+      x: { label: "flows already on the device", scale: "log" },
+      y: { label: "REST ingest through a non-master", unit: "flows/s" },
+      better: "higher",
+      series: [{ name: "flowstore", points: growth }],
+      note: "0 is drawn at 1 on the log axis",
+    });
+  },
+});
