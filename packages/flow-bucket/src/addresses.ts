@@ -17,6 +17,16 @@ export type CanonicalCheck = (value: unknown) => boolean;
 
 const canonicalChecks = new WeakMap<z.ZodType, CanonicalCheck>();
 
+const freeText = new WeakSet<z.ZodType>();
+
+/**
+ * Whether a canonical value of `schema` may be text of the writer's choosing (a port's name),
+ * which can hold any character; other canonical values are numbers, addresses or names.
+ */
+export function holdsFreeText(schema: z.ZodType): boolean {
+  return freeText.has(schema);
+}
+
 /** Records `check` as the {@link CanonicalCheck} of `schema`, and returns the schema. */
 function withCanonical<S extends z.ZodType>(schema: S, check: CanonicalCheck): S {
   canonicalChecks.set(schema, check);
@@ -298,7 +308,7 @@ export const PortSchema = withCanonical(
  * A port an instruction sends to: what {@link PortSchema} takes, or a named port as ONOS writes
  * one (`[eth1](1)`), kept as that text so that it prints back the same.
  */
-export const OutputPortSchema = withCanonical(
+export const OutputPortSchema: z.ZodType<number | string, number | string> = withCanonical(
   z.union([z.number(), z.string()]).transform((value, ctx): number | string => {
     const port = typeof value === "number" ? value : portFromText(value, true);
     if (isPortNumber(port) || isNamedPort(port)) return port;
@@ -307,6 +317,7 @@ export const OutputPortSchema = withCanonical(
   }),
   (value) => isPortNumber(value) || isNamedPort(value),
 );
+freeText.add(OutputPortSchema);
 
 /**
  * A port as ONOS prints it in an instruction (`PortNumber.toString`): the reserved name, the

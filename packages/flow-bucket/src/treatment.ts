@@ -36,8 +36,8 @@ export const TreatmentSchema = z
  */
 const TAIL_RANKS: Readonly<Record<string, number>> = { METER: 1, TABLE: 2, STAT_TRIGGER: 3 };
 
-/** Where ONOS prints an instruction of `type`: 0 in its list, else after the others. */
-function tailRank(type: unknown): number {
+/** @internal Where ONOS prints an instruction of `type`: 0 in its list, else after the others. */
+export function tailRank(type: unknown): number {
   return typeof type === "string" ? (TAIL_RANKS[type] ?? 0) : 0;
 }
 
@@ -100,15 +100,37 @@ export function createTreatment(
 }
 
 /**
- * @internal The intern key of a treatment, from its instructions' keys (each a `recordKey`).
- * JSON keeps the lists apart whatever text the instructions hold (a port's name, an action id).
+ * @internal The intern key of a treatment, from its instructions' keys (each a `recordKey`):
+ * the keys joined by `;`, the lists and the flag by `|`. An instruction holding text of its own
+ * (a port's name) could hold those too; then the key is the JSON of the lists (it starts with
+ * `[`, which no plain key does), so two treatments never share a key.
  */
 export function treatmentKey(
   instructionKeys: readonly string[],
   deferredKeys: readonly string[],
   clearDeferred: boolean,
 ): string {
+  if (instructionKeys.every(isPlainKey) && deferredKeys.every(isPlainKey)) {
+    return plainTreatmentKey(instructionKeys.join(";"), deferredKeys.join(";"), clearDeferred);
+  }
   return JSON.stringify([instructionKeys, deferredKeys, clearDeferred]);
+}
+
+/** @internal Whether an instruction's key can be joined by `;` and `|` unambiguously. */
+export function isPlainKey(key: string): boolean {
+  return !key.includes(";") && !key.includes("|");
+}
+
+/**
+ * @internal {@link treatmentKey} from the `;`-joined keys of each list, every key plain (see
+ * {@link isPlainKey}).
+ */
+export function plainTreatmentKey(
+  instructionKeys: string,
+  deferredKeys: string,
+  clearDeferred: boolean,
+): string {
+  return [instructionKeys, deferredKeys, clearDeferred].join("|");
 }
 
 /** @internal The shared treatment with intern key `key`, if there is one. */

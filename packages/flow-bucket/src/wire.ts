@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { type CanonicalCheck, canonicalCheckOf } from "./addresses.js";
+import { type CanonicalCheck, canonicalCheckOf, holdsFreeText } from "./addresses.js";
 import {
   type Criterion,
   CriterionSchema,
@@ -13,9 +13,11 @@ import { type Instruction, InstructionSchema } from "./instruction.js";
 import { flat } from "./intern.js";
 import {
   internTreatment,
-  isNormalized,
+  isPlainKey,
+  plainTreatmentKey,
   sharedTreatment,
   type Treatment,
+  tailRank,
   treatmentKey,
 } from "./treatment.js";
 
@@ -91,6 +93,10 @@ interface RecordSpec {
   readonly treatments: Map<unknown, Treatment>;
   /** Criteria only: the order of this type's record keys among all types' (see `rankOf`). */
   rank: number;
+  /** Instructions only: where a treatment keeps this type (see `tailRank`). */
+  readonly tailRank: number;
+  /** Whether a field may hold text of the writer's choosing, so its key may hold `;` or `|`. */
+  readonly freeText: boolean;
 }
 
 interface ZodLike {
@@ -111,6 +117,7 @@ function specOf(option: ZodLike): { tags: Record<string, unknown>; spec: RecordS
   if (shape === undefined) return undefined;
   const tags: Record<string, unknown> = {};
   const fields: FieldSpec[] = [];
+  let free = false;
   for (const [name, schema] of Object.entries(shape)) {
     if (schema.def.type === "literal") {
       const value = schema.def.values?.[0];
@@ -119,6 +126,7 @@ function specOf(option: ZodLike): { tags: Record<string, unknown>; spec: RecordS
     } else {
       const check = canonicalCheckOrUndefined(schema as unknown as z.ZodType);
       if (check === undefined) return undefined;
+      if (holdsFreeText(schema as unknown as z.ZodType)) free = true;
       fields.push({ name, check, literal: false });
     }
   }
@@ -138,6 +146,8 @@ function specOf(option: ZodLike): { tags: Record<string, unknown>; spec: RecordS
     criteria: new Map(),
     treatments: new Map(),
     rank: 0,
+    tailRank: tailRank(type),
+    freeText: free,
   };
   return { tags, spec };
 }
@@ -329,18 +339,38 @@ export function decodeSelector(
   return selector;
 }
 
-/** The keys of a canonical instruction list, or undefined. */
-function instructionKeys(raw: unknown): string[] | undefined {
+/** Whether every key {@link instructionKeys} joined since it was last set is plain. */
+let plainKeys = true;
+
+/**
+ * The `;`-joined keys of a canonical instruction list, or undefined; clears {@link plainKeys}
+ * if a key holds `;` or `|` (a port's name). A list out of the order the schema keeps (meters,
+ * the table and the trigger last, none deferred: see `createTreatment`) is undefined too.
+ */
+function instructionKeys(raw: unknown, deferred: boolean): string | undefined {
   if (!Array.isArray(raw)) return undefined;
-  const keys = new Array<string>(raw.length);
+  let keys = "";
+  let rank = 0;
   for (let i = 0; i < raw.length; i++) {
     const item: unknown = raw[i];
     if (!isRecord(item) || typeof item.type !== "string") return undefined;
     const spec = specFor(INSTRUCTIONS, item, item.type);
     if (spec === undefined || !isCanonical(item, spec)) return undefined;
-    keys[i] = keyOf(item, spec);
+    const next = spec.tailRank;
+    if (next < rank || (deferred && next !== 0)) return undefined;
+    rank = next;
+    const key = keyOf(item, spec);
+    if (spec.freeText && !isPlainKey(key)) plainKeys = false;
+    keys = i === 0 ? key : `${keys};${key}`;
   }
   return keys;
+}
+
+/** The keys of a list {@link instructionKeys} took, one by one. */
+function keyList(raw: readonly RawRecord[]): string[] {
+  return raw.map((item) =>
+    keyOf(item, specFor(INSTRUCTIONS, item, String(item.type)) as RecordSpec),
+  );
 }
 
 function buildInstructions(raw: readonly RawRecord[]): Instruction[] {
@@ -393,15 +423,18 @@ function treatmentOf(
   deferred: unknown,
   clearDeferred: boolean,
 ): Treatment | undefined {
-  const immediate = instructionKeys(instructions);
+  plainKeys = true;
+  const immediate = instructionKeys(instructions, false);
   if (immediate === undefined) return undefined;
-  const later = instructionKeys(deferred);
+  const later = instructionKeys(deferred, true);
   if (later === undefined) return undefined;
-  // Meters, the table and the trigger where the schema puts them; else the schema decides.
-  if (!isNormalized(instructions as readonly RawRecord[], deferred as readonly RawRecord[])) {
-    return undefined;
-  }
-  const key = treatmentKey(immediate, later, clearDeferred);
+  const key = plainKeys
+    ? plainTreatmentKey(immediate, later, clearDeferred)
+    : treatmentKey(
+        keyList(instructions as readonly RawRecord[]),
+        keyList(deferred as readonly RawRecord[]),
+        clearDeferred,
+      );
   return (
     sharedTreatment(key) ??
     internTreatment(
