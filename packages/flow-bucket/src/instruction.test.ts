@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
+import { pack, unpack } from "@flowstore/serializers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { decodeRule } from "./flowRule.js";
 import { FlowRuleError } from "./flowRuleError.js";
 import { flowRuleToJson, parseFlowRule } from "./flowRuleJson.js";
 import { onosTreatment } from "./testing/onosArbitraries.js";
@@ -303,6 +305,25 @@ describe("instructions ONOS takes that flowstore refused or changed", () => {
       deferred: [{ type: "OUTPUT", port: "2" }],
       clearDeferred: true,
     });
+  });
+});
+
+describe("named ports", () => {
+  it("two treatments never share a stored object, whatever text a port's name holds", () => {
+    // Joined naively, both lists would have the key `OUTPUT{port=[p](1)};OUTPUT{port=[q](2)}`.
+    const one = [{ type: "OUTPUT", port: "[p](1)};OUTPUT{port=[q](2)" }];
+    const two = [
+      { type: "OUTPUT", port: "[p](1)" },
+      { type: "OUTPUT", port: "[q](2)" },
+    ];
+    const a = parseFlowRule(flowWith({ instructions: one }), DEFAULTS);
+    const b = parseFlowRule(flowWith({ instructions: two }), DEFAULTS);
+    expect(a.treatment).not.toBe(b.treatment);
+    // Decoded from the wire (without zod), each finds its own.
+    expect(decodeRule(unpack(pack(a)))?.treatment).toBe(a.treatment);
+    expect(decodeRule(unpack(pack(b)))?.treatment).toBe(b.treatment);
+    expect(printedTreatment(flowWith({ instructions: one })).instructions).toEqual(one);
+    expect(printedTreatment(flowWith({ instructions: two })).instructions).toEqual(two);
   });
 });
 
