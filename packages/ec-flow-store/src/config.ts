@@ -37,6 +37,13 @@ export const StoreConfigSchema = z
      * only counters sends nothing to the backups.
      */
     replicateCounters: z.boolean().default(false),
+    /**
+     * How many operations this node's `storeBatch` calls may have on their way to masters at
+     * once (stored locally or forwarded, not yet acknowledged). Past it a batch is refused at
+     * once with `OVERLOADED` (REST: 503 with Retry-After) instead of queueing without bound;
+     * a single batch larger than the limit is still taken when nothing else is pending.
+     */
+    maxPendingOperations: z.number().int().min(1).default(200_000),
   })
   .strict();
 

@@ -139,6 +139,8 @@ export class EcFlowRuleStore {
   >();
   readonly #unserve: Array<() => void>;
   #batches = 0;
+  /** Operations of `storeBatch` calls not yet stored by their master. */
+  #pendingOperations = 0;
   #closed = false;
 
   constructor(options: FlowRuleStoreOptions) {
@@ -239,7 +241,9 @@ export class EcFlowRuleStore {
    * newer, REMOVE marks an entry `PENDING_REMOVE`. The master emits `BATCH_REQUESTED`; the
    * outcome comes back here as `BATCH_COMPLETED`. Resolves with the batch id once the master
    * has stored the operations; if it could not (no master, a failed forward) the batch is
-   * completed as failed with every rule listed — and the promise rejects with the reason.
+   * completed as failed with every rule listed — and the promise rejects with the reason. With
+   * `maxPendingOperations` already on their way, it rejects at once with `OVERLOADED` and
+   * stores nothing.
    */
   async storeBatch(input: FlowRuleBatchInput): Promise<string> {
     this.#checkOpen();
@@ -251,6 +255,25 @@ export class EcFlowRuleStore {
         );
       }
     }
+    const size = input.operations.length;
+    if (
+      this.#pendingOperations > 0 &&
+      this.#pendingOperations + size > this.config.maxPendingOperations
+    ) {
+      throw new FlowStoreError(
+        "OVERLOADED",
+        `${this.#pendingOperations} operations are on their way to masters already (maxPendingOperations ${this.config.maxPendingOperations}); try again shortly`,
+      );
+    }
+    this.#pendingOperations += size;
+    try {
+      return await this.#storeBatch(input);
+    } finally {
+      this.#pendingOperations -= size;
+    }
+  }
+
+  async #storeBatch(input: FlowRuleBatchInput): Promise<string> {
     const batch: FlowRuleBatch = {
       id: `${this.localNode}:${++this.#batches}`,
       deviceId: input.deviceId,

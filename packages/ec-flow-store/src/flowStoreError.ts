@@ -14,6 +14,11 @@ export type FlowStoreErrorCode =
   | "INVALID_ARGUMENT"
   /** The master could not be reached or failed to handle the request. */
   | "UNAVAILABLE"
+  /**
+   * This node has `maxPendingOperations` writes on their way to masters already: the write
+   * was not taken (nothing stored); try again shortly.
+   */
+  | "OVERLOADED"
   /** The store is closed. */
   | "CLOSED";
 

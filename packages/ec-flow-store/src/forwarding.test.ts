@@ -120,3 +120,23 @@ describe("forwarded batches are coalesced", () => {
     expect(await $(c.store(origin).getFlowEntry(rule(D1, 9)))).toBeDefined();
   });
 });
+
+describe("backpressure", () => {
+  it("past maxPendingOperations a batch is refused with OVERLOADED and stores nothing; the others are kept", async () => {
+    cluster = await startSimCluster(3, [D1], { config: { maxPendingOperations: 10 } });
+    const c = cluster;
+    const origin = c.nodes.find((n) => n !== masterOf(c, D1))!;
+    const first = add(Array.from({ length: 8 }, (_, i) => rule(D1, i)));
+    const second = add(Array.from({ length: 8 }, (_, i) => rule(D1, 100 + i)));
+    const taken = c.store(origin).storeBatch({ deviceId: D1, operations: first });
+    const refused = c.store(origin).storeBatch({ deviceId: D1, operations: second });
+    await expect($(refused)).rejects.toMatchObject({ code: "OVERLOADED" });
+    await $(taken);
+    const stored = c.store(masterOf(c, D1)).localTable(D1)!;
+    expect(stored.size).toBe(8);
+    expect(second.some((op) => stored.find(op.rule) !== undefined)).toBe(false);
+    // Once the first is acknowledged there is room again.
+    await $(c.store(origin).storeBatch({ deviceId: D1, operations: second }));
+    expect(stored.size).toBe(16);
+  });
+});

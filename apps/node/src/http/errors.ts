@@ -26,6 +26,8 @@ export type HttpErrorCode =
   | "UNAVAILABLE"
   /** The device's master did not answer in time. */
   | "TIMEOUT"
+  /** Too many writes are on their way already: nothing was stored; retry after `Retry-After`. */
+  | "OVERLOADED"
   /** A bug: logged with its stack. */
   | "INTERNAL";
 
@@ -41,6 +43,7 @@ export const HTTP_STATUS: Readonly<Record<HttpErrorCode, number>> = {
   BODY_TOO_LARGE: 413,
   UNAVAILABLE: 503,
   TIMEOUT: 504,
+  OVERLOADED: 503,
   INTERNAL: 500,
 };
 
@@ -52,6 +55,7 @@ const FROM_STORE: Readonly<Record<FlowStoreErrorCode, HttpErrorCode>> = {
   UNAVAILABLE: "UNAVAILABLE",
   CLOSED: "UNAVAILABLE",
   TIMEOUT: "TIMEOUT",
+  OVERLOADED: "OVERLOADED",
   INVALID_ARGUMENT: "INVALID_FIELD",
   INVALID_CONFIG: "INVALID_FIELD",
 };

@@ -77,6 +77,8 @@ export async function createHttpServer(context: HttpContext): Promise<ZodApp> {
     if (failure.code === "INTERNAL") {
       request.log.error({ err: error, url: request.url }, "request failed");
     }
+    // A client that is told to slow down is told when to come back.
+    if (failure.code === "OVERLOADED") reply.header("retry-after", "1");
     return reply.code(failure.status).type("application/json").send(failure.toJSON());
   });
   // Every route's method and path pattern, so that a known path with another method is a 405.
