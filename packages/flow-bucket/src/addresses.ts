@@ -218,6 +218,13 @@ function normalizeIpv6Prefix(text: string): string | undefined {
   return [formatIpv6(words), length].join("/");
 }
 
+/** A number or a string, saying "required" when there is neither. */
+function numberOrText() {
+  return z.union([z.number(), z.string()], {
+    error: (issue) => (issue.input === undefined ? "required" : "expected a number or a string"),
+  });
+}
+
 /**
  * Reserved ports, as ONOS numbers them (`PortNumber.Logical`: negative numbers, apart from the
  * physical ports 0…2³²−1), with the names ONOS shows for them.
@@ -293,7 +300,7 @@ function portFromText(text: string, named: boolean): number | string | undefined
  * are negative (`CONTROLLER` is -3), physical ones 0…2³²−1.
  */
 export const PortSchema = withCanonical(
-  z.union([z.number(), z.string()]).transform((value, ctx) => {
+  numberOrText().transform((value, ctx) => {
     const port = typeof value === "number" ? value : portFromText(value, false);
     if (!isPortNumber(port)) {
       ctx.addIssue({ code: "custom", message: PORT_MESSAGE });
@@ -309,7 +316,7 @@ export const PortSchema = withCanonical(
  * one (`[eth1](1)`), kept as that text so that it prints back the same.
  */
 export const OutputPortSchema: z.ZodType<number | string, number | string> = withCanonical(
-  z.union([z.number(), z.string()]).transform((value, ctx): number | string => {
+  numberOrText().transform((value, ctx): number | string => {
     const port = typeof value === "number" ? value : portFromText(value, true);
     if (isPortNumber(port) || isNamedPort(port)) return port;
     ctx.addIssue({ code: "custom", message: `${PORT_MESSAGE}, or a named port [name](number)` });
@@ -386,7 +393,7 @@ const VLAN_ANY = 4096;
  * Stored as ONOS prints it (`VlanId.toShort()`): -1, 0…4096.
  */
 export const VlanIdSchema = withCanonical(
-  z.union([z.number(), z.string()]).transform((value, ctx) => {
+  numberOrText().transform((value, ctx) => {
     let id: number | undefined;
     if (typeof value === "number") id = value;
     else if (/^any$/i.test(value)) id = VLAN_ANY;
