@@ -158,6 +158,26 @@ describe("the web console in chromium", () => {
 
   it("shows the field's error for bad input and stores nothing", async () => {
     const device = "of:0000000000000002";
+    // A few flows of two applications, so the table has something to page.
+    for (const appId of [10, 11]) {
+      const flows = Array.from({ length: 15 }, (_, i) => ({
+        deviceId: device,
+        priority: 1000 + i,
+        isPermanent: true,
+        selector: {
+          criteria: [
+            { type: "ETH_TYPE", ethType: "0x800" },
+            { type: "IPV4_DST", ip: `10.1.${appId}.${i}/32` },
+          ],
+        },
+        treatment: { instructions: [{ type: "OUTPUT", port: String(1 + (i % 4)) }] },
+      }));
+      const response = await fetch(`${cluster.url("n1")}/onos/v1/flows?appId=${appId}`, {
+        method: "POST",
+        body: JSON.stringify({ flows }),
+      });
+      expect(response.ok, await response.text()).toBe(true);
+    }
     const before = (await flowsOf(device)).length;
     await page.fill("#flow-selector", '[{"type": "ETH_TYPE", "ethType": "banana"}]');
     await page.click("[data-testid=add-flow] button[type=submit]");

@@ -20,6 +20,8 @@ const STATES: readonly ConsoleFlowState[] = [
   "FAILED",
 ];
 const PAGE_SIZE = 50;
+/** How often the shown page is asked for again, for its counters (ms). */
+const COUNTERS_PERIOD = 3000;
 
 interface Filter {
   readonly state: string;
@@ -76,6 +78,12 @@ function FlowTable({ device, version }: { device: string; version: string }) {
   const [error, setError] = useState<string | undefined>(undefined);
   const [took, setTook] = useState<number | undefined>(undefined);
   const [reload, setReload] = useState(0);
+
+  // Counters change with every device report, not the table: ask again every few seconds.
+  useEffect(() => {
+    const timer = setInterval(() => setReload((n) => n + 1), COUNTERS_PERIOD);
+    return () => clearInterval(timer);
+  }, []);
 
   // Typing waits 250 ms before asking the node.
   useEffect(() => {
@@ -192,7 +200,7 @@ function FlowTable({ device, version }: { device: string; version: string }) {
             : `${count(offset + 1)}–${count(Math.min(total, offset + PAGE_SIZE))} of ${page?.complete === false ? `at least ${count(total)} (counting…)` : count(total)}`}
           {page === undefined
             ? null
-            : ` · read from the ${page.source === "remote" ? "master over the network" : `${page.source} copy on this node`} in ${page.tookMs} ms${took === undefined ? "" : `, ${Math.round(took)} ms with the round trip`}`}
+            : ` · read from the ${page.source === "remote" ? "master over the network" : page.source === "backup" ? "backup copy on this node, counters from the master," : "master copy on this node"} in ${page.tookMs} ms${took === undefined ? "" : `, ${Math.round(took)} ms with the round trip`}`}
         </span>
         <button
           type="button"

@@ -16,6 +16,41 @@ export type ConsolePluginOptions = ConsoleContext & {
   readonly buildAtStart?: boolean;
 };
 
+/** Longest a backup's page waits for its entries' counters from the master (ms). */
+const COUNTERS_BUDGET_MS = 250;
+
+/**
+ * `entries` as the master has them now (counters included), each read by id; an entry the
+ * master does not answer for in `budgetMs` stays as the local copy has it.
+ */
+async function fromMaster(
+  store: ConsoleContext["store"],
+  device: DeviceId,
+  entries: readonly FlowEntry[],
+  budgetMs: number,
+): Promise<FlowEntry[]> {
+  const fresh: (FlowEntry | undefined)[] = entries.map(() => undefined);
+  const reads = Promise.all(
+    entries.map((entry, i) =>
+      store.getFlowEntryById(device, entry.rule.id).then(
+        (found) => {
+          fresh[i] = found;
+        },
+        () => undefined,
+      ),
+    ),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    reads,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, budgetMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  return entries.map((entry, i) => fresh[i] ?? entry);
+}
+
 /** How often an idle event stream gets a comment line, so proxies keep it open (ms). */
 const KEEP_ALIVE = 15_000;
 
@@ -147,6 +182,10 @@ export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (ap
       if (holds) {
         ({ total, entries, complete } = pager.page(device, table, filter, offset, limit));
         source = info.master === options.nodeId ? "master" : "backup";
+        // Counters are soft state, not replicated: a backup's copy has none. The page's
+        // entries are read again on the master (one small read each), in a bounded time.
+        if (source === "backup" && entries.length > 0)
+          entries = await fromMaster(options.store, device, entries, COUNTERS_BUDGET_MS);
       } else {
         // This node holds no copy: stream the master's table a page at a time, keeping one page.
         total = 0;

@@ -143,7 +143,11 @@ export interface FlowPage {
   readonly offset: number;
   readonly limit: number;
   readonly flows: readonly ConsoleFlow[];
-  /** Which copy was read: this node's as master, its backup copy, or the master's over the network. */
+  /**
+   * Which copy was read: this node's as master; its backup copy (filtered and paged here, the
+   * page's entries then read on the master for their counters, which are not replicated); or
+   * the master's over the network.
+   */
   readonly source: "master" | "backup" | "remote";
   /** Time the node took to answer (ms). */
   readonly tookMs: number;
