@@ -40,6 +40,7 @@ function startEmbedded(
     membership,
     scheduler,
     view: (n) => coordinator.forNode(n),
+    now: () => scheduler.now(),
     async crash(n) {
       membership.setState(n, "INACTIVE");
     },

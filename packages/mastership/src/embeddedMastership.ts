@@ -284,6 +284,7 @@ export function createEmbeddedCoordinator<K extends string>(
       return true;
     },
     activeTerm: (key) => keys.get(key)?.activeTerm,
+    isInactive: (node) => inactive.has(node),
     leave(node) {
       const view = views.get(node);
       if (view === undefined) return;
@@ -335,6 +336,8 @@ interface Coordinator<K extends string> {
   balance(): void;
   activate(node: NodeId, key: K, term: number): boolean;
   activeTerm(key: K): number | undefined;
+  /** Whether membership reports `node` inactive (it has lost its masterships). */
+  isInactive(node: NodeId): boolean;
   leave(node: NodeId): void;
 }
 
@@ -412,6 +415,14 @@ class EmbeddedView<K extends string> implements Mastership<K> {
 
   activeTerm(key: K): number | undefined {
     return this.coordinator.activeTerm(key);
+  }
+
+  leaseFreshUntil(): number {
+    // The coordinator takes masterships away synchronously, in this process: while the view
+    // is open and its node counts as alive, nothing can have been handed over behind its back.
+    return this.#closed || this.coordinator.isInactive(this.localNode)
+      ? Number.NEGATIVE_INFINITY
+      : Number.POSITIVE_INFINITY;
   }
 
   async close(): Promise<void> {

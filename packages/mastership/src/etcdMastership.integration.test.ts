@@ -82,6 +82,7 @@ async function startCluster(
     async crash(n) {
       await views.get(n)?.abandon();
     },
+    now: () => Date.now(),
     eventually: (check) => eventually(check),
     async close() {
       await Promise.all([...views.values()].map((view) => view.close()));
@@ -199,6 +200,58 @@ describe("etcd mastership", () => {
         }
         expect(cluster.view(a).mastersOf(a)).toHaveLength(5);
       });
+    } finally {
+      await cluster.close();
+      await own.stop();
+    }
+  });
+
+  it("finds its lease stale at once when its process resumes after a stall longer than the TTL", async () => {
+    const cluster = await startCluster(2);
+    try {
+      const [a, b] = cluster.nodes as [NodeId, NodeId];
+      await cluster.view(a).requestRoleFor("dev-1");
+      await cluster.view(b).requestRoleFor("dev-1");
+      await eventually(() => expect(cluster.view(a).leaseFreshUntil()).toBeGreaterThan(Date.now()));
+      // The event loop stalls (SIGSTOP, a long GC pause): no keep-alive goes out or comes back.
+      const stalledAt = Date.now();
+      while (Date.now() - stalledAt < 2100) {
+        // busy: nothing else runs in this process
+      }
+      // Before any answer can arrive, both views know their masterships may be gone.
+      for (const n of cluster.nodes)
+        expect(cluster.view(n).leaseFreshUntil()).toBeLessThanOrEqual(Date.now());
+      // They come back with new keep-alives (or new leases) and are fresh again.
+      await eventually(() => {
+        for (const n of cluster.nodes)
+          expect(cluster.view(n).leaseFreshUntil()).toBeGreaterThan(Date.now());
+      });
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  it("lets its lease go stale when keep-alives go unanswered, never past the last answered one + TTL", async () => {
+    const own = await startEtcd();
+    const cluster = await startCluster(1, { endpoint: own.endpoint });
+    try {
+      const view = cluster.view(cluster.nodes[0] as NodeId);
+      await eventually(() => expect(view.leaseFreshUntil()).toBeGreaterThan(Date.now()));
+      process.kill(own.pid, "SIGSTOP");
+      const frozenAt = Date.now();
+      try {
+        // Every keep-alive answered was sent before the freeze: etcd may expire the lease
+        // from frozenAt + TTL (2 s) on, and the view must not count on it beyond that.
+        expect(view.leaseFreshUntil()).toBeLessThanOrEqual(frozenAt + 2000);
+        await eventually(
+          () => expect(view.leaseFreshUntil()).toBeLessThanOrEqual(Date.now()),
+          5000,
+        );
+        expect(view.leaseFreshUntil()).toBeLessThanOrEqual(frozenAt + 2000);
+      } finally {
+        process.kill(own.pid, "SIGCONT");
+      }
+      await eventually(() => expect(view.leaseFreshUntil()).toBeGreaterThan(Date.now()));
     } finally {
       await cluster.close();
       await own.stop();

@@ -51,6 +51,12 @@ export interface EtcdMastershipOptions {
   readonly membership?: ClusterMembership;
   /** Time source of the balance delay and the lease watchdog; default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Safety margin of {@link Mastership.leaseFreshUntil}, in ms: the lease counts as fresh
+   * until the last answered keep-alive was sent + TTL − this; default 500. It covers clock
+   * rate differences and the time between checking freshness and acting on it.
+   */
+  readonly leaseMargin?: number;
   /** Delay of the balance pass after a change, in ms; default 150. */
   readonly balanceDelay?: number;
   /** Candidate writes per etcd transaction; default 128 (etcd's default limit). */
@@ -163,6 +169,9 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   #lease: Lease | undefined;
   #leaseId: string | undefined;
   #leaseOk = false;
+  /** When the last keep-alive (or grant) that etcd answered was sent, on the scheduler. */
+  #leaseConfirmedAt = Number.NEGATIVE_INFINITY;
+  readonly #leaseMargin: number;
   #watcher: Watcher | undefined;
   #watchdog: Subscription | undefined;
   #membershipSubscription: Subscription | undefined;
@@ -185,11 +194,18 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     this.#prefix = prefix.endsWith("/") ? prefix : `${prefix}/`;
     this.#scheduler = options.scheduler ?? asyncScheduler;
     this.#balanceDelay = options.balanceDelay ?? 150;
+    this.#leaseMargin = options.leaseMargin ?? 500;
     this.#batchSize = options.writeBatchSize ?? 128;
     this.#concurrency = options.writeConcurrency ?? 4;
     this.#membership = options.membership;
     if (!(this.backupCount >= 0))
       throw new MastershipError("INVALID_ARGUMENT", "backupCount must be ≥ 0");
+    if (!(this.#leaseMargin >= 0 && this.#leaseMargin < this.#ttl * 1000)) {
+      throw new MastershipError(
+        "INVALID_ARGUMENT",
+        `leaseMargin must be ≥ 0 and below the lease TTL, not ${this.#leaseMargin}`,
+      );
+    }
     if (!Number.isInteger(this.#ttl) || this.#ttl < 1) {
       throw new MastershipError(
         "INVALID_ARGUMENT",
@@ -231,25 +247,40 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   async #acquireLease(): Promise<void> {
     const lease = this.#client.lease(this.#ttl);
     this.#lease = lease;
+    const askedAt = this.#scheduler.now();
     const id = await lease.grant();
     if (this.#lease !== lease) return;
     this.#leaseId = id;
     this.#leaseOk = true;
-    let firedAt = this.#scheduler.now();
+    // Send times of the keep-alives not answered yet, oldest first. The answers of one
+    // stream come in order, so an answer belongs to the oldest; a new stream starts afresh
+    // (an entry left over would only make the bound earlier, never later).
+    const fired: number[] = [];
+    lease.on("keepaliveEstablished", () => {
+      fired.length = 0;
+    });
     lease.on("keepaliveFired", () => {
-      firedAt = this.#scheduler.now();
+      fired.push(this.#scheduler.now());
     });
     lease.on("keepaliveSucceeded", () => {
       if (this.#lease !== lease) return;
+      const sentAt = fired.shift();
+      if (sentAt === undefined) return;
       // etcd extended the lease no earlier than when we asked: it lives at least until then + TTL.
-      this.#armWatchdog(firedAt + this.#ttl * 1000 - this.#scheduler.now());
+      this.#leaseConfirmedAt = Math.max(this.#leaseConfirmedAt, sentAt);
+      this.#armWatchdog(this.#leaseConfirmedAt + this.#ttl * 1000 - this.#scheduler.now());
     });
     lease.on("lost", () => {
       if (this.#lease === lease) this.#onLeaseLost();
     });
-    firedAt = this.#scheduler.now();
-    this.#armWatchdog(this.#ttl * 1000);
+    this.#leaseConfirmedAt = askedAt;
+    this.#armWatchdog(askedAt + this.#ttl * 1000 - this.#scheduler.now());
     await lease.put(`${this.#prefix}${NODES}${this.localNode}`).value(id);
+  }
+
+  leaseFreshUntil(): number {
+    if (this.#closed || !this.#leaseOk) return Number.NEGATIVE_INFINITY;
+    return this.#leaseConfirmedAt + this.#ttl * 1000 - this.#leaseMargin;
   }
 
   #armWatchdog(delay: number): void {
@@ -512,6 +543,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   #onLeaseLost(): void {
     if (this.#closed || !this.#leaseOk) return;
     this.#leaseOk = false;
+    this.#leaseConfirmedAt = Number.NEGATIVE_INFINITY;
     this.#watchdog?.unsubscribe();
     const old = this.#lease;
     this.#lease = undefined;

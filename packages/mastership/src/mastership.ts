@@ -94,6 +94,22 @@ export interface Mastership<K extends string> {
   /** The newest activated term of `key` now (if any), then each activation of `key`. */
   activeTerm$(key: K): Observable<number>;
 
+  /**
+   * Until when the local node's masterships are provably still its own: an instant in ms on
+   * the clock of the backend's scheduler (`scheduler.now()`, `Date.now()` by default).
+   * A master applies and acknowledges a write only while `now < leaseFreshUntil()`.
+   *
+   * @remarks etcd: when the last keep-alive that etcd answered was sent, plus the lease TTL,
+   * minus a safety margin (`leaseMargin`) — etcd extended the lease no earlier than it was
+   * asked, so no other node can have been given this node's devices before then. A process
+   * resumed after a stall (SIGSTOP, a long GC pause) finds this in the past and must not
+   * acknowledge anything until a new keep-alive is answered. `-Infinity` while the lease is
+   * lost or the view is closed. Embedded: the coordinator is in the same process and takes
+   * masterships away synchronously, so `+Infinity` while the view is open and its node is
+   * not reported inactive, `-Infinity` otherwise.
+   */
+  leaseFreshUntil(): number;
+
   /** Leaves gracefully: gives up every candidacy, completes the streams. */
   close(): Promise<void>;
 }

@@ -9,6 +9,8 @@ export interface ClusterUnderTest {
   view(node: NodeId): Mastership<string>;
   /** `node` dies without a goodbye (the embedded backend hears it from membership). */
   crash(node: NodeId): Promise<void>;
+  /** The clock the backend's views run on (their `leaseFreshUntil` is on it). */
+  now(): number;
   /** Lets (virtual or real) time pass until `check` stops throwing, or throws its error. */
   eventually(check: () => void): Promise<void>;
   close(): Promise<void>;
@@ -215,6 +217,28 @@ export function describeMastershipBehaviour(backend: MastershipBackend): void {
       expect(await c.view(a).activate(key, next)).toBe(true);
       await c.eventually(() => expect(seenBefore).toEqual([term, next]));
       expect(seenLate).toEqual([term]);
+    });
+
+    it("holds every live node's lease fresh while time passes, and no longer once it crashed or left", async () => {
+      cluster = await backend.start(3);
+      const c = cluster;
+      const [a, b, d] = [node(c, 0), node(c, 1), node(c, 2)];
+      await requestAll(c, keysNamed(3));
+      const start = c.now();
+      // Past any lease TTL the backends use: keep-alives (if any) must keep it fresh.
+      let checks = 0;
+      await c.eventually(() => {
+        for (const n of c.nodes) expect(c.view(n).leaseFreshUntil()).toBeGreaterThan(c.now());
+        checks++;
+        expect(c.now() - start).toBeGreaterThan(3000);
+      });
+      expect(checks).toBeGreaterThan(1);
+      await c.crash(a);
+      expect(c.view(a).leaseFreshUntil()).toBeLessThanOrEqual(c.now());
+      const left = c.view(d);
+      await left.close();
+      expect(left.leaseFreshUntil()).toBeLessThanOrEqual(c.now());
+      expect(c.view(b).leaseFreshUntil()).toBeGreaterThan(c.now());
     });
 
     it("balances masters to within one per node, even when one node asked for everything first", async () => {
