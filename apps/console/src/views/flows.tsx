@@ -240,7 +240,9 @@ function FlowTable({ device, version }: { device: string; version: string }) {
               <td class="num">{flow.tableId}</td>
               <td class="mono">{flow.selector}</td>
               <td class="mono">{flow.treatment}</td>
-              <td class="num">{count(flow.packets)}</td>
+              <td class="num" data-field="packets">
+                {count(flow.packets)}
+              </td>
               <td class="num">{bytes(flow.bytes)}</td>
               <td class="num">{flow.life} s</td>
               <td>
