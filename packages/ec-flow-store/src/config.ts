@@ -29,6 +29,12 @@ export const StoreConfigSchema = z
       .max(65536)
       .refine((n) => (n & (n - 1)) === 0, "bucketCount must be a power of two")
       .default(128),
+    /**
+     * How long a new master waits for a live but silent master of the last activated term
+     * (stalled, partitioned) before it activates with what the other replicas hold, in ms.
+     * Safe to keep short where a master acknowledges only under a fresh lease.
+     */
+    syncTimeout: positiveMs("syncTimeout").default(1000),
     /** How long a forwarded request waits for the master, in ms. */
     requestTimeout: positiveMs("requestTimeout").default(5000),
     /**

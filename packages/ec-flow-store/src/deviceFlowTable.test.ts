@@ -29,7 +29,7 @@ function tableOn(node: NodeId): DeviceFlowTable {
     deviceId: device,
     localNode: node,
     bucketCount: 16,
-    sync: { digests: async () => [], buckets: async () => [] },
+    sync: { digests: async () => ({ digests: [], activated: null }), buckets: async () => [] },
     activate: async () => true,
     shouldDropCopies: () => false,
     log: silentLogger,

@@ -17,10 +17,18 @@ import { FlowStoreError } from "./flowStoreError.js";
 import type { LifecycleEvent } from "./lifecycle.js";
 import type { Logger } from "./logger.js";
 
+/** What a replica answers a synchronizing master first: its digests, and what it knows. */
+export interface SyncDigests {
+  /** The digest of every changed bucket. */
+  readonly digests: readonly FlowBucketDigest[];
+  /** The newest term the replica saw become active, with its master and backups. */
+  readonly activated: ReplicaInfo | null;
+}
+
 /** How a new master reads the previous replicas of its device while it synchronizes. */
 export interface SyncSource {
-  /** The digest of every changed bucket of `device` on `node`. */
-  digests(node: NodeId, device: DeviceId, term: Term): Promise<readonly FlowBucketDigest[]>;
+  /** The digests of `device` on `node`, and the newest activated term `node` knows of. */
+  digests(node: NodeId, device: DeviceId, term: Term): Promise<SyncDigests>;
   /** Buckets `indices` of `device` on `node`. */
   buckets(
     node: NodeId,
@@ -54,6 +62,19 @@ export interface DeviceFlowTableOptions {
   readonly retryDelay?: number;
   /** Buckets fetched per sync request. */
   readonly syncBatch?: number;
+  /**
+   * The newest activated term of the device as the coordinator records it: a node that
+   * missed terms (paused, partitioned) learns from it that its own view is stale.
+   */
+  readonly activeTerm?: () => Term | undefined;
+  /**
+   * How long a new master waits for a live but silent holder of the newest writes (the
+   * master of the last activated term) before it activates with what the other replicas
+   * gave, in ms (default: no limit while the failure detector holds it alive).
+   */
+  readonly syncTimeout?: number;
+  /** The time, for `syncTimeout` (the store's scheduler). */
+  readonly now?: () => number;
   /** Called after a write ran on the master's table, so replication can send it. */
   readonly onWrite?: () => void;
 }
@@ -107,6 +128,8 @@ export class DeviceFlowTable {
   readonly #options: DeviceFlowTableOptions;
   #info: ReplicaInfo | undefined;
   #activeTerm: Term = 0;
+  /** The newest term this node saw become active, with its master and backups. */
+  #lastActivated: ReplicaInfo | undefined;
   /** The newest term this node has heard of for the device, from events or messages. */
   #knownTerm: Term = 0;
   readonly #queued = new Map<number, QueuedWrite[]>();
@@ -147,6 +170,17 @@ export class DeviceFlowTable {
   /** The newest term this node saw become active. */
   get activeTerm(): Term {
     return this.#activeTerm;
+  }
+
+  /** The newest term this node saw become active, with its master and backups. */
+  get lastActivated(): ReplicaInfo | undefined {
+    return this.#lastActivated;
+  }
+
+  #noteActivated(info: ReplicaInfo): void {
+    if (this.#lastActivated === undefined || info.term > this.#lastActivated.term) {
+      this.#lastActivated = info;
+    }
   }
 
   /** Whether this node is the master of an active term: the only state that takes writes directly. */
@@ -278,77 +312,114 @@ export class DeviceFlowTable {
   }
 
   /**
-   * Pulls newer buckets from the previous replicas: the previous master if it answers, else
-   * every previous backup that does (each answer merged as it arrives, the newer copy kept per
-   * bucket). If none answers while one of them is still alive (a partition, not a crash), it
-   * tries again rather than activate an incomplete table; only when every previous replica is
-   * dead does it activate with the local copy, which is then the best there is. With no
-   * previous term seen by this node (it just started), the current backups are asked, so a node
-   * that restarts straight into mastership never activates an empty table.
+   * Pulls newer buckets from every replica that may hold the newest acknowledged writes, and
+   * merges them bucket by bucket (the newer digest wins), before the term may activate.
+   *
+   * @remarks The writes are the last *activated* term's: its master acknowledged them, its
+   * backups hold what was backed up. A term that never activated wrote nothing, and its master
+   * may not yet have pulled them — so answers are not taken first-come: this node asks the
+   * previous term's replicas and the last activated term's (as it knows them, and as each
+   * replica's answer tells, for a node whose own view is stale), merges every answer, and waits
+   * for the activated term's master while it is alive — at most `syncTimeout`, after which a
+   * silent master (stalled past its lease) is given up and its unreplicated writes with it.
+   * A dead one is given up at once; the live replicas' copies are then the best there is.
    */
   async #synchronize(info: ReplicaInfo, previous: ReplicaInfo | undefined): Promise<void> {
     const local = this.#options.localNode;
-    const source = previous ?? info;
-    const master = source.master !== local ? source.master : undefined;
-    const backups = source.backups.filter((node) => node !== local && node !== master);
-    const replicas = master === undefined ? backups : [master, ...backups];
-    if (replicas.length === 0) return;
-    const alive = (node: NodeId) => this.#options.isNodeAlive?.(node) ?? true;
+    const sources = new Set<NodeId>();
+    const addReplicas = (replicas: ReplicaInfo | null | undefined) => {
+      if (replicas === undefined || replicas === null) return;
+      for (const node of [replicas.master, ...replicas.backups]) {
+        if (node !== undefined && node !== local) sources.add(node);
+      }
+    };
+    let newest = this.#lastActivated;
+    addReplicas(previous);
+    addReplicas(newest);
+    // A node with no earlier term in view (it just started) asks the current backups, so it
+    // never activates an empty table over theirs.
+    addReplicas({ ...info, master: undefined });
+    if (sources.size === 0) return;
+    // A replica with no connection at all (its process is gone: the reconnect was refused) is
+    // taken for dead at once, without waiting for the failure detector's verdict.
+    const gone = new Set<NodeId>();
+    const alive = (node: NodeId) => !gone.has(node) && (this.#options.isNodeAlive?.(node) ?? true);
+    const now = this.#options.now ?? (() => Date.now());
+    const started = now();
+    const deadline = started + (this.#options.syncTimeout ?? Number.POSITIVE_INFINITY);
     const rounds =
       this.#options.isNodeAlive === undefined ? (this.#options.syncAttempts ?? 3) : Infinity;
-    for (let round = 1; this.#info?.term === info.term && !this.#closed; round++) {
-      // A live previous master has every write of its term: ask it again before settling for
-      // its backups, which may lag by a backup round.
-      const attempts =
-        master === undefined
-          ? 0
-          : alive(master)
-            ? (this.#options.syncAttempts ?? 3)
-            : round === 1
-              ? 1
-              : 0;
-      for (let attempt = 1; attempt <= attempts && master !== undefined; attempt++) {
-        try {
-          await this.#syncFrom(master, info.term);
-          return;
-        } catch (error) {
-          this.#options.log[attempt === attempts ? "warn" : "debug"](
-            "previous master did not answer",
-            {
-              device: this.deviceId,
-              node: master,
-              attempt,
-              error: String(error),
-            },
-          );
+    const answered = new Set<NodeId>();
+    const syncing = () => this.#info?.term === info.term && !this.#closed;
+    for (let round = 1; syncing(); round++) {
+      const asked = [...sources].filter((node) => !answered.has(node));
+      const results = await Promise.allSettled(
+        asked.map((node) => this.#syncFrom(node, info.term, syncing)),
+      );
+      for (const [i, result] of results.entries()) {
+        if (result.status === "rejected") {
+          if ((result.reason as { code?: unknown }).code === "UNREACHABLE") gone.add(asked[i]!);
+          this.#options.log.debug("replica did not answer the sync", {
+            device: this.deviceId,
+            node: asked[i],
+            error: String(result.reason),
+          });
+          continue;
         }
-        if (this.#info?.term !== info.term) return;
+        answered.add(asked[i]!);
+        const activated = result.value;
+        if (activated !== null && (newest === undefined || activated.term > newest.term)) {
+          newest = activated;
+          addReplicas(activated);
+        }
       }
-      if (backups.length > 0) {
-        const results = await Promise.allSettled(
-          backups.map((node) => this.#syncFrom(node, info.term)),
+      if (!syncing()) return;
+      // The master of the newest activated term holds every write it acknowledged.
+      const holder = newest?.master;
+      const coordinatorTerm = this.#options.activeTerm?.() ?? 0;
+      const knowsNewest = (newest?.term ?? 0) >= coordinatorTerm;
+      const heardHolder = holder === undefined || holder === local || answered.has(holder);
+      // This node activated the newest term itself: it has every write acknowledged in it.
+      if (holder === local && knowsNewest) return;
+      if (heardHolder && knowsNewest && (answered.size > 0 || ![...sources].some(alive))) return;
+      const waiting = [...sources].filter((node) => !answered.has(node) && alive(node));
+      const holderGone = holder !== undefined && !heardHolder && !alive(holder);
+      if (
+        waiting.length === 0 ||
+        (holderGone && knowsNewest && answered.size > 0) ||
+        now() >= deadline ||
+        round >= rounds
+      ) {
+        this.#options.log.warn(
+          holder !== undefined && !heardHolder
+            ? "previous master did not answer"
+            : "no previous replica answered; activating with the local copy",
+          {
+            device: this.deviceId,
+            ...(holder !== undefined && !heardHolder ? { node: holder } : {}),
+            replicas: [...sources],
+            answered: [...answered],
+            waitedMs: now() - started,
+          },
         );
-        if (results.some((result) => result.status === "fulfilled")) return;
-      }
-      if (!replicas.some(alive) || round >= rounds) {
-        this.#options.log.warn("no previous replica answered; activating with the local copy", {
-          device: this.deviceId,
-          replicas,
-        });
         return;
       }
-      this.#options.log.warn("no previous replica answered; trying again", {
+      this.#options.log.debug("waiting for the replicas of the last activated term", {
         device: this.deviceId,
-        replicas,
+        holder,
+        waiting,
         round,
       });
-      await this.#options.wait(this.#options.retryDelay ?? 200);
+      await this.#options.wait(
+        Math.min(this.#options.retryDelay ?? 200, Math.max(1, deadline - now())),
+      );
     }
   }
 
-  async #syncFrom(node: NodeId, term: Term): Promise<void> {
+  /** Merges `node`'s newer buckets; resolves with the newest activated term it knows of. */
+  async #syncFrom(node: NodeId, term: Term, syncing: () => boolean): Promise<ReplicaInfo | null> {
     const remote = await this.#options.sync.digests(node, this.deviceId, term);
-    const wanted = remote
+    const wanted = remote.digests
       .filter((digest) => isNewerThan(digest, this.table.digest(digest.bucket)))
       .map((digest) => digest.bucket);
     const batch = this.#options.syncBatch ?? 16;
@@ -359,6 +430,8 @@ export class DeviceFlowTable {
         term,
         wanted.slice(i, i + batch),
       );
+      // An answer after the term moved on, or after activation, is not merged.
+      if (!syncing() || this.#activeTerm === term) break;
       for (const snapshot of snapshots) this.table.merge(snapshot);
     }
     this.#options.log.debug("synchronized", {
@@ -366,6 +439,7 @@ export class DeviceFlowTable {
       node,
       buckets: wanted.length,
     });
+    return remote.activated;
   }
 
   async #activate(info: ReplicaInfo): Promise<void> {
@@ -388,6 +462,7 @@ export class DeviceFlowTable {
       return;
     }
     this.#activeTerm = Math.max(this.#activeTerm, info.term);
+    this.#noteActivated(info);
     const queued = [...this.#queued.values()];
     this.#queued.clear();
     for (const queue of queued) for (const write of queue) write.run(info.term);
@@ -399,6 +474,7 @@ export class DeviceFlowTable {
     this.#info = info;
     this.observeTerm(info.term);
     this.#activeTerm = Math.max(this.#activeTerm, info.term);
+    this.#noteActivated(info);
     const local = this.#options.localNode;
     if (
       info.master !== local &&

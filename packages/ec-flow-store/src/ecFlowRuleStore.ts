@@ -920,7 +920,19 @@ export class EcFlowRuleStore {
 
   #onSyncDigests(request: MessageOf<"SyncDigestsRequest">): MessageOf<"SyncDigestsReply"> {
     const table = this.#fencedReplica(request.deviceId, request.term, request.clock);
-    return { clock: table.table.clock.current, digests: table.digests() };
+    const activated = table.lastActivated;
+    return {
+      clock: table.table.clock.current,
+      digests: table.digests(),
+      activated:
+        activated === undefined
+          ? null
+          : {
+              term: activated.term,
+              ...(activated.master === undefined ? {} : { master: activated.master }),
+              backups: [...activated.backups],
+            },
+    };
   }
 
   #onSyncBuckets(request: MessageOf<"SyncBucketsRequest">): MessageOf<"SyncBucketsReply"> {
@@ -953,6 +965,9 @@ export class EcFlowRuleStore {
       log: this.#log,
       wait: (ms) => this.#wait(ms),
       retryDelay: Math.min(1000, this.config.requestTimeout),
+      syncTimeout: this.config.syncTimeout,
+      now: () => this.#scheduler.now(),
+      activeTerm: () => mastership.activeTerm(device),
       activate: (term) => mastership.activate(device, term),
       shouldDropCopies: () => this.#options.clusterSize() > 1 + this.config.backupCount,
       onWrite: () => this.replicator.changed(table!),
@@ -960,8 +975,20 @@ export class EcFlowRuleStore {
         ? {}
         : { isNodeAlive: this.#options.isNodeAlive }),
       sync: {
-        digests: async (node, deviceId, term) =>
-          (await this.#syncCall(table!, node, SUBJECTS.syncDigests, { deviceId, term })).digests,
+        digests: async (node, deviceId, term) => {
+          const reply = await this.#syncCall(table!, node, SUBJECTS.syncDigests, {
+            deviceId,
+            term,
+          });
+          const activated = reply.activated;
+          return {
+            digests: reply.digests,
+            activated:
+              activated === null
+                ? null
+                : { term: activated.term, master: activated.master, backups: activated.backups },
+          };
+        },
         buckets: async (node, deviceId, term, buckets) =>
           (
             await this.#syncCall(table!, node, SUBJECTS.syncBuckets, {

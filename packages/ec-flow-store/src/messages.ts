@@ -103,6 +103,14 @@ export const SyncDigestsRequestSchema = z.object(stamp);
 export const SyncDigestsReplySchema = z.object({
   clock: LogicalTimestampSchema,
   digests: z.array(FlowBucketDigestSchema),
+  /** The newest term the replica saw become active, with its master and backups. */
+  activated: z
+    .object({
+      term: TermSchema,
+      master: NodeIdSchema.optional(),
+      backups: z.array(NodeIdSchema),
+    })
+    .nullable(),
 });
 
 /** New master → previous replica: "send me these buckets." */

@@ -36,7 +36,7 @@ async function setUp(flows: number, options: { maxEntriesPerMessage?: number } =
     deviceId: device,
     localNode: n1,
     bucketCount: 16,
-    sync: { digests: async () => [], buckets: async () => [] },
+    sync: { digests: async () => ({ digests: [], activated: null }), buckets: async () => [] },
     activate: async () => true,
     shouldDropCopies: () => false,
     log: silentLogger,
