@@ -24,23 +24,16 @@ async function main(): Promise<void> {
     return;
   }
   const log = createProcessLogger(run.config.logLevel);
-  let running: Running;
-  try {
-    running =
-      run.mode === "local"
-        ? await startLocalCluster(run.config, log)
-        : await startNode(run.config, log);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(
-        `flowstore-node: ${error.message}\nRun flowstore-node --help for the options.\n`,
-      );
-      process.exit(2);
-    }
-    throw error;
-  }
+  // Handlers first: a signal that arrives while the node starts stops it once it is up,
+  // instead of killing it half-started.
+  let running: Running | undefined;
+  let stopRequested: string | undefined;
   let stopping = false;
   const stop = (signal: string) => {
+    if (running === undefined) {
+      stopRequested ??= signal;
+      return;
+    }
     if (stopping) return;
     stopping = true;
     log.info("shutting down", { signal });
@@ -57,6 +50,21 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  try {
+    running =
+      run.mode === "local"
+        ? await startLocalCluster(run.config, log)
+        : await startNode(run.config, log);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(
+        `flowstore-node: ${error.message}\nRun flowstore-node --help for the options.\n`,
+      );
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (stopRequested !== undefined) stop(stopRequested);
 }
 
 main().catch((error: unknown) => {
