@@ -176,3 +176,33 @@ describe("DeviceFlowTable deltas", () => {
     expect(contents(backup)).toEqual(contents(master));
   });
 });
+
+describe("the lease guard", () => {
+  it("a master whose lease is not provably fresh applies no write, and writes again once it is", async () => {
+    let fresh = true;
+    const table = new DeviceFlowTable({
+      deviceId: device,
+      localNode: n1,
+      bucketCount: 16,
+      sync: { digests: async () => ({ digests: [], activated: null }), buckets: async () => [] },
+      activate: async () => true,
+      shouldDropCopies: () => false,
+      log: silentLogger,
+      wait: () => Promise.resolve(),
+      leaseFresh: () => fresh,
+    });
+    table.onLifecycle({ type: "TERM_START", info, previous: undefined });
+    const write = (i: number) =>
+      table.write(table.table.bucketIndexOf(rule(i).id), (t, term) =>
+        t.add(createFlowEntry(rule(i), { created: 1 }), term),
+      );
+    await write(0);
+    expect(table.isActiveMaster).toBe(true);
+    fresh = false; // a stall: the last keep-alive answer is older than the lease allows
+    await expect(write(1)).rejects.toMatchObject({ code: "NOT_MASTER" });
+    expect(table.table.size).toBe(1);
+    fresh = true;
+    await write(2);
+    expect(table.table.size).toBe(2);
+  });
+});

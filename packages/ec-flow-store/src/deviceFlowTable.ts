@@ -75,6 +75,12 @@ export interface DeviceFlowTableOptions {
   readonly syncTimeout?: number;
   /** The time, for `syncTimeout` (the store's scheduler). */
   readonly now?: () => number;
+  /**
+   * Whether this node's lease on its masterships is provably fresh now: a write is applied
+   * (and so acknowledged) only while it is, so a process resumed after a stall cannot
+   * acknowledge anything once another node may have taken its devices (default: always).
+   */
+  readonly leaseFresh?: () => boolean;
   /** Called after a write ran on the master's table, so replication can send it. */
   readonly onWrite?: () => void;
 }
@@ -231,6 +237,7 @@ export class DeviceFlowTable {
       );
     }
     if (this.#activeTerm === info.term) {
+      if (!this.#leaseFresh()) return Promise.reject(this.#staleLease());
       try {
         return Promise.resolve(write(this.table, info.term));
       } catch (error) {
@@ -243,6 +250,10 @@ export class DeviceFlowTable {
       const queue = this.#queued.get(bucket) ?? [];
       queue.push({
         run: (term) => {
+          if (!this.#leaseFresh()) {
+            reject(this.#staleLease());
+            return;
+          }
           try {
             resolve(write(this.table, term));
           } catch (error) {
@@ -255,6 +266,17 @@ export class DeviceFlowTable {
       });
       this.#queued.set(bucket, queue);
     });
+  }
+
+  #leaseFresh(): boolean {
+    return this.#options.leaseFresh?.() ?? true;
+  }
+
+  #staleLease(): FlowStoreError {
+    return new FlowStoreError(
+      "NOT_MASTER",
+      `${this.#options.localNode} cannot prove its lease on ${this.deviceId} is fresh: another node may master it now`,
+    );
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------

@@ -968,6 +968,7 @@ export class EcFlowRuleStore {
       syncTimeout: this.config.syncTimeout,
       now: () => this.#scheduler.now(),
       activeTerm: () => mastership.activeTerm(device),
+      leaseFresh: () => this.#scheduler.now() < mastership.leaseFreshUntil(),
       activate: (term) => mastership.activate(device, term),
       shouldDropCopies: () => this.#options.clusterSize() > 1 + this.config.backupCount,
       onWrite: () => this.replicator.changed(table!),
