@@ -78,6 +78,7 @@ export async function startClusterNode(
     logger,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     onHeartbeat: (from) => membership.heartbeat(from),
+    onRefused: (peer) => membership.refused(peer),
   });
   await transport.start(messaging);
   membership.start();

@@ -29,6 +29,12 @@ export interface HeartbeatMembershipOptions {
  * INACTIVE when its φ reaches the threshold; its history is then forgotten, so its next
  * heartbeat starts a new life. When the local tick itself comes late (the local event loop
  * stalled, so peers' heartbeats are still queued unread), that tick convicts nobody.
+ *
+ * A peer whose connection closed and whose address then refuses a new one is convicted at
+ * once ({@link HeartbeatMembership.refused}): a refused connection is proof that no process
+ * listens there any more (killed, crashed, stopped), which φ can only guess at after a
+ * while. A peer that merely goes silent (stopped, partitioned, paused) refuses nothing and
+ * is still judged by φ.
  */
 export class HeartbeatMembership implements ClusterMembership {
   readonly localNode: ControllerNode;
@@ -87,6 +93,21 @@ export class HeartbeatMembership implements ClusterMembership {
       this.#options.logger.info("node active", { node });
       this.#events.next({ type: "NODE_ACTIVE", node });
     }
+  }
+
+  /**
+   * A connection to `node` was refused. If `node` counts as active but no link to it is
+   * open any more (its connection closed), it is convicted now. While a link is still open
+   * (the refusal raced a reconnect) nothing happens.
+   */
+  refused(node: NodeId): void {
+    const peer = this.#peers.get(node);
+    if (peer === undefined || peer.state !== "ACTIVE" || this.#events.closed) return;
+    if (this.#options.links(node) !== undefined) return;
+    peer.state = "INACTIVE";
+    peer.detector.reset();
+    this.#options.logger.warn("node inactive", { node, reason: "connection refused" });
+    this.#events.next({ type: "NODE_INACTIVE", node });
   }
 
   /** Stops the heartbeats and completes `events$`. */

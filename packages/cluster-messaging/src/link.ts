@@ -23,6 +23,11 @@ export interface LinkHandler {
   heartbeat(link: Link): void;
   /** `link` is gone: no reply to a request sent on it will come. */
   linkDown(link: Link): void;
+  /**
+   * A connection to `peer` was refused: nothing listens at its address, so its process is
+   * gone (or not started yet). Transports that cannot tell do not call it.
+   */
+  refused(peer: NodeId): void;
 }
 
 /**

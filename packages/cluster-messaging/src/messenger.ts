@@ -30,6 +30,8 @@ export interface MessengerOptions {
   readonly requestTimeoutMs: number;
   /** Called for each heartbeat that arrives. */
   readonly onHeartbeat: (from: NodeId) => void;
+  /** Called when a connection to `peer` is refused (its process is gone). */
+  readonly onRefused?: (peer: NodeId) => void;
 }
 
 /**
@@ -207,6 +209,10 @@ export class Messenger implements ClusterMessaging, LinkHandler {
 
   heartbeat(link: Link): void {
     this.#options.onHeartbeat(link.peer);
+  }
+
+  refused(peer: NodeId): void {
+    this.#options.onRefused?.(peer);
   }
 
   linkDown(link: Link): void {

@@ -234,6 +234,7 @@ export class TcpTransport implements Transport {
       const set = this.#inbound.get(connection.peer);
       set?.delete(connection);
       if (set?.size === 0) this.#inbound.delete(connection.peer);
+      if (wasOpen) this.#dialers.get(connection.peer)?.probe();
     }
     if (wasOpen) this.#handler?.linkDown(connection);
   }
@@ -255,6 +256,7 @@ class Dialer {
   #retry: Subscription | undefined;
   #failures = 0;
   #stopped = false;
+  #lastImmediate = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly transport: TcpTransport,
@@ -275,6 +277,17 @@ class Dialer {
     this.#connection = connection;
   }
 
+  /**
+   * A connection from the peer closed: if we have none to it either, dial now rather than
+   * after the backoff — it is answered (the peer is up) or refused (it is gone).
+   */
+  probe(): void {
+    if (this.#connection !== undefined || this.#stopped) return;
+    this.#retry?.unsubscribe();
+    this.#retry = undefined;
+    this.dial();
+  }
+
   /** The peer just connected to us: it is up, so try now rather than after the backoff. */
   poke(): void {
     if (this.#connection !== undefined || this.#stopped) return;
@@ -289,13 +302,25 @@ class Dialer {
     this.#failures = 0;
   }
 
-  closed(connection: Connection, wasOpen: boolean, error: string | undefined): void {
+  closed(
+    connection: Connection,
+    wasOpen: boolean,
+    error: string | undefined,
+    errorCode: string | undefined,
+  ): void {
     if (this.#connection !== connection) return;
     this.#connection = undefined;
     if (this.#stopped) return;
+    if (!wasOpen && errorCode === "ECONNREFUSED") this.transport.handler?.refused(this.node.id);
     const { reconnect, random, scheduler, logger } = this.transport.options;
     const base = Math.min(reconnect.maxDelayMs, reconnect.initialDelayMs * 2 ** this.#failures);
-    const delay = Math.round(base * (0.75 + 0.5 * random()));
+    // An open connection just closed: dial again at once. Either the peer answers (a
+    // dropped connection, nothing more) or its address refuses — the proof it is gone.
+    // (At most once per initial delay, so a peer that keeps dropping us is not redialled hot.)
+    const now = scheduler.now();
+    const immediate = wasOpen && now - this.#lastImmediate >= reconnect.initialDelayMs;
+    if (immediate) this.#lastImmediate = now;
+    const delay = immediate ? 0 : Math.round(base * (0.75 + 0.5 * random()));
     const fields = {
       peer: this.node.id,
       retryInMs: delay,
@@ -334,6 +359,7 @@ class Connection implements Link, FrameSink {
   #phase: Phase = "connecting";
   #timer: Subscription | undefined;
   #error: string | undefined;
+  #errorCode: string | undefined;
   #closedPromise: Promise<void>;
 
   constructor(
@@ -353,8 +379,9 @@ class Connection implements Link, FrameSink {
     transport.track(this);
     this.#closedPromise = new Promise((resolve) => socket.once("close", () => resolve()));
     socket.on("data", (chunk: Buffer) => this.#data(chunk));
-    socket.on("error", (error) => {
+    socket.on("error", (error: NodeJS.ErrnoException) => {
       this.#error = error.message;
+      this.#errorCode = error.code;
     });
     socket.once("close", () => this.#onClose());
     const { handshakeTimeoutMs } = transport.options;
@@ -556,7 +583,7 @@ class Connection implements Link, FrameSink {
     this.#writer.close();
     this.#reader.stop();
     this.#transport.closedConnection(this, wasOpen);
-    this.#dialer?.closed(this, wasOpen, this.#error);
+    this.#dialer?.closed(this, wasOpen, this.#error, this.#errorCode);
   }
 
   #log(
