@@ -77,6 +77,12 @@ export const FlowRuleJsonSchema = z
 /** A flow rule as ONOS's REST API takes it (after defaults); see {@link FlowRuleJsonSchema}. */
 export type FlowRuleJson = z.output<typeof FlowRuleJsonSchema>;
 
+// Built once: zod compiles a schema on its first use, which costs more than a whole parse.
+const DefaultsSchema = z.object({
+  deviceId: DeviceIdSchema.optional(),
+  appId: ApplicationIdSchema.optional(),
+});
+
 /** Where a parsed rule's device and application come from when the JSON does not say. */
 export interface FlowRuleDefaults {
   /** The device of the URL (`/flows/{deviceId}`); the JSON's `deviceId`, if any, must agree. */
@@ -113,9 +119,7 @@ export function parseFlowRule(json: unknown, defaults: FlowRuleDefaults = {}): F
   if (!parsed.success) throw FlowRuleError.fromZod(parsed.error);
   const rule = parsed.data;
 
-  const fromDefaults = z
-    .object({ deviceId: DeviceIdSchema.optional(), appId: ApplicationIdSchema.optional() })
-    .safeParse(defaults);
+  const fromDefaults = DefaultsSchema.safeParse(defaults);
   if (!fromDefaults.success) throw FlowRuleError.fromZod(fromDefaults.error);
   const fallback = fromDefaults.data;
 
