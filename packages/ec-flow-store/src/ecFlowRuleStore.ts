@@ -1068,6 +1068,50 @@ export class EcFlowRuleStore {
     if (this.#closed) throw new FlowStoreError("CLOSED", "the store is closed");
   }
 
+  /**
+   * A planned hand-over, for a graceful stop: gives up mastership of every device this node
+   * masters, and waits until each successor is active. A successor synchronizes from this
+   * node (the master of the last activated term, still alive and answering), so every write
+   * this node acknowledged moves with the device; writes that arrive meanwhile are refused
+   * here and retried by their senders on the new master. Resolves with the devices that
+   * moved and those that had not within `timeoutMs` (then {@link EcFlowRuleStore.close}).
+   */
+  async handOver(timeoutMs = 10_000): Promise<{ moved: DeviceId[]; remaining: DeviceId[] }> {
+    this.#checkOpen();
+    const { mastership } = this.#options;
+    const mine = [...this.#tables.keys()].filter(
+      (device) => mastership.mastership(device).master === this.localNode,
+    );
+    const terms = new Map(mine.map((device) => [device, mastership.mastership(device).term]));
+    this.#log.info("handing over", { devices: mine.length });
+    await Promise.all(
+      mine.map((device) =>
+        mastership
+          .relinquish(device)
+          .catch((error: unknown) =>
+            this.#log.warn("could not give up mastership", { device, error: String(error) }),
+          ),
+      ),
+    );
+    const movedOn = (device: DeviceId) => {
+      const info = mastership.mastership(device);
+      return (
+        info.master !== undefined &&
+        info.master !== this.localNode &&
+        (mastership.activeTerm(device) ?? 0) >= info.term &&
+        info.term > (terms.get(device) ?? 0)
+      );
+    };
+    const deadline = this.#scheduler.now() + timeoutMs;
+    while (!mine.every(movedOn) && this.#scheduler.now() < deadline && !this.#closed) {
+      await this.#wait(20);
+    }
+    const moved = mine.filter(movedOn);
+    const remaining = mine.filter((device) => !movedOn(device));
+    this.#log.info("handed over", { moved: moved.length, remaining });
+    return { moved, remaining };
+  }
+
   /** Stops replication, handlers and lifecycles; pending writes fail with `CLOSED`. */
   close(): void {
     if (this.#closed) return;

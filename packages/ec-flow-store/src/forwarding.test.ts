@@ -140,3 +140,34 @@ describe("backpressure", () => {
     expect(stored.size).toBe(16);
   });
 });
+
+describe("planned hand-over", () => {
+  it("handOver moves every device the node masters, with every write it acknowledged", async () => {
+    cluster = await startSimCluster(3, [D1, D2, D3], { config: { backupPeriod: 1000 } });
+    const c = cluster;
+    const leaving = masterOf(c, D1);
+    const mine = [D1, D2, D3].filter((d) => masterOf(c, d) === leaving);
+    const rules = mine.flatMap((d) => Array.from({ length: 30 }, (_, i) => rule(d, i)));
+    // Acknowledged, and not yet sent to any backup when the hand-over starts.
+    await $(
+      Promise.all(
+        mine.map((d) =>
+          c
+            .store(leaving)
+            .storeBatch({ deviceId: d, operations: add(rules.filter((r) => r.deviceId === d)) }),
+        ),
+      ),
+    );
+    const result = await $(c.store(leaving).handOver(5000));
+    expect(result.remaining).toEqual([]);
+    expect([...result.moved].sort()).toEqual([...mine].sort());
+    for (const d of mine) {
+      const next = masterOf(c, d);
+      expect(next).not.toBe(leaving);
+      expect(c.store(next).isActiveMaster(d)).toBe(true);
+      for (const r of rules.filter((x) => x.deviceId === d)) {
+        expect(c.store(next).localTable(d)?.find(r), `${r.id} on ${next}`).toBeDefined();
+      }
+    }
+  });
+});
