@@ -3,7 +3,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type NodeId, nodeId } from "./cluster.js";
 import { createEmbeddedCoordinator, type EmbeddedCoordinator } from "./embeddedMastership.js";
 import { MastershipError, type MastershipEvent } from "./mastership.js";
-import { type ClusterUnderTest, describeMastershipBehaviour } from "./testing/mastershipSuite.js";
+import {
+  type BackendOptions,
+  type ClusterUnderTest,
+  describeMastershipBehaviour,
+} from "./testing/mastershipSuite.js";
 import { TestMembership } from "./testing/testMembership.js";
 
 /** Moves virtual time forward by `ms`, running whatever falls due. */
@@ -20,10 +24,7 @@ interface EmbeddedCluster extends ClusterUnderTest {
   readonly scheduler: VirtualTimeScheduler;
 }
 
-function startEmbedded(
-  nodeCount: number,
-  options: { backupCount?: number; rebalanceDelay?: number } = {},
-): EmbeddedCluster {
+function startEmbedded(nodeCount: number, options: BackendOptions = {}): EmbeddedCluster {
   const nodes = Array.from({ length: nodeCount }, (_, i) => nodeId(`n${i + 1}`));
   const scheduler = new VirtualTimeScheduler();
   const membership = new TestMembership(nodes[0] as NodeId, nodes);
@@ -31,6 +32,8 @@ function startEmbedded(
     membership,
     scheduler,
     rebalanceDelay: options.rebalanceDelay ?? 5000,
+    ...(options.maxMoves === undefined ? {} : { maxMoves: options.maxMoves }),
+    ...(options.moveInterval === undefined ? {} : { moveInterval: options.moveInterval }),
   });
   const viewOptions = options.backupCount === undefined ? {} : { backupCount: options.backupCount };
   for (const n of nodes) coordinator.forNode(n, viewOptions);
@@ -43,6 +46,9 @@ function startEmbedded(
     now: () => scheduler.now(),
     async crash(n) {
       membership.setState(n, "INACTIVE");
+    },
+    async restart(n) {
+      membership.setState(n, "ACTIVE");
     },
     async eventually(check) {
       for (let step = 0; ; step++) {

@@ -37,6 +37,13 @@ export interface EmbeddedCoordinatorOptions {
    */
   readonly rebalanceDelay?: number;
   /**
+   * At most this many masterships moved by balancing per `moveInterval`, over the whole
+   * coordinator; default unlimited. Failover is never delayed by it.
+   */
+  readonly maxMoves?: number;
+  /** The window of `maxMoves`, in ms; default 1000. */
+  readonly moveInterval?: number;
+  /**
    * Delay of the automatic balance pass after candidates join or leave, in ms; default 0
    * (the next turn of the scheduler, so a burst of requests is balanced once).
    */
@@ -89,6 +96,17 @@ export function createEmbeddedCoordinator<K extends string>(
   const scheduler = options.scheduler ?? asyncScheduler;
   const rebalanceDelay = options.rebalanceDelay ?? 2000;
   const balanceDelay = options.balanceDelay ?? 0;
+  const maxMoves = options.maxMoves ?? Number.POSITIVE_INFINITY;
+  const moveInterval = options.moveInterval ?? 1000;
+  if (!(rebalanceDelay >= 0 && maxMoves >= 1 && moveInterval > 0)) {
+    throw new MastershipError(
+      "INVALID_ARGUMENT",
+      "rebalanceDelay must be ≥ 0, maxMoves ≥ 1 and moveInterval > 0",
+    );
+  }
+  /** When the recent balancing moves happened (within `moveInterval`). */
+  let moveTimes: number[] = [];
+  let delayedBalance: Subscription | undefined;
   const membership = options.membership;
   const keys = new Map<K, KeyState>();
   const mastered = new Map<NodeId, Set<K>>();
@@ -189,8 +207,22 @@ export function createEmbeddedCoordinator<K extends string>(
         if (isActive(node) && !rebalanceTimers.has(node)) group.add(node);
     }
     const count = (node: NodeId): number => mastered.get(node)?.size ?? 0;
+    const now = scheduler.now();
+    moveTimes = moveTimes.filter((at) => at > now - moveInterval);
     // Phase 1: masters. Each move lowers the sum of squared counts, so the loop ends.
     for (let moves = 0; moves <= keys.size; moves++) {
+      if (moveTimes.length >= maxMoves) {
+        // Out of moves for now: the pass after the window makes room plans afresh.
+        delayedBalance?.unsubscribe();
+        delayedBalance = scheduler.schedule(
+          () => {
+            delayedBalance = undefined;
+            balanceNow();
+          },
+          Math.max(0, (moveTimes[0] ?? now) + moveInterval - now),
+        );
+        break;
+      }
       const ordered = [...group].sort((a, b) => count(a) - count(b) || (a < b ? -1 : 1));
       let moved = false;
       search: for (const low of ordered) {
@@ -201,6 +233,7 @@ export function createEmbeddedCoordinator<K extends string>(
             if (state === undefined || !state.candidates.includes(low)) continue;
             moveTo(state, low, 0);
             recompute(key, state);
+            moveTimes.push(now);
             moved = true;
             break search;
           }
@@ -320,6 +353,7 @@ export function createEmbeddedCoordinator<K extends string>(
       closed = true;
       membershipSubscription?.unsubscribe();
       pendingBalance?.unsubscribe();
+      delayedBalance?.unsubscribe();
       for (const timer of rebalanceTimers.values()) timer.unsubscribe();
       rebalanceTimers.clear();
     },

@@ -54,22 +54,23 @@ async function startCluster(
   const prefix = `/test/${randomUUID()}/`;
   const nodes = Array.from({ length: nodeCount }, (_, i) => nodeId(`n${i + 1}`));
   const views = new Map<NodeId, EtcdMastership<string>>();
-  for (const n of nodes) {
+  const open = (n: NodeId) => {
     const membership = options.memberships === true ? new TestMembership(n, nodes) : undefined;
-    views.set(
-      n,
-      await createEtcdMastership<string>({
-        endpoints: [options.endpoint ?? endpoint()],
-        node: n,
-        leaseTtl: 2,
-        prefix,
-        balanceDelay: 50,
-        ...(options.backupCount === undefined ? {} : { backupCount: options.backupCount }),
-        ...(options.leaseTtl === undefined ? {} : { leaseTtl: options.leaseTtl }),
-        ...(membership === undefined ? {} : { membership }),
-      }),
-    );
-  }
+    return createEtcdMastership<string>({
+      endpoints: [options.endpoint ?? endpoint()],
+      node: n,
+      leaseTtl: 2,
+      prefix,
+      balanceDelay: 50,
+      rebalanceDelay: options.rebalanceDelay ?? 0,
+      ...(options.backupCount === undefined ? {} : { backupCount: options.backupCount }),
+      ...(options.leaseTtl === undefined ? {} : { leaseTtl: options.leaseTtl }),
+      ...(options.maxMoves === undefined ? {} : { maxMoves: options.maxMoves }),
+      ...(options.moveInterval === undefined ? {} : { moveInterval: options.moveInterval }),
+      ...(membership === undefined ? {} : { membership }),
+    });
+  };
+  for (const n of nodes) views.set(n, await open(n));
   return {
     nodes,
     views,
@@ -81,6 +82,10 @@ async function startCluster(
     },
     async crash(n) {
       await views.get(n)?.abandon();
+    },
+    async restart(n) {
+      await views.get(n)?.abandon();
+      views.set(n, await open(n));
     },
     now: () => Date.now(),
     eventually: (check) => eventually(check),

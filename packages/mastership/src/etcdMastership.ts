@@ -57,6 +57,20 @@ export interface EtcdMastershipOptions {
    * rate differences and the time between checking freshness and acting on it.
    */
   readonly leaseMargin?: number;
+  /**
+   * How long a node must have been up (its node key present, as this view saw it appear)
+   * before balancing hands it masterships, in ms; default 2000. A node that flaps within
+   * this window causes no mastership churn. Nodes already up when this view starts count
+   * as up.
+   */
+  readonly rebalanceDelay?: number;
+  /**
+   * At most this many balancing hand-offs by this node per `moveInterval`; default
+   * unlimited. Failover is never delayed by it.
+   */
+  readonly maxMoves?: number;
+  /** The window of `maxMoves`, in ms; default 1000. */
+  readonly moveInterval?: number;
   /** Delay of the balance pass after a change, in ms; default 150. */
   readonly balanceDelay?: number;
   /** Candidate writes per etcd transaction; default 128 (etcd's default limit). */
@@ -163,6 +177,16 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   readonly #activeTerms = new Map<K, number>();
   /** Live nodes → their lease id. */
   readonly #nodes = new Map<NodeId, string>();
+  /** Nodes that came up after this view started → when it saw them come up. */
+  readonly #upSince = new Map<NodeId, number>();
+  /** Balance passes due when a returning node's `rebalanceDelay` is over. */
+  readonly #upTimers = new Map<NodeId, Subscription>();
+  /** When this node's recent balancing hand-offs happened (within `moveInterval`). */
+  #moveTimes: number[] = [];
+  #started = false;
+  readonly #rebalanceDelay: number;
+  readonly #maxMoves: number;
+  readonly #moveInterval: number;
   /** Keys the local node wants to be a candidate for. */
   readonly #requested = new Set<K>();
 
@@ -176,6 +200,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   #watchdog: Subscription | undefined;
   #membershipSubscription: Subscription | undefined;
   #pendingBalance: Subscription | undefined;
+  #delayedBalance: Subscription | undefined;
   #balancing = false;
   #rebalanceAgain = false;
   #recovering = false;
@@ -195,6 +220,15 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     this.#scheduler = options.scheduler ?? asyncScheduler;
     this.#balanceDelay = options.balanceDelay ?? 150;
     this.#leaseMargin = options.leaseMargin ?? 500;
+    this.#rebalanceDelay = options.rebalanceDelay ?? 2000;
+    this.#maxMoves = options.maxMoves ?? Number.POSITIVE_INFINITY;
+    this.#moveInterval = options.moveInterval ?? 1000;
+    if (!(this.#rebalanceDelay >= 0 && this.#maxMoves >= 1 && this.#moveInterval > 0)) {
+      throw new MastershipError(
+        "INVALID_ARGUMENT",
+        "rebalanceDelay must be ≥ 0, maxMoves ≥ 1 and moveInterval > 0",
+      );
+    }
     this.#batchSize = options.writeBatchSize ?? 128;
     this.#concurrency = options.writeConcurrency ?? 4;
     this.#membership = options.membership;
@@ -230,6 +264,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     for (const kv of snapshot.kvs) this.#apply("Put", kv, touched);
     this.#appliedRevision = Number(snapshot.header.revision);
     for (const key of touched) this.#recompute(key);
+    this.#started = true;
     const watcher = await this.#client
       .watch()
       .prefix(this.#prefix)
@@ -324,8 +359,16 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
       touched.add(key);
     } else if (path.startsWith(NODES)) {
       const node = path.slice(NODES.length) as NodeId;
-      if (put) this.#nodes.set(node, kv.value.toString());
-      else this.#nodes.delete(node);
+      if (put) {
+        const lease = kv.value.toString();
+        if (this.#nodes.get(node) !== lease && this.#started) this.#cameUp(node);
+        this.#nodes.set(node, lease);
+      } else {
+        this.#nodes.delete(node);
+        this.#upSince.delete(node);
+        this.#upTimers.get(node)?.unsubscribe();
+        this.#upTimers.delete(node);
+      }
     } else if (path.startsWith(ACTIVATIONS) && put) {
       const key = path.slice(ACTIVATIONS.length) as K;
       const term = Number(kv.value.toString());
@@ -333,6 +376,26 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
       this.#activeTerms.set(key, term);
       this.#activations.next({ key, term });
     }
+  }
+
+  /** `node` (re)appeared: it gets masterships from balancing only after `rebalanceDelay`. */
+  #cameUp(node: NodeId): void {
+    if (node === this.localNode || this.#rebalanceDelay === 0) return;
+    this.#upSince.set(node, this.#scheduler.now());
+    this.#upTimers.get(node)?.unsubscribe();
+    this.#upTimers.set(
+      node,
+      this.#scheduler.schedule(() => {
+        this.#upTimers.delete(node);
+        this.#scheduleBalance();
+      }, this.#rebalanceDelay),
+    );
+  }
+
+  /** Whether balancing may hand `node` masterships: it has been up for `rebalanceDelay`. */
+  #settled(node: NodeId): boolean {
+    const since = this.#upSince.get(node);
+    return since === undefined || this.#scheduler.now() - since >= this.#rebalanceDelay;
   }
 
   #recompute(key: K): void {
@@ -470,7 +533,8 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     const mine = [...(this.#mastered.get(me) ?? [])].sort();
     const group = new Set<NodeId>();
     for (const candidates of this.#candidates.values())
-      for (const node of candidates.keys()) group.add(node);
+      for (const node of candidates.keys()) if (this.#settled(node)) group.add(node);
+    group.add(me);
     const planned = new Map<NodeId, number>();
     for (const node of group) planned.set(node, this.#mastered.get(node)?.size ?? 0);
     const count = (node: NodeId | undefined): number =>
@@ -483,7 +547,8 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     const handoffs: K[] = [];
     for (const key of mine) {
       const next = this.#infos.get(key)?.backups[0];
-      if (next !== undefined && count(me) - count(next) >= 2) give(key, next, handoffs);
+      if (next !== undefined && group.has(next) && count(me) - count(next) >= 2)
+        give(key, next, handoffs);
     }
     if (handoffs.length > 0) return handoffs;
     // No next candidate is much less busy. If some node further back in a key's order is,
@@ -495,8 +560,8 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     for (const key of mine) {
       if (budget <= 0) break;
       const [next, ...further] = this.#infos.get(key)?.backups ?? [];
-      if (next === undefined || count(next) > count(me)) continue;
-      if (further.some((node) => count(me) - count(node) >= 2)) {
+      if (next === undefined || !group.has(next) || count(next) > count(me)) continue;
+      if (further.some((node) => group.has(node) && count(me) - count(node) >= 2)) {
         give(key, next, handoffs);
         budget--;
       }
@@ -513,7 +578,24 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     if (!this.#leaseOk) return;
     this.#balancing = true;
     try {
-      const handoffs = this.#planHandoffs();
+      const now = this.#scheduler.now();
+      this.#moveTimes = this.#moveTimes.filter((at) => at > now - this.#moveInterval);
+      const budget = this.#maxMoves - this.#moveTimes.length;
+      const planned = this.#planHandoffs();
+      const handoffs = planned.slice(0, Math.max(0, budget));
+      if (handoffs.length < planned.length) {
+        // The rest waits for the window to make room; the pass after it plans afresh.
+        const oldest = this.#moveTimes[0] ?? now;
+        this.#delayedBalance?.unsubscribe();
+        this.#delayedBalance = this.#scheduler.schedule(
+          () => {
+            this.#delayedBalance = undefined;
+            this.#scheduleBalance();
+          },
+          Math.max(0, oldest + this.#moveInterval - now),
+        );
+      }
+      this.#moveTimes.push(...handoffs.map(() => now));
       for (let i = 0; i < handoffs.length; i += this.#batchSize) {
         const batch = handoffs.slice(i, i + this.#batchSize);
         // Delete then put again (etcd refuses both on one key in one transaction): the new
@@ -685,6 +767,9 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     this.#closed = true;
     this.#watchdog?.unsubscribe();
     this.#pendingBalance?.unsubscribe();
+    this.#delayedBalance?.unsubscribe();
+    for (const timer of this.#upTimers.values()) timer.unsubscribe();
+    this.#upTimers.clear();
     this.#membershipSubscription?.unsubscribe();
     const lease = this.#lease;
     this.#lease = undefined;

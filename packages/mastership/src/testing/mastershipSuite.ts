@@ -9,6 +9,8 @@ export interface ClusterUnderTest {
   view(node: NodeId): Mastership<string>;
   /** `node` dies without a goodbye (the embedded backend hears it from membership). */
   crash(node: NodeId): Promise<void>;
+  /** A crashed `node` comes back (a new process: it must ask for its keys again). */
+  restart(node: NodeId): Promise<void>;
   /** The clock the backend's views run on (their `leaseFreshUntil` is on it). */
   now(): number;
   /** Lets (virtual or real) time pass until `check` stops throwing, or throws its error. */
@@ -19,7 +21,17 @@ export interface ClusterUnderTest {
 /** How a backend starts a cluster for the suite. */
 export interface MastershipBackend {
   readonly name: string;
-  start(nodeCount: number, options?: { backupCount?: number }): Promise<ClusterUnderTest>;
+  start(nodeCount: number, options?: BackendOptions): Promise<ClusterUnderTest>;
+}
+
+/** Options the suite starts a backend with (unset: the backend test's defaults). */
+export interface BackendOptions {
+  readonly backupCount?: number;
+  /** How long a returning node waits before balancing gives it masterships, in ms. */
+  readonly rebalanceDelay?: number;
+  /** At most this many balancing moves per `moveInterval` ms (by one giving node). */
+  readonly maxMoves?: number;
+  readonly moveInterval?: number;
 }
 
 const keysNamed = (count: number): string[] =>
@@ -239,6 +251,57 @@ export function describeMastershipBehaviour(backend: MastershipBackend): void {
       await left.close();
       expect(left.leaseFreshUntil()).toBeLessThanOrEqual(c.now());
       expect(c.view(b).leaseFreshUntil()).toBeGreaterThan(c.now());
+    });
+
+    it("gives a returning node masterships back only once it has been up for rebalanceDelay", async () => {
+      cluster = await backend.start(3, { rebalanceDelay: 1500 });
+      const c = cluster;
+      const [a, b, d] = [node(c, 0), node(c, 1), node(c, 2)];
+      const keys = keysNamed(12);
+      await requestAll(c, keys);
+      await c.eventually(() => expect(masterCounts(c, b)).toEqual([4, 4, 4]));
+      await c.crash(a);
+      await c.eventually(() => {
+        for (const n of [b, d]) expect(c.view(n).mastersOf(a)).toEqual([]);
+      });
+      await c.restart(a);
+      const back = c.now();
+      let firstMastership: number | undefined;
+      c.view(b).events$.subscribe((event) => {
+        if (event.info.master === a) firstMastership ??= c.now();
+      });
+      await Promise.all(keys.map((key) => c.view(a).requestRoleFor(key)));
+      await c.eventually(() => {
+        const counts = masterCounts(c, b);
+        expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+      });
+      // Not one key went back before the delay (less a little for when b saw a come up).
+      expect(firstMastership).toBeDefined();
+      expect((firstMastership as number) - back).toBeGreaterThanOrEqual(1500 - 200);
+    });
+
+    it("moves at most maxMoves masterships per moveInterval while balancing", async () => {
+      cluster = await backend.start(3, { maxMoves: 2, moveInterval: 1000 });
+      const c = cluster;
+      const [a, b, d] = [node(c, 0), node(c, 1), node(c, 2)];
+      const keys = keysNamed(12);
+      await Promise.all(keys.map((key) => c.view(a).requestRoleFor(key)));
+      await c.eventually(() => expect(c.view(b).mastersOf(a)).toHaveLength(12));
+      // When each key left a, as b sees it.
+      const given: number[] = [];
+      const masters = new Map(keys.map((key) => [key, c.view(b).mastership(key).master]));
+      c.view(b).events$.subscribe((event) => {
+        if (event.type !== "MASTER_CHANGED") return;
+        if (masters.get(event.key) === a && event.info.master !== a) given.push(c.now());
+        masters.set(event.key, event.info.master);
+      });
+      await requestAll(c, keys, [b, d]);
+      await c.eventually(() => expect(masterCounts(c, b)).toEqual([4, 4, 4]));
+      expect(given.length).toBeGreaterThanOrEqual(8);
+      // Any stretch shorter than the interval (less slack for when b saw them) holds ≤ 2.
+      for (const start of given) {
+        expect(given.filter((at) => at >= start && at < start + 800).length).toBeLessThanOrEqual(2);
+      }
     });
 
     it("balances masters to within one per node, even when one node asked for everything first", async () => {
