@@ -36,6 +36,9 @@ Both:
   --backup-count N          store: backups per device (default 2)
   --bucket-count N          store: buckets per device table, a power of two (default 128)
   --request-timeout MS      store: forwarded request timeout (default 5000)
+  --rebalance-delay MS      a returning node gets devices back after this long up (default 2000)
+  --max-moves N             balancing moves at most N devices per --move-interval (default 100)
+  --move-interval MS        the window of --max-moves (default 1000)
   --log-level LEVEL         debug | info | warn | error (default info); JSON lines on stdout
                             (coloured lines on a terminal)
   --config FILE             read options from a JSON file (keys as above in camelCase,
@@ -78,12 +81,25 @@ const flags = {
   "backup-count": { type: "string" },
   "bucket-count": { type: "string" },
   "request-timeout": { type: "string" },
+  "rebalance-delay": { type: "string" },
+  "max-moves": { type: "string" },
+  "move-interval": { type: "string" },
   "log-level": { type: "string" },
   config: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
-const NUMERIC = new Set(["local", "restPort", "clusterPort", "leaseTtl", "devices", "statsPeriod"]);
+const NUMERIC = new Set([
+  "local",
+  "restPort",
+  "clusterPort",
+  "leaseTtl",
+  "devices",
+  "statsPeriod",
+  "rebalanceDelay",
+  "maxMoves",
+  "moveInterval",
+]);
 const STORE = new Set([
   "backupPeriod",
   "antiEntropyPeriod",

@@ -58,6 +58,12 @@ const common = {
   /** A shared secret checked in the cluster handshake. */
   secret: z.string().min(1).optional(),
   store: storeSettings.default({}),
+  /** How long a returning node must be up before balancing gives it devices, in ms. */
+  rebalanceDelay: z.number().int().min(0).max(3_600_000).default(2000),
+  /** At most this many devices moved by balancing per `moveInterval` (per node with etcd). */
+  maxMoves: z.number().int().min(1).default(100),
+  /** The window of `maxMoves`, in ms. */
+  moveInterval: z.number().int().min(1).max(3_600_000).default(1000),
   /** `user:password`: the REST API requires HTTP Basic auth (ONOS's `onos:rocks` works too). */
   auth: z
     .string()

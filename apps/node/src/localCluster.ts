@@ -60,7 +60,12 @@ export async function startLocalCluster(
   const running = new Map<NodeId, { cluster: TcpCluster; started: StartedNode }>();
   const runningNodes = new BehaviorSubject<ReadonlyMap<NodeId, TcpCluster>>(new Map());
   const membership = localMembership(nodes, runningNodes);
-  const coordinator = createEmbeddedCoordinator<DeviceId>({ membership, rebalanceDelay: 3000 });
+  const coordinator = createEmbeddedCoordinator<DeviceId>({
+    membership,
+    rebalanceDelay: config.rebalanceDelay,
+    maxMoves: config.maxMoves,
+    moveInterval: config.moveInterval,
+  });
   const applications = createEmbeddedApplicationRegistry();
   const restPorts = new Map<NodeId, number>(
     nodes.map((n, i) => [n.id, config.restPort === 0 ? 0 : config.restPort + i]),

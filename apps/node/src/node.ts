@@ -75,6 +75,9 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
         node: id,
         leaseTtl: config.leaseTtl,
         backupCount,
+        rebalanceDelay: config.rebalanceDelay,
+        maxMoves: config.maxMoves,
+        moveInterval: config.moveInterval,
         membership: cluster.membership,
       });
     } catch (error) {
@@ -84,7 +87,12 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
     closeMastership = () => mastership.close();
   } else {
     applications = createEmbeddedApplicationRegistry();
-    const coordinator = createEmbeddedCoordinator<DeviceId>({ membership: cluster.membership });
+    const coordinator = createEmbeddedCoordinator<DeviceId>({
+      membership: cluster.membership,
+      rebalanceDelay: config.rebalanceDelay,
+      maxMoves: config.maxMoves,
+      moveInterval: config.moveInterval,
+    });
     mastership = coordinator.forNode(id, { backupCount });
     closeMastership = async () => {
       await mastership.close();
