@@ -15,6 +15,9 @@ describe("the rebalancing options", () => {
     ]);
     if (run === "help") throw new Error("unexpected help");
     expect(run.config).toMatchObject({ rebalanceDelay: 5000, maxMoves: 4, moveInterval: 250 });
+    const withSync = parseCommandLine(["--local", "3", "--sync-timeout", "700"]);
+    if (withSync === "help") throw new Error("unexpected help");
+    expect(withSync.config.store.syncTimeout).toBe(700);
     expect(() => parseCommandLine(["--local", "3", "--max-moves", "0"])).toThrow(/maxMoves/);
     for (const flag of ["--rebalance-delay", "--max-moves", "--move-interval"])
       expect(usage).toContain(flag);

@@ -19,9 +19,18 @@ import { BehaviorSubject, map, merge, type Observable, of, Subject, switchMap } 
 import type { LocalConfig } from "./config.js";
 import { DeviceFleet, simulatedDeviceIds } from "./deviceSimulator.js";
 import type { JsonLogger } from "./logger.js";
-import { joinCluster, type Running, type StartedNode, startServices } from "./node.js";
+import {
+  handOverBeforeStop,
+  joinCluster,
+  type Running,
+  type StartedNode,
+  startServices,
+} from "./node.js";
 
-/** Several nodes in this process; `stop`/`start` crash and restore one. */
+/**
+ * Several nodes in this process; `stop` stops one gracefully (a planned hand-over), `crash`
+ * kills one without a word, `start` restores one.
+ */
 export interface LocalCluster extends Running {
   readonly nodes: readonly ControllerNode[];
   readonly coordinator: EmbeddedCoordinator<DeviceId>;
@@ -33,6 +42,8 @@ export interface LocalCluster extends Running {
   /** REST address of node `id` (kept across restarts). */
   restAddress(id: string): { host: string; port: number } | undefined;
   stop(id: string): Promise<void>;
+  /** Stops node `id` as a crash would: no hand-over, the others' detectors convict it. */
+  crash(id: string): Promise<void>;
   start(id: string): Promise<void>;
 }
 
@@ -113,6 +124,22 @@ export async function startLocalCluster(
     const id = nodeId(text);
     const node = running.get(id);
     if (node === undefined) return;
+    log.info("stopping node (planned hand-over)", { node: id });
+    const peersAlive = [...running.keys()].some(
+      (other) => other !== id && membership.state(other) === "ACTIVE",
+    );
+    await handOverBeforeStop(node.started.store, peersAlive, log.child({ node: id }));
+    if (running.get(id) !== node) return;
+    running.delete(id);
+    publish();
+    await node.started.close();
+    await node.cluster.close();
+  };
+
+  const crash = async (text: string): Promise<void> => {
+    const id = nodeId(text);
+    const node = running.get(id);
+    if (node === undefined) return;
     running.delete(id);
     publish();
     log.info("stopping node (crash: no hand-over)", { node: id });
@@ -144,6 +171,7 @@ export async function startLocalCluster(
       return port === undefined ? undefined : { host: config.host, port };
     },
     stop,
+    crash,
     start,
     close: async () => {
       for (const id of [...running.keys()]) {

@@ -123,12 +123,38 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
   return {
     ...started,
     close: async () => {
+      await handOverBeforeStop(
+        started.store,
+        nodes.some((n) => n.id !== id && cluster.membership.state(n.id) === "ACTIVE"),
+        nodeLog,
+      );
       await started.close();
       await closeMastership();
       await applications.close();
       await cluster.close();
     },
   };
+}
+
+/**
+ * A graceful stop's planned hand-over: when some other node is alive to take them, gives up
+ * every device this node masters and waits (at most `timeoutMs`) until each successor —
+ * synchronized from this node while it still answers — is active. Alone, there is nobody to
+ * hand to: nothing happens.
+ */
+export async function handOverBeforeStop(
+  store: EcFlowRuleStore,
+  peersAlive: boolean,
+  log: JsonLogger,
+  timeoutMs = 10_000,
+): Promise<void> {
+  if (!peersAlive) return;
+  try {
+    const { moved, remaining } = await store.handOver(timeoutMs);
+    log.info("devices handed over", { moved: moved.length, remaining: remaining.length });
+  } catch (error) {
+    log.warn("hand-over failed; stopping anyway", { error: String(error) });
+  }
 }
 
 /** Starts node `id`'s TCP cluster messaging, speaking the store's namespace. */
