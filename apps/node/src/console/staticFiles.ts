@@ -29,6 +29,8 @@ export interface StaticFile {
 export class StaticFiles {
   readonly #root: () => Promise<string>;
   readonly #cache = new Map<string, StaticFile | null>();
+  /** The folder, once found (and built): asked for once, not on every request. */
+  #folder: Promise<string> | undefined;
 
   /** @param root resolves with the folder to serve (after building it, if need be) */
   constructor(root: () => Promise<string>) {
@@ -37,7 +39,11 @@ export class StaticFiles {
 
   /** The file for the request path below the mount point (`""` or `"assets/x.js"`). */
   async get(path: string): Promise<StaticFile> {
-    const root = await this.#root();
+    this.#folder ??= this.#root().catch((error: unknown) => {
+      this.#folder = undefined; // a failed build is tried again on the next request
+      throw error;
+    });
+    const root = await this.#folder;
     const relative = decodeURIComponent(path.split("?")[0] ?? "").replace(/^\/+/, "");
     const file = relative === "" ? "index.html" : relative;
     const found = await this.#read(root, file);
