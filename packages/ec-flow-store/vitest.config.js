@@ -1,2 +1,0 @@
-import { flowstoreProject } from "@flowstore/vitest-config";
-export default flowstoreProject("ec-flow-store");
