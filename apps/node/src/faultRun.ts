@@ -1,0 +1,664 @@
+// A fault run: real `flowstore-node` processes with a real etcd, a seeded nemesis, writers
+// and a deleter on the REST API, and a checker of the acknowledgement history. Used by the
+// short CI test (fault.integration.test.ts) and the long `failover-faults` bench scenario.
+import { type ChildProcess, spawn } from "node:child_process";
+import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
+import { createRandom, freePorts, type Random } from "@flowstore/cluster-messaging";
+import { type EtcdServer, startEtcd } from "@flowstore/mastership/etcd-server";
+
+const BIN = fileURLToPath(new URL("../bin/flowstore-node.js", import.meta.url));
+
+/** What the nemesis does to one node. */
+export type FaultKind = "kill" | "stall" | "term" | "burstKill";
+
+/** Options of {@link runFaults}. */
+export interface FaultRunOptions {
+  readonly seed: number;
+  /** How long the nemesis runs, ms. */
+  readonly durationMs: number;
+  /** Which faults it draws from (default all four); `[]`: a run under load without faults. */
+  readonly faults?: readonly FaultKind[];
+  readonly nodes?: number;
+  readonly devices?: number;
+  /** etcd lease TTL, s (default 2). */
+  readonly leaseTtl?: number;
+  /** Pause between faults, ms (default 2000–5000). */
+  readonly gapMs?: readonly [number, number];
+  /** How long a SIGSTOP lasts, ms (default 5000–25000). */
+  readonly stallMs?: readonly [number, number];
+  /** How long a killed node stays down before it restarts, ms (default 500–2000). */
+  readonly downMs?: readonly [number, number];
+  /** Concurrent writers (default 3) and flows per REST batch (default 5). */
+  readonly writers?: number;
+  readonly batch?: number;
+  /** A lost write acknowledged this long before a kill -9 of its master is "asynchronous window" (default 100 ms). */
+  readonly asyncWindowMs?: number;
+  /** Extra node flags, e.g. `["--sync-timeout", "500"]`. */
+  readonly nodeArgs?: readonly string[];
+  readonly log?: (line: string) => void;
+}
+
+/** One fault the nemesis injected. */
+export interface FaultEvent {
+  readonly kind: FaultKind;
+  readonly node: string;
+  /** When it struck (ms since the run started). */
+  readonly at: number;
+  /** How long the node was stopped / down, ms. */
+  readonly forMs: number;
+  /** The devices the node mastered when it struck. */
+  readonly mastered: readonly string[];
+  /** Per mastered device: strike → a write to it accepted through another node, ms. */
+  readonly writesAgainMs: readonly number[];
+}
+
+/** What happened to one flow, for the report of a failure. */
+export interface FlowTimeline {
+  readonly flowId: string;
+  readonly deviceId: string;
+  readonly events: readonly string[];
+}
+
+/** The result of a run. */
+export interface FaultReport {
+  readonly seed: number;
+  readonly faults: readonly FaultEvent[];
+  readonly acknowledgedAdds: number;
+  readonly acknowledgedDeletes: number;
+  readonly failedRequests: number;
+  readonly requests: number;
+  /** Acknowledged adds, never deleted, missing at the end — outside the asynchronous window. */
+  readonly lost: readonly FlowTimeline[];
+  /** Lost adds acknowledged within `asyncWindowMs` before a kill -9 of their master. */
+  readonly asyncWindowLost: readonly FlowTimeline[];
+  /** Acknowledged deletes whose flow is listed at the end. */
+  readonly resurrected: readonly FlowTimeline[];
+  /** Flows some nodes list and others do not, at the end. */
+  readonly divergent: readonly FlowTimeline[];
+  /** Distinct terms per device seen by sampling (every 100 ms). */
+  readonly termsPerDevice: ReadonlyMap<string, number>;
+  /** `node inactive` convictions logged by the nodes. */
+  readonly convictions: number;
+  /** Text of the report, line by line. */
+  readonly lines: readonly string[];
+}
+
+interface NodeProc {
+  readonly id: string;
+  readonly cluster: number;
+  readonly rest: number;
+  child: ChildProcess | undefined;
+  /** Stopped by SIGSTOP right now. */
+  stopped: boolean;
+  output: string;
+  convictions: number;
+}
+
+interface FlowRecord {
+  readonly flowId: string;
+  readonly deviceId: string;
+  addAckAt?: number;
+  addVia?: string;
+  deleteSentAt?: number;
+  deleteAckAt?: number;
+  deleteVia?: string;
+  /** A delete was sent and not acknowledged: the flow may or may not exist. */
+  deleteUncertain?: boolean;
+}
+
+const device = (n: number): string => `of:${n.toString(16).padStart(16, "0")}`;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const between = (random: Random, [lo, hi]: readonly [number, number]) =>
+  Math.round(lo + random() * (hi - lo));
+const pick = <T>(random: Random, items: readonly T[]): T => {
+  const item = items[Math.floor(random() * items.length)];
+  if (item === undefined) throw new Error("pick from an empty list");
+  return item;
+};
+
+/** The ONOS JSON of flow `i` of `deviceId`: unique per `i`. */
+function flowJson(deviceId: string, i: number): Record<string, unknown> {
+  return {
+    deviceId,
+    priority: 30000 + (i % 1000),
+    isPermanent: true,
+    selector: {
+      criteria: [
+        { type: "ETH_TYPE", ethType: "0x800" },
+        { type: "IPV4_DST", ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32` },
+      ],
+    },
+    treatment: { instructions: [{ type: "OUTPUT", port: String(1 + (i % 48)) }] },
+  };
+}
+
+async function rest(
+  port: number,
+  method: string,
+  route: string,
+  body?: unknown,
+  timeoutMs = 5000,
+): Promise<{ status: number; json: unknown }> {
+  const response = await fetch(`http://127.0.0.1:${port}${route}`, {
+    method,
+    signal: AbortSignal.timeout(timeoutMs),
+    ...(body === undefined
+      ? {}
+      : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = text === "" ? undefined : JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: response.status, json };
+}
+
+const median = (values: readonly number[]): number => {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] as number;
+};
+
+/** Median and max of `values`, for the report. */
+export function spread(values: readonly number[]): { median: number; max: number; n: number } {
+  return {
+    median: median(values),
+    max: values.length === 0 ? Number.NaN : Math.max(...values),
+    n: values.length,
+  };
+}
+
+/**
+ * Runs the cluster under the nemesis for `durationMs`, then lets it settle and checks the
+ * history: every acknowledged add present unless deleted later, every acknowledged delete
+ * absent, every node listing the same flows.
+ */
+export async function runFaults(options: FaultRunOptions): Promise<FaultReport> {
+  const random = createRandom(options.seed);
+  const log = options.log ?? (() => undefined);
+  const nodeCount = options.nodes ?? 3;
+  const devices = Array.from({ length: options.devices ?? 4 }, (_, i) => device(i + 1));
+  const faultKinds = options.faults ?? ["kill", "stall", "term", "burstKill"];
+  const asyncWindowMs = options.asyncWindowMs ?? 100;
+  const t0 = Date.now();
+  const now = () => Date.now() - t0;
+
+  const etcd: EtcdServer = await startEtcd();
+  const ports = await freePorts(nodeCount * 2);
+  const nodes: NodeProc[] = Array.from({ length: nodeCount }, (_, i) => ({
+    id: `n${i + 1}`,
+    cluster: ports[i] as number,
+    rest: ports[nodeCount + i] as number,
+    child: undefined,
+    stopped: false,
+    output: "",
+    convictions: 0,
+  }));
+  const flows = new Map<string, FlowRecord>();
+  const faults: FaultEvent[] = [];
+  const terms = new Map<string, Set<number>>(devices.map((d) => [d, new Set()]));
+  let requests = 0;
+  let failedRequests = 0;
+  let nextFlow = 1;
+  let running = true;
+
+  const up = (node: NodeProc) => node.child !== undefined && !node.stopped;
+
+  const launch = (node: NodeProc) => {
+    const peers = nodes
+      .filter((other) => other !== node)
+      .map((other) => `${other.id}=127.0.0.1:${other.cluster}`)
+      .join(",");
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        ...["--id", node.id, "--listen", `127.0.0.1:${node.cluster}`, "--peers", peers],
+        ...["--etcd", etcd.endpoint, "--lease-ttl", String(options.leaseTtl ?? 2)],
+        ...["--rest", `127.0.0.1:${node.rest}`, "--devices", String(devices.length)],
+        ...["--log-level", "warn", "--backup-period", "500", "--stats-period", "1000"],
+        ...(options.nodeArgs ?? []),
+      ],
+      { cwd: tmpdir(), stdio: ["ignore", "pipe", "pipe"] },
+    );
+    node.child = child;
+    node.stopped = false;
+    const keep = (chunk: Buffer) => {
+      const text = chunk.toString();
+      node.convictions += text.split('"node inactive"').length - 1;
+      node.output = (node.output + text).slice(-20_000);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    child.once("exit", () => {
+      if (node.child === child) node.child = undefined;
+    });
+  };
+
+  const waitUp = async (node: NodeProc, ms = 60_000) => {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      try {
+        if ((await rest(node.rest, "GET", "/onos/v1/cluster", undefined, 1000)).status === 200)
+          return;
+      } catch {
+        // not yet
+      }
+      await sleep(100);
+    }
+    throw new Error(`${node.id} did not answer REST within ${ms} ms:\n${node.output}`);
+  };
+
+  const killNode = async (node: NodeProc, signal: NodeJS.Signals) => {
+    const child = node.child;
+    if (child?.pid === undefined) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    if (node.stopped) process.kill(child.pid, "SIGCONT");
+    process.kill(child.pid, signal);
+    await exited;
+    node.stopped = false;
+  };
+
+  const masterOf = async (deviceId: string): Promise<{ term: number; master: string | null }> => {
+    const via = nodes.filter(up);
+    const { json } = await rest(pick(random, via).rest, "GET", `/onos/v1/mastership/${deviceId}`);
+    return json as { term: number; master: string | null };
+  };
+
+  /** Posts `deviceIds.length` flows (one per entry) through `via`; records acknowledgements. */
+  const post = async (via: NodeProc, deviceIds: readonly string[]): Promise<boolean> => {
+    const batch = deviceIds.map((d) => ({ d, i: nextFlow++ }));
+    requests++;
+    try {
+      const answer = await rest(via.rest, "POST", "/onos/v1/flows", {
+        flows: batch.map(({ d, i }) => flowJson(d, i)),
+      });
+      if (answer.status !== 200) {
+        failedRequests++;
+        return false;
+      }
+      const at = now();
+      const refs = (answer.json as { flows: { deviceId: string; flowId: string }[] }).flows;
+      for (const ref of refs) {
+        flows.set(ref.flowId, {
+          flowId: ref.flowId,
+          deviceId: ref.deviceId,
+          addAckAt: at,
+          addVia: via.id,
+        });
+      }
+      return true;
+    } catch {
+      failedRequests++;
+      return false;
+    }
+  };
+
+  const writer = async () => {
+    const batch = options.batch ?? 5;
+    while (running) {
+      const live = nodes.filter((n) => n.child !== undefined);
+      if (live.length > 0) {
+        const ids = Array.from({ length: batch }, () => pick(random, devices));
+        await post(pick(random, live), ids);
+      }
+      await sleep(20);
+    }
+  };
+
+  const deleter = async () => {
+    while (running) {
+      await sleep(60);
+      const live = nodes.filter((n) => n.child !== undefined);
+      const candidates = [...flows.values()].filter((f) => f.deleteSentAt === undefined);
+      if (live.length === 0 || candidates.length < 20) continue;
+      const flow = pick(random, candidates);
+      const via = pick(random, live);
+      flow.deleteSentAt = now();
+      requests++;
+      try {
+        const answer = await rest(
+          via.rest,
+          "DELETE",
+          `/onos/v1/flows/${flow.deviceId}/${flow.flowId}`,
+        );
+        if (answer.status === 204) {
+          flow.deleteAckAt = now();
+          flow.deleteVia = via.id;
+        } else {
+          flow.deleteUncertain = true;
+          failedRequests++;
+        }
+      } catch {
+        flow.deleteUncertain = true;
+        failedRequests++;
+      }
+    }
+  };
+
+  const termSampler = async () => {
+    while (running) {
+      await Promise.all(
+        devices.map(async (d) => {
+          try {
+            const info = await masterOf(d);
+            if (info.master !== null) terms.get(d)?.add(info.term);
+          } catch {
+            // a node went away between the pick and the request
+          }
+        }),
+      );
+      await sleep(100);
+    }
+  };
+
+  /** From `start`: how long until a one-flow write to `deviceId` is accepted elsewhere. */
+  const writesAgain = async (deviceId: string, victim: NodeProc, start: number) => {
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const others = nodes.filter((n) => n !== victim && up(n));
+      if (others.length > 0 && (await post(pick(random, others), [deviceId]))) return now() - start;
+      await sleep(10);
+    }
+    return Number.POSITIVE_INFINITY;
+  };
+
+  const mastered = async (node: NodeProc): Promise<string[]> => {
+    try {
+      const { json } = await rest(
+        node.rest,
+        "GET",
+        `/onos/v1/mastership/${node.id}/device`,
+        undefined,
+        1000,
+      );
+      const ids = (json as { deviceIds?: string[]; devices?: string[] } | undefined) ?? {};
+      return ids.deviceIds ?? ids.devices ?? [];
+    } catch {
+      return [];
+    }
+  };
+
+  const nemesis = async () => {
+    const end = Date.now() + options.durationMs;
+    while (Date.now() < end && faultKinds.length > 0) {
+      await sleep(between(random, options.gapMs ?? [2000, 5000]));
+      if (Date.now() >= end) break;
+      const kind = pick(random, faultKinds);
+      const victim = pick(random, nodes);
+      if (victim.child === undefined) continue;
+      const devicesOf = await mastered(victim);
+      const at = now();
+      let forMs = 0;
+      let again: Promise<number[]> = Promise.resolve([]);
+      const measure = () => Promise.all(devicesOf.map((d) => writesAgain(d, victim, at)));
+      switch (kind) {
+        case "kill":
+        case "burstKill": {
+          if (kind === "burstKill") {
+            const burst = Array.from({ length: 10 }, () =>
+              post(
+                victim,
+                Array.from({ length: 5 }, () => pick(random, devices)),
+              ),
+            );
+            await sleep(30);
+            void Promise.all(burst);
+          }
+          await killNode(victim, "SIGKILL");
+          again = measure();
+          forMs = between(random, options.downMs ?? [500, 2000]);
+          await sleep(forMs);
+          launch(victim);
+          await waitUp(victim);
+          break;
+        }
+        case "stall": {
+          const pid = victim.child.pid as number;
+          process.kill(pid, "SIGSTOP");
+          victim.stopped = true;
+          again = measure();
+          forMs = between(random, options.stallMs ?? [5000, 25_000]);
+          await sleep(forMs);
+          if (victim.child?.pid === pid) process.kill(pid, "SIGCONT");
+          victim.stopped = false;
+          break;
+        }
+        case "term": {
+          again = measure();
+          await killNode(victim, "SIGTERM");
+          forMs = between(random, options.downMs ?? [500, 2000]);
+          await sleep(forMs);
+          launch(victim);
+          await waitUp(victim);
+          break;
+        }
+        default: {
+          const unexpected: never = kind;
+          throw new Error(`unknown fault ${String(unexpected)}`);
+        }
+      }
+      const writesAgainMs = await again;
+      const event = { kind, node: victim.id, at, forMs, mastered: devicesOf, writesAgainMs };
+      faults.push(event);
+      log(
+        `${(at / 1000).toFixed(1)} s: ${kind} ${victim.id} (${forMs} ms; mastered ${devicesOf.length}) → writes again after ${writesAgainMs.map((ms) => ms.toFixed(0)).join(", ")} ms`,
+      );
+    }
+  };
+
+  try {
+    for (const node of nodes) launch(node);
+    for (const node of nodes) await waitUp(node);
+    // Every device has a master before the first write.
+    for (const d of devices) {
+      const deadline = Date.now() + 30_000;
+      while ((await masterOf(d)).master === null) {
+        if (Date.now() > deadline) throw new Error(`no master for ${d}`);
+        await sleep(100);
+      }
+    }
+    log(
+      `seed ${options.seed}: ${nodeCount} nodes, ${devices.length} devices, etcd ${etcd.endpoint}`,
+    );
+    const workers = [
+      ...Array.from({ length: options.writers ?? 3 }, () => writer()),
+      deleter(),
+      termSampler(),
+    ];
+    await nemesis();
+    if (faultKinds.length === 0) await sleep(options.durationMs);
+    running = false;
+    await Promise.all(workers);
+    // Every node back and running, then let replication and anti-entropy settle.
+    for (const node of nodes) {
+      if (node.stopped && node.child?.pid !== undefined) process.kill(node.child.pid, "SIGCONT");
+      node.stopped = false;
+      if (node.child === undefined) launch(node);
+    }
+    for (const node of nodes) await waitUp(node);
+    const listings = await settle(nodes, log);
+    return judge({
+      seed: options.seed,
+      flows,
+      faults,
+      listings,
+      terms,
+      asyncWindowMs,
+      requests,
+      failedRequests,
+      convictions: nodes.reduce((sum, n) => sum + n.convictions, 0),
+    });
+  } finally {
+    running = false;
+    for (const node of nodes) {
+      if (node.child !== undefined) await killNode(node, "SIGKILL").catch(() => undefined);
+    }
+    await etcd.stop();
+  }
+}
+
+type Listing = Map<string, { deviceId: string; state: string }>;
+
+/** Polls every node's flows until they agree and nothing is pending, at most 45 s. */
+async function settle(nodes: readonly NodeProc[], log: (line: string) => void): Promise<Listing[]> {
+  const deadline = Date.now() + 45_000;
+  let listings: Listing[] = [];
+  for (;;) {
+    try {
+      listings = await Promise.all(
+        nodes.map(async (node) => {
+          const { status, json } = await rest(
+            node.rest,
+            "GET",
+            "/onos/v1/flows",
+            undefined,
+            20_000,
+          );
+          if (status !== 200) throw new Error(`${node.id}: ${status}`);
+          const listing: Listing = new Map();
+          for (const f of (json as { flows: { id: string; deviceId: string; state: string }[] })
+            .flows)
+            listing.set(f.id, { deviceId: f.deviceId, state: f.state });
+          return listing;
+        }),
+      );
+      const keys = listings.map((l) => [...l.keys()].sort().join());
+      const pending = listings.some((l) =>
+        [...l.values()].some((f) => f.state.startsWith("PENDING")),
+      );
+      if (keys.every((k) => k === keys[0]) && !pending) return listings;
+    } catch {
+      // a node is still syncing
+    }
+    if (Date.now() > deadline) {
+      log("the nodes did not converge within 45 s; judging what they list now");
+      return listings;
+    }
+    await sleep(1000);
+  }
+}
+
+function judge(input: {
+  seed: number;
+  flows: Map<string, FlowRecord>;
+  faults: readonly FaultEvent[];
+  listings: readonly Listing[];
+  terms: Map<string, Set<number>>;
+  asyncWindowMs: number;
+  requests: number;
+  failedRequests: number;
+  convictions: number;
+}): FaultReport {
+  const { flows, faults, listings, asyncWindowMs } = input;
+  const listedAnywhere = (id: string) => listings.some((l) => l.has(id));
+  const timeline = (flow: FlowRecord): FlowTimeline => {
+    const events: string[] = [];
+    if (flow.addAckAt !== undefined)
+      events.push(`${flow.addAckAt} ms: add acknowledged by ${flow.addVia}`);
+    if (flow.deleteSentAt !== undefined) events.push(`${flow.deleteSentAt} ms: delete sent`);
+    if (flow.deleteAckAt !== undefined)
+      events.push(`${flow.deleteAckAt} ms: delete acknowledged by ${flow.deleteVia}`);
+    if (flow.deleteUncertain === true) events.push("delete failed (uncertain)");
+    for (const fault of faults) {
+      const t = flow.addAckAt ?? 0;
+      if (fault.at >= t - 30_000 && fault.at <= (flow.deleteAckAt ?? t) + 30_000)
+        events.push(
+          `${fault.at} ms: ${fault.kind} ${fault.node} (mastered ${fault.mastered.join(" ") || "none"})`,
+        );
+    }
+    events.push(
+      `at the end: listed by ${
+        listings
+          .map((l, i) => (l.has(flow.flowId) ? `n${i + 1}` : ""))
+          .filter(Boolean)
+          .join(" ") || "nobody"
+      }`,
+    );
+    return { flowId: flow.flowId, deviceId: flow.deviceId, events };
+  };
+  const lost: FlowTimeline[] = [];
+  const asyncWindowLost: FlowTimeline[] = [];
+  const resurrected: FlowTimeline[] = [];
+  const divergent: FlowTimeline[] = [];
+  let acknowledgedAdds = 0;
+  let acknowledgedDeletes = 0;
+  for (const flow of flows.values()) {
+    if (flow.addAckAt !== undefined) acknowledgedAdds++;
+    if (flow.deleteAckAt !== undefined) acknowledgedDeletes++;
+    const listed = listedAnywhere(flow.flowId);
+    if (flow.deleteAckAt !== undefined) {
+      if (listed) resurrected.push(timeline(flow));
+    } else if (flow.deleteSentAt === undefined && flow.addAckAt !== undefined && !listed) {
+      const ack = flow.addAckAt;
+      const inWindow = faults.some(
+        (f) =>
+          (f.kind === "kill" || f.kind === "burstKill") &&
+          f.mastered.includes(flow.deviceId) &&
+          ack >= f.at - asyncWindowMs &&
+          ack <= f.at + 50,
+      );
+      (inWindow ? asyncWindowLost : lost).push(timeline(flow));
+    }
+  }
+  const all = new Set(listings.flatMap((l) => [...l.keys()]));
+  for (const id of all) {
+    if (listings.every((l) => l.has(id))) continue;
+    const known = flows.get(id);
+    const deviceId = listings.find((l) => l.has(id))?.get(id)?.deviceId ?? "?";
+    divergent.push(
+      known === undefined
+        ? {
+            flowId: id,
+            deviceId,
+            events: [
+              `listed by ${listings
+                .map((l, i) => (l.has(id) ? `n${i + 1}` : ""))
+                .filter(Boolean)
+                .join(" ")}`,
+            ],
+          }
+        : timeline(known),
+    );
+  }
+  const termsPerDevice = new Map([...input.terms].map(([d, set]) => [d, set.size]));
+  const kills = faults.filter((f) => f.kind === "kill" || f.kind === "burstKill");
+  const stalls = faults.filter((f) => f.kind === "stall");
+  const terms = faults.filter((f) => f.kind === "term");
+  const fmt = (s: { median: number; max: number; n: number }) =>
+    `median ${s.median.toFixed(0)} ms, max ${s.max.toFixed(0)} ms (n=${s.n})`;
+  const totalTerms = [...termsPerDevice.values()].reduce((a, b) => a + b, 0);
+  const lines = [
+    `seed ${input.seed}: ${faults.length} faults (${kills.length} kill -9, ${stalls.length} SIGSTOP, ${terms.length} SIGTERM), ${input.requests} requests (${input.failedRequests} failed), ${acknowledgedAdds} acknowledged adds, ${acknowledgedDeletes} acknowledged deletes`,
+    `lost outside the asynchronous window: ${lost.length}; in it (≤ ${asyncWindowMs} ms before a kill -9 of the master): ${asyncWindowLost.length}; resurrected deletes: ${resurrected.length}; divergent flows: ${divergent.length}`,
+    `kill -9 → writes accepted: ${fmt(spread(kills.flatMap((f) => f.writesAgainMs)))}`,
+    `SIGSTOP → writes accepted elsewhere: ${fmt(spread(stalls.flatMap((f) => f.writesAgainMs)))}`,
+    `SIGTERM → writes accepted elsewhere: ${fmt(spread(terms.flatMap((f) => f.writesAgainMs)))}`,
+    `terms per device: ${[...termsPerDevice.values()].join(", ")} (${faults.length === 0 ? "no faults" : `${(totalTerms / termsPerDevice.size / faults.length).toFixed(2)} per device per fault`}); convictions logged: ${input.convictions}`,
+  ];
+  const bad = [...lost, ...resurrected, ...divergent];
+  if (bad.length > 0) {
+    lines.push(`FAILED — replay with seed ${input.seed}; the flows:`);
+    for (const flow of bad.slice(0, 20))
+      lines.push(`  ${flow.deviceId}/${flow.flowId}: ${flow.events.join("; ")}`);
+  }
+  return {
+    seed: input.seed,
+    faults,
+    acknowledgedAdds,
+    acknowledgedDeletes,
+    failedRequests: input.failedRequests,
+    requests: input.requests,
+    lost,
+    asyncWindowLost,
+    resurrected,
+    divergent,
+    termsPerDevice,
+    convictions: input.convictions,
+    lines,
+  };
+}
