@@ -1,8 +1,16 @@
 import { execFileSync } from "node:child_process";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { applicationIdOf, bucketOf, fnv1a64, hash48, identityKey } from "./flowId.js";
+import {
+  applicationIdOf,
+  bucketOf,
+  fnv1a64,
+  hash48,
+  IdentityHasher,
+  identityKey,
+} from "./flowId.js";
 import { createFlowRule, sameFlowRule } from "./flowRule.js";
+import type { DeviceId } from "./ids.js";
 import { ruleSpec } from "./testing/arbitraries.js";
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
@@ -30,6 +38,27 @@ describe("fnv1a64", () => {
         expect(fnv1a64(bytes)).toBe(referenceFnv(bytes));
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it("agrees with the definition on inputs longer than one chunk of the byte path", () => {
+    const bytes = Uint8Array.from({ length: 10_000 }, (_, i) => (i * 7919) % 256);
+    expect(fnv1a64(bytes)).toBe(referenceFnv(bytes));
+  });
+
+  it("hashed piece by piece (IdentityHasher), a key hashes as hash48 of the whole key", () => {
+    const hasher = new IdentityHasher();
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "grapheme", minLength: 1 }),
+        fc.array(fc.string({ unit: "grapheme-ascii" })),
+        (device, pieces) => {
+          hasher.begin(device as DeviceId);
+          for (const piece of pieces) hasher.ascii(piece);
+          const key = `${JSON.stringify([device]).slice(0, -1)},${pieces.join("")}`;
+          expect(hasher.low48()).toBe(hash48(key));
+        },
+      ),
     );
   });
 

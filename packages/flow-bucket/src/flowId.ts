@@ -26,15 +26,34 @@ export function hash48(text: string): number {
   return h2 * TWO_32 + ((h1 * 65536 + h0) >>> 0);
 }
 
+/** An FNV-1a 64 hash state: four 16-bit limbs, low limb first. */
+type FnvState = [number, number, number, number];
+
 /** FNV-1a 64 over `bytes` (or over the char codes of an ASCII string). */
-function fnvLimbs(bytes: Uint8Array | string): [number, number, number, number] {
+function fnvLimbs(bytes: Uint8Array | string): FnvState {
   // Offset basis 0xcbf29ce484222325, low limb first.
-  let h0 = 0x2325;
-  let h1 = 0x8422;
-  let h2 = 0x9ce4;
-  let h3 = 0xcbf2;
-  for (let i = 0; i < bytes.length; i++) {
-    h0 ^= typeof bytes === "string" ? bytes.charCodeAt(i) : (bytes[i] ?? 0);
+  const state: FnvState = [0x2325, 0x8422, 0x9ce4, 0xcbf2];
+  if (typeof bytes === "string") fnvUpdate(state, bytes);
+  else for (let i = 0; i < bytes.length; i += 4096) fnvUpdate(state, binary(bytes, i, 4096));
+  return state;
+}
+
+/** `length` bytes from `start` as a string of char codes 0–255, one per byte. */
+function binary(bytes: Uint8Array, start: number, length: number): string {
+  return String.fromCharCode(...bytes.subarray(start, start + length));
+}
+
+/**
+ * Continues the FNV-1a 64 hash in `state` over the char codes of `text` (each below 256: ASCII,
+ * or bytes), in place: the one FNV loop, for whole keys and for keys hashed piece by piece.
+ */
+function fnvUpdate(state: FnvState, text: string): void {
+  let h0 = state[0];
+  let h1 = state[1];
+  let h2 = state[2];
+  let h3 = state[3];
+  for (let i = 0; i < text.length; i++) {
+    h0 ^= text.charCodeAt(i);
     // Multiply by the prime 0x100000001b3 = 2⁴⁰ + 0x1b3 (limbs 0x1b3, 0, 0x100, 0).
     const t0 = h0 * 0x1b3;
     let t1 = h1 * 0x1b3;
@@ -48,7 +67,10 @@ function fnvLimbs(bytes: Uint8Array | string): [number, number, number, number] 
     h2 = t2 & 0xffff;
     h3 = t3 & 0xffff;
   }
-  return [h0, h1, h2, h3];
+  state[0] = h0;
+  state[1] = h1;
+  state[2] = h2;
+  state[3] = h3;
 }
 
 /**
@@ -110,11 +132,8 @@ const ASCII = /^[\x00-\x7f]*$/;
  * `low48()`. The pieces must be ASCII, which every part of a key after the device id is.
  */
 export class IdentityHasher {
-  #h0 = 0;
-  #h1 = 0;
-  #h2 = 0;
-  #h3 = 0;
-  readonly #prefixes = new Map<string, readonly [number, number, number, number]>();
+  readonly #state: FnvState = [0, 0, 0, 0];
+  readonly #prefixes = new Map<string, Readonly<FnvState>>();
 
   /** Starts the hash of a key of `deviceId`'s rules, after its `["<device>",` prefix. */
   begin(deviceId: DeviceId): void {
@@ -125,38 +144,22 @@ export class IdentityHasher {
       state = fnvLimbs(ASCII.test(text) ? text : encoder.encode(text));
       if (this.#prefixes.size < 1 << 16) this.#prefixes.set(deviceId, state);
     }
-    [this.#h0, this.#h1, this.#h2, this.#h3] = state;
+    const into = this.#state;
+    into[0] = state[0];
+    into[1] = state[1];
+    into[2] = state[2];
+    into[3] = state[3];
   }
 
   /** Hashes the characters of `text` (ASCII). */
   ascii(text: string): void {
-    let h0 = this.#h0;
-    let h1 = this.#h1;
-    let h2 = this.#h2;
-    let h3 = this.#h3;
-    for (let i = 0; i < text.length; i++) {
-      h0 ^= text.charCodeAt(i);
-      const t0 = h0 * 0x1b3;
-      let t1 = h1 * 0x1b3;
-      let t2 = h2 * 0x1b3 + h0 * 0x100;
-      let t3 = h3 * 0x1b3 + h1 * 0x100;
-      t1 += t0 >>> 16;
-      h0 = t0 & 0xffff;
-      t2 += t1 >>> 16;
-      h1 = t1 & 0xffff;
-      t3 += t2 >>> 16;
-      h2 = t2 & 0xffff;
-      h3 = t3 & 0xffff;
-    }
-    this.#h0 = h0;
-    this.#h1 = h1;
-    this.#h2 = h2;
-    this.#h3 = h3;
+    fnvUpdate(this.#state, text);
   }
 
   /** The low 48 bits of the hash so far (what {@link hash48} gives for the whole key). */
   low48(): number {
-    return this.#h2 * TWO_32 + ((this.#h1 * 65536 + this.#h0) >>> 0);
+    const state = this.#state;
+    return state[2] * TWO_32 + ((state[1] * 65536 + state[0]) >>> 0);
   }
 }
 
