@@ -18,6 +18,7 @@ const device = (id: string, master: string | null, term: number): ConsoleDevice 
 const snapshot: ConsoleSnapshot = {
   self: "n1",
   admin: true,
+  adminActions: ["stop", "start"],
   serverTime: 10_500,
   nodes: [],
   devices: [device("of:2", "n2", 3), device("of:1", "n1", 1)],
@@ -56,6 +57,7 @@ describe("the page's live state", () => {
       failover: true,
       startedAt: 1000,
       activatedAt: null,
+      supersededAt: null,
     };
     let state = reduce(loaded(), { type: "term", change }, 20_000);
     expect(state.timeline).toHaveLength(1);

@@ -17,6 +17,8 @@ export interface LiveState {
   readonly loaded: boolean;
   readonly self: string;
   readonly admin: boolean;
+  /** What the page may do to nodes (stop, start, crash). */
+  readonly adminActions: readonly ("stop" | "start" | "crash")[];
   /** The node's clock minus the page's (ms), to show the node's times in page time. */
   readonly clockOffset: number;
   readonly nodes: readonly ConsoleNode[];
@@ -38,6 +40,7 @@ export const INITIAL_STATE: LiveState = {
   loaded: false,
   self: "",
   admin: false,
+  adminActions: [],
   clockOffset: 0,
   nodes: [],
   devices: [],
@@ -69,6 +72,7 @@ export function reduce(state: LiveState, event: ConsoleEvent, now: number): Live
         loaded: true,
         self: event.self,
         admin: event.admin,
+        adminActions: event.adminActions,
         clockOffset: event.serverTime - now,
         nodes: event.nodes,
         devices: [...event.devices].sort(byId),
@@ -129,7 +133,7 @@ export function recentlyMoved(state: LiveState, device: string, now: number): bo
   return at !== undefined && now - at < HIGHLIGHT_MS;
 }
 
-/** How long a term took to become active (ms), or `null` while it is synchronizing. */
+/** How long a term took to become active (ms), or `null` while it is synchronizing (or never was). */
 export function syncTime(change: TermChange): number | null {
   return change.activatedAt === null ? null : change.activatedAt - change.startedAt;
 }

@@ -1,6 +1,7 @@
-import { bytes, count } from "../format";
-import type { LiveState } from "../live";
+import { bytes, clock, count, duration } from "../format";
+import { type LiveState, syncTime } from "../live";
 import type { ConsoleNode } from "../protocol";
+import { kindOf } from "./drill";
 
 /** The cluster: nodes with status, mastered devices and live figures. */
 export function ClusterView({ live }: { live: LiveState }) {
@@ -36,6 +37,7 @@ export function ClusterView({ live }: { live: LiveState }) {
           ))}
         </tbody>
       </table>
+      <RecentChanges live={live} />
       <p class="note">
         <b>suspected</b>: stopped answering, not yet convicted by the failure detectors (it still
         masters devices); <b>down</b>: convicted, its devices have moved. Figures are known for the
@@ -66,5 +68,33 @@ function NodeRow({ node }: { node: ConsoleNode }) {
       <td class="num">{f === null ? "—" : bytes(f.bytesPerSecond)}</td>
       <td class="num">{f === null ? "—" : count(f.writesPerSecond)}</td>
     </tr>
+  );
+}
+
+/** The last few masters that moved (not the first masters of a start). */
+function RecentChanges({ live }: { live: LiveState }) {
+  const moves = live.timeline
+    .filter((c) => c.previousMaster !== null)
+    .slice(-5)
+    .reverse();
+  if (moves.length === 0) return null;
+  return (
+    <>
+      <h3>
+        Latest moves <a href="#/drill">(the failover drill)</a>
+      </h3>
+      <ul class="moves" data-testid="recent-moves">
+        {moves.map((c) => {
+          const sync = syncTime(c);
+          return (
+            <li key={`${c.device}:${c.term}`} class={c.failover ? "failover" : ""}>
+              <span class="mono">{clock(c.startedAt)}</span> {c.device}: {kindOf(c)}{" "}
+              {c.previousMaster} → {c.master}, term {c.term},{" "}
+              {sync === null ? "synchronizing…" : `active after ${duration(sync)}`}
+            </li>
+          );
+        })}
+      </ul>
+    </>
   );
 }

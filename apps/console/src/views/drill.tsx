@@ -8,24 +8,41 @@ import { DeviceTable } from "./devices";
 /** Term changes listed, newest first. */
 const SHOWN_CHANGES = 40;
 
+type Action = "stop" | "crash" | "start";
+interface Stop {
+  readonly node: string;
+  readonly action: "stop" | "crash";
+  /** Page time (ms). */
+  readonly at: number;
+}
+
+const PAST: Record<Action, string> = { stop: "stopped", crash: "crashed", start: "started" };
+const TITLES: Record<"stop" | "crash", string> = {
+  stop: "stop the node gracefully: it hands its devices over first",
+  crash: "crash the node: no hand-over, the failure detectors convict it",
+};
+
 /** Stop and start nodes, and watch devices move: the timeline of term changes. */
 export function DrillView({ live }: { live: LiveState }) {
   const now = useNow(500);
   const [pending, setPending] = useState<string | undefined>(undefined);
   const [message, setMessage] = useState<string | undefined>(undefined);
-  const [stopped, setStopped] = useState<{ node: string; at: number } | undefined>(undefined);
+  const [stopped, setStopped] = useState<Stop | undefined>(undefined);
 
-  const act = async (node: string, action: "stop" | "start") => {
+  const act = async (node: string, action: Action) => {
     setPending(`${action} ${node}`);
     setMessage(undefined);
-    setStopped(action === "stop" ? { node, at: Date.now() } : undefined);
+    setStopped(action === "start" ? undefined : { node, action, at: Date.now() });
+    // A graceful stop and a start are the REST API's; a crash is the console's own.
+    const url =
+      action === "crash"
+        ? `/ui/api/nodes/${encodeURIComponent(node)}/crash`
+        : `/onos/v1/admin/nodes/${encodeURIComponent(node)}/${action}`;
     try {
-      const response = await fetch(`/onos/v1/admin/nodes/${encodeURIComponent(node)}/${action}`, {
-        method: "POST",
-      });
+      const response = await fetch(url, { method: "POST" });
       setMessage(
         response.ok
-          ? `${action === "stop" ? "stopped" : "started"} ${node} at ${clock(Date.now())}`
+          ? `${PAST[action]} ${node} at ${clock(Date.now())}`
           : `${action} ${node} failed: ${response.status} ${await response.text()}`,
       );
     } catch (error) {
@@ -59,20 +76,21 @@ export function DrillView({ live }: { live: LiveState }) {
               <p>masters {node.masters} devices</p>
               {live.admin ? (
                 <div class="row">
-                  <button
-                    type="button"
-                    class="danger"
-                    data-action="stop"
-                    disabled={!running || node.self || pending !== undefined}
-                    title={
-                      node.self
-                        ? "this page is served by this node"
-                        : "crash the node (no hand-over)"
-                    }
-                    onClick={() => void act(node.id, "stop")}
-                  >
-                    stop
-                  </button>
+                  {(["stop", "crash"] as const)
+                    .filter((action) => live.adminActions.includes(action))
+                    .map((action) => (
+                      <button
+                        key={action}
+                        type="button"
+                        class="danger"
+                        data-action={action}
+                        disabled={!running || node.self || pending !== undefined}
+                        title={node.self ? "this page is served by this node" : TITLES[action]}
+                        onClick={() => void act(node.id, action)}
+                      >
+                        {action}
+                      </button>
+                    ))}
                   <button
                     type="button"
                     data-action="start"
@@ -119,8 +137,8 @@ export function kindOf(change: TermChange): string {
   return change.previousMaster === change.master ? "new term, same master" : "hand-over";
 }
 
-/** "n2's 3 devices moved 3.5 s after the stop, active 3–4 ms later". */
-function stopSummary(live: LiveState, stop: { node: string; at: number }): string | undefined {
+/** "n2's 3 devices moved 0.2 s after the stop (hand-over), active 5–9 ms later". */
+function stopSummary(live: LiveState, stop: Stop): string | undefined {
   const at = stop.at + live.clockOffset;
   const moved = live.timeline.filter((c) => c.previousMaster === stop.node && c.startedAt >= at);
   if (moved.length === 0) return undefined;
@@ -133,12 +151,17 @@ function stopSummary(live: LiveState, stop: { node: string; at: number }): strin
       ? "synchronizing"
       : `active ${duration(fastest)}${slowest !== fastest ? `–${duration(slowest)}` : ""} later`;
   const devices = `${moved.length} device${moved.length === 1 ? "" : "s"}`;
-  return `${stop.node}'s ${devices} moved ${duration(after)} after the stop (the failure detectors' verdict), ${active}`;
+  const how = moved.some((c) => c.failover)
+    ? "failover: the failure detectors' verdict"
+    : "hand-over";
+  return `${stop.node}'s ${devices} moved ${duration(after)} after the ${stop.action} (${how}), ${active}`;
 }
 
 function Timeline({ changes, now }: { changes: readonly TermChange[]; now: number }) {
   if (changes.length === 0) return <p class="note">No term change since this node started.</p>;
-  const longest = Math.max(1, ...changes.map((c) => syncTime(c) ?? now - c.startedAt));
+  // A term still synchronizing counts its time so far; one superseded, until it was.
+  const elapsed = (c: TermChange) => syncTime(c) ?? (c.supersededAt ?? now) - c.startedAt;
+  const longest = Math.max(1, ...changes.map(elapsed));
   return (
     <table data-testid="timeline" class="timeline">
       <thead>
@@ -155,12 +178,13 @@ function Timeline({ changes, now }: { changes: readonly TermChange[]; now: numbe
       <tbody>
         {changes.map((c) => {
           const sync = syncTime(c);
-          const shown = sync ?? now - c.startedAt;
+          const shown = elapsed(c);
           const kind = kindOf(c);
+          const superseded = c.activatedAt === null && c.supersededAt !== null;
           return (
             <tr
               key={`${c.device}:${c.term}`}
-              class={c.failover ? "failover" : ""}
+              class={c.failover ? "failover" : superseded ? "superseded" : ""}
               data-device={c.device}
               data-term={c.term}
             >
@@ -176,14 +200,22 @@ function Timeline({ changes, now }: { changes: readonly TermChange[]; now: numbe
               </td>
               <td>{kind}</td>
               <td class="mono">
-                {c.activatedAt === null ? "synchronizing…" : clock(c.activatedAt)}
+                {c.activatedAt !== null
+                  ? clock(c.activatedAt)
+                  : superseded
+                    ? "never (a newer term came)"
+                    : "synchronizing…"}
               </td>
               <td class="bar-cell">
                 <span
-                  class={`bar ${sync === null ? "open" : ""}`}
+                  class={`bar ${superseded ? "cut" : sync === null ? "open" : ""}`}
                   style={{ width: `${Math.max(2, (shown / longest) * 160)}px` }}
                 />
-                {sync === null ? `${duration(shown)}…` : duration(sync)}
+                {sync !== null
+                  ? duration(sync)
+                  : superseded
+                    ? `${duration(shown)}, cut short`
+                    : `${duration(shown)}…`}
               </td>
             </tr>
           );

@@ -35,21 +35,31 @@ function newest(path: string): number {
   return latest;
 }
 
+/** The newest modification time of the page's sources (`src/`, `index.html`, the Vite config). */
+function newestSource(): number {
+  return Math.max(
+    newest(join(CONSOLE_PACKAGE, "src")),
+    newest(join(CONSOLE_PACKAGE, "index.html")),
+    newest(join(CONSOLE_PACKAGE, "vite.config.ts")),
+    newest(fileURLToPath(new URL("./protocol.ts", import.meta.url))),
+  );
+}
+
+/** Beside the build: the newest source time it was built from (a build that began before an edit is stale). */
+const SOURCES_STAMP = ".sources-mtime";
+
 /**
  * Whether the console must be built: `dist/index.html` is missing, or a source of the page
- * (`src/`, `index.html`, the Vite config) is newer than it.
+ * (`src/`, `index.html`, the Vite config, the protocol) changed since the build began.
  */
 export function consoleBuildIsStale(dist = consoleDist()): boolean {
   const index = join(dist, "index.html");
   if (!existsSync(index)) return true;
   if (dist !== join(CONSOLE_PACKAGE, "dist")) return false;
-  const built = statSync(index).mtimeMs;
-  const sources = Math.max(
-    newest(join(CONSOLE_PACKAGE, "src")),
-    newest(join(CONSOLE_PACKAGE, "index.html")),
-    newest(join(CONSOLE_PACKAGE, "vite.config.ts")),
-  );
-  return sources > built;
+  const stamp = join(dist, SOURCES_STAMP);
+  // Built by `vite build` alone (no stamp), it may be older than its sources: build it again.
+  if (!existsSync(stamp)) return true;
+  return newestSource() > Number(readFileSync(stamp, "utf8"));
 }
 
 let building: Promise<void> | undefined;
@@ -145,6 +155,7 @@ export function buildConsole(
   }
   log?.("building the console (vite build)");
   const begin = Date.now();
+  const sources = newestSource();
   const output = join(tmpdir(), `flowstore-console-build-${process.pid}-${begin}.log`);
   const fd = openSync(output, "w");
   return new Promise<void>((resolve, reject) => {
@@ -160,6 +171,7 @@ export function buildConsole(
       const text = readFileSync(output, "utf8");
       rmSync(output, { force: true });
       if (code === 0) {
+        writeFileSync(join(CONSOLE_PACKAGE, "dist", SOURCES_STAMP), String(sources));
         log?.(`console built in ${Date.now() - begin} ms`);
         resolve();
       } else reject(new Error(`vite build failed (exit ${code}):\n${text}`));

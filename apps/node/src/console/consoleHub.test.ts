@@ -51,6 +51,8 @@ function storeWithoutTables(): EcFlowRuleStore {
 
 let coordinator: EmbeddedCoordinator<DeviceId>;
 let membership: ReturnType<typeof handMembership>;
+/** Nodes the cluster view shows stopped (before or without the detectors' verdict). */
+const stopped = new Set<string>();
 let hub: ConsoleHub;
 const events: ConsoleEvent[] = [];
 const devices = simulatedDeviceIds(6);
@@ -73,13 +75,14 @@ beforeEach(async () => {
             id,
             host: "127.0.0.1",
             port: 9000 + i,
-            status: membership.state(id),
+            status: stopped.has(id) ? ("INACTIVE" as const) : membership.state(id),
           })),
       },
     },
-    { devicePeriod: 20, metricsPeriod: 50 },
+    { devicePeriod: 20, metricsPeriod: 50, handOverWindow: 300 },
   );
   events.length = 0;
+  stopped.clear();
   hub.listen((event) => events.push(event));
 });
 
@@ -106,6 +109,9 @@ describe("console hub", () => {
 
   it("records a failover: the term change from the stopped node, then its activation", async () => {
     const moving = devices.filter((d) => coordinator.mastership(d).master === "n2");
+    // n2 crashes: it stops answering at once, and the detectors convict it a while later.
+    stopped.add("n2");
+    await new Promise((resolve) => setTimeout(resolve, 400));
     membership.set(nodeId("n2"), "INACTIVE");
     const changes = () =>
       events.flatMap((e) =>
@@ -140,6 +146,41 @@ describe("console hub", () => {
         ? true
         : undefined,
     );
+  });
+
+  it("counts the moves of a node that stops gracefully as hand-overs", async () => {
+    const moving = devices.filter((d) => coordinator.mastership(d).master === "n3");
+    stopped.add("n3");
+    for (const device of moving) await coordinator.forNode(nodeId("n3")).relinquish(device);
+    membership.set(nodeId("n3"), "INACTIVE");
+    await waitFor("the hand-overs", async () =>
+      moving.every((device) => events.some((e) => e.type === "term" && e.change.device === device))
+        ? true
+        : undefined,
+    );
+    for (const device of moving) {
+      const change = hub.snapshot().timeline.findLast((c) => c.device === device)!;
+      expect(change.previousMaster).toBe("n3");
+      expect(change.failover).toBe(false);
+    }
+  });
+
+  it("marks a term that a newer one replaced before it became active", async () => {
+    const device = devices[1]!;
+    const first = coordinator.mastership(device);
+    await coordinator.forNode(first.master!).relinquish(device);
+    const second = coordinator.mastership(device);
+    await coordinator.forNode(second.master!).relinquish(device);
+    const third = coordinator.mastership(device);
+    expect(third.term).toBeGreaterThan(second.term);
+    await waitFor(
+      "the superseded term",
+      async () =>
+        hub.snapshot().timeline.find((c) => c.device === device && c.term === second.term)
+          ?.supersededAt ?? undefined,
+    );
+    const last = hub.snapshot().timeline.find((c) => c.device === device && c.term === third.term)!;
+    expect(last.supersededAt).toBeNull();
   });
 
   it("counts a move from a running node as a hand-over, not a failover", async () => {

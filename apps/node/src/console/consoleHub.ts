@@ -34,7 +34,12 @@ export interface ConsoleContext {
   readonly applications?: Pick<ApplicationRegistry, "idOf" | "nameOf"> | undefined;
   /** `--local` only: crash or restore a node of the process. */
   readonly admin?:
-    | { stop(node: string): Promise<void>; start(node: string): Promise<void> }
+    | {
+        stop(node: string): Promise<void>;
+        start(node: string): Promise<void>;
+        /** Stops a node as a crash would (no hand-over), when the node offers it. */
+        crash?(node: string): Promise<void>;
+      }
     | undefined;
 }
 
@@ -48,6 +53,11 @@ export interface ConsoleHubOptions {
   readonly timelineSize?: number;
   /** Samples kept (default 600: ten minutes). */
   readonly historySize?: number;
+  /**
+   * A master that moves off a node gone for less than this (ms) was handed over as the node
+   * stopped; longer, it failed over (default 1000: failure detectors take seconds).
+   */
+  readonly handOverWindow?: number;
   readonly now?: () => number;
 }
 
@@ -75,6 +85,9 @@ export class ConsoleHub {
   /** The last master (and its term) of each device, to know where a master moved from. */
   readonly #masters = new Map<string, { master: string; term: number }>();
   readonly #failovers = new Map<string, number>();
+  /** When this node first saw each node of the cluster view not running (ms). */
+  readonly #downSince = new Map<string, number>();
+  readonly #handOverWindow: number;
   readonly #rows = new Map<string, string>();
   #nodes = "";
   #closed = false;
@@ -84,6 +97,7 @@ export class ConsoleHub {
     this.#now = options.now ?? Date.now;
     this.#timelineSize = options.timelineSize ?? 500;
     this.#historySize = options.historySize ?? 600;
+    this.#handOverWindow = options.handOverWindow ?? 1000;
     this.#sampler = new NodeSampler(context.store);
     this.#unregister = registerLocalNode(context.nodeId, this.#sampler);
     const { mastership } = context;
@@ -116,6 +130,7 @@ export class ConsoleHub {
     return {
       self: this.#context.nodeId,
       admin: this.#context.admin !== undefined,
+      adminActions: adminActions(this.#context.admin),
       serverTime: this.#now(),
       nodes: this.nodes(),
       devices: this.devices(),
@@ -204,9 +219,12 @@ export class ConsoleHub {
     this.#masters.set(device, { master: info.master, term: info.term });
     const previousMaster = before?.master ?? null;
     const moved = previousMaster !== null && previousMaster !== info.master;
-    const previousStatus = this.#context.cluster.nodes().find((n) => n.id === previousMaster);
-    const failover = moved && previousStatus?.status !== "ACTIVE";
     const now = this.#now();
+    this.#noteDownNodes(now);
+    // A failover: the master moved off a node that had been gone for a while (the failure
+    // detectors' verdict). A node that stops gracefully hands its devices over as it goes.
+    const downSince = previousMaster === null ? undefined : this.#downSince.get(previousMaster);
+    const failover = moved && downSince !== undefined && now - downSince >= this.#handOverWindow;
     if (failover) this.#failovers.set(device, now);
     const active = this.#context.mastership.activeTerm(device as DeviceId);
     const change: TermChange = {
@@ -218,7 +236,21 @@ export class ConsoleHub {
       failover,
       startedAt: now,
       activatedAt: active === info.term ? now : null,
+      supersededAt: null,
     };
+    // The device's earlier terms that never became active never will.
+    for (let i = this.#timeline.length - 1; i >= 0; i--) {
+      const earlier = this.#timeline[i]!;
+      if (
+        earlier.device !== device ||
+        earlier.activatedAt !== null ||
+        earlier.supersededAt !== null
+      )
+        continue;
+      const superseded = { ...earlier, supersededAt: now };
+      this.#timeline[i] = superseded;
+      this.#emit({ type: "term", change: superseded });
+    }
     this.#timeline.push(change);
     if (this.#timeline.length > this.#timelineSize) this.#timeline.shift();
     this.#emit({ type: "term", change });
@@ -251,9 +283,18 @@ export class ConsoleHub {
     if (changed.length > 0) this.#emit({ type: "devices", devices: changed });
   }
 
+  /** Notes when each node of the cluster view was first seen not running. */
+  #noteDownNodes(now: number): void {
+    for (const member of this.#context.cluster.nodes()) {
+      if (member.status === "ACTIVE") this.#downSince.delete(member.id);
+      else if (!this.#downSince.has(member.id)) this.#downSince.set(member.id, now);
+    }
+  }
+
   #tick(): void {
     if (this.#closed) return;
     const now = this.#now();
+    this.#noteDownNodes(now);
     this.#sampler.sample(now);
     const nodes = this.nodes();
     const figures: Record<string, (typeof nodes)[number]["figures"] & object> = {};
@@ -276,4 +317,10 @@ export function termState(info: ReplicaInfo, activeTerm: number | undefined): Co
   if (info.master === undefined) return "NONE";
   if (activeTerm === info.term) return "ACTIVE";
   return "SYNCHRONIZING";
+}
+
+/** What the page may do to nodes with `admin`. */
+export function adminActions(admin: ConsoleContext["admin"]): ("stop" | "start" | "crash")[] {
+  if (admin === undefined) return [];
+  return typeof admin.crash === "function" ? ["stop", "start", "crash"] : ["stop", "start"];
 }

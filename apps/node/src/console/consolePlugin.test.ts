@@ -139,3 +139,39 @@ describe("console plugin", () => {
     await reader.cancel().catch(() => undefined);
   });
 });
+
+describe("console plugin without --local", () => {
+  it("offers no node actions, and refuses a crash", async () => {
+    const state = (await get("/ui/api/state")).body as ConsoleSnapshot;
+    expect(state.admin).toBe(false);
+    expect(state.adminActions).toEqual([]);
+    const response = await fetch(`${node.url}/ui/api/nodes/n1/crash`, { method: "POST" });
+    expect(response.status).toBe(404);
+  });
+});
+
+describe("console plugin with --local's node actions", () => {
+  it("crashes a node through the node's admin, and says it can", async () => {
+    const crashed: string[] = [];
+    const local = await startConsoleNode({
+      devices: 1,
+      dist,
+      admin: {
+        stop: async () => undefined,
+        start: async () => undefined,
+        crash: async (id) => {
+          crashed.push(id);
+        },
+      },
+    });
+    try {
+      const state = (await (await fetch(`${local.url}/ui/api/state`)).json()) as ConsoleSnapshot;
+      expect(state.adminActions).toEqual(["stop", "start", "crash"]);
+      const response = await fetch(`${local.url}/ui/api/nodes/n3/crash`, { method: "POST" });
+      expect(response.status).toBe(200);
+      expect(crashed).toEqual(["n3"]);
+    } finally {
+      await local.close();
+    }
+  });
+});

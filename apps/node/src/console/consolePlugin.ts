@@ -128,6 +128,23 @@ export const consolePlugin: FastifyPluginAsync<ConsolePluginOptions> = async (ap
 
   app.get("/ui/api/state", async () => hub.snapshot());
 
+  // A crash for the failover drill; a graceful stop and a start are the REST API's.
+  app.post<{ Params: { nodeId: string } }>(
+    "/ui/api/nodes/:nodeId/crash",
+    async (request, reply) => {
+      const admin = options.admin;
+      if (admin?.crash === undefined) {
+        const error: ConsoleError = {
+          code: "NOT_FOUND",
+          message: "crashing a node is only available with --local",
+        };
+        return reply.code(404).send(error);
+      }
+      await admin.crash(request.params.nodeId);
+      return { node: request.params.nodeId, action: "crash" };
+    },
+  );
+
   app.get("/ui/api/events", (request, reply) => {
     reply.hijack();
     const response = reply.raw;

@@ -79,6 +79,8 @@ export interface TermChange {
   readonly startedAt: number;
   /** When the term was published active (synchronized), or `null` while it is not. */
   readonly activatedAt: number | null;
+  /** When a newer term replaced this one before it became active (it never will), else `null`. */
+  readonly supersededAt: number | null;
 }
 
 /** One sample of every known node's figures. */
@@ -93,6 +95,12 @@ export interface ConsoleSnapshot {
   readonly self: string;
   /** Whether nodes can be stopped and started from the page (`--local`). */
   readonly admin: boolean;
+  /**
+   * What the page can do to a node: `stop` (graceful: a planned hand-over) and `start` through
+   * the REST API, `crash` (no hand-over: the failure detectors convict it) through the console's
+   * own `POST /ui/api/nodes/{id}/crash`, when the node offers it.
+   */
+  readonly adminActions: readonly ("stop" | "start" | "crash")[];
   readonly serverTime: number;
   readonly nodes: readonly ConsoleNode[];
   readonly devices: readonly ConsoleDevice[];

@@ -15,6 +15,7 @@ import {
 } from "@flowstore/mastership";
 import Fastify, { type FastifyInstance } from "fastify";
 import { DeviceFleet, simulatedDeviceIds } from "../../deviceSimulator.js";
+import type { ConsoleContext } from "../consoleHub.js";
 import { consolePlugin } from "../consolePlugin.js";
 
 /** A running one-node console fixture. */
@@ -30,7 +31,7 @@ export interface ConsoleNode {
 
 /** Starts node `n1` alone with `devices` simulated devices and the console at `url/ui/`. */
 export async function startConsoleNode(
-  options: { devices?: number; dist?: string } = {},
+  options: { devices?: number; dist?: string; admin?: ConsoleContext["admin"] } = {},
 ): Promise<ConsoleNode> {
   const id = nodeId("n1");
   const [port] = await freePorts(1);
@@ -63,6 +64,7 @@ export async function startConsoleNode(
       nodes: () => [{ id, host: "127.0.0.1", port: port!, status: "ACTIVE" as const }],
     },
     ...(options.dist === undefined ? {} : { dist: async () => options.dist! }),
+    ...(options.admin === undefined ? {} : { admin: options.admin }),
   });
   const address = await app.listen({ host: "127.0.0.1", port: 0 });
   for (const device of devices) await mastership.requestRoleFor(device);
