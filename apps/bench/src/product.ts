@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePorts } from "@flowstore/cluster-messaging";
 import type { DeviceId } from "@flowstore/flow-bucket";
+import { WebSocket } from "ws";
 import { sleep } from "./cluster.js";
 
 /**
@@ -25,6 +26,11 @@ export interface NodeProcess {
   cpuMs(): number;
   /** Resident memory, bytes. */
   rss(): number;
+  /**
+   * The live heap: collects garbage in the node (through its inspector, started with
+   * `inspect: true`) and reads the heap in use, bytes.
+   */
+  liveHeap(): Promise<number>;
   /** SIGKILLs the process (by its PID) and waits for it to exit. */
   stop(): Promise<void>;
 }
@@ -37,6 +43,8 @@ export interface LocalClusterOptions {
   readonly config?: Record<string, unknown>;
   /** Extra Node.js flags (e.g. `--cpu-prof`). */
   readonly nodeFlags?: readonly string[];
+  /** Open the node's inspector on a free loopback port, for {@link NodeProcess.liveHeap}. */
+  readonly inspect?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -54,6 +62,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       "--import",
       "tsx",
       ...(options.nodeFlags ?? []),
+      ...(options.inspect ? ["--inspect=127.0.0.1:0"] : []),
       NODE_CLI,
       "--local",
       String(nodes),
@@ -69,8 +78,10 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     { cwd: NODE_DIR, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
+  let inspector: string | undefined;
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
+    inspector ??= /Debugger listening on (ws:\/\/\S+)/.exec(output)?.[1];
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
@@ -83,6 +94,10 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     child,
     cpuMs: () => processCpuMs(pid),
     rss: () => processRss(pid),
+    liveHeap: () => {
+      if (inspector === undefined) throw new Error("start the node with inspect: true");
+      return liveHeapOf(inspector);
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) process.kill(pid, "SIGKILL");
       await exited;
@@ -148,6 +163,40 @@ async function allFree(ports: readonly number[]): Promise<boolean> {
     if (!free) return false;
   }
   return true;
+}
+
+/** Through the inspector at `url`: a full garbage collection, then the heap in use. */
+async function liveHeapOf(url: string): Promise<number> {
+  const socket = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("open", () => resolve());
+    socket.once("error", reject);
+  });
+  let next = 0;
+  const call = (method: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const id = ++next;
+      const onMessage = (data: Buffer) => {
+        const message = JSON.parse(data.toString()) as {
+          id?: number;
+          result?: Record<string, unknown>;
+          error?: { message: string };
+        };
+        if (message.id !== id) return;
+        socket.off("message", onMessage);
+        if (message.error !== undefined) reject(new Error(message.error.message));
+        else resolve(message.result ?? {});
+      };
+      socket.on("message", onMessage);
+      socket.send(JSON.stringify({ id, method }));
+    });
+  try {
+    await call("HeapProfiler.collectGarbage");
+    const usage = await call("Runtime.getHeapUsage");
+    return Number(usage.usedSize);
+  } finally {
+    socket.close();
+  }
 }
 
 function processCpuMs(pid: number): number {

@@ -51,11 +51,12 @@ async function runOnce(
     nodes: NODES,
     devices: 2,
     config: design.config,
+    inspect: true,
     log: (line) => ctx.progress(`${design.name}: ${line}`),
   });
   try {
     await sleep(2000);
-    const heapBefore = heapOf(await scrape(node));
+    const heapBefore = await node.liveHeap();
     const label = `${design.name}, ${flows.toLocaleString("en")} flows`;
     let lastShown = 0;
     const posted = await postFlows(node.restPorts[0]!, device, flows, {
@@ -92,18 +93,17 @@ async function runOnce(
     const cpuBefore = node.cpuMs();
     const start = performance.now();
     let idleLagMax = 0;
-    // The smallest heap seen while idle: the live set, after the collector has run.
-    let heapAfter = Number.POSITIVE_INFINITY;
     while (performance.now() - start < idleSeconds * 1000) {
       await sleep(1000);
       const metrics = await scrape(node);
       const lag = metrics.reduce((s, m) => s + sumMetric(m, "flowstore_backup_lag_buckets"), 0);
       idleLagMax = Math.max(idleLagMax, lag);
-      heapAfter = Math.min(heapAfter, heapOf(metrics));
     }
     const seconds = (performance.now() - start) / 1000;
     const cpu = node.cpuMs() - cpuBefore;
     const after = await scrape(node);
+    // The live heap: a full collection first, through the node's inspector.
+    const heapAfter = await node.liveHeap();
     const bytes = (ms: Map<string, number>[]) =>
       ms.reduce(
         (s, m) =>
@@ -128,18 +128,6 @@ async function runOnce(
   } finally {
     await node.stop();
   }
-}
-
-/** The process heap in use, from the node's metrics (the same process for every local node). */
-function heapOf(metrics: readonly Map<string, number>[]): number {
-  const first = metrics[0];
-  if (first === undefined) return 0;
-  return (
-    sumMetric(first, "nodejs_heap_size_used_bytes") ||
-    sumMetric(first, "flowstore_heap_used_bytes") ||
-    sumMetric(first, "process_heap_used_bytes") ||
-    sumMetric(first, "process_resident_memory_bytes")
-  );
 }
 
 export const scaleScenario = defineScenario({
@@ -187,7 +175,7 @@ export const scaleScenario = defineScenario({
         ctx.record(`${at}: idle backup lag, max`, "buckets", o.idleLagMax, { better: "lower" });
         ctx.record(`${at}: heap per stored flow per node`, "B", o.heapPerFlow, {
           better: "lower",
-          note: "growth of the smallest heap seen while idle / (flows × 3 copies)",
+          note: "growth of the live heap (after a full collection) / (flows × 3 copies)",
         });
       }
       ctx.record(
