@@ -19,8 +19,9 @@ export function DevicesView({ live }: { live: LiveState }) {
       <h2>Devices</h2>
       <DeviceTable live={live} now={now} />
       <p class="note">
-        A row turns amber for {HIGHLIGHT_MS / 1000} s when its master moves, red when it moved
-        because its master stopped (a failover). Flow counts are this node's copy of each table.
+        A row turns amber for {HIGHLIGHT_MS / 1000} s when its master moves (a hand-over, a
+        rebalance), red when it failed over: its master stopped answering and the failure detectors
+        convicted it. Flow counts are this node's copy of each table.
       </p>
     </section>
   );
