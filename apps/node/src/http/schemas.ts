@@ -43,11 +43,17 @@ export const FlowEntrySchema = z
     tableId: z.union([z.number(), z.string()]),
     tableName: z.string(),
     state: z.enum(["PENDING_ADD", "ADDED", "PENDING_REMOVE", "REMOVED", "FAILED"]),
-    life: z.number(),
+    life: z.number().describe("Seconds on the device, as last reported (soft state: see packets)"),
     liveType: z.string(),
-    lastSeen: z.number(),
-    packets: z.number(),
-    bytes: z.number(),
+    lastSeen: z.number().describe("When the device last reported the flow, ms since the epoch"),
+    packets: z
+      .number()
+      .describe(
+        "Packets matched, as the device last reported. Counters are soft state: the master " +
+          "records each report but does not replicate it to the backups, so after a failover " +
+          "the new master shows the counters of the next device report (every stats period)",
+      ),
+    bytes: z.number().describe("Bytes matched, as the device last reported (soft state)"),
     selector: z.object({ criteria: z.array(z.looseObject({ type: z.string() })) }),
     treatment: z.looseObject({ instructions: z.array(z.looseObject({ type: z.string() })) }),
   })
