@@ -51,6 +51,8 @@ export interface FaultEvent {
   readonly mastered: readonly string[];
   /** Per mastered device: strike → a write to it accepted through another node, ms. */
   readonly writesAgainMs: readonly number[];
+  /** Per mastered device: strike → another node named its master (as a live node sees it), ms. */
+  readonly masterMovedMs: readonly number[];
 }
 
 /** What happened to one flow, for the report of a failure. */
@@ -70,7 +72,10 @@ export interface FaultReport {
   readonly requests: number;
   /** Acknowledged adds, never deleted, missing at the end — outside the asynchronous window. */
   readonly lost: readonly FlowTimeline[];
-  /** Lost adds acknowledged within `asyncWindowMs` before a kill -9 of their master. */
+  /**
+   * Lost adds acknowledged within `asyncWindowMs` before a kill -9 or a SIGSTOP of their
+   * master (a stopped master is a crashed one as far as the others can tell).
+   */
   readonly asyncWindowLost: readonly FlowTimeline[];
   /** Acknowledged deletes whose flow is listed at the end. */
   readonly resurrected: readonly FlowTimeline[];
@@ -356,13 +361,52 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
     }
   };
 
-  /** From `start`: how long until a one-flow write to `deviceId` is accepted elsewhere. */
+  /**
+   * From `start`: how long until a one-flow write to `deviceId` is accepted through another
+   * node. A probe goes out every 25 ms without waiting for the earlier ones (a request stuck
+   * on a stopped master must not hide that a new one would succeed); the first success
+   * counts.
+   */
   const writesAgain = async (deviceId: string, victim: NodeProc, start: number) => {
+    const deadline = Date.now() + 60_000;
+    let accepted: number | undefined;
+    const inFlight = new Set<Promise<void>>();
+    while (accepted === undefined && Date.now() < deadline) {
+      const others = nodes.filter((n) => n !== victim && up(n));
+      if (others.length > 0 && inFlight.size < 200) {
+        const probe = post(pick(random, others), [deviceId]).then((ok) => {
+          if (ok) accepted ??= now() - start;
+        });
+        inFlight.add(probe);
+        void probe.finally(() => inFlight.delete(probe));
+      }
+      await sleep(25);
+    }
+    await Promise.all(inFlight);
+    return accepted ?? Number.POSITIVE_INFINITY;
+  };
+
+  /** From `start`: how long until a live node names another master of `deviceId`. */
+  const masterMoved = async (deviceId: string, victim: NodeProc, start: number) => {
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       const others = nodes.filter((n) => n !== victim && up(n));
-      if (others.length > 0 && (await post(pick(random, others), [deviceId]))) return now() - start;
-      await sleep(10);
+      try {
+        if (others.length > 0) {
+          const { json } = await rest(
+            pick(random, others).rest,
+            "GET",
+            `/onos/v1/mastership/${deviceId}`,
+            undefined,
+            1000,
+          );
+          const master = (json as { master: string | null }).master;
+          if (master !== null && master !== victim.id) return now() - start;
+        }
+      } catch {
+        // that node is going down too
+      }
+      await sleep(25);
     }
     return Number.POSITIVE_INFINITY;
   };
@@ -385,17 +429,24 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
 
   const nemesis = async () => {
     const end = Date.now() + options.durationMs;
+    let turn = 0;
+    const firstKind = Math.floor(random() * faultKinds.length);
     while (Date.now() < end && faultKinds.length > 0) {
       await sleep(between(random, options.gapMs ?? [2000, 5000]));
       if (Date.now() >= end) break;
-      const kind = pick(random, faultKinds);
+      // Each kind in turn, from a seeded start: a short run still sees every kind.
+      const kind = faultKinds[(turn++ + firstKind) % faultKinds.length] as FaultKind;
       const victim = pick(random, nodes);
       if (victim.child === undefined) continue;
       const devicesOf = await mastered(victim);
       const at = now();
       let forMs = 0;
-      let again: Promise<number[]> = Promise.resolve([]);
-      const measure = () => Promise.all(devicesOf.map((d) => writesAgain(d, victim, at)));
+      let again: Promise<[number[], number[]]> = Promise.resolve([[], []]);
+      const measure = () =>
+        Promise.all([
+          Promise.all(devicesOf.map((d) => writesAgain(d, victim, at))),
+          Promise.all(devicesOf.map((d) => masterMoved(d, victim, at))),
+        ]);
       switch (kind) {
         case "kill":
         case "burstKill": {
@@ -442,11 +493,19 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
           throw new Error(`unknown fault ${String(unexpected)}`);
         }
       }
-      const writesAgainMs = await again;
-      const event = { kind, node: victim.id, at, forMs, mastered: devicesOf, writesAgainMs };
+      const [writesAgainMs, masterMovedMs] = await again;
+      const event = {
+        kind,
+        node: victim.id,
+        at,
+        forMs,
+        mastered: devicesOf,
+        writesAgainMs,
+        masterMovedMs,
+      };
       faults.push(event);
       log(
-        `${(at / 1000).toFixed(1)} s: ${kind} ${victim.id} (${forMs} ms; mastered ${devicesOf.length}) → writes again after ${writesAgainMs.map((ms) => ms.toFixed(0)).join(", ")} ms`,
+        `${(at / 1000).toFixed(1)} s: ${kind} ${victim.id} (${forMs} ms; mastered ${devicesOf.length}) → another master after ${masterMovedMs.map((ms) => ms.toFixed(0)).join(", ")} ms, writes again after ${writesAgainMs.map((ms) => ms.toFixed(0)).join(", ")} ms`,
       );
     }
   };
@@ -597,7 +656,7 @@ function judge(input: {
       const ack = flow.addAckAt;
       const inWindow = faults.some(
         (f) =>
-          (f.kind === "kill" || f.kind === "burstKill") &&
+          f.kind !== "term" &&
           f.mastered.includes(flow.deviceId) &&
           ack >= f.at - asyncWindowMs &&
           ack <= f.at + 50,
@@ -634,9 +693,9 @@ function judge(input: {
   const totalTerms = [...termsPerDevice.values()].reduce((a, b) => a + b, 0);
   const lines = [
     `seed ${input.seed}: ${faults.length} faults (${kills.length} kill -9, ${stalls.length} SIGSTOP, ${terms.length} SIGTERM), ${input.requests} requests (${input.failedRequests} failed), ${acknowledgedAdds} acknowledged adds, ${acknowledgedDeletes} acknowledged deletes`,
-    `lost outside the asynchronous window: ${lost.length}; in it (≤ ${asyncWindowMs} ms before a kill -9 of the master): ${asyncWindowLost.length}; resurrected deletes: ${resurrected.length}; divergent flows: ${divergent.length}`,
+    `lost outside the asynchronous window: ${lost.length}; in it (≤ ${asyncWindowMs} ms before a kill -9 or SIGSTOP of the master): ${asyncWindowLost.length}; resurrected deletes: ${resurrected.length}; divergent flows: ${divergent.length}`,
     `kill -9 → writes accepted: ${fmt(spread(kills.flatMap((f) => f.writesAgainMs)))}`,
-    `SIGSTOP → writes accepted elsewhere: ${fmt(spread(stalls.flatMap((f) => f.writesAgainMs)))}`,
+    `SIGSTOP → another master named: ${fmt(spread(stalls.flatMap((f) => f.masterMovedMs)))}; writes accepted elsewhere: ${fmt(spread(stalls.flatMap((f) => f.writesAgainMs)))}`,
     `SIGTERM → writes accepted elsewhere: ${fmt(spread(terms.flatMap((f) => f.writesAgainMs)))}`,
     `terms per device: ${[...termsPerDevice.values()].join(", ")} (${faults.length === 0 ? "no faults" : `${(totalTerms / termsPerDevice.size / faults.length).toFixed(2)} per device per fault`}); convictions logged: ${input.convictions}`,
   ];

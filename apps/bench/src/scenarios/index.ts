@@ -1,6 +1,7 @@
 import type { Scenario } from "../harness.js";
 import { etcdStoreScenario } from "./etcdStore.js";
 import { failoverScenario } from "./failover.js";
+import { failoverFaultsScenario } from "./failoverFaults.js";
 import { flowBucketScenario } from "./flowBucket.js";
 import { ingestScenario } from "./ingest.js";
 import { mastershipScenario } from "./mastership.js";
@@ -26,4 +27,5 @@ export const scenarios: readonly Scenario[] = [
   writeScalingScenario,
   scaleScenario,
   ingestScenario,
+  failoverFaultsScenario,
 ];

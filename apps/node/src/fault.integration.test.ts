@@ -1,0 +1,27 @@
+// The short fault run of CI: three flowstore-node processes with etcd under a seeded nemesis
+// (kill -9, SIGSTOP, SIGTERM, burst then kill -9) while writers and a deleter post through
+// random nodes. FAULT_SEED=<n> replays a seed; the long run is the `failover-faults` bench.
+import { describe, expect, it } from "vitest";
+import { runFaults } from "./faultRun.js";
+
+const seed = Number(process.env.FAULT_SEED ?? 101);
+
+describe("flowstore-node processes under faults", () => {
+  it(`keeps every acknowledged write and delete, on every node (seed ${seed})`, async () => {
+    const report = await runFaults({
+      seed,
+      durationMs: 40_000,
+      gapMs: [2000, 4000],
+      stallMs: [5000, 8000],
+      log: (line) => process.stdout.write(`fault run: ${line}\n`),
+    });
+    process.stdout.write(`${report.lines.map((line) => `fault run: ${line}`).join("\n")}\n`);
+    expect(report.faults.length).toBeGreaterThan(0);
+    expect(report.acknowledgedAdds).toBeGreaterThan(1000);
+    expect(report.acknowledgedDeletes).toBeGreaterThan(0);
+    const failure = report.lines.join("\n");
+    expect(report.lost, failure).toEqual([]);
+    expect(report.resurrected, failure).toEqual([]);
+    expect(report.divergent, failure).toEqual([]);
+  }, 170_000);
+});
