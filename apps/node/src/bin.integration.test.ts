@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePorts } from "@flowstore/cluster-messaging";
 import { afterEach, describe, expect, it } from "vitest";
-import { waitFor } from "./testing/waitFor.js";
+import { waitFor } from "@flowstore/cluster-messaging/testing";
 
 const bin = path.join(
   path.dirname(fileURLToPath(import.meta.url)),

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { freePorts } from "@flowstore/cluster-messaging";
 import { type EtcdServer, startEtcd } from "@flowstore/mastership/etcd-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitFor } from "./testing/waitFor.js";
+import { waitFor } from "@flowstore/cluster-messaging/testing";
 
 /**
  * Three separate `flowstore-node` processes with a real etcd: 10,000 flows, then `kill -9`

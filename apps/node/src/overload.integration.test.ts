@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { consecutiveFreePorts } from "./testing/ports.js";
-import { waitFor } from "./testing/waitFor.js";
+import { waitFor } from "@flowstore/cluster-messaging/testing";
 
 /**
  * Backpressure on the real node: `flowstore-node --local 3` with a small

@@ -91,7 +91,7 @@ async function cluster(maxFrameBytes: number) {
     () => b.close(),
   );
   b.messaging.serve("echo", (payload) => payload);
-  await waitFor(() => a.membership.state(n2) === "ACTIVE", "n2 ACTIVE at n1");
+  await waitFor("n2 ACTIVE at n1", () => a.membership.state(n2) === "ACTIVE");
   return { a, b, lines: recorded.lines, port: a.address().port };
 }
 
@@ -109,7 +109,7 @@ describe("bad input over TCP", () => {
     const raw = new RawPeer(port);
     await raw.ready();
     raw.socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    await waitFor(() => raw.closed, "garbage connection closed");
+    await waitFor("garbage connection closed", () => raw.closed);
     expect(logged(lines, "malformed input; connection dropped", /frame of \d+ bytes/)).toBe(true);
     await stillServes(a);
   });
@@ -119,13 +119,13 @@ describe("bad input over TCP", () => {
     const early = new RawPeer(port);
     await early.ready();
     early.writer.oneWay("echo", utf8("sneaky"));
-    await waitFor(() => early.closed, "early message connection closed");
+    await waitFor("early message connection closed", () => early.closed);
     expect(logged(lines, "malformed input; connection dropped", /before the handshake/)).toBe(true);
 
     const unknown = new RawPeer(port);
     await unknown.ready();
     unknown.socket.write(Buffer.from([0, 0, 0, 2, 99, 0]));
-    await waitFor(() => unknown.closed, "unknown kind connection closed");
+    await waitFor("unknown kind connection closed", () => unknown.closed);
     expect(logged(lines, "malformed input; connection dropped", /unknown frame kind 99/)).toBe(
       true,
     );
@@ -137,7 +137,7 @@ describe("bad input over TCP", () => {
     const old = new RawPeer(port);
     await old.ready();
     old.hello("bad", n3, PROTOCOL_VERSION + 1);
-    await waitFor(() => old.closed, "old-version connection closed");
+    await waitFor("old-version connection closed", () => old.closed);
     expect(old.frames).toEqual([
       { kind: "REFUSE", text: expect.stringMatching(/protocol version 2/) },
     ]);
@@ -146,13 +146,13 @@ describe("bad input over TCP", () => {
     const impostor = new RawPeer(port);
     await impostor.ready();
     impostor.hello("bad", n1); // claims to be the node it talks to
-    await waitFor(() => impostor.closed, "impostor connection closed");
+    await waitFor("impostor connection closed", () => impostor.closed);
     expect(logged(lines, "handshake refused", /local node id/)).toBe(true);
 
     const junk = new RawPeer(port);
     await junk.ready();
     junk.writer.control(FrameKind.HELLO, utf8("not msgpack at all \u00c1"));
-    await waitFor(() => junk.closed, "junk hello connection closed");
+    await waitFor("junk hello connection closed", () => junk.closed);
     expect(logged(lines, "handshake refused", /malformed hello/)).toBe(true);
     await stillServes(a);
   });
@@ -165,12 +165,12 @@ describe("bad input over TCP", () => {
     const big = new RawPeer(port);
     await big.ready();
     big.hello("bad", n3);
-    await waitFor(() => big.frames.length === 1, "hello answered");
+    await waitFor("hello answered", () => big.frames.length === 1);
     expect(big.frames[0]?.kind).toBe("HELLO");
     big.writer.control(FrameKind.AUTH, new Uint8Array(0));
     big.writer.oneWay("note", utf8("fits"));
     big.writer.oneWay("note", new Uint8Array(2000));
-    await waitFor(() => big.closed, "oversized frame connection closed");
+    await waitFor("oversized frame connection closed", () => big.closed);
     expect(seen).toEqual(["fits"]);
     expect(
       logged(lines, "malformed input; connection dropped", /frame of \d+ bytes \(limit 1024\)/),
@@ -179,11 +179,11 @@ describe("bad input over TCP", () => {
     const undefinedSubject = new RawPeer(port);
     await undefinedSubject.ready();
     undefinedSubject.hello("bad", n3);
-    await waitFor(() => undefinedSubject.frames.length === 1, "hello answered");
+    await waitFor("hello answered", () => undefinedSubject.frames.length === 1);
     undefinedSubject.writer.control(FrameKind.AUTH, new Uint8Array(0));
     undefinedSubject.writer.flush();
     undefinedSubject.socket.write(Buffer.from([0, 0, 0, 3, FrameKind.ONE_WAY, 7, 1]));
-    await waitFor(() => undefinedSubject.closed, "undefined subject connection closed");
+    await waitFor("undefined subject connection closed", () => undefinedSubject.closed);
     expect(logged(lines, "malformed input; connection dropped", /undefined subject id 7/)).toBe(
       true,
     );
@@ -210,7 +210,7 @@ describe("closing a node", () => {
     // n3 is configured but never started: n1 and n2 keep redialling it.
     const a = await createTcpCluster({ ...common, local: n1 });
     const b = await createTcpCluster({ ...common, local: n2 });
-    await waitFor(() => a.membership.state(n2) === "ACTIVE", "n2 ACTIVE");
+    await waitFor("n2 ACTIVE", () => a.membership.state(n2) === "ACTIVE");
     b.messaging.subscribe("slow").subscribe(() => {});
     const pending = a.messaging
       .sendAndReceive(n2, "slow", utf8("?"), { timeoutMs: 60_000 })
@@ -227,9 +227,9 @@ describe("closing a node", () => {
     expect(a.messaging.unicast(n2, "x", utf8("late"))).toBe(false);
     await b.close();
     await waitFor(
-      () => count(sockets) <= baseline.sockets && count(["Timeout"]) <= baseline.timers,
       "sockets and timers released",
-      { timeoutMs: 5000 },
+      () => count(sockets) <= baseline.sockets && count(["Timeout"]) <= baseline.timers,
+      5000,
     );
   });
 });

@@ -59,7 +59,7 @@ describe("two nodes over loopback TCP", () => {
     const config = loopbackConfig("two", await freePorts(2));
     const a = await start(config, n1);
     const b = await start(config, n2);
-    await waitFor(allActive([a.node, b.node]), "both nodes ACTIVE");
+    await waitFor("both nodes ACTIVE", allActive([a.node, b.node]));
     expect(a.events).toEqual([{ type: "NODE_ACTIVE", node: n2 }]);
     expect(b.node.connectedPeers()).toEqual([n1]);
 
@@ -70,7 +70,7 @@ describe("two nodes over loopback TCP", () => {
     expect(a.node.messaging.unicast(n2, "notes", utf8("one"))).toBe(true);
     expect(a.node.messaging.broadcast("notes", utf8("two"))).toBe(1);
     expect(a.node.messaging.multicast([n2], "notes", utf8("three"))).toBe(1);
-    await waitFor(() => received.length === 3, "three notes");
+    await waitFor("three notes", () => received.length === 3);
     expect(received).toEqual(["n1:one:false", "n1:two:false", "n1:three:false"]);
 
     b.node.messaging.serve("upper", async (payload, from) => {
@@ -92,7 +92,7 @@ describe("two nodes over loopback TCP", () => {
     const config = loopbackConfig("refusals", await freePorts(2));
     const a = await start(config, n1);
     const b = await start(config, n2);
-    await waitFor(allActive([a.node, b.node]), "both nodes ACTIVE");
+    await waitFor("both nodes ACTIVE", allActive([a.node, b.node]));
     b.node.messaging.serve("fails", () => {
       throw new Error("disk on fire");
     });
@@ -126,7 +126,7 @@ describe("two nodes over loopback TCP", () => {
     const seen: NodeId[] = [];
     a.node.messaging.subscribe("note").subscribe((message) => seen.push(message.from));
     expect(a.node.messaging.multicast([n1], "note", utf8("x"))).toBe(1);
-    await waitFor(() => seen.length === 1, "local note");
+    await waitFor("local note", () => seen.length === 1);
     expect(seen).toEqual([n1]);
   });
 
@@ -134,7 +134,7 @@ describe("two nodes over loopback TCP", () => {
     const config = loopbackConfig("typed", await freePorts(2));
     const a = await start(config, n1);
     const b = await start(config, n2);
-    await waitFor(allActive([a.node, b.node]), "both nodes ACTIVE");
+    await waitFor("both nodes ACTIVE", allActive([a.node, b.node]));
     const Add = createSerializer("Add", z.object({ x: z.number(), y: z.number() }));
     const Sum = createSerializer("Sum", z.number());
     createChannel(b.node.messaging, { subject: "add", request: Add, reply: Sum }).serve(
@@ -165,22 +165,22 @@ describe("three nodes over loopback TCP", () => {
     const a = await start(config, n1);
     const b = await start(config, n2);
     let c = await start(config, n3);
-    await waitFor(allActive([a.node, b.node, c.node]), "all three ACTIVE");
+    await waitFor("all three ACTIVE", allActive([a.node, b.node, c.node]));
     for (const started of [a, b]) started.node.messaging.serve("who", () => utf8(started.node.id));
     c.node.messaging.serve("who", () => utf8("n3"));
     const inbox: string[] = [];
     b.node.messaging.subscribe("all").subscribe((message) => inbox.push(`b<-${message.from}`));
     c.node.messaging.subscribe("all").subscribe((message) => inbox.push(`c<-${message.from}`));
     expect(a.node.messaging.broadcast("all", utf8("hi"))).toBe(2);
-    await waitFor(() => inbox.length === 2, "broadcast delivered");
+    await waitFor("broadcast delivered", () => inbox.length === 2);
     expect(inbox.sort()).toEqual(["b<-n1", "c<-n1"]);
 
     // n3 stops: its peers see it fail, and requests to it fail fast.
     await c.node.close();
     await waitFor(
+      "n3 INACTIVE at n1 and n2",
       () =>
         a.node.membership.state(n3) === "INACTIVE" && b.node.membership.state(n3) === "INACTIVE",
-      "n3 INACTIVE at n1 and n2",
     );
     expect(a.events.at(-1)).toEqual({ type: "NODE_INACTIVE", node: n3 });
     await expect(a.node.messaging.sendAndReceive(n3, "who", utf8("?"))).rejects.toMatchObject({
@@ -191,7 +191,7 @@ describe("three nodes over loopback TCP", () => {
     // n3 comes back on the same port: the custodians reconnect and it turns ACTIVE again.
     c = await start(config, n3);
     c.node.messaging.serve("who", () => utf8("n3 again"));
-    await waitFor(allActive([a.node, b.node, c.node]), "all three ACTIVE again");
+    await waitFor("all three ACTIVE again", allActive([a.node, b.node, c.node]));
     expect(a.events.at(-1)).toEqual({ type: "NODE_ACTIVE", node: n3 });
     expect(text(await a.node.messaging.sendAndReceive(n3, "who", utf8("?")))).toBe("n3 again");
     expect(text(await c.node.messaging.sendAndReceive(n1, "who", utf8("?")))).toBe("n1");
@@ -217,8 +217,8 @@ describe("handshake", () => {
         (line) => line.message === "handshake refused" && reason.test(String(line.fields.reason)),
       );
     await waitFor(
-      () => refusal(a.lines) !== undefined || refusal(b.lines) !== undefined,
       `refusal ${reason}`,
+      () => refusal(a.lines) !== undefined || refusal(b.lines) !== undefined,
     );
     expect(
       [...a.lines, ...b.lines].some((line) => line.message === "peer refused the handshake"),
@@ -254,7 +254,7 @@ describe("handshake", () => {
     const config = loopbackConfig("secret", await freePorts(2));
     const a = await start(config, n1, { secret: "s3cret" });
     const b = await start(config, n2, { secret: "s3cret" });
-    await waitFor(allActive([a.node, b.node]), "both ACTIVE with a secret");
+    await waitFor("both ACTIVE with a secret", allActive([a.node, b.node]));
     b.node.messaging.serve("echo", (payload) => payload);
     expect(text(await a.node.messaging.sendAndReceive(n2, "echo", utf8("ok")))).toBe("ok");
   });

@@ -128,8 +128,8 @@ async function twoNodesBehindProxies(acceptablePauseMs: number) {
     () => b.close(),
   );
   await waitFor(
-    () => a.membership.state(n2) === "ACTIVE" && b.membership.state(n1) === "ACTIVE",
     "both ACTIVE",
+    () => a.membership.state(n2) === "ACTIVE" && b.membership.state(n1) === "ACTIVE",
   );
   return { a, b, proxyTo1, proxyTo2, lines: recorded.lines };
 }
@@ -145,9 +145,7 @@ describe("a peer's death over TCP", () => {
     a.membership.events$.subscribe((event) => events.push(`${event.type} ${event.node}`));
     // n2's process is gone: its connections close and its port refuses.
     await Promise.all([proxyTo2.kill(), proxyTo1.kill()]);
-    await waitFor(() => a.membership.state(n2) === "INACTIVE", "n2 convicted", {
-      timeoutMs: 10_000,
-    });
+    await waitFor("n2 convicted", () => a.membership.state(n2) === "INACTIVE", 10_000);
     expect(events).toEqual([`NODE_INACTIVE ${n2}`]);
     expect(convictions(lines).map((line) => line.fields)).toEqual([
       { node: n2, reason: "connection refused" },
@@ -159,9 +157,7 @@ describe("a peer's death over TCP", () => {
     // n2 stops (SIGSTOP): its sockets stay open and its port accepts, but nothing comes back.
     proxyTo2.freeze();
     proxyTo1.freeze();
-    await waitFor(() => a.membership.state(n2) === "INACTIVE", "n2 convicted by φ", {
-      timeoutMs: 20_000,
-    });
+    await waitFor("n2 convicted by φ", () => a.membership.state(n2) === "INACTIVE", 20_000);
     const [conviction, ...more] = convictions(lines);
     expect(more).toEqual([]);
     expect(conviction?.fields.node).toBe(n2);
@@ -185,8 +181,8 @@ describe("a peer's death over TCP", () => {
     });
     cleanup.push(() => c.close());
     await waitFor(
-      () => a.membership.state(n2) === "ACTIVE" && c.membership.state(n1) === "ACTIVE",
       "reconnected",
+      () => a.membership.state(n2) === "ACTIVE" && c.membership.state(n1) === "ACTIVE",
     );
     // The restart happened behind the proxy, whose port never refused: no conviction.
     expect(convictions(lines)).toEqual([]);

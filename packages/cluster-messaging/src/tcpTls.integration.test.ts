@@ -93,8 +93,8 @@ describe("TLS", () => {
     const b = await createTcpCluster({ ...common, local: n2 });
     running.push(a, b);
     await waitFor(
-      () => a.membership.state(n2) === "ACTIVE" && b.membership.state(n1) === "ACTIVE",
       "ACTIVE over TLS",
+      () => a.membership.state(n2) === "ACTIVE" && b.membership.state(n1) === "ACTIVE",
     );
     b.messaging.serve("echo", (payload) => payload);
     expect(text(await a.messaging.sendAndReceive(n2, "echo", utf8("secret stuff")))).toBe(
@@ -119,10 +119,8 @@ describe("TLS", () => {
       logger: createRecordingLogger().logger,
     });
     running.push(a, b);
-    await waitFor(
-      () =>
-        recorded.lines.some((line) => line.message === "TLS handshake failed; connection dropped"),
-      "the TLS refusal logged",
+    await waitFor("the TLS refusal logged", () =>
+      recorded.lines.some((line) => line.message === "TLS handshake failed; connection dropped"),
     );
     expect(a.connectedPeers()).toEqual([]);
     expect(b.connectedPeers()).toEqual([]);

@@ -3,6 +3,7 @@ import type { VirtualTimeScheduler } from "rxjs";
 import type { ClusterConfig } from "../clusterConfig.js";
 
 export { freePorts } from "../freePorts.js";
+export { waitFor } from "./waitFor.js";
 
 import { type NodeId, nodeId } from "../node.js";
 
@@ -17,20 +18,6 @@ export function loopbackConfig(name: string, ports: readonly number[]): ClusterC
 /** The ids `n1…nK`. */
 export function ids(count: number): NodeId[] {
   return Array.from({ length: count }, (_, index) => nodeId(`n${index + 1}`));
-}
-
-/** Polls `condition` every `intervalMs` until it holds, or throws after `timeoutMs`. */
-export async function waitFor(
-  condition: () => boolean,
-  what: string,
-  { timeoutMs = 10_000, intervalMs = 10 }: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }
 
 /**

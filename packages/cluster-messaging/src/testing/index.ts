@@ -1,0 +1,3 @@
+// `@flowstore/cluster-messaging/testing`: helpers for tests of this package and of the
+// packages and apps built on it, imported from here rather than copied.
+export { waitFor } from "./waitFor.js";
