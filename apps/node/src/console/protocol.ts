@@ -44,10 +44,11 @@ export interface ConsoleNode {
 }
 
 /**
- * Where a device's current term is: `NONE` (no master), `STARTING` (new master chosen, not
- * pulling yet), `SYNCHRONIZING` (pulling the newest copy), `ACTIVE` (accepting writes).
+ * Where a device's current term is: `NONE` (no master), `SYNCHRONIZING` (a new master pulls the
+ * newest copy from the old master or the backups — from the moment its term starts), `ACTIVE`
+ * (synchronized and published: accepting writes).
  */
-export type ConsoleTermState = "NONE" | "STARTING" | "SYNCHRONIZING" | "ACTIVE";
+export type ConsoleTermState = "NONE" | "SYNCHRONIZING" | "ACTIVE";
 
 /** One device row. */
 export interface ConsoleDevice {
