@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePorts } from "@flowstore/cluster-messaging";
-import { afterEach, describe, expect, it } from "vitest";
 import { waitFor } from "@flowstore/cluster-messaging/testing";
+import { afterEach, describe, expect, it } from "vitest";
 
 const bin = path.join(
   path.dirname(fileURLToPath(import.meta.url)),

@@ -1,8 +1,8 @@
+import { waitFor } from "@flowstore/cluster-messaging/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseRunConfig } from "./config.js";
 import { type LocalCluster, startLocalCluster } from "./localCluster.js";
 import { createJsonLogger } from "./logger.js";
-import { waitFor } from "@flowstore/cluster-messaging/testing";
 
 const DEVICE = "of:0000000000000001";
 let cluster: LocalCluster;

@@ -2,9 +2,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePorts } from "@flowstore/cluster-messaging";
+import { waitFor } from "@flowstore/cluster-messaging/testing";
 import { type EtcdServer, startEtcd } from "@flowstore/mastership/etcd-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitFor } from "@flowstore/cluster-messaging/testing";
 
 /**
  * Three separate `flowstore-node` processes with a real etcd: 10,000 flows, then `kill -9`

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { waitFor } from "@flowstore/cluster-messaging/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { consecutiveFreePorts } from "./testing/ports.js";
-import { waitFor } from "@flowstore/cluster-messaging/testing";
 
 /**
  * Backpressure on the real node: `flowstore-node --local 3` with a small

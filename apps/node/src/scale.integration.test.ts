@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { waitFor } from "@flowstore/cluster-messaging/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { consecutiveFreePorts } from "./testing/ports.js";
-import { waitFor } from "@flowstore/cluster-messaging/testing";
 
 /**
  * The steady state at scale, on the real node: `flowstore-node --local 3`, 200,000 flows on

@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { ClusterConfig } from "./clusterConfig.js";
 import { createRecordingLogger, type LogLine } from "./logger.js";
 import type { NodeId } from "./node.js";
-import { createTcpCluster, type TcpCluster } from "./tcpCluster.js";
+import { createTcpCluster } from "./tcpCluster.js";
 import { freePorts, ids, waitFor } from "./testing/support.js";
 
 const namespace = createNamespace("test")
@@ -18,7 +18,7 @@ const namespace = createNamespace("test")
 const [n1, n2] = ids(2) as [NodeId, NodeId];
 
 /** A TCP proxy from `port` to `target`, which can freeze (forward nothing) or die. */
-class Proxy {
+class TcpProxy {
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   readonly #pairs: [net.Socket, net.Socket][] = [];
@@ -28,10 +28,10 @@ class Proxy {
     this.#server = server;
   }
 
-  static async start(port: number, target: number): Promise<Proxy> {
-    let proxy: Proxy | undefined;
+  static async start(port: number, target: number): Promise<TcpProxy> {
+    let proxy: TcpProxy | undefined;
     const server = net.createServer((client) => proxy?.accept(client, target));
-    proxy = new Proxy(server);
+    proxy = new TcpProxy(server);
     await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     return proxy;
   }
@@ -92,8 +92,8 @@ async function twoNodesBehindProxies(acceptablePauseMs: number) {
     number,
     number,
   ];
-  const proxyTo1 = await Proxy.start(proxy1Port, real1);
-  const proxyTo2 = await Proxy.start(proxy2Port, real2);
+  const proxyTo1 = await TcpProxy.start(proxy1Port, real1);
+  const proxyTo2 = await TcpProxy.start(proxy2Port, real2);
   cleanup.push(
     () => proxyTo1.kill(),
     () => proxyTo2.kill(),

@@ -34,6 +34,7 @@ const PRINTS: Record<string, readonly RegExp[]> = {
     /^FlowBucket$/m,
   ],
   "cluster-messaging/basic": [/^\{ type: 'NODE_ACTIVE', node: 'n2' \}$/m, /^5$/m],
+  "cluster-messaging/memoryNetwork": [/^ACTIVE\nINACTIVE\nACTIVE$/m],
   "mastership/embedded": [
     /^MASTER_CHANGED of:0000000000000001 1 n1 \[\]$/m,
     /^BACKUPS_CHANGED of:0000000000000001 1 n1 \[ 'n2' \]$/m,

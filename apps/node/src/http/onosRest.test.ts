@@ -3,11 +3,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { waitFor } from "@flowstore/cluster-messaging/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseRunConfig } from "../config.js";
 import { type LocalCluster, startLocalCluster } from "../localCluster.js";
 import { createJsonLogger } from "../logger.js";
-import { waitFor } from "@flowstore/cluster-messaging/testing";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FIXTURES = path.join(here, "fixtures");
