@@ -1,8 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitFor } from "@flowstore/cluster-messaging/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitFor } from "../testing/waitFor.js";
 import type { ConsoleEvent, ConsoleSnapshot, FlowPage } from "./protocol.js";
 import { type ConsoleNode, startConsoleNode, storeSynthetic } from "./testing/consoleNode.js";
 
