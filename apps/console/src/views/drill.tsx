@@ -150,11 +150,13 @@ function stopSummary(live: LiveState, stop: Stop): string | undefined {
     syncs.length === 0
       ? "synchronizing"
       : `active ${duration(fastest)}${slowest !== fastest ? `–${duration(slowest)}` : ""} later`;
-  const devices = `${moved.length} device${moved.length === 1 ? "" : "s"}`;
-  const how = moved.some((c) => c.failover)
-    ? "failover: the failure detectors' verdict"
-    : "hand-over";
-  return `${stop.node}'s ${devices} moved ${duration(after)} after the ${stop.action} (${how}), ${active}`;
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+  const failovers = moved.filter((c) => c.failover).length;
+  const how = [
+    ...(moved.length > failovers ? [`${plural(moved.length - failovers, "hand-over")}`] : []),
+    ...(failovers > 0 ? [`${plural(failovers, "failover")}: the failure detectors' verdict`] : []),
+  ].join(", ");
+  return `${stop.node}'s ${plural(moved.length, "device")} moved ${duration(after)} after the ${stop.action} (${how}), ${active}`;
 }
 
 function Timeline({ changes, now }: { changes: readonly TermChange[]; now: number }) {

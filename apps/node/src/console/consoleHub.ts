@@ -53,11 +53,6 @@ export interface ConsoleHubOptions {
   readonly timelineSize?: number;
   /** Samples kept (default 600: ten minutes). */
   readonly historySize?: number;
-  /**
-   * A master that moves off a node gone for less than this (ms) was handed over as the node
-   * stopped; longer, it failed over (default 1000: failure detectors take seconds).
-   */
-  readonly handOverWindow?: number;
   readonly now?: () => number;
 }
 
@@ -85,9 +80,6 @@ export class ConsoleHub {
   /** The last master (and its term) of each device, to know where a master moved from. */
   readonly #masters = new Map<string, { master: string; term: number }>();
   readonly #failovers = new Map<string, number>();
-  /** When this node first saw each node of the cluster view not running (ms). */
-  readonly #downSince = new Map<string, number>();
-  readonly #handOverWindow: number;
   readonly #rows = new Map<string, string>();
   #nodes = "";
   #closed = false;
@@ -97,7 +89,6 @@ export class ConsoleHub {
     this.#now = options.now ?? Date.now;
     this.#timelineSize = options.timelineSize ?? 500;
     this.#historySize = options.historySize ?? 600;
-    this.#handOverWindow = options.handOverWindow ?? 1000;
     this.#sampler = new NodeSampler(context.store);
     this.#unregister = registerLocalNode(context.nodeId, this.#sampler);
     const { mastership } = context;
@@ -220,11 +211,10 @@ export class ConsoleHub {
     const previousMaster = before?.master ?? null;
     const moved = previousMaster !== null && previousMaster !== info.master;
     const now = this.#now();
-    this.#noteDownNodes(now);
-    // A failover: the master moved off a node that had been gone for a while (the failure
-    // detectors' verdict). A node that stops gracefully hands its devices over as it goes.
-    const downSince = previousMaster === null ? undefined : this.#downSince.get(previousMaster);
-    const failover = moved && downSince !== undefined && now - downSince >= this.#handOverWindow;
+    // A failover: the master moved off a node that is not running (any more). A node that
+    // stops gracefully hands its devices over first, while it still runs.
+    const previous = this.#context.cluster.nodes().find((n) => n.id === previousMaster);
+    const failover = moved && previous?.status !== "ACTIVE";
     if (failover) this.#failovers.set(device, now);
     const active = this.#context.mastership.activeTerm(device as DeviceId);
     const change: TermChange = {
@@ -283,18 +273,9 @@ export class ConsoleHub {
     if (changed.length > 0) this.#emit({ type: "devices", devices: changed });
   }
 
-  /** Notes when each node of the cluster view was first seen not running. */
-  #noteDownNodes(now: number): void {
-    for (const member of this.#context.cluster.nodes()) {
-      if (member.status === "ACTIVE") this.#downSince.delete(member.id);
-      else if (!this.#downSince.has(member.id)) this.#downSince.set(member.id, now);
-    }
-  }
-
   #tick(): void {
     if (this.#closed) return;
     const now = this.#now();
-    this.#noteDownNodes(now);
     this.#sampler.sample(now);
     const nodes = this.nodes();
     const figures: Record<string, (typeof nodes)[number]["figures"] & object> = {};
