@@ -1,16 +1,32 @@
 // Runs one fault run from the command line and prints its report:
 //   node --conditions=@flowstore/source --import tsx src/faultCli.ts [seed] [seconds] [faults]
 // e.g. `… 7 60 kill,stall,term,burstKill`, or `… 1 60 none` for a run under load without
-// faults (its convictions are false ones). Exit code 1 when the history check fails.
+// faults (its convictions are false ones). Environment: FAULT_STALL_MS=500-1500 (SIGSTOP
+// length, e.g. GC-like pauses), FAULT_GAP_MS=2000-5000, FAULT_WRITERS=3, FAULT_BATCH=5.
+// Exit code 1 when the history check fails.
 import { type FaultKind, runFaults } from "./faultRun.js";
 
 const [seedText = "1", secondsText = "30", faultText = "kill,stall,term,burstKill"] =
   process.argv.slice(2);
 const faults = faultText === "none" ? [] : (faultText.split(",") as FaultKind[]);
+const range = (name: string): { [key: string]: readonly [number, number] } => {
+  const text = process.env[name];
+  if (text === undefined) return {};
+  const [lo, hi] = text.split("-").map(Number) as [number, number];
+  return { value: [lo, hi ?? lo] };
+};
+const stall = range("FAULT_STALL_MS").value;
+const gap = range("FAULT_GAP_MS").value;
 const report = await runFaults({
   seed: Number(seedText),
   durationMs: Number(secondsText) * 1000,
   faults,
+  ...(stall === undefined ? {} : { stallMs: stall }),
+  ...(gap === undefined ? {} : { gapMs: gap }),
+  ...(process.env.FAULT_WRITERS === undefined
+    ? {}
+    : { writers: Number(process.env.FAULT_WRITERS) }),
+  ...(process.env.FAULT_BATCH === undefined ? {} : { batch: Number(process.env.FAULT_BATCH) }),
   log: (line) => process.stdout.write(`${line}\n`),
 });
 for (const line of report.lines) process.stdout.write(`${line}\n`);

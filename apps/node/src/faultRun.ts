@@ -96,6 +96,8 @@ interface NodeProc {
   child: ChildProcess | undefined;
   /** Stopped by SIGSTOP right now. */
   stopped: boolean;
+  /** Its REST API answered since it was (re)started. */
+  ready: boolean;
   output: string;
   convictions: number;
 }
@@ -162,6 +164,12 @@ async function rest(
   return { status: response.status, json };
 }
 
+/** `120, 95 ms` — "never" for a device whose master never moved. */
+const list = (values: readonly number[]): string =>
+  values.length === 0
+    ? "(no device)"
+    : `${values.map((ms) => (Number.isFinite(ms) ? ms.toFixed(0) : "never")).join(", ")} ms`;
+
 const median = (values: readonly number[]): number => {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
@@ -170,10 +178,11 @@ const median = (values: readonly number[]): number => {
 
 /** Median and max of `values`, for the report. */
 export function spread(values: readonly number[]): { median: number; max: number; n: number } {
+  const finite = values.filter(Number.isFinite);
   return {
-    median: median(values),
-    max: values.length === 0 ? Number.NaN : Math.max(...values),
-    n: values.length,
+    median: median(finite),
+    max: finite.length === 0 ? Number.NaN : Math.max(...finite),
+    n: finite.length,
   };
 }
 
@@ -200,6 +209,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
     rest: ports[nodeCount + i] as number,
     child: undefined,
     stopped: false,
+    ready: false,
     output: "",
     convictions: 0,
   }));
@@ -211,7 +221,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
   let nextFlow = 1;
   let running = true;
 
-  const up = (node: NodeProc) => node.child !== undefined && !node.stopped;
+  const up = (node: NodeProc) => node.child !== undefined && node.ready && !node.stopped;
 
   const launch = (node: NodeProc) => {
     const peers = nodes
@@ -232,6 +242,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
     );
     node.child = child;
     node.stopped = false;
+    node.ready = false;
     const keep = (chunk: Buffer) => {
       const text = chunk.toString();
       node.convictions += text.split('"node inactive"').length - 1;
@@ -240,7 +251,10 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
     child.once("exit", () => {
-      if (node.child === child) node.child = undefined;
+      if (node.child === child) {
+        node.child = undefined;
+        node.ready = false;
+      }
     });
   };
 
@@ -248,8 +262,10 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
       try {
-        if ((await rest(node.rest, "GET", "/onos/v1/cluster", undefined, 1000)).status === 200)
+        if ((await rest(node.rest, "GET", "/onos/v1/cluster", undefined, 1000)).status === 200) {
+          node.ready = true;
           return;
+        }
       } catch {
         // not yet
       }
@@ -306,7 +322,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
   const writer = async () => {
     const batch = options.batch ?? 5;
     while (running) {
-      const live = nodes.filter((n) => n.child !== undefined);
+      const live = nodes.filter((n) => n.child !== undefined && n.ready);
       if (live.length > 0) {
         const ids = Array.from({ length: batch }, () => pick(random, devices));
         await post(pick(random, live), ids);
@@ -318,7 +334,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
   const deleter = async () => {
     while (running) {
       await sleep(60);
-      const live = nodes.filter((n) => n.child !== undefined);
+      const live = nodes.filter((n) => n.child !== undefined && n.ready);
       const candidates = [...flows.values()].filter((f) => f.deleteSentAt === undefined);
       if (live.length === 0 || candidates.length < 20) continue;
       const flow = pick(random, candidates);
@@ -387,9 +403,15 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
   };
 
   /** From `start`: how long until a live node names another master of `deviceId`. */
-  const masterMoved = async (deviceId: string, victim: NodeProc, start: number) => {
+  const masterMoved = async (
+    deviceId: string,
+    victim: NodeProc,
+    start: number,
+    over: () => boolean,
+  ) => {
     const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
+    // Once the fault is over and writes go through, a device that never moved never will.
+    while (Date.now() < deadline && !over()) {
       const others = nodes.filter((n) => n !== victim && up(n));
       try {
         if (others.length > 0) {
@@ -442,10 +464,22 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
       const at = now();
       let forMs = 0;
       let again: Promise<[number[], number[]]> = Promise.resolve([[], []]);
+      let faultOver = false;
+      let writesBack = 0;
       const measure = () =>
         Promise.all([
-          Promise.all(devicesOf.map((d) => writesAgain(d, victim, at))),
-          Promise.all(devicesOf.map((d) => masterMoved(d, victim, at))),
+          Promise.all(
+            devicesOf.map((d) =>
+              writesAgain(d, victim, at).finally(() => {
+                writesBack++;
+              }),
+            ),
+          ),
+          Promise.all(
+            devicesOf.map((d) =>
+              masterMoved(d, victim, at, () => faultOver && writesBack === devicesOf.length),
+            ),
+          ),
         ]);
       switch (kind) {
         case "kill":
@@ -466,6 +500,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
           await sleep(forMs);
           launch(victim);
           await waitUp(victim);
+          faultOver = true;
           break;
         }
         case "stall": {
@@ -477,6 +512,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
           await sleep(forMs);
           if (victim.child?.pid === pid) process.kill(pid, "SIGCONT");
           victim.stopped = false;
+          faultOver = true;
           break;
         }
         case "term": {
@@ -486,6 +522,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
           await sleep(forMs);
           launch(victim);
           await waitUp(victim);
+          faultOver = true;
           break;
         }
         default: {
@@ -505,7 +542,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
       };
       faults.push(event);
       log(
-        `${(at / 1000).toFixed(1)} s: ${kind} ${victim.id} (${forMs} ms; mastered ${devicesOf.length}) → another master after ${masterMovedMs.map((ms) => ms.toFixed(0)).join(", ")} ms, writes again after ${writesAgainMs.map((ms) => ms.toFixed(0)).join(", ")} ms`,
+        `${(at / 1000).toFixed(1)} s: ${kind} ${victim.id} (${forMs} ms; mastered ${devicesOf.length}) → another master after ${list(masterMovedMs)}, writes again after ${list(writesAgainMs)}`,
       );
     }
   };
@@ -563,20 +600,24 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
 
 type Listing = Map<string, { deviceId: string; state: string }>;
 
-/** Polls every node's flows until they agree and nothing is pending, at most 45 s. */
+/**
+ * Polls every node's flows until they agree and nothing is pending, at most 90 s; then
+ * judges the last complete listing. Fails when no complete listing could be read at all.
+ */
 async function settle(nodes: readonly NodeProc[], log: (line: string) => void): Promise<Listing[]> {
-  const deadline = Date.now() + 45_000;
-  let listings: Listing[] = [];
+  const deadline = Date.now() + 90_000;
+  let listings: Listing[] | undefined;
+  let lastError: unknown;
   for (;;) {
     try {
-      listings = await Promise.all(
+      const read = await Promise.all(
         nodes.map(async (node) => {
           const { status, json } = await rest(
             node.rest,
             "GET",
             "/onos/v1/flows",
             undefined,
-            20_000,
+            60_000,
           );
           if (status !== 200) throw new Error(`${node.id}: ${status}`);
           const listing: Listing = new Map();
@@ -586,16 +627,17 @@ async function settle(nodes: readonly NodeProc[], log: (line: string) => void): 
           return listing;
         }),
       );
-      const keys = listings.map((l) => [...l.keys()].sort().join());
-      const pending = listings.some((l) =>
-        [...l.values()].some((f) => f.state.startsWith("PENDING")),
-      );
-      if (keys.every((k) => k === keys[0]) && !pending) return listings;
-    } catch {
-      // a node is still syncing
+      listings = read;
+      const keys = read.map((l) => [...l.keys()].sort().join());
+      const pending = read.some((l) => [...l.values()].some((f) => f.state.startsWith("PENDING")));
+      if (keys.every((k) => k === keys[0]) && !pending) return read;
+    } catch (error) {
+      lastError = error; // a node is still syncing
     }
     if (Date.now() > deadline) {
-      log("the nodes did not converge within 45 s; judging what they list now");
+      if (listings === undefined)
+        throw new Error(`could not read every node's flows within 90 s: ${String(lastError)}`);
+      log("the nodes did not converge within 90 s; judging what they list now");
       return listings;
     }
     await sleep(1000);
