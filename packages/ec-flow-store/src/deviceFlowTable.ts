@@ -13,9 +13,11 @@ import {
   type Term,
 } from "@flowstore/flow-bucket";
 import type { ReplicaInfo } from "@flowstore/mastership";
+import { assertNever } from "./assertNever.js";
 import { FlowStoreError } from "./flowStoreError.js";
 import type { LifecycleEvent } from "./lifecycle.js";
 import type { Logger } from "./logger.js";
+import { TermFence } from "./termFence.js";
 
 /** What a replica answers a synchronizing master first: its digests, and what it knows. */
 export interface SyncDigests {
@@ -126,18 +128,14 @@ interface QueuedWrite {
  *
  * @remarks No timers and no sockets: the node's replication scheduler asks every table what
  * to send and tells it what was acknowledged; the {@link SyncSource} does the reading on
- * failover. That keeps every decision of the protocol in this one file.
+ * failover. Every accept / refuse decision on terms is the {@link TermFence}'s.
  */
 export class DeviceFlowTable {
   readonly deviceId: DeviceId;
   readonly table: FlowBucketTable;
   readonly #options: DeviceFlowTableOptions;
-  #info: ReplicaInfo | undefined;
-  #activeTerm: Term = 0;
-  /** The newest term this node saw become active, with its master and backups. */
-  #lastActivated: ReplicaInfo | undefined;
-  /** The newest term this node has heard of for the device, from events or messages. */
-  #knownTerm: Term = 0;
+  /** The device's terms as this node knows them, and every accept / refuse decision. */
+  readonly fence: TermFence;
   readonly #queued = new Map<number, QueuedWrite[]>();
   /** Per backup node: bucket → the version it acknowledged in the current term. */
   readonly #acked = new Map<NodeId, Map<number, Version>>();
@@ -162,6 +160,7 @@ export class DeviceFlowTable {
   constructor(options: DeviceFlowTableOptions) {
     this.#options = options;
     this.deviceId = options.deviceId;
+    this.fence = new TermFence(options.deviceId, options.localNode);
     this.table = new FlowBucketTable({
       deviceId: options.deviceId,
       bucketCount: options.bucketCount,
@@ -170,44 +169,32 @@ export class DeviceFlowTable {
 
   /** The replica info of the current term, if any. */
   get info(): ReplicaInfo | undefined {
-    return this.#info;
+    return this.fence.info;
   }
 
   /** The newest term this node saw become active. */
   get activeTerm(): Term {
-    return this.#activeTerm;
+    return this.fence.activeTerm;
   }
 
   /** The newest term this node saw become active, with its master and backups. */
   get lastActivated(): ReplicaInfo | undefined {
-    return this.#lastActivated;
-  }
-
-  #noteActivated(info: ReplicaInfo): void {
-    if (this.#lastActivated === undefined || info.term > this.#lastActivated.term) {
-      this.#lastActivated = info;
-    }
+    return this.fence.lastActivated;
   }
 
   /** Whether this node is the master of an active term: the only state that takes writes directly. */
   get isActiveMaster(): boolean {
-    const info = this.#info;
-    return (
-      info !== undefined &&
-      info.master === this.#options.localNode &&
-      this.#activeTerm === info.term &&
-      this.#knownTerm <= info.term
-    );
+    return this.fence.isActiveMaster;
   }
 
   /** Whether this node is the master of the current term (active or still synchronizing). */
   get isMaster(): boolean {
-    return this.#info?.master === this.#options.localNode && this.#knownTerm <= this.#info.term;
+    return this.fence.isMaster;
   }
 
   /** The backups of the current term. */
   get backups(): readonly NodeId[] {
-    return this.#info?.backups ?? [];
+    return this.fence.info?.backups ?? [];
   }
 
   // ---- writes -------------------------------------------------------------------------------
@@ -218,65 +205,47 @@ export class DeviceFlowTable {
    * Rejects with `NOT_MASTER` on a node that is not the master.
    */
   write<T>(bucket: number, write: (table: FlowBucketTable, term: Term) => T): Promise<T> {
-    const info = this.#info;
     if (this.#closed) return Promise.reject(new FlowStoreError("CLOSED", "the store is closed"));
-    if (info === undefined || info.master !== this.#options.localNode) {
-      return Promise.reject(
-        new FlowStoreError(
-          "NOT_MASTER",
-          `${this.#options.localNode} is not the master of ${this.deviceId}`,
-        ),
-      );
+    const admission = this.fence.admitWrite(this.#leaseFresh());
+    switch (admission.kind) {
+      case "refuse":
+        return Promise.reject(admission.error);
+      case "run":
+        try {
+          return Promise.resolve(write(this.table, admission.term));
+        } catch (error) {
+          return Promise.reject(error);
+        } finally {
+          this.#options.onWrite?.();
+        }
+      case "queue":
+        return new Promise<T>((resolve, reject) => {
+          const queue = this.#queued.get(bucket) ?? [];
+          queue.push({
+            run: (term) => {
+              if (!this.#leaseFresh()) {
+                reject(this.fence.staleLease());
+                return;
+              }
+              try {
+                resolve(write(this.table, term));
+              } catch (error) {
+                reject(error);
+              } finally {
+                this.#options.onWrite?.();
+              }
+            },
+            reject,
+          });
+          this.#queued.set(bucket, queue);
+        });
+      default:
+        return assertNever(admission);
     }
-    if (this.#knownTerm > info.term) {
-      return Promise.reject(
-        new FlowStoreError(
-          "STALE_TERM",
-          `term ${info.term} of ${this.deviceId} was superseded by term ${this.#knownTerm}`,
-        ),
-      );
-    }
-    if (this.#activeTerm === info.term) {
-      if (!this.#leaseFresh()) return Promise.reject(this.#staleLease());
-      try {
-        return Promise.resolve(write(this.table, info.term));
-      } catch (error) {
-        return Promise.reject(error);
-      } finally {
-        this.#options.onWrite?.();
-      }
-    }
-    return new Promise<T>((resolve, reject) => {
-      const queue = this.#queued.get(bucket) ?? [];
-      queue.push({
-        run: (term) => {
-          if (!this.#leaseFresh()) {
-            reject(this.#staleLease());
-            return;
-          }
-          try {
-            resolve(write(this.table, term));
-          } catch (error) {
-            reject(error);
-          } finally {
-            this.#options.onWrite?.();
-          }
-        },
-        reject,
-      });
-      this.#queued.set(bucket, queue);
-    });
   }
 
   #leaseFresh(): boolean {
     return this.#options.leaseFresh?.() ?? true;
-  }
-
-  #staleLease(): FlowStoreError {
-    return new FlowStoreError(
-      "NOT_MASTER",
-      `${this.#options.localNode} cannot prove its lease on ${this.deviceId} is fresh: another node may master it now`,
-    );
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------
@@ -288,7 +257,7 @@ export class DeviceFlowTable {
         this.#startTerm(event.info, event.previous);
         return;
       case "TERM_UPDATE":
-        this.#info = event.info;
+        this.fence.update(event.info);
         this.#forgetBackupsNotIn(event.info.backups);
         return;
       case "TERM_ACTIVE":
@@ -297,21 +266,18 @@ export class DeviceFlowTable {
       case "TERM_END":
         this.#endTerm(event.info);
         return;
-      default: {
-        const never: never = event;
-        throw new Error(`unexpected lifecycle event ${JSON.stringify(never)}`);
-      }
+      default:
+        assertNever(event);
     }
   }
 
   /** Notes that a message spoke of `term`: a newer one fences this node's writes. */
   observeTerm(term: Term): void {
-    if (term > this.#knownTerm) this.#knownTerm = term;
+    this.fence.observe(term);
   }
 
   #startTerm(info: ReplicaInfo, previous: ReplicaInfo | undefined): void {
-    this.#info = info;
-    this.observeTerm(info.term);
+    this.fence.start(info);
     this.#acked.clear();
     this.#inFlight.clear();
     this.#compared.clear();
@@ -355,7 +321,7 @@ export class DeviceFlowTable {
         if (node !== undefined && node !== local) sources.add(node);
       }
     };
-    let newest = this.#lastActivated;
+    let newest = this.fence.lastActivated;
     addReplicas(previous);
     addReplicas(newest);
     // A node with no earlier term in view (it just started) asks the current backups, so it
@@ -372,7 +338,7 @@ export class DeviceFlowTable {
     const rounds =
       this.#options.isNodeAlive === undefined ? (this.#options.syncAttempts ?? 3) : Infinity;
     const answered = new Set<NodeId>();
-    const syncing = () => this.#info?.term === info.term && !this.#closed;
+    const syncing = () => this.fence.info?.term === info.term && !this.#closed;
     for (let round = 1; syncing(); round++) {
       const asked = [...sources].filter((node) => !answered.has(node));
       const results = await Promise.allSettled(
@@ -453,7 +419,7 @@ export class DeviceFlowTable {
         wanted.slice(i, i + batch),
       );
       // An answer after the term moved on, or after activation, is not merged.
-      if (!syncing() || this.#activeTerm === term) break;
+      if (!syncing() || this.fence.activeTerm === term) break;
       for (const snapshot of snapshots) this.table.merge(snapshot);
     }
     this.#options.log.debug("synchronized", {
@@ -465,7 +431,11 @@ export class DeviceFlowTable {
   }
 
   async #activate(info: ReplicaInfo): Promise<void> {
-    if (this.#closed || this.#info?.term !== info.term || info.master !== this.#options.localNode)
+    if (
+      this.#closed ||
+      this.fence.info?.term !== info.term ||
+      info.master !== this.#options.localNode
+    )
       return;
     let published = false;
     try {
@@ -476,15 +446,14 @@ export class DeviceFlowTable {
         error: String(error),
       });
     }
-    if (!published || this.#info?.term !== info.term) {
+    if (!published || this.fence.info?.term !== info.term) {
       this.#rejectQueued(
         "NOT_MASTER",
         `term ${info.term} of ${this.deviceId} ended before it was active`,
       );
       return;
     }
-    this.#activeTerm = Math.max(this.#activeTerm, info.term);
-    this.#noteActivated(info);
+    this.fence.activated(info);
     const queued = [...this.#queued.values()];
     this.#queued.clear();
     for (const queue of queued) for (const write of queue) write.run(info.term);
@@ -492,11 +461,7 @@ export class DeviceFlowTable {
   }
 
   #activateTerm(info: ReplicaInfo): void {
-    if (this.#info !== undefined && info.term < this.#info.term) return;
-    this.#info = info;
-    this.observeTerm(info.term);
-    this.#activeTerm = Math.max(this.#activeTerm, info.term);
-    this.#noteActivated(info);
+    if (!this.fence.activated(info)) return;
     const local = this.#options.localNode;
     if (
       info.master !== local &&
@@ -511,7 +476,7 @@ export class DeviceFlowTable {
     if (info.master === this.#options.localNode) {
       this.#rejectQueued("NOT_MASTER", `term ${info.term} of ${this.deviceId} ended`);
     }
-    if (this.#info?.term === info.term) this.#info = { ...info, master: undefined };
+    this.fence.end(info);
     this.#acked.clear();
     this.#inFlight.clear();
     this.#ackEpoch++;
@@ -539,7 +504,7 @@ export class DeviceFlowTable {
    * delta from the version `node` acknowledged when the bucket can give one, else whole.
    */
   takeBackups(node: NodeId): BackupPayload[] {
-    const info = this.#info;
+    const info = this.fence.info;
     if (info === undefined || !this.isActiveMaster || !info.backups.includes(node)) return [];
     const state = this.#state(info.term);
     if (this.#settled.get(node) === state) return [];
@@ -587,9 +552,9 @@ export class DeviceFlowTable {
     verdict: BackupVerdict | undefined,
   ): void {
     for (const payload of payloads) this.#inFlight.delete(`${node}/${payload.index}`);
-    if (verdict === undefined || this.#info?.term !== term) return;
+    if (verdict === undefined || this.fence.info?.term !== term) return;
     if (!verdict.accepted) {
-      this.observeTerm(verdict.reason === "STALE_TERM" ? verdict.term : 0);
+      this.fence.backupRefused(verdict.reason, verdict.term);
       return;
     }
     const acked = this.#ackedOf(node);
@@ -607,7 +572,7 @@ export class DeviceFlowTable {
 
   /** Whether any bucket changed after what `node` has acknowledged (a reason to send again now). */
   hasUnackedChanges(node: NodeId): boolean {
-    const info = this.#info;
+    const info = this.fence.info;
     if (info === undefined || !this.isActiveMaster || this.#isSettled(node, info.term))
       return false;
     return this.table
@@ -620,7 +585,7 @@ export class DeviceFlowTable {
 
   /** Buckets some backup still lacks (sent or not): the backup lag. */
   unackedBuckets(): number {
-    const info = this.#info;
+    const info = this.fence.info;
     if (info === undefined || !this.isActiveMaster) return 0;
     let count = 0;
     for (const node of info.backups) {
@@ -639,7 +604,7 @@ export class DeviceFlowTable {
    * caller pulls those in with {@link DeviceFlowTable.pull}.
    */
   reconcile(node: NodeId, remote: readonly FlowBucketDigest[]): number[] {
-    const info = this.#info;
+    const info = this.fence.info;
     if (info === undefined || !this.isActiveMaster) return [];
     const theirs = new Map(remote.map((digest) => [digest.bucket, digest]));
     const acked = this.#ackedOf(node);
@@ -668,9 +633,9 @@ export class DeviceFlowTable {
 
   /** Pulls buckets `indices` from `node` and keeps the newer copies (see {@link reconcile}). */
   async pull(node: NodeId, indices: readonly number[]): Promise<void> {
-    const term = this.#info?.term ?? 0;
+    const term = this.fence.info?.term ?? 0;
     const snapshots = await this.#options.sync.buckets(node, this.deviceId, term, indices);
-    if (!this.isActiveMaster || this.#info?.term !== term) return;
+    if (!this.isActiveMaster || this.fence.info?.term !== term) return;
     for (const snapshot of snapshots) this.table.merge(snapshot);
   }
 
@@ -679,7 +644,7 @@ export class DeviceFlowTable {
    * acknowledged — unless the table changed since the request left.
    */
   markInSync(node: NodeId, checksum: number): void {
-    const term = this.#info?.term ?? 0;
+    const term = this.fence.info?.term ?? 0;
     if (!this.isActiveMaster || this.table.summary().checksum !== checksum) return;
     // Acknowledging every bucket as it is leaves nothing owed, whatever its term.
     if (this.#compared.has(node) && this.#isSettled(node, term)) return;
@@ -713,14 +678,9 @@ export class DeviceFlowTable {
     snapshots: readonly FlowBucketSnapshot[],
     deltas: readonly FlowBucketDelta[] = [],
   ): BackupVerdict {
-    const current = this.#info?.term ?? 0;
-    if (term !== current) {
-      this.observeTerm(term);
-      return {
-        accepted: false,
-        reason: term < current ? "STALE_TERM" : "UNKNOWN_TERM",
-        term: current,
-      };
+    const refusal = this.fence.admitBackup(term);
+    if (refusal !== undefined) {
+      return { accepted: false, reason: refusal, term: this.fence.info?.term ?? 0 };
     }
     for (const snapshot of snapshots) this.table.merge(snapshot);
     const missingBase: number[] = [];

@@ -592,13 +592,8 @@ export class EcFlowRuleStore {
   }
 
   #onRead(request: MessageOf<"ReadRequest">): MessageOf<"ReadReply"> {
-    const info = this.#options.mastership.mastership(request.deviceId);
-    if (info.master !== this.localNode) {
-      throw new FlowStoreError(
-        "NOT_MASTER",
-        `${this.localNode} is not the master of ${request.deviceId}`,
-      );
-    }
+    // A read carries no term: only "is this node the master" is checked.
+    this.#checkTerm(request.deviceId, 0);
     return this.#readLocal(request);
   }
 
@@ -943,11 +938,7 @@ export class EcFlowRuleStore {
   /** A replica asked by the master of `term`: refuses an older master, and a newer one fences this node. */
   #fencedReplica(device: DeviceId, term: Term, clock: number): DeviceFlowTable {
     const table = this.#table(device);
-    const current = table.info?.term ?? 0;
-    if (term < current) {
-      throw new FlowStoreError("STALE_TERM", `term ${term} of ${device} is older than ${current}`);
-    }
-    table.observeTerm(term);
+    table.fence.admitSync(term);
     table.table.clock.observe(clock);
     return table;
   }
@@ -1026,19 +1017,12 @@ export class EcFlowRuleStore {
     return new Promise((resolve) => this.#scheduler.schedule(() => resolve(), ms));
   }
 
-  /** A forwarded request's term is newer than this master's: this node is deposed. */
+  /** A request forwarded to this node as master: see {@link TermFence.admitForwarded}. */
   #checkTerm(device: DeviceId, senderTerm: Term): void {
-    const info = this.#options.mastership.mastership(device);
-    if (senderTerm > info.term) {
-      this.#table(device).observeTerm(senderTerm);
-      throw new FlowStoreError(
-        "STALE_TERM",
-        `${this.localNode} has term ${info.term} of ${device}, the sender ${senderTerm}`,
-      );
-    }
-    if (info.master !== this.localNode) {
-      throw new FlowStoreError("NOT_MASTER", `${this.localNode} is not the master of ${device}`);
-    }
+    this.#table(device).fence.admitForwarded(
+      senderTerm,
+      this.#options.mastership.mastership(device),
+    );
   }
 
   async #forward<E extends (typeof SUBJECTS)[keyof typeof SUBJECTS]>(

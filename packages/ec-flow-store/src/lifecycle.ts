@@ -84,13 +84,14 @@ function onInfo(state: State, info: ReplicaInfo): State {
     if (before?.master !== undefined) out.push({ type: "TERM_END", info: before });
     return { ...state, info, out };
   }
+  // Stale: terms only grow, even past a spell with no master.
+  if (before !== undefined && info.term < before.term) return { ...state, out: [] };
   if (before === undefined || before.master === undefined || info.term > before.term) {
     if (before?.master !== undefined) out.push({ type: "TERM_END", info: before });
     out.push({ type: "TERM_START", info, previous: state.mastered });
     if (state.activeTerm === info.term) out.push({ type: "TERM_ACTIVE", info });
     return { ...state, info, mastered, out };
   }
-  if (info.term < before.term) return { ...state, out: [] }; // stale: terms only grow
   const backupsChanged =
     info.backups.length !== before.backups.length ||
     info.backups.some((node: NodeId, i) => node !== before.backups[i]);
