@@ -1,6 +1,7 @@
 // The short fault run of CI: three flowstore-node processes with etcd under a seeded nemesis
-// (kill -9, SIGSTOP, SIGTERM, burst then kill -9) while writers and a deleter post through
-// random nodes. FAULT_SEED=<n> replays a seed; the long run is the `failover-faults` bench.
+// (kill -9, SIGSTOP, SIGTERM, burst then kill -9, a rolling restart) while writers and a
+// deleter post through random nodes. FAULT_SEED=<n> replays a seed; the long run is the
+// `failover-faults` bench scenario.
 import { describe, expect, it } from "vitest";
 import { runFaults } from "./faultRun.js";
 
@@ -13,6 +14,7 @@ describe("flowstore-node processes under faults", () => {
       durationMs: 40_000,
       gapMs: [2000, 4000],
       stallMs: [5000, 8000],
+      faults: ["kill", "stall", "term", "burstKill", "rolling"],
       log: (line) => process.stdout.write(`fault run: ${line}\n`),
     });
     process.stdout.write(`${report.lines.map((line) => `fault run: ${line}`).join("\n")}\n`);

@@ -9,15 +9,21 @@ import { type EtcdServer, startEtcd } from "@flowstore/mastership/etcd-server";
 
 const BIN = fileURLToPath(new URL("../bin/flowstore-node.js", import.meta.url));
 
-/** What the nemesis does to one node. */
-export type FaultKind = "kill" | "stall" | "term" | "burstKill";
+/**
+ * What the nemesis does: to one node (kill -9, SIGSTOP, SIGTERM, a burst of writes then
+ * kill -9), or `rolling`: SIGTERM and restart of every node in turn (a rolling restart).
+ */
+export type FaultKind = "kill" | "stall" | "term" | "burstKill" | "rolling";
 
 /** Options of {@link runFaults}. */
 export interface FaultRunOptions {
   readonly seed: number;
   /** How long the nemesis runs, ms. */
   readonly durationMs: number;
-  /** Which faults it draws from (default all four); `[]`: a run under load without faults. */
+  /**
+   * Which faults it takes in turn (default kill, stall, term, burstKill); `[]`: a run under
+   * load without faults.
+   */
   readonly faults?: readonly FaultKind[];
   readonly nodes?: number;
   readonly devices?: number;
@@ -515,6 +521,18 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
           faultOver = true;
           break;
         }
+        case "rolling": {
+          // Every node in turn, each back and answering before the next goes; the victim's
+          // devices are measured for its own stop only.
+          again = measure();
+          for (const node of [victim, ...nodes.filter((n) => n !== victim)]) {
+            await killNode(node, "SIGTERM");
+            launch(node);
+            await waitUp(node);
+            if (node === victim) faultOver = true;
+          }
+          break;
+        }
         case "term": {
           again = measure();
           await killNode(victim, "SIGTERM");
@@ -739,6 +757,7 @@ function judge(input: {
     `kill -9 → writes accepted: ${fmt(spread(kills.flatMap((f) => f.writesAgainMs)))}`,
     `SIGSTOP → another master named: ${fmt(spread(stalls.flatMap((f) => f.masterMovedMs)))}; writes accepted elsewhere: ${fmt(spread(stalls.flatMap((f) => f.writesAgainMs)))}`,
     `SIGTERM → writes accepted elsewhere: ${fmt(spread(terms.flatMap((f) => f.writesAgainMs)))}`,
+    `rolling restarts: ${faults.filter((f) => f.kind === "rolling").length}`,
     `terms per device: ${[...termsPerDevice.values()].join(", ")} (${faults.length === 0 ? "no faults" : `${(totalTerms / termsPerDevice.size / faults.length).toFixed(2)} per device per fault`}); convictions logged: ${input.convictions}`,
   ];
   const bad = [...lost, ...resurrected, ...divergent];

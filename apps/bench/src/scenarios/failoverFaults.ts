@@ -3,7 +3,7 @@ import { defineScenario } from "../harness.js";
 
 /**
  * The long fault run: three `flowstore-node` processes with etcd, a seeded nemesis (kill -9
- * and restart, SIGSTOP of 5–25 s, SIGTERM and restart, a burst then kill -9), writers and a
+ * and restart, SIGSTOP of 5–25 s, SIGTERM and restart, a burst then kill -9, a rolling restart), writers and a
  * deleter through random nodes; then the history check. Seeds 1…N (quick: one run of 60 s;
  * full: three of 2 minutes), and a run under the same load without faults, whose
  * convictions are all false.
@@ -18,7 +18,12 @@ export const failoverFaultsScenario = defineScenario({
     const reports: FaultReport[] = [];
     for (let seed = 1; seed <= runs; seed++) {
       ctx.progress(`fault run ${seed}/${runs}: seed ${seed}, ${durationMs / 1000} s of faults`);
-      const report = await runFaults({ seed, durationMs, log: (line) => ctx.progress(line) });
+      const report = await runFaults({
+        seed,
+        durationMs,
+        faults: ["kill", "stall", "term", "burstKill", "rolling"],
+        log: (line) => ctx.progress(line),
+      });
       for (const line of report.lines) ctx.progress(line);
       reports.push(report);
     }
@@ -38,6 +43,11 @@ export const failoverFaultsScenario = defineScenario({
       "kill -9 of a master → a write to its device accepted",
       kills.flatMap((f) => f.writesAgainMs),
       "goal ≤ 500 ms median, ≤ 1 s max (lease TTL 2 s)",
+    );
+    figure(
+      "SIGSTOP of a master → another node named master of its device",
+      stalls.flatMap((f) => f.masterMovedMs),
+      "the lease expires (TTL 2 s) or φ convicts it",
     );
     figure(
       "SIGSTOP of a master → a write to its device accepted elsewhere",
