@@ -171,6 +171,33 @@ describe("flowstore-node --local 3", () => {
     );
   });
 
+  it("crashing a device's master (no hand-over) also keeps all its flows after failover", async () => {
+    const { body: before } = await json("n1", `/onos/v1/flows/${DEVICE}`);
+    const master = (await json("n1", `/onos/v1/mastership/${DEVICE}/master`)).body.nodeId as string;
+    await new Promise((resolve) => setTimeout(resolve, 500)); // one backup round
+    const survivor = ["n1", "n2", "n3"].find((n) => n !== master)!;
+    const crashed = await json(survivor, `/onos/v1/admin/nodes/${master}/crash`, {
+      method: "POST",
+    });
+    expect(crashed).toMatchObject({ status: 200, body: { node: master, action: "crash" } });
+    const after = await waitFor(
+      "a new master with every flow",
+      async () => {
+        const m = await json(survivor, `/onos/v1/mastership/${DEVICE}/master`);
+        if (m.status !== 200 || m.body.nodeId === master) return undefined;
+        const { status, body } = await json(survivor, `/onos/v1/flows/${DEVICE}`);
+        return status === 200 ? body.flows : undefined;
+      },
+      30_000,
+    );
+    const ids = (flows: { id: string }[]) => flows.map((f) => f.id).sort();
+    expect(ids(after)).toEqual(ids(before.flows));
+    await cluster.start(master);
+    await waitFor("the restarted node to answer", async () =>
+      (await json(master, "/onos/v1/cluster")).status === 200 ? true : undefined,
+    );
+  });
+
   it("serves Prometheus metrics", async () => {
     const response = await fetch(url("n1", "/metrics"));
     const text = await response.text();

@@ -104,7 +104,7 @@ export async function startLocalCluster(
       rest: { host: config.host, port: restPorts.get(id)! },
       applications,
       auth: config.auth,
-      admin: { stop, start },
+      admin: { stop, start, crash },
       clusterView: () =>
         nodes.map((n) => ({
           id: n.id,

@@ -4,17 +4,22 @@ import { HttpError } from "./errors.js";
 import { ApplicationIdsSchema, ErrorSchema } from "./schemas.js";
 
 /**
- * flowstore's own routes: crash and restore a node of a `--local` cluster, and the
+ * flowstore's own routes: stop (a hand-over), crash and restore a node of a `--local` cluster, and the
  * application ids (ONOS's `GET /applications/ids/entry`, and the whole table).
  */
 export function adminRoutes(app: ZodApp, context: HttpContext): void {
-  for (const action of ["stop", "start"] as const) {
+  const summaries = {
+    stop: "Stops a node of a --local cluster gracefully: a planned hand-over of its devices",
+    crash: "Crashes a node of a --local cluster: no hand-over, its devices fail over",
+    start: "Restores a stopped or crashed node of a --local cluster",
+  } as const;
+  for (const action of ["stop", "crash", "start"] as const) {
     app.post(
       `/admin/nodes/:nodeId/${action}`,
       {
         schema: {
           tags: ["admin"],
-          summary: `${action === "stop" ? "Crashes" : "Restores"} a node of a --local cluster`,
+          summary: summaries[action],
           params: z.object({ nodeId: z.string() }),
           response: {
             200: z.object({ node: z.string(), action: z.string() }),
@@ -23,13 +28,14 @@ export function adminRoutes(app: ZodApp, context: HttpContext): void {
         },
       },
       async (request) => {
-        if (context.admin === undefined) {
+        const run = context.admin?.[action];
+        if (run === undefined) {
           throw new HttpError(
             "NOT_FOUND",
-            "stopping and starting nodes is only available with --local",
+            "stopping, crashing and starting nodes is only available with --local",
           );
         }
-        await context.admin[action](request.params.nodeId);
+        await run(request.params.nodeId);
         return { node: request.params.nodeId, action };
       },
     );

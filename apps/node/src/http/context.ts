@@ -23,7 +23,10 @@ export interface ClusterView {
 
 /** `--local` only: crash or restore a node of the process. */
 export interface NodeAdmin {
+  /** A graceful stop: the node hands its devices over first. */
   stop(node: string): Promise<void>;
+  /** A crash: the node's store and sockets vanish, its devices fail over. */
+  crash?(node: string): Promise<void>;
   start(node: string): Promise<void>;
 }
 
