@@ -108,7 +108,8 @@ interface NodeProc {
   convictions: number;
 }
 
-interface FlowRecord {
+/** What the clients saw happen to one flow (times in ms since the run started). */
+export interface FlowRecord {
   readonly flowId: string;
   readonly deviceId: string;
   addAckAt?: number;
@@ -596,7 +597,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
     }
     for (const node of nodes) await waitUp(node);
     const listings = await settle(nodes, log);
-    return judge({
+    return checkHistory({
       seed: options.seed,
       flows,
       faults,
@@ -616,7 +617,8 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
   }
 }
 
-type Listing = Map<string, { deviceId: string; state: string }>;
+/** One node's flows at the end: flow id → device and state. */
+export type Listing = Map<string, { deviceId: string; state: string }>;
 
 /**
  * Polls every node's flows until they agree and nothing is pending, at most 90 s; then
@@ -662,17 +664,27 @@ async function settle(nodes: readonly NodeProc[], log: (line: string) => void): 
   }
 }
 
-function judge(input: {
-  seed: number;
-  flows: Map<string, FlowRecord>;
-  faults: readonly FaultEvent[];
-  listings: readonly Listing[];
-  terms: Map<string, Set<number>>;
-  asyncWindowMs: number;
-  requests: number;
-  failedRequests: number;
-  convictions: number;
-}): FaultReport {
+/** What {@link checkHistory} judges. */
+export interface History {
+  readonly seed: number;
+  readonly flows: ReadonlyMap<string, FlowRecord>;
+  readonly faults: readonly FaultEvent[];
+  /** Every node's flows at the end, in node order (n1, n2, …). */
+  readonly listings: readonly Listing[];
+  readonly terms: ReadonlyMap<string, ReadonlySet<number>>;
+  readonly asyncWindowMs: number;
+  readonly requests: number;
+  readonly failedRequests: number;
+  readonly convictions: number;
+}
+
+/**
+ * The history check: an acknowledged add never deleted must be listed (else it is lost —
+ * in the asynchronous window when acknowledged at most `asyncWindowMs` before a kill -9 or
+ * SIGSTOP of its device's master); an acknowledged delete must not be listed; every node
+ * must list the same flows. Adds and deletes that were not acknowledged prove nothing.
+ */
+export function checkHistory(input: History): FaultReport {
   const { flows, faults, listings, asyncWindowMs } = input;
   const listedAnywhere = (id: string) => listings.some((l) => l.has(id));
   const timeline = (flow: FlowRecord): FlowTimeline => {

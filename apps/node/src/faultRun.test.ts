@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { checkHistory, type FaultEvent, type FlowRecord, type Listing } from "./faultRun.js";
+
+const D1 = "of:0000000000000001";
+const D2 = "of:0000000000000002";
+
+const kill: FaultEvent = {
+  kind: "kill",
+  node: "n1",
+  at: 10_000,
+  forMs: 1000,
+  mastered: [D1],
+  writesAgainMs: [120],
+  masterMovedMs: [100],
+};
+
+const listing = (...ids: string[]): Listing =>
+  new Map(ids.map((id) => [id, { deviceId: id.startsWith("b") ? D2 : D1, state: "ADDED" }]));
+
+function check(flows: FlowRecord[], listings: Listing[], faults: FaultEvent[] = [kill]) {
+  return checkHistory({
+    seed: 7,
+    flows: new Map(flows.map((flow) => [flow.flowId, flow])),
+    faults,
+    listings,
+    terms: new Map([[D1, new Set([3, 9])]]),
+    asyncWindowMs: 100,
+    requests: flows.length,
+    failedRequests: 0,
+    convictions: 2,
+  });
+}
+
+describe("the fault run's history check", () => {
+  it("passes a history where every acknowledged add is listed everywhere and no deleted flow is", () => {
+    const report = check(
+      [
+        { flowId: "a1", deviceId: D1, addAckAt: 100, addVia: "n2" },
+        { flowId: "a2", deviceId: D1, addAckAt: 200, deleteSentAt: 300, deleteAckAt: 310 },
+        // Neither acknowledged nor listed: proves nothing either way.
+        { flowId: "a3", deviceId: D1, addAckAt: 400, deleteSentAt: 500, deleteUncertain: true },
+      ],
+      [listing("a1"), listing("a1"), listing("a1")],
+    );
+    expect(report.lost).toEqual([]);
+    expect(report.asyncWindowLost).toEqual([]);
+    expect(report.resurrected).toEqual([]);
+    expect(report.divergent).toEqual([]);
+    expect(report.acknowledgedAdds).toBe(3);
+    expect(report.acknowledgedDeletes).toBe(1);
+    expect(report.lines.join("\n")).not.toContain("FAILED");
+  });
+
+  it("tells losses in the asynchronous window of a kill -9 from other losses", () => {
+    const report = check(
+      [
+        // Acknowledged 50 ms before its master was killed: the asynchronous window.
+        { flowId: "w", deviceId: D1, addAckAt: 9_950 },
+        // Acknowledged long before, or on a device the killed node did not master: lost.
+        { flowId: "old", deviceId: D1, addAckAt: 5_000 },
+        { flowId: "b-other", deviceId: D2, addAckAt: 9_990 },
+      ],
+      [listing(), listing(), listing()],
+    );
+    expect(report.asyncWindowLost.map((f) => f.flowId)).toEqual(["w"]);
+    expect(report.lost.map((f) => f.flowId).sort()).toEqual(["b-other", "old"]);
+  });
+
+  it("finds resurrected deletes and divergence, and prints the seed with each flow's timeline", () => {
+    const report = check(
+      [
+        { flowId: "gone", deviceId: D1, addAckAt: 100, deleteSentAt: 200, deleteAckAt: 210 },
+        { flowId: "split", deviceId: D1, addAckAt: 100, addVia: "n3" },
+      ],
+      [listing("gone", "split"), listing("gone"), listing("gone", "split")],
+    );
+    expect(report.resurrected.map((f) => f.flowId)).toEqual(["gone"]);
+    expect(report.divergent.map((f) => f.flowId)).toEqual(["split"]);
+    const text = report.lines.join("\n");
+    expect(text).toContain("replay with seed 7");
+    expect(text).toContain(`${D1}/split: 100 ms: add acknowledged by n3`);
+    expect(text).toContain("at the end: listed by n1 n3");
+  });
+});
