@@ -52,6 +52,25 @@ export interface LocalClusterOptions {
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<NodeProcess> {
   const nodes = options.nodes ?? 3;
   const ports = await consecutivePorts(nodes);
+  const node = await startNodeProcess(
+    ["--local", String(nodes), "--rest-port", String(ports[0])],
+    ports,
+    options,
+  );
+  options.log?.(`flowstore-node --local ${nodes} (pid ${node.pid}), REST on ${ports.join(", ")}`);
+  return node;
+}
+
+/**
+ * One `flowstore-node` process with `args` (plus `--devices`, `--log-level warn` and the
+ * options' `--config`), once every REST port in `restPorts` answers — and, unless told not
+ * to, every device has a master.
+ */
+async function startNodeProcess(
+  args: readonly string[],
+  restPorts: readonly number[],
+  options: LocalClusterOptions & { readonly waitForMasters?: boolean },
+): Promise<NodeProcess> {
   const dir = mkdtempSync(path.join(tmpdir(), "flowstore-bench-"));
   const configFile = path.join(dir, "node.json");
   writeFileSync(configFile, JSON.stringify(options.config ?? {}));
@@ -64,16 +83,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       ...(options.nodeFlags ?? []),
       ...(options.inspect ? ["--inspect=127.0.0.1:0"] : []),
       NODE_CLI,
-      "--local",
-      String(nodes),
-      "--rest-port",
-      String(ports[0]),
-      "--devices",
-      String(options.devices ?? 2),
-      "--log-level",
-      "warn",
-      "--config",
-      configFile,
+      ...args,
+      ...["--devices", String(options.devices ?? 2), "--log-level", "warn"],
+      ...["--config", configFile],
     ],
     { cwd: NODE_DIR, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -90,7 +102,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const node: NodeProcess = {
     pid,
-    restPorts: ports,
+    restPorts,
     child,
     cpuMs: () => processCpuMs(pid),
     rss: () => processRss(pid),
@@ -105,40 +117,111 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     },
   };
   const deadline = Date.now() + 60_000;
-  for (const port of ports) {
-    for (;;) {
-      if (child.exitCode !== null) {
-        throw new Error(`flowstore-node exited with ${child.exitCode}: ${output}`);
+  try {
+    for (const port of restPorts) {
+      for (;;) {
+        if (child.exitCode !== null) {
+          throw new Error(`flowstore-node exited with ${child.exitCode}: ${output}`);
+        }
+        const ok = await get(port, "/onos/v1/cluster").then(
+          (r) => r.status === 200,
+          () => false,
+        );
+        if (ok) break;
+        if (Date.now() > deadline) {
+          throw new Error(`flowstore-node did not answer on port ${port} within 60 s: ${output}`);
+        }
+        await sleep(200);
       }
-      const ok = await get(port, "/onos/v1/cluster").then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) break;
-      if (Date.now() > deadline) {
-        await node.stop();
-        throw new Error(`flowstore-node did not answer on port ${port} within 60 s: ${output}`);
-      }
-      await sleep(200);
     }
+    if (options.waitForMasters !== false) {
+      await waitForMasters(restPorts[0]!, options.devices ?? 2, deadline);
+    }
+  } catch (error) {
+    await node.stop();
+    throw error;
   }
-  // Every device has a master before anyone writes (a write with no master is refused).
-  for (let i = 1; i <= (options.devices ?? 2); i++) {
+  return node;
+}
+
+/** Options of {@link startEtcdCluster}. */
+export interface EtcdClusterOptions {
+  readonly nodes?: number;
+  readonly devices?: number;
+  /** Every node's JSON configuration (`--config`). */
+  readonly config?: Record<string, unknown>;
+  /** Open each node's inspector, for {@link NodeProcess.liveHeap}. */
+  readonly inspect?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+/** A cluster of `flowstore-node` processes, one node each, coordinated by a real etcd. */
+export interface EtcdCluster {
+  readonly processes: readonly NodeProcess[];
+  /** The REST port of each node, in node order (n1, n2, …). */
+  readonly restPorts: readonly number[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts etcd and `nodes` separate `flowstore-node` processes (`--id nI --etcd …`), and
+ * waits until every node answers REST and every device has a master.
+ */
+export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promise<EtcdCluster> {
+  const { startEtcd } = await import("@flowstore/mastership/etcd-server");
+  const count = options.nodes ?? 3;
+  const etcd = await startEtcd();
+  const ports = await freePorts(2 * count);
+  const ids = Array.from({ length: count }, (_, i) => `n${i + 1}`);
+  const processes: NodeProcess[] = [];
+  try {
+    for (const [i, id] of ids.entries()) {
+      const peers = ids
+        .map((other, j) => (other === id ? undefined : `${other}=127.0.0.1:${ports[j]}`))
+        .filter((peer) => peer !== undefined)
+        .join(",");
+      processes.push(
+        await startNodeProcess(
+          [
+            ...["--id", id, "--listen", `127.0.0.1:${ports[i]}`, "--peers", peers],
+            ...["--etcd", etcd.endpoint, "--rest", `127.0.0.1:${ports[count + i]}`],
+          ],
+          [ports[count + i]!],
+          { ...options, waitForMasters: false },
+        ),
+      );
+    }
+    const restPorts = ports.slice(count);
+    await waitForMasters(restPorts[0]!, options.devices ?? 2, Date.now() + 60_000);
+    options.log?.(
+      `${count} flowstore-node processes with etcd (pids ${processes.map((p) => p.pid).join(", ")}), REST on ${restPorts.join(", ")}`,
+    );
+    return {
+      processes,
+      restPorts,
+      async stop() {
+        for (const node of processes) await node.stop();
+        await etcd.stop();
+      },
+    };
+  } catch (error) {
+    for (const node of processes) await node.stop();
+    await etcd.stop();
+    throw error;
+  }
+}
+
+/** Every device of the node at `port` has a master (a write with none is refused). */
+async function waitForMasters(port: number, devices: number, deadline: number): Promise<void> {
+  for (let i = 1; i <= devices; i++) {
     const device = `of:${i.toString(16).padStart(16, "0")}`;
     for (;;) {
-      const answer = await get(ports[0]!, `/onos/v1/mastership/${device}/master`).catch(
-        () => undefined,
-      );
+      const answer = await get(port, `/onos/v1/mastership/${device}/master`).catch(() => undefined);
       if (answer?.status === 200) break;
-      if (Date.now() > deadline) {
-        await node.stop();
-        throw new Error(`no master for ${device} within 60 s: ${output}`);
-      }
+      if (Date.now() > deadline) throw new Error(`no master for ${device} within 60 s`);
       await sleep(100);
     }
   }
-  options.log?.(`flowstore-node --local ${nodes} (pid ${pid}), REST on ${ports.join(", ")}`);
-  return node;
 }
 
 /** `count` free loopback ports in a row (the node gives node i the port REST_PORT + i − 1). */
@@ -350,7 +433,9 @@ export function sumMetric(metrics: Map<string, number>, name: string, ...match: 
 }
 
 /** Every node's `/metrics`, parsed. */
-export async function scrape(node: NodeProcess): Promise<Map<string, number>[]> {
+export async function scrape(node: {
+  readonly restPorts: readonly number[];
+}): Promise<Map<string, number>[]> {
   return Promise.all(
     node.restPorts.map(async (port) => parseMetrics((await get(port, "/metrics")).body)),
   );
