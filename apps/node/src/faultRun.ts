@@ -278,7 +278,9 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
       }
       await sleep(100);
     }
-    throw new Error(`${node.id} did not answer REST within ${ms} ms:\n${node.output}`);
+    throw new Error(
+      `${node.id} did not answer REST within ${ms} ms; its last output:\n${node.output.slice(-4000)}`,
+    );
   };
 
   const killNode = async (node: NodeProc, signal: NodeJS.Signals) => {
