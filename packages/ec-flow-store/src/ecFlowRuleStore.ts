@@ -5,7 +5,6 @@ import {
   type DeviceId,
   emptyStateCounts,
   type FlowBucketTable,
-  type FlowCounters,
   type FlowEntry,
   type FlowEntryState,
   type FlowId,
@@ -16,9 +15,11 @@ import {
 } from "@flowstore/flow-bucket";
 import type { Mastership } from "@flowstore/mastership";
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, Subscription } from "rxjs";
+import { type ApplyResult, BatchForwarder, refusalCode } from "./batchForwarder.js";
 import { type StoreConfig, type StoreConfigInput, StoreSettings } from "./config.js";
 import { DeviceFlowTable } from "./deviceFlowTable.js";
-import { FlowStoreError, type FlowStoreErrorCode } from "./flowStoreError.js";
+import { applyDeviceReport, type FlowStatsOutcome, type FlowStatsReport } from "./deviceReports.js";
+import { FlowStoreError } from "./flowStoreError.js";
 import type { FlowStoreEvent, RuleEvent } from "./flowStoreEvent.js";
 import { deviceLifecycle$ } from "./lifecycle.js";
 import { type Logger, silentLogger } from "./logger.js";
@@ -56,52 +57,10 @@ export interface FlowRuleBatchInput {
   readonly operations: readonly FlowRuleOperation[];
 }
 
-/** A forwarded batch's result from its master. */
-type ApplyResult = MessageOf<"ApplyBatchesReply">["results"][number];
-
-interface PendingForward {
-  readonly term: Term;
-  readonly batch: FlowRuleBatch;
-  resolve(result: ApplyResult): void;
-  reject(error: unknown): void;
-}
-
-/** The code of a master's refusal, as this node's error code. */
-function refusalCode(code: string): FlowStoreErrorCode {
-  return code === "NOT_MASTER" || code === "STALE_TERM" || code === "CLOSED" || code === "NO_MASTER"
-    ? code
-    : "UNAVAILABLE";
-}
-
 /** Rules per state, as `getFlowRuleCount` can break them down. */
 export type FlowRuleCountFilter = { readonly deviceId?: DeviceId; readonly state?: FlowEntryState };
 
-/** One flow as its device reports it every stats period (`lastSeen` is the time of the call). */
-export type FlowStatsReport = Omit<FlowCounters, "lastSeen"> & { readonly rule: FlowRule };
-
-/** What {@link EcFlowRuleStore.updateFlowStatistics} made of one device report. */
-export interface FlowStatsOutcome {
-  /** Stored entries that took the report's counters (soft state: nothing replicated). */
-  readonly refreshed: number;
-  /** `PENDING_ADD` entries the device holds now: `ADDED`, a replicated change each. */
-  readonly added: number;
-  /** `PENDING_REMOVE`/`REMOVED` entries taken out of the store (the device no longer has them, or is told to drop them). */
-  readonly removed: number;
-  /**
-   * Flows the device holds that the store does not (or holds as being removed): extraneous,
-   * to be removed from the device — never adopted.
-   */
-  readonly extraneous: readonly FlowRule[];
-  /** Stored entries (`PENDING_ADD`/`ADDED`, older than the report) the device lacks: install them again. */
-  readonly missing: readonly FlowEntry[];
-}
-
 const PAGE_ENTRIES = 10_000;
-/**
- * Reports handled between two yields of `updateFlowStatistics`, so a poll of a device with a
- * million flows never holds the event loop for long (about 10 ms a slice here).
- */
-const STATS_SLICE = 16_384;
 /** How many times `storeBatch` tries the (current) master before failing the batch. */
 const FORWARD_ATTEMPTS = 3;
 /** The pause before the n-th retry is n times this, in ms. */
@@ -130,13 +89,8 @@ export class EcFlowRuleStore {
   readonly #origins = new Map<string, NodeId>();
   readonly #tableStats = new Map<DeviceId, readonly TableStatistics[]>();
   readonly #subscription = new Subscription();
-  /** Batches to forward, per master, waiting for the end of the scheduler turn. */
-  readonly #forwards = new Map<NodeId, PendingForward[]>();
-  /** Completions to report, per asking node, waiting for the end of the scheduler turn. */
-  readonly #completions = new Map<
-    NodeId,
-    { readonly completions: BatchCompletion[]; readonly sent: Promise<void> }
-  >();
+  /** Batches forwarded to masters and completions reported back, coalesced per turn. */
+  readonly #forwarder: BatchForwarder;
   readonly #unserve: Array<() => void>;
   #batches = 0;
   /** Operations of `storeBatch` calls not yet stored by their master. */
@@ -150,6 +104,12 @@ export class EcFlowRuleStore {
     this.#channel = new StoreChannel(options.messaging);
     this.#scheduler = options.scheduler ?? asyncScheduler;
     this.#log = options.log ?? silentLogger;
+    this.#forwarder = new BatchForwarder({
+      channel: this.#channel,
+      scheduler: this.#scheduler,
+      log: this.#log,
+      requestTimeout: () => this.config.requestTimeout,
+    });
     this.replicator = new Replicator({
       channel: this.#channel,
       tables: () => this.#tables.values(),
@@ -316,7 +276,7 @@ export class EcFlowRuleStore {
           await this.#applyBatch(batch, this.localNode);
           return batch.id;
         }
-        result = await this.#forwardBatch(current.master!, current.term, batch);
+        result = await this.#forwarder.forward(current.master!, current.term, batch);
       } catch (error) {
         // After a timeout or a lost connection the master may have stored the batch, and a
         // late second copy could bring back a flow removed in between: no retry. A master
@@ -343,46 +303,6 @@ export class EcFlowRuleStore {
   }
 
   /**
-   * Forwards `batch` to `master` with every other batch forwarded to it in the same
-   * scheduler turn: one message for all of them, one result per batch.
-   */
-  #forwardBatch(master: NodeId, term: Term, batch: FlowRuleBatch): Promise<ApplyResult> {
-    return new Promise<ApplyResult>((resolve, reject) => {
-      let queue = this.#forwards.get(master);
-      if (queue === undefined) {
-        queue = [];
-        this.#forwards.set(master, queue);
-        this.#scheduler.schedule(() => this.#flushForwards(master), 0);
-      }
-      queue.push({ term, batch, resolve, reject });
-    });
-  }
-
-  #flushForwards(master: NodeId): void {
-    const queue = this.#forwards.get(master) ?? [];
-    this.#forwards.delete(master);
-    if (queue.length === 0) return;
-    const request = {
-      origin: this.localNode,
-      batches: queue.map(({ term, batch }) => ({ term, batch })),
-    };
-    this.#channel.call(master, SUBJECTS.applyBatches, request, this.config.requestTimeout).then(
-      (reply) => {
-        for (let i = 0; i < queue.length; i++) {
-          const result = reply.results[i];
-          const pending = queue[i]!;
-          if (result === undefined) {
-            pending.reject(new FlowStoreError("UNAVAILABLE", `${master} sent no result for it`));
-          } else pending.resolve(result);
-        }
-      },
-      (error: unknown) => {
-        for (const pending of queue) pending.reject(error);
-      },
-    );
-  }
-
-  /**
    * Reports the device's outcome of a batch (on the master, which emitted `BATCH_REQUESTED`);
    * the node that stored the batch receives `BATCH_COMPLETED`.
    */
@@ -394,34 +314,7 @@ export class EcFlowRuleStore {
       return;
     }
     // Every completion for one node within a scheduler turn goes in one message.
-    let pending = this.#completions.get(origin);
-    if (pending === undefined) {
-      pending = {
-        completions: [],
-        sent: new Promise<void>((resolve) =>
-          this.#scheduler.schedule(() => resolve(this.#flushCompletions(origin)), 0),
-        ),
-      };
-      this.#completions.set(origin, pending);
-    }
-    pending.completions.push(completion);
-    await pending.sent;
-  }
-
-  async #flushCompletions(origin: NodeId): Promise<void> {
-    const pending = this.#completions.get(origin);
-    this.#completions.delete(origin);
-    if (pending === undefined || pending.completions.length === 0) return;
-    const completions = pending.completions;
-    await this.#channel
-      .call(origin, SUBJECTS.batchesCompleted, { completions }, this.config.requestTimeout)
-      .catch((error: unknown) =>
-        this.#log.warn("could not report completed batches", {
-          origin,
-          batches: completions.map((c) => c.batchId),
-          error: String(error),
-        }),
-      );
+    await this.#forwarder.complete(origin, completion);
   }
 
   async #applyBatch(batch: FlowRuleBatch, origin: NodeId): Promise<void> {
@@ -664,144 +557,13 @@ export class EcFlowRuleStore {
     reports: readonly FlowStatsReport[],
     options: { readonly complete?: boolean } = {},
   ): Promise<FlowStatsOutcome> {
-    this.#checkOpen();
-    const table = this.#tables.get(device);
-    const lastSeen = this.#scheduler.now();
-    const outcome = {
-      refreshed: 0,
-      added: 0,
-      removed: 0,
-      extraneous: [] as FlowRule[],
-      missing: [] as FlowEntry[],
-    };
-    const checkMaster = (): DeviceFlowTable => {
-      if (table === undefined || !table.isActiveMaster) {
-        throw new FlowStoreError(
-          "NOT_MASTER",
-          `${this.localNode} is not the active master of ${device}`,
-        );
-      }
-      return table;
-    };
-    const term = checkMaster().info?.term;
-    const stillMaster = () => {
-      this.#checkOpen();
-      const current = checkMaster();
-      if (current.info?.term !== term) {
-        throw new FlowStoreError("NOT_MASTER", `the term of ${device} changed during a report`);
-      }
-      return current;
-    };
-    const replicate = this.config.replicateCounters;
-    let live = 0;
-    for (let start = 0; start < reports.length; start += STATS_SLICE) {
-      if (start > 0) await this.#wait(0);
-      const owner = stillMaster();
-      const end = Math.min(reports.length, start + STATS_SLICE);
-      const transitions: FlowEntry[] = [];
-      for (let i = start; i < end; i++) {
-        const report = reports[i] as FlowStatsReport;
-        const rule = report.rule;
-        if (rule.deviceId !== device) continue;
-        const stored = owner.table.find(rule);
-        if (
-          stored === undefined ||
-          stored.state === "PENDING_REMOVE" ||
-          stored.state === "REMOVED"
-        ) {
-          outcome.extraneous.push(rule);
-          continue;
-        }
-        if (stored.state !== "PENDING_ADD" && stored.state !== "ADDED") continue;
-        live++;
-        const counters: FlowCounters = {
-          packets: report.packets,
-          bytes: report.bytes,
-          life: report.life,
-          lastSeen,
-          ...(report.liveType === undefined ? {} : { liveType: report.liveType }),
-        };
-        if (stored.state === "PENDING_ADD" || replicate) {
-          transitions.push(withFlowEntry(stored, { ...counters, state: "ADDED" }));
-        } else {
-          owner.table.refresh(rule, counters);
-          outcome.refreshed++;
-        }
-      }
-      if (transitions.length > 0) {
-        const events = await owner.write(0, (t, writeTerm) => {
-          const applied: RuleEvent[] = [];
-          for (const entry of transitions) {
-            let was: FlowEntryState | undefined;
-            const updated = t.modify(
-              entry.rule,
-              (stored) => {
-                was = stored.state;
-                return stored.state === "PENDING_ADD" || stored.state === "ADDED"
-                  ? withFlowEntry(stored, { ...entry, state: "ADDED" })
-                  : undefined;
-              },
-              writeTerm,
-            );
-            if (updated === undefined) continue;
-            applied.push({
-              type: was === "PENDING_ADD" ? "RULE_ADDED" : "RULE_UPDATED",
-              entry: updated,
-            });
-          }
-          return applied;
-        });
-        for (const event of events) {
-          if (event.type === "RULE_ADDED") outcome.added++;
-          else outcome.refreshed++;
-          this.#events.next(event);
-        }
-      }
-    }
-    // A complete report: whatever is stored but was not in it needs a look. Counts are
-    // maintained, so a device that holds exactly the stored flows costs no walk.
-    if (options.complete === false) return outcome;
-    const owner = stillMaster();
-    const counts = owner.table.stateCounts();
-    const leaving = counts.PENDING_REMOVE + counts.REMOVED;
-    if (leaving === 0 && live >= counts.PENDING_ADD + counts.ADDED) return outcome;
-    const reported = new Set<FlowId>();
-    for (const report of reports) reported.add(report.rule.id);
-    const gone: FlowEntry[] = [];
-    let seen = 0;
-    for (const bucket of owner.table.buckets()) {
-      for (const entry of bucket.entries()) {
-        if (entry.state === "PENDING_REMOVE" || entry.state === "REMOVED") gone.push(entry);
-        else if (
-          (entry.state === "PENDING_ADD" || entry.state === "ADDED") &&
-          entry.created < lastSeen &&
-          !reported.has(entry.rule.id)
-        ) {
-          outcome.missing.push(entry);
-        }
-      }
-      seen += bucket.size;
-      if (seen >= STATS_SLICE) {
-        seen = 0;
-        await this.#wait(0);
-        stillMaster();
-      }
-    }
-    if (gone.length > 0) {
-      const removed = await stillMaster().write(0, (t, writeTerm) => {
-        const out: FlowEntry[] = [];
-        for (const entry of gone) {
-          const stored = t.find(entry.rule);
-          if (stored?.state !== "PENDING_REMOVE" && stored?.state !== "REMOVED") continue;
-          const taken = t.remove(stored, writeTerm);
-          if (taken !== undefined) out.push(taken);
-        }
-        return out;
-      });
-      outcome.removed = removed.length;
-      for (const entry of removed) this.#events.next({ type: "RULE_REMOVED", entry });
-    }
-    return outcome;
+    return applyDeviceReport(device, this.#tables.get(device), reports, options, {
+      now: () => this.#scheduler.now(),
+      wait: (ms) => this.#wait(ms),
+      checkOpen: () => this.#checkOpen(),
+      replicateCounters: this.config.replicateCounters,
+      emit: (event) => this.#events.next(event),
+    });
   }
 
   /** Marks a stored entry `PENDING_ADD` again (to be reinstalled); `RULE_UPDATED` if it changed. */

@@ -1,7 +1,7 @@
 import type { NodeId } from "@flowstore/cluster-messaging";
 import type { FlowRule } from "@flowstore/flow-bucket";
 import { afterEach, describe, expect, it } from "vitest";
-import type { FlowStatsReport } from "./ecFlowRuleStore.js";
+import type { FlowStatsReport } from "./deviceReports.js";
 import { device, rule, type SimCluster, startSimCluster } from "./testing/simCluster.js";
 
 const D1 = device(1);

@@ -7,12 +7,11 @@ export type {
   SyncSource,
 } from "./deviceFlowTable.js";
 export { DeviceFlowTable } from "./deviceFlowTable.js";
+export type { FlowStatsOutcome, FlowStatsReport } from "./deviceReports.js";
 export type {
   FlowRuleBatchInput,
   FlowRuleCountFilter,
   FlowRuleStoreOptions,
-  FlowStatsOutcome,
-  FlowStatsReport,
 } from "./ecFlowRuleStore.js";
 export { createFlowRuleStore, EcFlowRuleStore } from "./ecFlowRuleStore.js";
 export type { FlowStoreErrorCode } from "./flowStoreError.js";
