@@ -206,3 +206,48 @@ describe("the lease guard", () => {
     expect(table.table.size).toBe(2);
   });
 });
+
+describe("synchronization from a stalled master", () => {
+  it("gives up a live but silent master of the last activated term after syncTimeout", async () => {
+    const n3 = nodeId("n3");
+    const warnings: string[] = [];
+    let activated = false;
+    const table = new DeviceFlowTable({
+      deviceId: device,
+      localNode: n2,
+      bucketCount: 16,
+      sync: {
+        // n1 (the stalled master) never answers; n3 (a backup) does at once.
+        digests: (node) =>
+          node === n1
+            ? new Promise(() => {})
+            : Promise.resolve({
+                digests: [],
+                activated: { term: 1, master: n1, backups: [n2, n3] },
+              }),
+        buckets: async () => [],
+      },
+      activate: async () => {
+        activated = true;
+        return true;
+      },
+      shouldDropCopies: () => false,
+      log: { ...silentLogger, warn: (message) => warnings.push(message) },
+      wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      isNodeAlive: () => true,
+      syncTimeout: 300,
+      retryDelay: 50,
+      now: () => Date.now(),
+    });
+    table.onLifecycle({ type: "TERM_ACTIVE", info: { term: 1, master: n1, backups: [n2, n3] } });
+    table.onLifecycle({
+      type: "TERM_START",
+      info: { term: 2, master: n2, backups: [n3] },
+      previous: { term: 1, master: n1, backups: [n2, n3] },
+    });
+    // Its request to n1 never returns: before the fix the sync waited on it for good.
+    for (let i = 0; i < 100 && !activated; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(activated).toBe(true);
+    expect(warnings).toContain("previous master did not answer");
+  });
+});

@@ -338,28 +338,42 @@ export class DeviceFlowTable {
     const rounds =
       this.#options.isNodeAlive === undefined ? (this.#options.syncAttempts ?? 3) : Infinity;
     const answered = new Set<NodeId>();
+    /** Requests still out, by replica. */
+    const pending = new Map<NodeId, Promise<void>>();
     const syncing = () => this.fence.info?.term === info.term && !this.#closed;
     for (let round = 1; syncing(); round++) {
-      const asked = [...sources].filter((node) => !answered.has(node));
-      const results = await Promise.allSettled(
-        asked.map((node) => this.#syncFrom(node, info.term, syncing)),
-      );
-      for (const [i, result] of results.entries()) {
-        if (result.status === "rejected") {
-          if ((result.reason as { code?: unknown }).code === "UNREACHABLE") gone.add(asked[i]!);
-          this.#options.log.debug("replica did not answer the sync", {
-            device: this.deviceId,
-            node: asked[i],
-            error: String(result.reason),
-          });
-          continue;
-        }
-        answered.add(asked[i]!);
-        const activated = result.value;
-        if (activated !== null && (newest === undefined || activated.term > newest.term)) {
-          newest = activated;
-          addReplicas(activated);
-        }
+      // Every replica not yet heard from and not already asked; answers are taken as they
+      // come, and a round ends when all are in or the deadline passes (a stalled replica's
+      // request may hang for requestTimeout: it must not hold the sync past syncTimeout).
+      const asked = [...sources].filter((node) => !answered.has(node) && !pending.has(node));
+      for (const node of asked) {
+        const request = this.#syncFrom(node, info.term, syncing).then(
+          (activated) => {
+            answered.add(node);
+            if (activated !== null && (newest === undefined || activated.term > newest.term)) {
+              newest = activated;
+              addReplicas(activated);
+            }
+          },
+          (reason: unknown) => {
+            if ((reason as { code?: unknown }).code === "UNREACHABLE") gone.add(node);
+            this.#options.log.debug("replica did not answer the sync", {
+              device: this.deviceId,
+              node,
+              error: String(reason),
+            });
+          },
+        );
+        pending.set(
+          node,
+          request.finally(() => pending.delete(node)),
+        );
+      }
+      const everyAnswer = Promise.all(pending.values());
+      if (Number.isFinite(deadline)) {
+        await Promise.race([everyAnswer, this.#options.wait(Math.max(1, deadline - now()))]);
+      } else {
+        await everyAnswer;
       }
       if (!syncing()) return;
       // The master of the newest activated term holds every write it acknowledged.
@@ -371,6 +385,8 @@ export class DeviceFlowTable {
       if (holder === local && knowsNewest) return;
       if (heardHolder && knowsNewest && (answered.size > 0 || ![...sources].some(alive))) return;
       const waiting = [...sources].filter((node) => !answered.has(node) && alive(node));
+      // A replica whose request is still out gets until the deadline; one that failed is
+      // asked again after a pause.
       const holderGone = holder !== undefined && !heardHolder && !alive(holder);
       if (
         waiting.length === 0 ||
