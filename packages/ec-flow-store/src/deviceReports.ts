@@ -6,7 +6,7 @@ import type {
   FlowId,
   FlowRule,
 } from "@flowstore/flow-bucket";
-import { withFlowEntry } from "@flowstore/flow-bucket";
+import { refreshCounters, withFlowEntry } from "@flowstore/flow-bucket";
 import type { DeviceFlowTable } from "./deviceFlowTable.js";
 import { FlowStoreError } from "./flowStoreError.js";
 import type { RuleEvent } from "./flowStoreEvent.js";
@@ -91,6 +91,13 @@ export async function applyDeviceReport(
   };
   const replicate = deps.replicateCounters;
   let live = 0;
+  const scratch: { -readonly [K in keyof FlowCounters]: FlowCounters[K] } = {
+    packets: 0,
+    bytes: 0,
+    life: 0,
+    lastSeen,
+    liveType: undefined,
+  };
   for (let start = 0; start < reports.length; start += STATS_SLICE) {
     if (start > 0) await deps.wait(0);
     const owner = stillMaster();
@@ -107,17 +114,25 @@ export async function applyDeviceReport(
       }
       if (stored.state !== "PENDING_ADD" && stored.state !== "ADDED") continue;
       live++;
-      const counters: FlowCounters = {
-        packets: report.packets,
-        bytes: report.bytes,
-        life: report.life,
-        lastSeen,
-        ...(report.liveType === undefined ? {} : { liveType: report.liveType }),
-      };
       if (stored.state === "PENDING_ADD" || replicate) {
-        transitions.push(withFlowEntry(stored, { ...counters, state: "ADDED" }));
+        transitions.push(
+          withFlowEntry(stored, {
+            packets: report.packets,
+            bytes: report.bytes,
+            life: report.life,
+            lastSeen,
+            ...(report.liveType === undefined ? {} : { liveType: report.liveType }),
+            state: "ADDED",
+          }),
+        );
       } else {
-        owner.table.refresh(rule, counters);
+        // The entry is found already: its counters are taken in place, with no second
+        // lookup and no object per flow (a million-flow report every stats period).
+        scratch.packets = report.packets;
+        scratch.bytes = report.bytes;
+        scratch.life = report.life;
+        scratch.liveType = report.liveType;
+        refreshCounters(stored, scratch);
         outcome.refreshed++;
       }
     }

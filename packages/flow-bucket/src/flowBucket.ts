@@ -8,7 +8,7 @@ import {
   type FlowEntry,
   FlowEntryReferenceSchema,
   type FlowEntryState,
-  hasCounters,
+  refreshCounters,
 } from "./flowEntry.js";
 import { decodeRule, type FlowRule, FlowRuleReferenceSchema, sameFlowRule } from "./flowRule.js";
 import type { ApplicationId, FlowId } from "./ids.js";
@@ -340,18 +340,9 @@ export class FlowBucket {
    */
   refresh(rule: FlowRule, counters: FlowCounters, key = slotKey(rule.id)): FlowEntry | undefined {
     const stored = this.findKeyed(key, rule);
-    if (stored === undefined || hasCounters(stored, counters)) return stored;
-    if (!(counters.packets >= 0 && counters.bytes >= 0 && counters.life >= 0)) {
-      throw new RangeError(`flow ${rule.id}: counters must not be negative`);
-    }
     // In place: a report of a million flows every stats period would otherwise make a million
     // entries for the collector each time. Counters are the one mutable part of an entry.
-    const live = stored as { -readonly [K in keyof FlowCounters]-?: FlowEntry[K] };
-    live.packets = counters.packets;
-    live.bytes = counters.bytes;
-    live.life = counters.life;
-    live.lastSeen = counters.lastSeen;
-    if (counters.liveType !== undefined) live.liveType = counters.liveType;
+    if (stored !== undefined) refreshCounters(stored, counters);
     return stored;
   }
 

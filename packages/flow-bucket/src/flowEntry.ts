@@ -93,8 +93,8 @@ export interface FlowCounters {
   readonly life: number;
   /** When the device reported it (ms since the epoch). */
   readonly lastSeen: number;
-  /** Default: the stored entry's. */
-  readonly liveType?: FlowLiveType;
+  /** Default (absent or undefined): the stored entry's. */
+  readonly liveType?: FlowLiveType | undefined;
 }
 
 /** Whether `entry` already holds exactly `counters` (a report that changes nothing). */
@@ -106,6 +106,26 @@ export function hasCounters(entry: FlowEntry, counters: FlowCounters): boolean {
     entry.lastSeen === counters.lastSeen &&
     (counters.liveType === undefined || entry.liveType === counters.liveType)
   );
+}
+
+/**
+ * Records a device report's counters on a stored `entry`, in place (counters are soft state:
+ * see {@link FlowCounters}); nothing else of the entry changes, and no bucket is told. For a
+ * caller that already found the entry in its bucket (`FlowBucket.refresh` finds it first).
+ *
+ * @throws {RangeError} for negative counters (the entry is left as it was).
+ */
+export function refreshCounters(entry: FlowEntry, counters: FlowCounters): void {
+  if (hasCounters(entry, counters)) return;
+  if (!(counters.packets >= 0 && counters.bytes >= 0 && counters.life >= 0)) {
+    throw new RangeError(`flow ${entry.rule.id}: counters must not be negative`);
+  }
+  const live = entry as { -readonly [K in keyof FlowCounters]-?: FlowEntry[K] };
+  live.packets = counters.packets;
+  live.bytes = counters.bytes;
+  live.life = counters.life;
+  live.lastSeen = counters.lastSeen;
+  if (counters.liveType !== undefined) live.liveType = counters.liveType;
 }
 
 /** A copy of `entry` with some fields changed (the rule stays). */

@@ -53,6 +53,7 @@ export {
   FlowEntrySchema,
   flowEntryToJson,
   hasCounters,
+  refreshCounters,
   withFlowEntry,
 } from "./flowEntry.js";
 export {
