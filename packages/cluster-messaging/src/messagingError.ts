@@ -44,4 +44,9 @@ export class MessagingError extends Error {
     this.node = options.node;
     this.subject = options.subject;
   }
+
+  /** Whether `error` is a `MessagingError` (with `code`, when given): a guard, not a cast. */
+  static is(error: unknown, code?: MessagingErrorCode): error is MessagingError {
+    return error instanceof MessagingError && (code === undefined || error.code === code);
+  }
 }

@@ -1,4 +1,4 @@
-import type { NodeId } from "@flowstore/cluster-messaging";
+import { MessagingError, type NodeId } from "@flowstore/cluster-messaging";
 import {
   type DeviceDigest,
   type DeviceId,
@@ -356,7 +356,7 @@ export class DeviceFlowTable {
             }
           },
           (reason: unknown) => {
-            if ((reason as { code?: unknown }).code === "UNREACHABLE") gone.add(node);
+            if (MessagingError.is(reason, "UNREACHABLE")) gone.add(node);
             this.#options.log.debug("replica did not answer the sync", {
               device: this.deviceId,
               node,

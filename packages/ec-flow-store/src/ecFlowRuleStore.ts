@@ -1,4 +1,4 @@
-import type { NodeId } from "@flowstore/cluster-messaging";
+import { MessagingError, type NodeId } from "@flowstore/cluster-messaging";
 import {
   type ApplicationId,
   createFlowEntry,
@@ -15,6 +15,7 @@ import {
 } from "@flowstore/flow-bucket";
 import type { Mastership } from "@flowstore/mastership";
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, Subscription } from "rxjs";
+import { assertNever } from "./assertNever.js";
 import { type ApplyResult, BatchForwarder, refusalCode } from "./batchForwarder.js";
 import { type StoreConfig, type StoreConfigInput, StoreSettings } from "./config.js";
 import { DeviceFlowTable } from "./deviceFlowTable.js";
@@ -259,7 +260,7 @@ export class EcFlowRuleStore {
       throw error instanceof FlowStoreError
         ? error
         : new FlowStoreError(
-            (error as { code?: unknown }).code === "TIMEOUT" ? "TIMEOUT" : "UNAVAILABLE",
+            MessagingError.is(error, "TIMEOUT") ? "TIMEOUT" : "UNAVAILABLE",
             `the master of ${batch.deviceId} did not take batch ${batch.id}: ${(error as Error).message}`,
             { cause: error },
           );
@@ -281,7 +282,7 @@ export class EcFlowRuleStore {
         // After a timeout or a lost connection the master may have stored the batch, and a
         // late second copy could bring back a flow removed in between: no retry. A master
         // with no handler at all (its store is closing) did not take it.
-        const refused = (error as { code?: unknown }).code === "NO_HANDLER";
+        const refused = MessagingError.is(error, "NO_HANDLER");
         if (!refused || attempt >= FORWARD_ATTEMPTS || this.#closed) fail(error);
         this.#log.debug("batch not taken; retrying", {
           batch: batch.id,
@@ -518,7 +519,7 @@ export class EcFlowRuleStore {
       case "TABLE_STATS":
         return { kind: "TABLE_STATS", tables: [...(this.#tableStats.get(request.deviceId) ?? [])] };
       default:
-        return unexpected((request as { kind: string }).kind);
+        return assertNever(request);
     }
   }
 
@@ -669,7 +670,7 @@ export class EcFlowRuleStore {
         this.#tableStats.set(change.deviceId, change.tables);
         return emit(null);
       default:
-        return unexpected((change as { kind: string }).kind);
+        return assertNever(change);
     }
   }
 
@@ -795,7 +796,7 @@ export class EcFlowRuleStore {
     try {
       return await this.#channel.call(master, exchange, request, this.config.requestTimeout);
     } catch (error) {
-      const code = (error as { code?: unknown }).code === "TIMEOUT" ? "TIMEOUT" : "UNAVAILABLE";
+      const code = MessagingError.is(error, "TIMEOUT") ? "TIMEOUT" : "UNAVAILABLE";
       throw new FlowStoreError(
         code,
         `master ${master} did not answer: ${(error as Error).message}`,
@@ -898,7 +899,7 @@ function applyOperation(
         ) !== undefined
       );
     default:
-      return unexpected((op as { operator: string }).operator);
+      return assertNever(op.operator);
   }
 }
 
@@ -956,10 +957,11 @@ function changeEntry(
       return removed === undefined ? null : { type: "RULE_REMOVED", entry: removed };
     }
     default:
-      return unexpected(kind);
+      return assertNever(kind);
   }
 }
 
+/** A master answered a read with another kind of reply than asked for: a protocol error. */
 function unexpected(kind: string): never {
-  throw new Error(`unexpected ${kind}`);
+  throw new FlowStoreError("UNAVAILABLE", `the master answered a read with a ${kind} reply`);
 }

@@ -31,4 +31,9 @@ export class FlowStoreError extends Error {
     super(message, { cause: options.cause });
     this.code = code;
   }
+
+  /** Whether `error` is a `FlowStoreError` (with `code`, when given): a guard, not a cast. */
+  static is(error: unknown, code?: FlowStoreErrorCode): error is FlowStoreError {
+    return error instanceof FlowStoreError && (code === undefined || error.code === code);
+  }
 }
