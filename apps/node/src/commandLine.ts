@@ -36,7 +36,7 @@ Both:
   --backup-count N          store: backups per device (default 2)
   --bucket-count N          store: buckets per device table, a power of two (default 128)
   --request-timeout MS      store: forwarded request timeout (default 5000)
-  --sync-timeout MS         store: how long a new master waits for a silent old one (default 1000)
+  --sync-timeout MS         store: how long a new master waits for a silent old one (default 500)
   --rebalance-delay MS      a returning node gets devices back after this long up (default 2000)
   --max-moves N             balancing moves at most N devices per --move-interval (default 100)
   --move-interval MS        the window of --max-moves (default 1000)

@@ -34,7 +34,7 @@ export const StoreConfigSchema = z
      * (stalled, partitioned) before it activates with what the other replicas hold, in ms.
      * Safe to keep short where a master acknowledges only under a fresh lease.
      */
-    syncTimeout: positiveMs("syncTimeout").default(1000),
+    syncTimeout: positiveMs("syncTimeout").default(500),
     /** How long a forwarded request waits for the master, in ms. */
     requestTimeout: positiveMs("requestTimeout").default(5000),
     /**
