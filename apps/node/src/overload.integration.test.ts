@@ -81,7 +81,7 @@ describe("overload", () => {
       });
     const acked = new Set<string>();
     const refused = new Set<string>();
-    let retryAfter: string | null = null;
+    const retryAfter = new Set<string | null>();
     // 16 clients, 3 batches each, all at once: far more than 1,500 operations in flight.
     await Promise.all(
       Array.from({ length: 16 }, async (_, c) => {
@@ -94,7 +94,7 @@ describe("overload", () => {
           });
           const text = await response.text();
           const target = response.status === 200 ? acked : refused;
-          if (response.status === 503) retryAfter = response.headers.get("retry-after");
+          if (response.status === 503) retryAfter.add(response.headers.get("retry-after"));
           else expect(response.status, text).toBe(200);
           for (let k = 0; k < 1000; k++) target.add(ip(from + k));
         }
@@ -102,7 +102,8 @@ describe("overload", () => {
     );
     expect(refused.size).toBeGreaterThan(0);
     expect(acked.size).toBeGreaterThan(0);
-    expect(retryAfter).toBe("1");
+    // Every 503 says when to come back (overload, or a master moving meanwhile).
+    expect([...retryAfter]).toEqual(["1"]);
     const flows = (await (await fetch(url(other, `/onos/v1/flows/${DEVICE}`))).json()) as {
       flows: { selector: { criteria: { type: string; ip?: string }[] } }[];
     };

@@ -370,7 +370,12 @@ export class DeviceFlowTable {
         );
       }
       const everyAnswer = Promise.all(pending.values());
-      if (Number.isFinite(deadline)) {
+      const holderNow = newest?.master;
+      const holderStays =
+        holderNow !== undefined &&
+        ((this.fence.info ?? info).backups.includes(holderNow) ||
+          (this.fence.info ?? info).master === holderNow);
+      if (Number.isFinite(deadline) && !holderStays) {
         await Promise.race([everyAnswer, this.#options.wait(Math.max(1, deadline - now()))]);
       } else {
         await everyAnswer;
@@ -388,10 +393,16 @@ export class DeviceFlowTable {
       // A replica whose request is still out gets until the deadline; one that failed is
       // asked again after a pause.
       const holderGone = holder !== undefined && !heardHolder && !alive(holder);
+      // `syncTimeout` is for a holder that lost its devices without giving them up: stalled or
+      // cut off, its candidacy gone with its lease. One still among the term's replicas (a
+      // rebalance moved the device) is alive and serving, only slow under load: wait for it.
+      const current = this.fence.info ?? info;
+      const holderStaysReplica =
+        holder !== undefined && (current.backups.includes(holder) || current.master === holder);
       if (
         waiting.length === 0 ||
         (holderGone && knowsNewest && answered.size > 0) ||
-        now() >= deadline ||
+        (now() >= deadline && !holderStaysReplica) ||
         round >= rounds
       ) {
         this.#options.log.warn(

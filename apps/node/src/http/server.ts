@@ -77,8 +77,9 @@ export async function createHttpServer(context: HttpContext): Promise<ZodApp> {
     if (failure.code === "INTERNAL") {
       request.log.error({ err: error, url: request.url }, "request failed");
     }
-    // A client that is told to slow down is told when to come back.
-    if (failure.code === "OVERLOADED") reply.header("retry-after", "1");
+    // A client told to slow down (OVERLOADED) or that the device's master is moving
+    // (UNAVAILABLE) is told when to come back.
+    if (failure.status === 503) reply.header("retry-after", "1");
     return reply.code(failure.status).type("application/json").send(failure.toJSON());
   });
   // Every route's method and path pattern, so that a known path with another method is a 405.
