@@ -1,11 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { waitFor } from "@flowstore/cluster-messaging/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { consecutiveFreePorts } from "./testing/ports.js";
+import { type LocalProcess, startLocalProcess } from "./testing/localProcess.js";
 
 /**
  * Backpressure on the real node: `flowstore-node --local 3` with a small
@@ -13,47 +10,22 @@ import { consecutiveFreePorts } from "./testing/ports.js";
  * through. The excess gets 503 with Retry-After; every acknowledged flow is stored, and no
  * flow of a refused batch is.
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.join(here, "cli.ts");
 const DEVICE = "of:0000000000000001";
 const dir = mkdtempSync(path.join(tmpdir(), "flowstore-overload-"));
-let child: ChildProcess | undefined;
-let ports: number[] = [];
+let node: LocalProcess | undefined;
+let ports: readonly number[] = [];
 
 const url = (port: number, route: string) => `http://127.0.0.1:${port}${route}`;
 
 beforeAll(async () => {
-  ports = await consecutiveFreePorts(3);
   const config = path.join(dir, "node.json");
   writeFileSync(config, JSON.stringify({ store: { maxPendingOperations: 1500 } }));
-  child = spawn(
-    process.execPath,
-    [
-      "--conditions=@flowstore/source",
-      "--import",
-      "tsx",
-      cli,
-      ...["--local", "3", "--rest-port", String(ports[0]), "--devices", "2"],
-      ...["--log-level", "warn", "--config", config],
-    ],
-    { cwd: path.join(here, ".."), stdio: "ignore" },
-  );
-  await waitFor(
-    `a master for ${DEVICE}`,
-    async () => {
-      const response = await fetch(url(ports[0]!, `/onos/v1/mastership/${DEVICE}/master`));
-      return response.status === 200 ? true : undefined;
-    },
-    60_000,
-  );
+  node = await startLocalProcess(DEVICE, ["--config", config]);
+  ports = node.ports;
 }, 90_000);
 
 afterAll(async () => {
-  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((resolve) => child?.once("exit", resolve));
-    process.kill(child.pid, "SIGKILL");
-    await exited;
-  }
+  await node?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,9 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { waitFor } from "@flowstore/cluster-messaging/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { consecutiveFreePorts } from "./testing/ports.js";
+import { type LocalProcess, startLocalProcess } from "./testing/localProcess.js";
 
 /**
  * The steady state at scale, on the real node: `flowstore-node --local 3`, 200,000 flows on
@@ -11,13 +8,10 @@ import { consecutiveFreePorts } from "./testing/ports.js";
  * cluster must converge (every flow ADDED, backup lag 0) and then idle: counter reports keep
  * coming, and no backup is sent for them.
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.join(here, "cli.ts");
 const FLOWS = 200_000;
 const DEVICE = "of:0000000000000001";
-let child: ChildProcess | undefined;
-let ports: number[] = [];
-let output = "";
+let node: LocalProcess | undefined;
+let ports: readonly number[] = [];
 
 async function metrics(port: number): Promise<Map<string, number>> {
   const response = await fetch(`http://127.0.0.1:${port}/metrics`, {
@@ -44,53 +38,12 @@ async function total(name: string, label = ""): Promise<number> {
 }
 
 beforeAll(async () => {
-  ports = await consecutiveFreePorts(3);
-  child = spawn(
-    process.execPath,
-    [
-      "--conditions=@flowstore/source",
-      "--import",
-      "tsx",
-      cli,
-      ...["--local", "3", "--rest-port", String(ports[0]), "--devices", "2"],
-      ...["--stats-period", "1000", "--backup-period", "1000", "--log-level", "warn"],
-    ],
-    { cwd: path.join(here, ".."), stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-20_000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  for (const port of ports) {
-    await waitFor(
-      `the REST API on ${port}`,
-      async () => {
-        const response = await fetch(`http://127.0.0.1:${port}/onos/v1/cluster`);
-        return response.status === 200 ? true : undefined;
-      },
-      60_000,
-    );
-  }
-  // The device has an active master before the first write (a write with none is refused).
-  await waitFor(
-    `a master for ${DEVICE}`,
-    async () => {
-      const response = await fetch(
-        `http://127.0.0.1:${ports[0]}/onos/v1/mastership/${DEVICE}/master`,
-      );
-      return response.status === 200 ? true : undefined;
-    },
-    30_000,
-  );
+  node = await startLocalProcess(DEVICE, ["--stats-period", "1000", "--backup-period", "1000"]);
+  ports = node.ports;
 }, 90_000);
 
 afterAll(async () => {
-  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((resolve) => child?.once("exit", resolve));
-    process.kill(child.pid, "SIGKILL");
-    await exited;
-  }
+  await node?.stop();
 });
 
 describe("a device with 200,000 flows on flowstore-node --local 3", () => {
@@ -135,7 +88,7 @@ describe("a device with 200,000 flows on flowstore-node --local 3", () => {
       60_000,
       250,
     ).catch((error: unknown) => {
-      throw new Error(`${String(error)}\nnode output:\n${output}`);
+      throw new Error(`${String(error)}\nnode output:\n${node?.output()}`);
     });
 
     // Idle: three more stats periods of counter reports, and not one backup message.
