@@ -341,6 +341,13 @@ export class DeviceFlowTable {
     /** Requests still out, by replica. */
     const pending = new Map<NodeId, Promise<void>>();
     const syncing = () => this.fence.info?.term === info.term && !this.#closed;
+    // `syncTimeout` is for a holder that lost its devices without giving them up: stalled or
+    // cut off, its candidacy gone with its lease. One still among the term's replicas (a
+    // rebalance moved the device) is alive and serving, only slow under load: wait for it.
+    const staysReplica = (node: NodeId | undefined) => {
+      const current = this.fence.info ?? info;
+      return node !== undefined && (current.master === node || current.backups.includes(node));
+    };
     for (let round = 1; syncing(); round++) {
       // Every replica not yet heard from and not already asked; answers are taken as they
       // come, and a round ends when all are in or the deadline passes (a stalled replica's
@@ -370,12 +377,7 @@ export class DeviceFlowTable {
         );
       }
       const everyAnswer = Promise.all(pending.values());
-      const holderNow = newest?.master;
-      const holderStays =
-        holderNow !== undefined &&
-        ((this.fence.info ?? info).backups.includes(holderNow) ||
-          (this.fence.info ?? info).master === holderNow);
-      if (Number.isFinite(deadline) && !holderStays) {
+      if (Number.isFinite(deadline) && !staysReplica(newest?.master)) {
         await Promise.race([everyAnswer, this.#options.wait(Math.max(1, deadline - now()))]);
       } else {
         await everyAnswer;
@@ -393,16 +395,10 @@ export class DeviceFlowTable {
       // A replica whose request is still out gets until the deadline; one that failed is
       // asked again after a pause.
       const holderGone = holder !== undefined && !heardHolder && !alive(holder);
-      // `syncTimeout` is for a holder that lost its devices without giving them up: stalled or
-      // cut off, its candidacy gone with its lease. One still among the term's replicas (a
-      // rebalance moved the device) is alive and serving, only slow under load: wait for it.
-      const current = this.fence.info ?? info;
-      const holderStaysReplica =
-        holder !== undefined && (current.backups.includes(holder) || current.master === holder);
       if (
         waiting.length === 0 ||
         (holderGone && knowsNewest && answered.size > 0) ||
-        (now() >= deadline && !holderStaysReplica) ||
+        (now() >= deadline && !staysReplica(holder)) ||
         round >= rounds
       ) {
         this.#options.log.warn(
