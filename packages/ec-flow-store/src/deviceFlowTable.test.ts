@@ -7,8 +7,9 @@ import {
   withFlowEntry,
 } from "@flowstore/flow-bucket";
 import { describe, expect, it } from "vitest";
-import { DeviceFlowTable } from "./deviceFlowTable.js";
+import type { DeviceFlowTable } from "./deviceFlowTable.js";
 import { silentLogger } from "./logger.js";
+import { testDeviceTable } from "./testing/deviceTable.js";
 
 const device = deviceId("of:00000000000000aa");
 const [n1, n2] = [nodeId("n1"), nodeId("n2")];
@@ -25,16 +26,7 @@ const rule = (i: number): FlowRule =>
 
 /** `device`'s table on `node`, in term 1 (master n1, backup n2). */
 function tableOn(node: NodeId): DeviceFlowTable {
-  const table = new DeviceFlowTable({
-    deviceId: device,
-    localNode: node,
-    bucketCount: 16,
-    sync: { digests: async () => ({ digests: [], activated: null }), buckets: async () => [] },
-    activate: async () => true,
-    shouldDropCopies: () => false,
-    log: silentLogger,
-    wait: () => Promise.resolve(),
-  });
+  const table = testDeviceTable(device, node);
   table.onLifecycle({ type: "TERM_START", info, previous: undefined });
   return table;
 }
@@ -180,17 +172,7 @@ describe("DeviceFlowTable deltas", () => {
 describe("the lease guard", () => {
   it("a master whose lease is not provably fresh applies no write, and writes again once it is", async () => {
     let fresh = true;
-    const table = new DeviceFlowTable({
-      deviceId: device,
-      localNode: n1,
-      bucketCount: 16,
-      sync: { digests: async () => ({ digests: [], activated: null }), buckets: async () => [] },
-      activate: async () => true,
-      shouldDropCopies: () => false,
-      log: silentLogger,
-      wait: () => Promise.resolve(),
-      leaseFresh: () => fresh,
-    });
+    const table = testDeviceTable(device, n1, { leaseFresh: () => fresh });
     table.onLifecycle({ type: "TERM_START", info, previous: undefined });
     const write = (i: number) =>
       table.write(table.table.bucketIndexOf(rule(i).id), (t, term) =>
@@ -212,10 +194,7 @@ describe("synchronization from a stalled master", () => {
     const n3 = nodeId("n3");
     const warnings: string[] = [];
     let activated = false;
-    const table = new DeviceFlowTable({
-      deviceId: device,
-      localNode: n2,
-      bucketCount: 16,
+    const table = testDeviceTable(device, n2, {
       sync: {
         // n1 (the stalled master) never answers; n3 (a backup) does at once.
         digests: (node) =>
@@ -231,7 +210,6 @@ describe("synchronization from a stalled master", () => {
         activated = true;
         return true;
       },
-      shouldDropCopies: () => false,
       log: { ...silentLogger, warn: (message) => warnings.push(message) },
       wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
       isNodeAlive: () => true,

@@ -3,11 +3,11 @@ import { createFlowEntry, createFlowRule, deviceId, type FlowRule } from "@flows
 import { NEVER, queueScheduler } from "rxjs";
 import { describe, expect, it } from "vitest";
 import { parseStoreConfig } from "./config.js";
-import { DeviceFlowTable } from "./deviceFlowTable.js";
 import { silentLogger } from "./logger.js";
 import { storeNamespace } from "./messages.js";
 import { Replicator } from "./replicator.js";
 import { StoreChannel, type StoreMessaging } from "./storeMessaging.js";
+import { testDeviceTable } from "./testing/deviceTable.js";
 
 const device = deviceId("of:00000000000000bb");
 const [n1, n2] = [nodeId("n1"), nodeId("n2")];
@@ -32,16 +32,7 @@ interface Sent {
  * `answer()` or `fail()`; anti-entropy requests are counted in `summaries` and never answered.
  */
 async function setUp(flows: number, options: { maxEntriesPerMessage?: number } = {}) {
-  const table = new DeviceFlowTable({
-    deviceId: device,
-    localNode: n1,
-    bucketCount: 16,
-    sync: { digests: async () => ({ digests: [], activated: null }), buckets: async () => [] },
-    activate: async () => true,
-    shouldDropCopies: () => false,
-    log: silentLogger,
-    wait: () => Promise.resolve(),
-  });
+  const table = testDeviceTable(device, n1);
   table.onLifecycle({
     type: "TERM_START",
     info: { term: 1, master: n1, backups: [n2] },
