@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePorts } from "@flowstore/cluster-messaging";
+import { consecutiveFreePorts } from "@flowstore/cluster-messaging/testing";
 import type { DeviceId } from "@flowstore/flow-bucket";
 import { WebSocket } from "ws";
 import { sleep } from "./cluster.js";
@@ -51,7 +52,7 @@ export interface LocalClusterOptions {
 /** Starts `flowstore-node --local N` as its own process, and waits until every node answers REST. */
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<NodeProcess> {
   const nodes = options.nodes ?? 3;
-  const ports = await consecutivePorts(nodes);
+  const ports = await consecutiveFreePorts(nodes);
   const node = await startNodeProcess(
     ["--local", String(nodes), "--rest-port", String(ports[0])],
     ports,
@@ -222,30 +223,6 @@ async function waitForMasters(port: number, devices: number, deadline: number): 
       await sleep(100);
     }
   }
-}
-
-/** `count` free loopback ports in a row (the node gives node i the port REST_PORT + i − 1). */
-async function consecutivePorts(count: number): Promise<number[]> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const [first] = await freePorts(1);
-    if (first === undefined || first + count > 65535) continue;
-    const candidates = Array.from({ length: count }, (_, i) => first + i);
-    if (await allFree(candidates)) return candidates;
-  }
-  throw new Error(`no ${count} consecutive free ports`);
-}
-
-async function allFree(ports: readonly number[]): Promise<boolean> {
-  const { createServer } = await import("node:net");
-  for (const port of ports) {
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once("error", () => resolve(false));
-      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-    });
-    if (!free) return false;
-  }
-  return true;
 }
 
 /** Through the inspector at `url`: a full garbage collection, then the heap in use. */

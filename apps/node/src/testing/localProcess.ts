@@ -1,8 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { waitFor } from "@flowstore/cluster-messaging/testing";
-import { consecutiveFreePorts } from "./ports.js";
+import { consecutiveFreePorts, waitFor } from "@flowstore/cluster-messaging/testing";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, "..", "cli.ts");

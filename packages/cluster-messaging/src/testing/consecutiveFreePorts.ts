@@ -1,5 +1,5 @@
 import { createServer } from "node:net";
-import { freePorts } from "@flowstore/cluster-messaging";
+import { freePorts } from "../freePorts.js";
 
 /**
  * `count` free loopback ports in a row, for `--local N --rest-port P` (node i listens on
