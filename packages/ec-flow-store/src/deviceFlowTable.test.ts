@@ -229,3 +229,49 @@ describe("synchronization from a stalled master", () => {
     expect(warnings).toContain("previous master did not answer");
   });
 });
+
+describe("reads on a new master", () => {
+  it("wait until the term is active, so they see what the previous master acknowledged", async () => {
+    // n1 mastered term 1 and holds a flow; n2 becomes master in term 2 and synchronizes
+    // from it. Before the fix a read on n2 during the sync answered from its empty copy: the
+    // REST delete of that flow found nothing and answered 204, and the flow stayed.
+    const previous = await activeMaster(1);
+    const wanted = rule(0);
+    let release = () => {};
+    const answered = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const table = testDeviceTable(device, n2, {
+      sync: {
+        digests: async () => {
+          await answered;
+          return { digests: previous.digests(), activated: info };
+        },
+        buckets: async (_node, _device, _term, indices) => previous.snapshots(indices),
+      },
+    });
+    table.onLifecycle({ type: "TERM_ACTIVE", info });
+    table.onLifecycle({
+      type: "TERM_START",
+      info: { term: 2, master: n2, backups: [n1] },
+      previous: info,
+    });
+    expect(table.isMaster).toBe(true);
+    expect(table.isActiveMaster).toBe(false);
+    const read = table.read((t) => t.find(wanted));
+    let settled = false;
+    void read.then(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(settled).toBe(false); // still synchronizing
+    release();
+    expect((await read)?.rule.id).toBe(wanted.id);
+    expect(table.isActiveMaster).toBe(true);
+  });
+
+  it("are refused on a node that is not the master", async () => {
+    const backup = tableOn(n2);
+    await expect(backup.read((t) => t.size)).rejects.toMatchObject({ code: "NOT_MASTER" });
+  });
+});

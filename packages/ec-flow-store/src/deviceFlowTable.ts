@@ -116,6 +116,9 @@ export type BackupPayload = Version & { readonly index: number; readonly size: n
     | { readonly kind: "delta"; readonly delta: FlowBucketDelta }
   );
 
+/** The queue key of reads waiting for activation (bucket indices are never negative). */
+const READS = -1;
+
 interface QueuedWrite {
   readonly run: (term: Term) => void;
   readonly reject: (error: FlowStoreError) => void;
@@ -205,22 +208,41 @@ export class DeviceFlowTable {
    * Rejects with `NOT_MASTER` on a node that is not the master.
    */
   write<T>(bucket: number, write: (table: FlowBucketTable, term: Term) => T): Promise<T> {
+    return this.#whenActive(bucket, write, true);
+  }
+
+  /**
+   * Runs `read` on the table once the term is active, like {@link write}: a master still
+   * synchronizing has not yet pulled what the previous master acknowledged, so a read there
+   * (say, the lookup before a delete) could miss a flow that exists. Reads wait behind the
+   * writes queued before them. Rejects with `NOT_MASTER` on a node that is not the master.
+   */
+  read<T>(read: (table: FlowBucketTable) => T): Promise<T> {
+    return this.#whenActive(READS, read, false);
+  }
+
+  #whenActive<T>(
+    queueKey: number,
+    run: (table: FlowBucketTable, term: Term) => T,
+    isWrite: boolean,
+  ): Promise<T> {
     if (this.#closed) return Promise.reject(new FlowStoreError("CLOSED", "the store is closed"));
+    const done = isWrite ? () => this.#options.onWrite?.() : () => undefined;
     const admission = this.fence.admitWrite(this.#leaseFresh());
     switch (admission.kind) {
       case "refuse":
         return Promise.reject(admission.error);
       case "run":
         try {
-          return Promise.resolve(write(this.table, admission.term));
+          return Promise.resolve(run(this.table, admission.term));
         } catch (error) {
           return Promise.reject(error);
         } finally {
-          this.#options.onWrite?.();
+          done();
         }
       case "queue":
         return new Promise<T>((resolve, reject) => {
-          const queue = this.#queued.get(bucket) ?? [];
+          const queue = this.#queued.get(queueKey) ?? [];
           queue.push({
             run: (term) => {
               if (!this.#leaseFresh()) {
@@ -228,16 +250,16 @@ export class DeviceFlowTable {
                 return;
               }
               try {
-                resolve(write(this.table, term));
+                resolve(run(this.table, term));
               } catch (error) {
                 reject(error);
               } finally {
-                this.#options.onWrite?.();
+                done();
               }
             },
             reject,
           });
-          this.#queued.set(bucket, queue);
+          this.#queued.set(queueKey, queue);
         });
       default:
         return assertNever(admission);

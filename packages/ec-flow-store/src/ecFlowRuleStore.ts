@@ -473,7 +473,7 @@ export class EcFlowRuleStore {
   async #read(request: MessageOf<"ReadRequest">): Promise<MessageOf<"ReadReply">> {
     this.#checkOpen();
     const info = this.#options.mastership.mastership(request.deviceId);
-    if (info.master === this.localNode) return this.#readLocal(request);
+    if (info.master === this.localNode) return this.#readOnMaster(request);
     if (info.master === undefined) {
       const available = this.#options.isDeviceAvailable?.(request.deviceId) ?? true;
       if (!available) return this.#readLocal(request);
@@ -485,10 +485,18 @@ export class EcFlowRuleStore {
     return this.#forward(info.master, SUBJECTS.read, request);
   }
 
-  #onRead(request: MessageOf<"ReadRequest">): MessageOf<"ReadReply"> {
+  #onRead(request: MessageOf<"ReadRequest">): Promise<MessageOf<"ReadReply">> {
     // A read carries no term: only "is this node the master" is checked.
     this.#checkTerm(request.deviceId, 0);
-    return this.#readLocal(request);
+    return this.#readOnMaster(request);
+  }
+
+  /**
+   * A read on the master, once its term is active: until then its copy may lack what the
+   * previous master acknowledged (a delete answered from it would find nothing to delete).
+   */
+  #readOnMaster(request: MessageOf<"ReadRequest">): Promise<MessageOf<"ReadReply">> {
+    return this.#table(request.deviceId).read(() => this.#readLocal(request));
   }
 
   #readLocal(request: MessageOf<"ReadRequest">): MessageOf<"ReadReply"> {
