@@ -121,7 +121,11 @@ export class BatchForwarder {
 
 /** The code of a master's refusal, as this node's error code. */
 export function refusalCode(code: string): FlowStoreErrorCode {
-  return code === "NOT_MASTER" || code === "STALE_TERM" || code === "CLOSED" || code === "NO_MASTER"
+  return code === "NOT_MASTER" ||
+    code === "STALE_TERM" ||
+    code === "CLOSED" ||
+    code === "NO_MASTER" ||
+    code === "UNDER_REPLICATED"
     ? code
     : "UNAVAILABLE";
 }

@@ -50,6 +50,21 @@ export const StoreConfigSchema = z
      * a single batch larger than the limit is still taken when nothing else is pending.
      */
     maxPendingOperations: z.number().int().min(1).default(200_000),
+    /**
+     * When a batch is acknowledged (`storeBatch` resolves, REST answers): `async` (the
+     * default) once its master applied it — a master that dies within a backup round trip
+     * can lose it; `sync` once `minSyncBackups` backups also hold it. Writes arriving while a
+     * backup round is out ride the next one (group commit).
+     */
+    replication: z.enum(["async", "sync"]).default("async"),
+    /** `sync`: how many backups must hold a batch before it is acknowledged. */
+    minSyncBackups: z.number().int().min(1).max(16).default(1),
+    /**
+     * `sync` with fewer live backups than `minSyncBackups` (or backups that do not answer
+     * within `requestTimeout`): `serve` acknowledges once every live backup holds the batch
+     * and reports it under-replicated; `refuse` fails it with `UNDER_REPLICATED`.
+     */
+    underReplicated: z.enum(["serve", "refuse"]).default("serve"),
   })
   .strict();
 

@@ -14,6 +14,7 @@ import {
 } from "@flowstore/flow-bucket";
 import type { ReplicaInfo } from "@flowstore/mastership";
 import { assertNever } from "./assertNever.js";
+import { type BackedUp, BackupWaiters, type UnderReplicated } from "./backupWaiters.js";
 import { FlowStoreError } from "./flowStoreError.js";
 import type { LifecycleEvent } from "./lifecycle.js";
 import type { Logger } from "./logger.js";
@@ -140,6 +141,12 @@ export class DeviceFlowTable {
   /** The device's terms as this node knows them, and every accept / refuse decision. */
   readonly fence: TermFence;
   readonly #queued = new Map<number, QueuedWrite[]>();
+  /** Synchronous writes of the current term waiting for their backups. */
+  readonly #waiters = new BackupWaiters(
+    () => this.backups,
+    () => (node, index, timestamp) =>
+      (this.#acked.get(node)?.get(index)?.timestamp ?? -1) >= timestamp,
+  );
   /** Per backup node: bucket → the version it acknowledged in the current term. */
   readonly #acked = new Map<NodeId, Map<number, Version>>();
   /** `node/bucket` of the backup sends in flight. */
@@ -221,6 +228,24 @@ export class DeviceFlowTable {
     return this.#whenActive(READS, read, false);
   }
 
+  /**
+   * Resolves once `policy.minimum` of the term's backups acknowledged buckets `indices` as
+   * they are now (a synchronous write just applied to them), or as {@link BackupWaiters.wait}
+   * says when there are too few backups or `timeout` ms pass. Rejects with `UNAVAILABLE` if
+   * the term ends first.
+   */
+  backedUp(
+    indices: Iterable<number>,
+    policy: { readonly minimum: number; readonly mode: UnderReplicated },
+    timeout: number,
+  ): Promise<BackedUp> {
+    const stamps = new Map<number, LogicalTimestamp>();
+    for (const index of indices) stamps.set(index, this.table.digest(index).timestamp);
+    return this.#waiters.wait(stamps, policy, (expire) => {
+      void this.#options.wait(timeout).then(expire);
+    });
+  }
+
   #whenActive<T>(
     queueKey: number,
     run: (table: FlowBucketTable, term: Term) => T,
@@ -281,6 +306,7 @@ export class DeviceFlowTable {
       case "TERM_UPDATE":
         this.fence.update(event.info);
         this.#forgetBackupsNotIn(event.info.backups);
+        this.#waiters.check();
         return;
       case "TERM_ACTIVE":
         this.#activateTerm(event.info);
@@ -520,6 +546,12 @@ export class DeviceFlowTable {
   #endTerm(info: ReplicaInfo): void {
     if (info.master === this.#options.localNode) {
       this.#rejectQueued("NOT_MASTER", `term ${info.term} of ${this.deviceId} ended`);
+      this.#waiters.rejectAll(
+        new FlowStoreError(
+          "UNAVAILABLE",
+          `term ${info.term} of ${this.deviceId} ended before the backups acknowledged the write: it may or may not be kept`,
+        ),
+      );
     }
     this.fence.end(info);
     this.#acked.clear();
@@ -613,6 +645,7 @@ export class DeviceFlowTable {
         acked.set(index, { term: sentTerm, timestamp });
       }
     }
+    if (this.#waiters.size > 0) this.#waiters.check();
   }
 
   /** Whether any bucket changed after what `node` has acknowledged (a reason to send again now). */
@@ -673,6 +706,7 @@ export class DeviceFlowTable {
       if (!behind && !this.#inFlight.has(`${node}/${index}`)) acked.delete(index);
       if (isNewerThan(other, local)) newer.push(index);
     }
+    if (this.#waiters.size > 0) this.#waiters.check();
     return newer;
   }
 
@@ -698,6 +732,7 @@ export class DeviceFlowTable {
     for (const bucket of this.table.buckets())
       acked.set(bucket.index, { term: bucket.term, timestamp: bucket.timestamp });
     this.#settled.set(node, this.#state(term));
+    if (this.#waiters.size > 0) this.#waiters.check();
   }
 
   #ackedOf(node: NodeId): Map<number, Version> {
@@ -760,6 +795,12 @@ export class DeviceFlowTable {
   close(): void {
     this.#closed = true;
     this.#rejectQueued("CLOSED", "the store is closed");
+    this.#waiters.rejectAll(
+      new FlowStoreError(
+        "UNAVAILABLE",
+        "the store closed before the backups acknowledged the write: it may or may not be kept",
+      ),
+    );
   }
 }
 

@@ -16,6 +16,7 @@ import {
 import type { Mastership } from "@flowstore/mastership";
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, Subscription } from "rxjs";
 import { assertNever } from "./assertNever.js";
+import type { BackedUp } from "./backupWaiters.js";
 import { type ApplyResult, BatchForwarder, refusalCode } from "./batchForwarder.js";
 import { type StoreConfig, type StoreConfigInput, StoreSettings } from "./config.js";
 import { DeviceFlowTable } from "./deviceFlowTable.js";
@@ -53,6 +54,17 @@ export interface FlowRuleStoreOptions {
 }
 
 /** A batch as a caller gives it: the store assigns the id. */
+/** How {@link EcFlowRuleStore.storeBatchWithReceipt} acknowledged a batch. */
+export interface BatchReceipt {
+  readonly batchId: string;
+  /** The store's replication mode when the batch was acknowledged. */
+  readonly replication: "async" | "sync";
+  /** `sync`: the backups holding the batch when it was acknowledged. */
+  readonly backedUpBy?: number;
+  /** `sync`: fewer than `minSyncBackups` backups held it (too few alive, or too slow). */
+  readonly degraded: boolean;
+}
+
 export interface FlowRuleBatchInput {
   readonly deviceId: DeviceId;
   readonly operations: readonly FlowRuleOperation[];
@@ -62,6 +74,9 @@ export interface FlowRuleBatchInput {
 export type FlowRuleCountFilter = { readonly deviceId?: DeviceId; readonly state?: FlowEntryState };
 
 const PAGE_ENTRIES = 10_000;
+/** A master's answers that mean "not stored": the only ones a forwarded batch is retried after. */
+const RETRIED_REFUSALS: ReadonlySet<string> = new Set(["NOT_MASTER", "STALE_TERM", "CLOSED"]);
+
 /** How many times `storeBatch` tries the (current) master before failing the batch. */
 const FORWARD_ATTEMPTS = 3;
 /** The pause before the n-th retry is n times this, in ms. */
@@ -94,6 +109,8 @@ export class EcFlowRuleStore {
   readonly #forwarder: BatchForwarder;
   readonly #unserve: Array<() => void>;
   #batches = 0;
+  /** Synchronous replication's figures (`replication: "sync"`), for metrics. */
+  readonly #syncStats = { syncBatches: 0, underReplicatedBatches: 0 };
   /** Operations of `storeBatch` calls not yet stored by their master. */
   #pendingOperations = 0;
   #closed = false;
@@ -168,6 +185,8 @@ export class EcFlowRuleStore {
     sent: ReadonlyMap<string, { messages: number; bytes: number }>;
     unackedBuckets: number;
     masteredDevices: number;
+    /** Batches this node acknowledged as master with `replication: "sync"`, and of those how many under-replicated. */
+    sync: { readonly syncBatches: number; readonly underReplicatedBatches: number };
   } {
     let unackedBuckets = 0;
     let masteredDevices = 0;
@@ -181,6 +200,7 @@ export class EcFlowRuleStore {
       sent: this.#channel.sent,
       unackedBuckets,
       masteredDevices,
+      sync: { ...this.#syncStats },
     };
   }
 
@@ -207,6 +227,14 @@ export class EcFlowRuleStore {
    * stores nothing.
    */
   async storeBatch(input: FlowRuleBatchInput): Promise<string> {
+    return (await this.storeBatchWithReceipt(input)).batchId;
+  }
+
+  /**
+   * {@link storeBatch}, saying how the batch was acknowledged: with `replication: "sync"`,
+   * by how many backups, and whether that was fewer than `minSyncBackups` (`degraded`).
+   */
+  async storeBatchWithReceipt(input: FlowRuleBatchInput): Promise<BatchReceipt> {
     this.#checkOpen();
     for (const op of input.operations) {
       if (op.rule.deviceId !== input.deviceId) {
@@ -234,15 +262,20 @@ export class EcFlowRuleStore {
     }
   }
 
-  async #storeBatch(input: FlowRuleBatchInput): Promise<string> {
+  async #storeBatch(input: FlowRuleBatchInput): Promise<BatchReceipt> {
     const batch: FlowRuleBatch = {
       id: `${this.localNode}:${++this.#batches}`,
       deviceId: input.deviceId,
       operations: [...input.operations],
     };
+    const receipt = (backedUp: BackedUp | undefined): BatchReceipt => ({
+      batchId: batch.id,
+      replication: this.config.replication,
+      ...(backedUp === undefined ? { degraded: false } : backedUp),
+    });
     if (batch.operations.length === 0) {
       this.#completed({ batchId: batch.id, deviceId: batch.deviceId, success: true, failed: [] });
-      return batch.id;
+      return receipt(undefined);
     }
     const info = this.#options.mastership.mastership(batch.deviceId);
     const fail = (error: unknown): never => {
@@ -274,8 +307,7 @@ export class EcFlowRuleStore {
       let result: ApplyResult;
       try {
         if (current.master === this.localNode) {
-          await this.#applyBatch(batch, this.localNode);
-          return batch.id;
+          return receipt(await this.#applyBatch(batch, this.localNode));
         }
         result = await this.#forwarder.forward(current.master!, current.term, batch);
       } catch (error) {
@@ -292,10 +324,16 @@ export class EcFlowRuleStore {
         await this.#wait(RETRY_DELAY_MS * attempt);
         continue;
       }
-      if (result.ok) return batch.id;
+      if (result.ok) {
+        const { backedUpBy, degraded } = result;
+        return receipt(
+          backedUpBy === undefined ? undefined : { backedUpBy, degraded: degraded === true },
+        );
+      }
       // The master answered that it did not store the batch (it is not, or no longer, the
-      // master): that, and only that, is safe to retry.
-      if (attempt >= FORWARD_ATTEMPTS || this.#closed) {
+      // master): that, and only that, is safe to retry. Any other answer (a sync batch its
+      // backups did not acknowledge, say) may have stored it.
+      if (!RETRIED_REFUSALS.has(result.code) || attempt >= FORWARD_ATTEMPTS || this.#closed) {
         fail(new FlowStoreError(refusalCode(result.code), result.message));
       }
       this.#log.debug("batch refused; retrying", { batch: batch.id, attempt, code: result.code });
@@ -318,8 +356,25 @@ export class EcFlowRuleStore {
     await this.#forwarder.complete(origin, completion);
   }
 
-  async #applyBatch(batch: FlowRuleBatch, origin: NodeId): Promise<void> {
+  /**
+   * Applies `batch` on this master and asks the device for it. With `replication: "sync"`,
+   * resolves only once enough backups hold it (see {@link DeviceFlowTable.backedUp}).
+   */
+  async #applyBatch(batch: FlowRuleBatch, origin: NodeId): Promise<BackedUp | undefined> {
     const table = this.#table(batch.deviceId);
+    const { replication, minSyncBackups, underReplicated, requestTimeout } = this.config;
+    const sync = replication === "sync";
+    if (
+      sync &&
+      underReplicated === "refuse" &&
+      table.isMaster &&
+      table.backups.length < minSyncBackups
+    ) {
+      throw new FlowStoreError(
+        "UNDER_REPLICATED",
+        `${batch.deviceId} has ${table.backups.length} live backups, minSyncBackups is ${minSyncBackups}: batch ${batch.id} was not stored`,
+      );
+    }
     const now = this.#scheduler.now();
     const byBucket = new Map<number, FlowRuleOperation[]>();
     for (const op of batch.operations) {
@@ -341,10 +396,28 @@ export class EcFlowRuleStore {
         success: true,
         failed: [],
       });
-      return;
+      return undefined;
     }
     this.#origins.set(batch.id, origin);
     this.#events.next({ type: "BATCH_REQUESTED", batch: { ...batch, operations }, origin });
+    if (!sync) return undefined;
+    const changed = [...byBucket.keys()].filter((_, i) => (applied[i]?.length ?? 0) > 0);
+    const backedUp = await table.backedUp(
+      changed,
+      { minimum: minSyncBackups, mode: underReplicated },
+      requestTimeout,
+    );
+    this.#syncStats.syncBatches++;
+    if (backedUp.degraded) {
+      this.#syncStats.underReplicatedBatches++;
+      this.#log.warn("batch acknowledged under-replicated", {
+        batch: batch.id,
+        device: batch.deviceId,
+        backedUpBy: backedUp.backedUpBy,
+        minSyncBackups,
+      });
+    }
+    return backedUp;
   }
 
   /**
@@ -359,8 +432,8 @@ export class EcFlowRuleStore {
       request.batches.map(async ({ term, batch }): Promise<ApplyResult> => {
         try {
           this.#checkTerm(batch.deviceId, term);
-          await this.#applyBatch(batch, request.origin);
-          return { ok: true };
+          const backedUp = await this.#applyBatch(batch, request.origin);
+          return backedUp === undefined ? { ok: true } : { ok: true, ...backedUp };
         } catch (error) {
           return {
             ok: false,

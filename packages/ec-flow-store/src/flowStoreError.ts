@@ -19,6 +19,12 @@ export type FlowStoreErrorCode =
    * was not taken (nothing stored); try again shortly.
    */
   | "OVERLOADED"
+  /**
+   * `replication: "sync"` with `underReplicated: "refuse"`: fewer than `minSyncBackups`
+   * backups are alive (nothing was stored), or they did not acknowledge a write in time (it
+   * was applied on the master and may or may not be kept).
+   */
+  | "UNDER_REPLICATED"
   /** The store is closed. */
   | "CLOSED";
 

@@ -1,3 +1,4 @@
+export type { BackedUp, UnderReplicated } from "./backupWaiters.js";
 export type { StoreConfig, StoreConfigInput } from "./config.js";
 export { parseStoreConfig, StoreConfigSchema, StoreSettings } from "./config.js";
 export type {
@@ -9,6 +10,7 @@ export type {
 export { DeviceFlowTable } from "./deviceFlowTable.js";
 export type { FlowStatsOutcome, FlowStatsReport } from "./deviceReports.js";
 export type {
+  BatchReceipt,
   FlowRuleBatchInput,
   FlowRuleCountFilter,
   FlowRuleStoreOptions,

@@ -142,7 +142,15 @@ export const ApplyBatchesRequestSchema = z.object({
 export const ApplyBatchesReplySchema = z.object({
   results: z.array(
     z.discriminatedUnion("ok", [
-      z.object({ ok: z.literal(true) }),
+      /**
+       * Stored. With `replication: "sync"`: how many backups held it when it was
+       * acknowledged, and whether that was fewer than `minSyncBackups`.
+       */
+      z.object({
+        ok: z.literal(true),
+        backedUpBy: z.number().int().min(0).optional(),
+        degraded: z.boolean().optional(),
+      }),
       /** The master refused the batch (not stored): `code` says why (`NOT_MASTER`, `STALE_TERM`…). */
       z.object({ ok: z.literal(false), code: z.string(), message: z.string() }),
     ]),

@@ -27,6 +27,8 @@ interface Ack {
   readonly flow: FlowRule;
   readonly at: number;
   readonly master: NodeId;
+  /** Acknowledged by sync replication: a crash of its master right after must not lose it. */
+  readonly sync?: boolean;
 }
 
 /**
@@ -35,7 +37,11 @@ interface Ack {
  * mastership moves, master crashes and restarts (with an empty memory); then the faults stop
  * and the invariants are checked.
  */
-export async function simulate(seed: number): Promise<SimulationReport> {
+export async function simulate(
+  seed: number,
+  options: { readonly replication?: "async" | "sync" } = {},
+): Promise<SimulationReport> {
+  const sync = options.replication === "sync";
   const random = createRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const size = 3 + (seed % 3);
@@ -45,8 +51,13 @@ export async function simulate(seed: number): Promise<SimulationReport> {
   const acks = new Map<FlowId, Ack>();
   const removals = new Map<FlowId, Ack>();
   const crashes: { node: NodeId; at: number }[] = [];
-  /** Syncs that could not reach a live previous master (a partition): its last writes may be lost. */
-  const degraded: { node: NodeId; at: number }[] = [];
+  /**
+   * Syncs that gave up a previous master: its last writes may be lost. `partitioned`: it was
+   * alive (a partition, not a crash) — then even a write backed up synchronously may be, when
+   * the backup that held it was cut off too.
+   */
+  const degraded: { node: NodeId; device: string; at: number; partitioned: boolean }[] = [];
+  let isAlive = (_node: NodeId) => true;
   let now = () => 0;
   const say = (line: string) => log.push(`${String(now()).padStart(6)} ${line}`);
 
@@ -57,6 +68,7 @@ export async function simulate(seed: number): Promise<SimulationReport> {
       antiEntropyPeriod: ANTI_ENTROPY_PERIOD,
       requestTimeout: REQUEST_TIMEOUT,
       bucketCount: 16,
+      ...(sync ? { replication: "sync" as const } : {}),
     },
     log: (node) => ({
       debug: (message, fields) => {
@@ -68,14 +80,20 @@ export async function simulate(seed: number): Promise<SimulationReport> {
       warn: (message, fields) => {
         say(`${node}: ${message} ${JSON.stringify(fields)}`);
         if (message === "previous master did not answer" && fields?.node !== undefined) {
-          degraded.push({ node: fields.node as NodeId, at: now() });
+          degraded.push({
+            node: fields.node as NodeId,
+            device: String(fields.device),
+            at: now(),
+            partitioned: isAlive(fields.node as NodeId),
+          });
         }
       },
       error: (message, fields) => say(`${node}: ERROR ${message} ${JSON.stringify(fields)}`),
     }),
     onStore: (node: NodeId, store: EcFlowRuleStore) => {
       store.events$.subscribe((event) => {
-        if (event.type === "BATCH_REQUESTED") {
+        // With sync replication a write is acknowledged when storeBatch resolves (see write).
+        if (event.type === "BATCH_REQUESTED" && !sync) {
           for (const op of event.batch.operations) {
             if (op.operator === "ADD")
               acks.set(op.rule.id, { flow: op.rule, at: now(), master: node });
@@ -88,6 +106,7 @@ export async function simulate(seed: number): Promise<SimulationReport> {
   });
   const { scheduler, network, coordinator, nodes, stores, alive } = cluster;
   now = () => scheduler.now();
+  isAlive = (node) => alive.has(node);
   let writes = 0;
 
   /** Bucket terms only grow on every replica (a table cleared as a whole excepted). */
@@ -124,18 +143,32 @@ export async function simulate(seed: number): Promise<SimulationReport> {
 
   let counter = 0;
   const liveNodes = () => nodes.filter((n) => alive.has(n));
+  /** Adds `flows` through `node`; with sync replication, records the acknowledgement. */
+  const add = (node: NodeId, d: (typeof devices)[number], flows: readonly FlowRule[]) => {
+    writes++;
+    const store = stores.get(node)!;
+    return store
+      .storeBatchWithReceipt({
+        deviceId: d,
+        operations: flows.map((f) => ({ operator: "ADD", rule: f })),
+      })
+      .then((receipt) => {
+        if (!sync || receipt.degraded) return false;
+        const master = coordinator.mastership(d).master ?? node;
+        for (const f of flows) acks.set(f.id, { flow: f, at: now(), master, sync: true });
+        return true;
+      })
+      .catch(() => false);
+  };
   const write = () => {
     const node = pick(liveNodes());
     const d = pick(devices);
     const store = stores.get(node)!;
     if (random() < 0.8 || acks.size === 0) {
-      writes++;
       const flows = Array.from({ length: 1 + Math.floor(random() * 5) }, () =>
         rule(d, ++counter, 1 + (counter % 3)),
       );
-      void store
-        .storeBatch({ deviceId: d, operations: flows.map((f) => ({ operator: "ADD", rule: f })) })
-        .catch(() => {});
+      void add(node, d, flows);
     } else {
       const target = pick([...acks.values()]);
       if (removals.has(target.flow.id)) return;
@@ -165,14 +198,7 @@ export async function simulate(seed: number): Promise<SimulationReport> {
     const d = pick(devices);
     const first = coordinator.mastership(d).master;
     if (first === undefined || !alive.has(first)) return;
-    const store = stores.get(first)!;
-    for (let i = 0; i < 3; i++) {
-      writes++;
-      const flows = [rule(d, ++counter, 1 + (counter % 3))];
-      void store
-        .storeBatch({ deviceId: d, operations: flows.map((f) => ({ operator: "ADD", rule: f })) })
-        .catch(() => {});
-    }
+    for (let i = 0; i < 3; i++) void add(first, d, [rule(d, ++counter, 1 + (counter % 3))]);
     const moves = 2 + Math.floor(random() * 2);
     say(`rapid hand-overs of ${d} (${moves}) from ${first}`);
     for (let i = 0; i < moves; i++) {
@@ -240,9 +266,25 @@ export async function simulate(seed: number): Promise<SimulationReport> {
       write();
       await advance(25);
     }
-    await advance(SAFE_AGE);
+    if (!sync) await advance(SAFE_AGE);
     for (const node of nodes) if (!alive.has(node)) await restart(node);
-    if (random() < 0.6 && liveNodes().length === size) {
+    if (sync && random() < 0.6 && liveNodes().length === size) {
+      // Sync replication: the master crashes the moment a write is acknowledged.
+      const d = pick(devices);
+      const m = coordinator.mastership(d).master;
+      if (m !== undefined && alive.has(m)) {
+        let acknowledged: boolean | undefined;
+        void add(m, d, [rule(d, ++counter, 1)]).then((ok) => {
+          acknowledged = ok;
+        });
+        for (let i = 0; i < 100 && acknowledged === undefined; i++) await cluster.advance(1, 1);
+        if (acknowledged === true) {
+          say(`crash right after an acknowledged write to ${d}: flow ${counter}`);
+          await crash(m);
+          crashCount++;
+        }
+      }
+    } else if (random() < 0.6 && liveNodes().length === size) {
       const m = coordinator.mastership(pick(devices)).master;
       if (m !== undefined) {
         await crash(m);
@@ -274,9 +316,13 @@ export async function simulate(seed: number): Promise<SimulationReport> {
       `counter-only reports sent ${sentAfter - quiet.sentBefore} bucket(s) to backups`,
     );
   }
+  // A write acknowledged by sync replication is held by a backup: no crash may lose it — only
+  // a partition that cut off every node holding it from a new master of its device.
   const lostAllowed = (ack: Ack) =>
-    crashes.some((c) => c.node === ack.master && ack.at <= c.at && c.at - ack.at < SAFE_AGE) ||
-    degraded.some((d) => d.node === ack.master && ack.at <= d.at);
+    ack.sync === true
+      ? degraded.some((d) => d.partitioned && d.device === ack.flow.deviceId && ack.at <= d.at)
+      : crashes.some((c) => c.node === ack.master && ack.at <= c.at && c.at - ack.at < SAFE_AGE) ||
+        degraded.some((d) => d.node === ack.master && ack.at <= d.at);
 
   for (const d of devices) {
     const info = coordinator.mastership(d);
