@@ -37,6 +37,11 @@ Both:
   --bucket-count N          store: buckets per device table, a power of two (default 128)
   --request-timeout MS      store: forwarded request timeout (default 5000)
   --sync-timeout MS         store: how long a new master waits for a silent old one (default 500)
+  --replication MODE        store: async (default: acknowledged once the master applied it) or
+                            sync (acknowledged once --min-sync-backups backups hold it too)
+  --min-sync-backups N      store: backups that must hold a sync write (default 1)
+  --under-replicated WHAT   store: sync with too few live backups: serve (default; the answer
+                            says X-Flowstore-Replication: under-replicated) or refuse (503)
   --rebalance-delay MS      a returning node gets devices back after this long up (default 2000)
   --max-moves N             balancing moves at most N devices per --move-interval (default 100)
   --move-interval MS        the window of --max-moves (default 1000)
@@ -83,6 +88,9 @@ const flags = {
   "bucket-count": { type: "string" },
   "request-timeout": { type: "string" },
   "sync-timeout": { type: "string" },
+  replication: { type: "string" },
+  "min-sync-backups": { type: "string" },
+  "under-replicated": { type: "string" },
   "rebalance-delay": { type: "string" },
   "max-moves": { type: "string" },
   "move-interval": { type: "string" },
@@ -109,7 +117,10 @@ const STORE = new Set([
   "bucketCount",
   "requestTimeout",
   "syncTimeout",
+  "minSyncBackups",
 ]);
+/** Store settings given as words, not numbers. */
+const STORE_WORDS = new Set(["replication", "underReplicated"]);
 
 /** The command line as a {@link RunConfig}: flags over the config file. */
 export function parseCommandLine(argv: readonly string[]): RunConfig | "help" {
@@ -135,7 +146,7 @@ export function parseCommandLine(argv: readonly string[]): RunConfig | "help" {
     const key = flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
     const text = String(value);
     const parsed = NUMERIC.has(key) || STORE.has(key) ? numberOf(flag, text) : text;
-    if (STORE.has(key)) store[key] = parsed;
+    if (STORE.has(key) || STORE_WORDS.has(key)) store[key] = parsed;
     else raw[key] = parsed;
   }
   if (Object.keys(store).length > 0) raw.store = store;

@@ -3,7 +3,8 @@
 // e.g. `… 7 60 kill,stall,term,burstKill`, or `… 1 60 none` for a run under load without
 // faults (its convictions are false ones). Environment: FAULT_STALL_MS=500-1500 (SIGSTOP
 // length, e.g. GC-like pauses), FAULT_GAP_MS=2000-5000, FAULT_WRITERS=3, FAULT_BATCH=5,
-// FAULT_NODE_ARGS="--request-timeout 1000" (extra flowstore-node flags).
+// FAULT_NODE_ARGS="--request-timeout 1000" (extra flowstore-node flags), FAULT_REPLICATION=sync
+// (the nodes acknowledge a write once a backup holds it: no asynchronous window).
 // Exit code 1 when the history check fails.
 import { type FaultKind, runFaults } from "./faultRun.js";
 
@@ -28,6 +29,7 @@ const report = await runFaults({
     ? {}
     : { writers: Number(process.env.FAULT_WRITERS) }),
   ...(process.env.FAULT_BATCH === undefined ? {} : { batch: Number(process.env.FAULT_BATCH) }),
+  ...(process.env.FAULT_REPLICATION === "sync" ? { replication: "sync" as const } : {}),
   ...(process.env.FAULT_NODE_ARGS === undefined
     ? {}
     : { nodeArgs: process.env.FAULT_NODE_ARGS.split(" ").filter(Boolean) }),

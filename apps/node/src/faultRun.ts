@@ -42,6 +42,11 @@ export interface FaultRunOptions {
   readonly asyncWindowMs?: number;
   /** Extra node flags, e.g. `["--sync-timeout", "500"]`. */
   readonly nodeArgs?: readonly string[];
+  /**
+   * The nodes' `--replication` (default async). With `sync` there is no asynchronous window:
+   * every acknowledged add must survive any fault.
+   */
+  readonly replication?: "async" | "sync";
   readonly log?: (line: string) => void;
 }
 
@@ -204,7 +209,8 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
   const nodeCount = options.nodes ?? 3;
   const devices = Array.from({ length: options.devices ?? 4 }, (_, i) => device(i + 1));
   const faultKinds = options.faults ?? ["kill", "stall", "term", "burstKill"];
-  const asyncWindowMs = options.asyncWindowMs ?? 100;
+  const sync = options.replication === "sync";
+  const asyncWindowMs = sync ? -1 : (options.asyncWindowMs ?? 100);
   const t0 = Date.now();
   const now = () => Date.now() - t0;
 
@@ -243,6 +249,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
         ...["--etcd", etcd.endpoint, "--lease-ttl", String(options.leaseTtl ?? 2)],
         ...["--rest", `127.0.0.1:${node.rest}`, "--devices", String(devices.length)],
         ...["--log-level", "warn", "--backup-period", "500", "--stats-period", "1000"],
+        ...(sync ? ["--replication", "sync"] : []),
         ...(options.nodeArgs ?? []),
       ],
       { cwd: tmpdir(), stdio: ["ignore", "pipe", "pipe"] },
@@ -728,13 +735,15 @@ export function checkHistory(input: History): FaultReport {
       if (listed) resurrected.push(timeline(flow));
     } else if (flow.deleteSentAt === undefined && flow.addAckAt !== undefined && !listed) {
       const ack = flow.addAckAt;
-      const inWindow = faults.some(
-        (f) =>
-          f.kind !== "term" &&
-          f.mastered.includes(flow.deviceId) &&
-          ack >= f.at - asyncWindowMs &&
-          ack <= f.at + 50,
-      );
+      const inWindow =
+        asyncWindowMs >= 0 &&
+        faults.some(
+          (f) =>
+            f.kind !== "term" &&
+            f.mastered.includes(flow.deviceId) &&
+            ack >= f.at - asyncWindowMs &&
+            ack <= f.at + 50,
+        );
       (inWindow ? asyncWindowLost : lost).push(timeline(flow));
     }
   }
@@ -767,7 +776,9 @@ export function checkHistory(input: History): FaultReport {
   const totalTerms = [...termsPerDevice.values()].reduce((a, b) => a + b, 0);
   const lines = [
     `seed ${input.seed}: ${faults.length} faults (${kills.length} kill -9, ${stalls.length} SIGSTOP, ${terms.length} SIGTERM), ${input.requests} requests (${input.failedRequests} failed), ${acknowledgedAdds} acknowledged adds, ${acknowledgedDeletes} acknowledged deletes`,
-    `lost outside the asynchronous window: ${lost.length}; in it (≤ ${asyncWindowMs} ms before a kill -9 or SIGSTOP of the master): ${asyncWindowLost.length}; resurrected deletes: ${resurrected.length}; divergent flows: ${divergent.length}`,
+    asyncWindowMs < 0
+      ? `lost (sync replication: no asynchronous window): ${lost.length}; resurrected deletes: ${resurrected.length}; divergent flows: ${divergent.length}`
+      : `lost outside the asynchronous window: ${lost.length}; in it (≤ ${asyncWindowMs} ms before a kill -9 or SIGSTOP of the master): ${asyncWindowLost.length}; resurrected deletes: ${resurrected.length}; divergent flows: ${divergent.length}`,
     `kill -9 → writes accepted: ${fmt(spread(kills.flatMap((f) => f.writesAgainMs)))}`,
     `SIGSTOP → another master named: ${fmt(spread(stalls.flatMap((f) => f.masterMovedMs)))}; writes accepted elsewhere: ${fmt(spread(stalls.flatMap((f) => f.writesAgainMs)))}`,
     `SIGTERM → writes accepted elsewhere: ${fmt(spread(terms.flatMap((f) => f.writesAgainMs)))}`,

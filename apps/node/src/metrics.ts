@@ -77,6 +77,7 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
       this.set(store.stats().unackedBuckets);
     },
   });
+  type SyncStats = ReturnType<EcFlowRuleStore["stats"]>["sync"];
   const replicationCounter = (
     name: string,
     help: string,
@@ -105,6 +106,26 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
     "flowstore_backup_failures_total",
     "Backup messages that failed.",
     (r) => r.backupFailures,
+  );
+  const syncCounter = (name: string, help: string, read: (s: SyncStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read(store.stats().sync));
+      },
+    });
+  syncCounter(
+    "flowstore_sync_batches_total",
+    "Batches acknowledged as master with --replication sync.",
+    (s) => s.syncBatches,
+  );
+  syncCounter(
+    "flowstore_under_replicated_batches_total",
+    "Sync batches acknowledged by fewer backups than --min-sync-backups (too few alive, or too slow).",
+    (s) => s.underReplicatedBatches,
   );
   replicationCounter(
     "flowstore_anti_entropy_messages_total",

@@ -1,4 +1,5 @@
 import type { Scenario } from "../harness.js";
+import { durabilityScenario } from "./durability.js";
 import { etcdStoreScenario } from "./etcdStore.js";
 import { failoverScenario } from "./failover.js";
 import { failoverFaultsScenario } from "./failoverFaults.js";
@@ -27,5 +28,6 @@ export const scenarios: readonly Scenario[] = [
   writeScalingScenario,
   scaleScenario,
   ingestScenario,
+  durabilityScenario,
   failoverFaultsScenario,
 ];

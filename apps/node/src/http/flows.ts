@@ -13,6 +13,7 @@ import { z } from "zod";
 import { appIdNow, isObject, registerNames, resolveAppId } from "./applications.js";
 import type { HttpContext, ZodApp } from "./context.js";
 import { HttpError } from "./errors.js";
+
 import { flowsJsonChunks } from "./flowJson.js";
 import { knownDevice, parseFlowId } from "./params.js";
 import {
@@ -25,6 +26,9 @@ import {
   FlowsDeleteBody,
   NoContent,
 } from "./schemas.js";
+
+/** The answer header that says a write was acknowledged by fewer backups than asked for. */
+export const REPLICATION_HEADER = "x-flowstore-replication";
 
 /** Flow bodies are parsed by flow-bucket's codec in the handler; the schema documents them. */
 const documentedOnly = () => (data: unknown) => ({ value: data });
@@ -110,7 +114,7 @@ export function flowRoutes(app: ZodApp, context: HttpContext): void {
           const entries = (await store.getFlowEntries(device)).filter(
             (e) => e.rule.appId === appId,
           );
-          await remove(device, entries);
+          await remove(device, entries, reply);
         }),
       );
       return reply.code(204).send();
@@ -169,7 +173,7 @@ export function flowRoutes(app: ZodApp, context: HttpContext): void {
       const query = request.query as { appId?: string };
       const appId = await resolveAppId(context, query.appId ?? body.appId);
       const rule = parseFlowRule(withoutAppId(body), { deviceId: device, appId });
-      await storeBatch(device, [{ operator: "ADD", rule }]);
+      await storeBatch(device, [{ operator: "ADD", rule }], reply);
       const location = `${request.protocol}://${request.host}/onos/v1/flows/${device}/${rule.id}`;
       return reply
         .code(201)
@@ -190,7 +194,7 @@ export function flowRoutes(app: ZodApp, context: HttpContext): void {
       validatorCompiler: ({ httpPart }) =>
         httpPart === "body" ? documentedOnly() : (data) => ({ value: data }),
     },
-    async (request) => {
+    async (request, reply) => {
       const body: unknown = request.body;
       const flows = isObject(body) ? body.flows : undefined;
       if (!Array.isArray(flows)) {
@@ -232,7 +236,7 @@ export function flowRoutes(app: ZodApp, context: HttpContext): void {
         }
         operations.push({ operator: "ADD", rule });
       }
-      await Promise.all([...byDevice].map(([device, ops]) => storeBatch(device, ops)));
+      await Promise.all([...byDevice].map(([device, ops]) => storeBatch(device, ops, reply)));
       return {
         flows: rules.map((rule) => ({ deviceId: rule.deviceId, flowId: rule.id.toString() })),
       };
@@ -251,7 +255,7 @@ export function flowRoutes(app: ZodApp, context: HttpContext): void {
     async (request, reply) => {
       const device = knownDevice(context, request.params.deviceId);
       const entry = await store.getFlowEntryById(device, parseFlowId(request.params.flowId));
-      if (entry !== undefined) await remove(device, [entry]);
+      if (entry !== undefined) await remove(device, [entry], reply);
       return reply.code(204).send();
     },
   );
@@ -287,7 +291,7 @@ export function flowRoutes(app: ZodApp, context: HttpContext): void {
               : (
                   await Promise.all([...ids].map((id) => store.getFlowEntryById(device, id)))
                 ).filter((e): e is FlowEntry => e !== undefined);
-          await remove(device, entries);
+          await remove(device, entries, reply);
         }),
       );
       return reply.code(204).send();
@@ -301,20 +305,34 @@ export function flowRoutes(app: ZodApp, context: HttpContext): void {
     return id;
   }
 
-  async function storeBatch(device: DeviceId, operations: FlowRuleOperation[]): Promise<void> {
+  /**
+   * Stores one batch; with `--replication sync`, a batch acknowledged by fewer backups than
+   * `--min-sync-backups` marks the answer with `X-Flowstore-Replication: under-replicated`.
+   */
+  async function storeBatch(
+    device: DeviceId,
+    operations: FlowRuleOperation[],
+    reply: FastifyReply,
+  ): Promise<void> {
     const stop = context.metrics.batchDuration.startTimer({ operation: operations[0]!.operator });
     try {
-      await store.storeBatch({ deviceId: device, operations });
+      const receipt = await store.storeBatchWithReceipt({ deviceId: device, operations });
+      if (receipt.degraded) reply.header(REPLICATION_HEADER, "under-replicated");
     } finally {
       stop();
     }
   }
 
-  async function remove(device: DeviceId, entries: readonly FlowEntry[]): Promise<void> {
+  async function remove(
+    device: DeviceId,
+    entries: readonly FlowEntry[],
+    reply: FastifyReply,
+  ): Promise<void> {
     if (entries.length === 0) return;
     await storeBatch(
       device,
       entries.map((entry) => ({ operator: "REMOVE", rule: entry.rule })),
+      reply,
     );
   }
 
