@@ -1,0 +1,494 @@
+import { createHash } from "node:crypto";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  type DeviceId,
+  deviceId,
+  type FlowEntry,
+  flowBucketNamespace,
+  withFlowEntry,
+} from "@flowstore/flow-bucket";
+import { pack } from "@flowstore/serializers";
+import { type Key, open } from "lmdb";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { EntryCodec } from "./entryCodec.js";
+import { FlowPersistence, type PersistedDevice } from "./flowPersistence.js";
+import { entryKey, stampKey } from "./layout.js";
+import { PersistenceError } from "./persistenceError.js";
+import { tempDir, testDevice, testEntry } from "./testing/tables.js";
+
+const d1 = testDevice(1);
+const d2 = testDevice(2);
+const e = (device: DeviceId, i: number): FlowEntry => testEntry(device, i);
+
+let dir = "";
+let remove: () => Promise<void> = async () => {};
+const opened: FlowPersistence[] = [];
+
+beforeEach(async () => {
+  ({ dir, remove } = await tempDir());
+});
+
+afterEach(async () => {
+  for (const persistence of opened.splice(0)) await persistence.close();
+  await remove();
+});
+
+async function openStore(
+  options: { cluster?: string; node?: string; maxRecordsPerTransaction?: number } = {},
+): Promise<FlowPersistence> {
+  const persistence = await FlowPersistence.open({
+    dir,
+    cluster: options.cluster ?? "lab",
+    node: options.node ?? "n1",
+    commitInterval: 10_000, // the tests flush; one test checks the interval itself
+    ...(options.maxRecordsPerTransaction === undefined
+      ? {}
+      : { maxRecordsPerTransaction: options.maxRecordsPerTransaction }),
+  });
+  opened.push(persistence);
+  return persistence;
+}
+
+/** Closes `persistence`, reopens the directory and loads it. */
+async function reopen(persistence: FlowPersistence): Promise<[FlowPersistence, PersistedDevice[]]> {
+  await persistence.close();
+  opened.splice(opened.indexOf(persistence), 1);
+  const again = await openStore();
+  return [again, await again.load()];
+}
+
+/** The flow ids of each bucket of `device`, as loaded. */
+function contents(loaded: readonly PersistedDevice[], device: DeviceId) {
+  const found = loaded.find((d) => d.deviceId === device);
+  return Object.fromEntries(
+    (found?.buckets ?? []).map((b) => [b.bucket, b.entries.map((entry) => entry.rule.id).sort()]),
+  );
+}
+
+const ids = (...entries: FlowEntry[]) => entries.map((entry) => entry.rule.id).sort();
+
+/** A hash of every file in the directory: to show a refused directory is left as it was. */
+async function fingerprint(path: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const file of (await readdir(path)).sort()) {
+    if (file === "lock.mdb") continue; // LMDB's reader table, not data
+    const bytes = await readFile(join(path, file));
+    out[file] = createHash("sha256").update(bytes).digest("hex");
+  }
+  return out;
+}
+
+describe("FlowPersistence", () => {
+  it("loads what was staged and flushed, after a reopen", async () => {
+    const store = await openStore();
+    expect(await store.load()).toEqual([]);
+    const a = [e(d1, 1), e(d1, 2)];
+    const b = [e(d2, 3)];
+    store.stageBucket(d1, { bucket: 3, term: 2, timestamp: 7, upserts: a, removed: [] });
+    store.stageBucket(d2, { bucket: 0, term: 4, timestamp: 1, upserts: b, removed: [] });
+    await store.flush();
+    expect(store.stats()).toMatchObject({ flows: 3, buckets: 2, staged: 0, commits: 1 });
+
+    const [, loaded] = await reopen(store);
+    a.sort((x, y) => (x.rule.id < y.rule.id ? -1 : 1)); // a bucket's entries come by flow id
+    expect(loaded).toEqual([
+      { deviceId: d1, highestTerm: 2, buckets: [{ bucket: 3, term: 2, timestamp: 7, entries: a }] },
+      { deviceId: d2, highestTerm: 4, buckets: [{ bucket: 0, term: 4, timestamp: 1, entries: b }] },
+    ]);
+  });
+
+  it("keeps an entry's state and counters as staged", async () => {
+    const store = await openStore();
+    const entry = withFlowEntry(e(d1, 1), { state: "ADDED", packets: 10, bytes: 2 ** 40, life: 3 });
+    store.stageBucket(d1, { bucket: 1, term: 1, timestamp: 1, upserts: [entry], removed: [] });
+    const [, loaded] = await reopen(store);
+    expect(loaded[0]?.buckets[0]?.entries[0]).toEqual(entry);
+  });
+
+  it("coalesces several stagings of a bucket into their net effect", async () => {
+    const store = await openStore();
+    const [a, b, c] = [e(d1, 1), e(d1, 2), e(d1, 3)];
+    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [a, b], removed: [] });
+    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 2, upserts: [c], removed: [a.rule.id] });
+    const b2 = withFlowEntry(b, { state: "ADDED" });
+    store.stageBucket(d1, { bucket: 0, term: 2, timestamp: 3, upserts: [b2], removed: [] });
+    expect(store.stats().staged).toBe(1 + 2 + 1); // the stamp, b and c, a's removal
+    await store.flush();
+    expect(store.stats().lastCommitRecords).toBe(4 + 1); // and the device's term
+
+    const [, loaded] = await reopen(store);
+    const bucket = loaded[0]?.buckets[0];
+    expect(bucket).toMatchObject({ bucket: 0, term: 2, timestamp: 3 });
+    expect(bucket?.entries).toEqual([b2, c].sort((x, y) => (x.rule.id < y.rule.id ? -1 : 1)));
+  });
+
+  it("removes flows from a bucket stored by an earlier commit", async () => {
+    const store = await openStore();
+    const [a, b] = [e(d1, 1), e(d1, 2)];
+    store.stageBucket(d1, { bucket: 5, term: 1, timestamp: 1, upserts: [a, b], removed: [] });
+    await store.flush();
+    store.stageBucket(d1, { bucket: 5, term: 1, timestamp: 2, upserts: [], removed: [a.rule.id] });
+    await store.flush();
+    const [, loaded] = await reopen(store);
+    expect(contents(loaded, d1)).toEqual({ 5: ids(b) });
+    expect(loaded[0]?.buckets[0]?.timestamp).toBe(2);
+  });
+
+  it("replaces a whole bucket, and keeps the stamp of a bucket left empty", async () => {
+    const store = await openStore();
+    const [a, b, c, d] = [e(d1, 1), e(d1, 2), e(d1, 3), e(d1, 4)];
+    store.stageBucket(d1, { bucket: 2, term: 1, timestamp: 1, upserts: [a, b, c], removed: [] });
+    store.stageBucket(d1, { bucket: 3, term: 1, timestamp: 1, upserts: [d], removed: [] });
+    await store.flush();
+    const c2 = withFlowEntry(c, { state: "ADDED" });
+    store.stageBucket(d1, {
+      bucket: 2,
+      term: 3,
+      timestamp: 9,
+      upserts: [c2, d],
+      removed: [],
+      whole: true,
+    });
+    store.stageBucket(d1, {
+      bucket: 3,
+      term: 3,
+      timestamp: 9,
+      upserts: [],
+      removed: [],
+      whole: true,
+    });
+    await store.flush();
+    const [, loaded] = await reopen(store);
+    expect(contents(loaded, d1)).toEqual({ 2: ids(c2, d), 3: [] });
+    expect(loaded[0]?.buckets.find((bucket) => bucket.bucket === 2)?.entries).toContainEqual(c2);
+    expect(loaded[0]?.buckets.map(({ term, timestamp }) => [term, timestamp])).toEqual([
+      [3, 9],
+      [3, 9],
+    ]);
+  });
+
+  it("a partial change after a whole one stays whole, and a later whole one discards the earlier", async () => {
+    const store = await openStore();
+    const [a, b, c] = [e(d1, 1), e(d1, 2), e(d1, 3)];
+    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [a], removed: [] });
+    await store.flush();
+    store.stageBucket(d1, {
+      bucket: 0,
+      term: 1,
+      timestamp: 2,
+      upserts: [b],
+      removed: [],
+      whole: true,
+    });
+    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 3, upserts: [c], removed: [b.rule.id] });
+    await store.flush();
+    const [, loaded] = await reopen(store);
+    expect(contents(loaded, d1)).toEqual({ 0: ids(c) }); // a went with the whole replacement
+  });
+
+  it("drops every bucket of a device, and only of that device, keeping its term", async () => {
+    const store = await openStore();
+    const short = deviceId("of:1");
+    const long = deviceId("of:12"); // its keys sort right after of:1's
+    store.stageBucket(short, {
+      bucket: 0,
+      term: 5,
+      timestamp: 1,
+      upserts: [e(short, 1)],
+      removed: [],
+    });
+    store.stageBucket(short, {
+      bucket: 7,
+      term: 5,
+      timestamp: 1,
+      upserts: [e(short, 2)],
+      removed: [],
+    });
+    store.stageBucket(long, {
+      bucket: 0,
+      term: 2,
+      timestamp: 1,
+      upserts: [e(long, 3)],
+      removed: [],
+    });
+    await store.flush();
+    store.stageDropDevice(short);
+    await store.flush();
+    const [again, loaded] = await reopen(store);
+    expect(
+      loaded.map(({ deviceId, highestTerm, buckets }) => [deviceId, highestTerm, buckets.length]),
+    ).toEqual([
+      [short, 5, 0],
+      [long, 2, 1],
+    ]);
+    expect(contents(loaded, long)).toEqual({ 0: ids(e(long, 3)) });
+    expect(again.stats()).toMatchObject({ flows: 1, buckets: 1 });
+  });
+
+  it("after a drop, a bucket staged again starts from nothing", async () => {
+    const store = await openStore();
+    const [a, b, c] = [e(d1, 1), e(d1, 2), e(d1, 3)];
+    store.stageBucket(d1, { bucket: 4, term: 1, timestamp: 1, upserts: [a, b], removed: [] });
+    store.stageBucket(d1, { bucket: 5, term: 1, timestamp: 1, upserts: [c], removed: [] });
+    await store.flush();
+    store.stageBucket(d1, { bucket: 5, term: 1, timestamp: 2, upserts: [], removed: [c.rule.id] });
+    store.stageDropDevice(d1); // discards the staged removal too
+    store.stageBucket(d1, { bucket: 4, term: 2, timestamp: 1, upserts: [b], removed: [] });
+    await store.flush();
+    const [, loaded] = await reopen(store);
+    expect(contents(loaded, d1)).toEqual({ 4: ids(b) });
+  });
+
+  it("splits a large commit at bucket boundaries and loses nothing", async () => {
+    const store = await openStore({ maxRecordsPerTransaction: 7 });
+    const expected: Record<number, bigint[]> = {};
+    for (let bucket = 0; bucket < 20; bucket++) {
+      const entries = [0, 1, 2, 3, 4].map((i) => e(d1, bucket * 5 + i));
+      store.stageBucket(d1, { bucket, term: 1, timestamp: bucket, upserts: entries, removed: [] });
+      expected[bucket] = ids(...entries);
+    }
+    await store.flush();
+    expect(store.stats().lastCommitRecords).toBe(20 * 6 + 1); // buckets, and the term
+    const [, loaded] = await reopen(store);
+    expect(contents(loaded, d1)).toEqual(expected);
+  });
+
+  it("commits staged changes at the commit interval without a flush", async () => {
+    const store = await FlowPersistence.open({
+      dir,
+      cluster: "lab",
+      node: "n1",
+      commitInterval: 20,
+    });
+    opened.push(store);
+    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
+    expect(store.stats().commits).toBe(0);
+    await vi.waitFor(() => expect(store.stats()).toMatchObject({ commits: 1, flows: 1 }), {
+      timeout: 5_000,
+    });
+  });
+
+  it("keeps the highest term per device, ignores lower ones, and keeps it across a reopen", async () => {
+    const store = await openStore();
+    expect(store.highestTerm()).toBe(0);
+    store.noteTerm(d1, 5);
+    store.noteTerm(d1, 3);
+    expect(store.highestTermOf(d1)).toBe(5);
+    store.stageBucket(d2, { bucket: 0, term: 8, timestamp: 1, upserts: [], removed: [] });
+    expect(store.highestTermOf(d2)).toBe(8); // a stamp's term was seen too
+    expect(store.highestTerm()).toBe(8);
+    const [again, loaded] = await reopen(store);
+    expect([again.highestTermOf(d1), again.highestTermOf(d2), again.highestTerm()]).toEqual([
+      5, 8, 8,
+    ]);
+    expect(loaded.map((d) => [d.deviceId, d.highestTerm])).toEqual([
+      [d1, 5],
+      [d2, 8],
+    ]);
+    again.noteTerm(d1, 4);
+    const [third] = await reopen(again);
+    expect(third.highestTermOf(d1)).toBe(5);
+  });
+
+  it("keeps metadata across a reopen, and deletes a key set to undefined", async () => {
+    const store = await openStore();
+    store.setMeta("etcdClusterId", "14841639068965178418");
+    store.setMeta("seen", { revision: 42n, nodes: ["n1", "n2"] });
+    store.setMeta("gone", 1);
+    expect(store.getMeta("etcdClusterId")).toBe("14841639068965178418"); // before the commit
+    const [again] = await reopen(store);
+    expect(again.getMeta("seen")).toEqual({ revision: 42n, nodes: ["n1", "n2"] });
+    again.setMeta("gone", undefined);
+    const [third] = await reopen(again);
+    expect(third.getMeta("gone")).toBeUndefined();
+    expect(third.getMeta("etcdClusterId")).toBe("14841639068965178418");
+  });
+
+  it("refuses an entry of another device and bad stamps, staging nothing", async () => {
+    const store = await openStore();
+    expect(() =>
+      store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [e(d2, 1)], removed: [] }),
+    ).toThrow(RangeError);
+    expect(() =>
+      store.stageBucket(d1, { bucket: -1, term: 1, timestamp: 1, upserts: [], removed: [] }),
+    ).toThrow(/bucket/);
+    expect(() => store.noteTerm(d1, 1.5)).toThrow(/term/);
+    expect(store.stats().staged).toBe(0);
+  });
+
+  it("refuses to be used once closed", async () => {
+    const store = await openStore();
+    await store.close();
+    expect(() => store.noteTerm(d1, 1)).toThrow(
+      expect.objectContaining({ name: "PersistenceError", code: "CLOSED" }),
+    );
+    await store.close(); // twice is harmless
+  });
+});
+
+describe("opening a data directory", () => {
+  it("initialises a missing directory, and reopens it", async () => {
+    const nested = join(dir, "a", "b");
+    const store = await FlowPersistence.open({ dir: nested, cluster: "lab", node: "n1" });
+    await store.close();
+    expect((await readdir(nested)).sort()).toEqual(["data.mdb", "lock.mdb"]);
+    const again = await FlowPersistence.open({ dir: nested, cluster: "lab", node: "n1" });
+    await again.close();
+  });
+
+  /** A directory of node n1 of cluster lab holding one flow. */
+  async function populated(): Promise<Record<string, string>> {
+    const store = await openStore();
+    store.stageBucket(d1, { bucket: 0, term: 3, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
+    await store.close();
+    opened.splice(0);
+    return fingerprint(dir);
+  }
+
+  async function refusal(options: { cluster?: string; node?: string } = {}) {
+    const error = await openStore(options).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(PersistenceError.is(error)).toBe(true);
+    return error as PersistenceError;
+  }
+
+  it("refuses another cluster's directory and leaves it as it was", async () => {
+    const before = await populated();
+    const error = await refusal({ cluster: "other" });
+    expect(error.code).toBe("FOREIGN_CLUSTER");
+    expect(error.message).toContain(dir);
+    expect(error.message).toContain('"lab"');
+    expect(await fingerprint(dir)).toEqual(before);
+    const store = await openStore(); // still this node's, with its flow
+    expect(contents(await store.load(), d1)).toEqual({ 0: ids(e(d1, 1)) });
+  });
+
+  it("refuses another node's directory and leaves it as it was", async () => {
+    const before = await populated();
+    const error = await refusal({ node: "n2" });
+    expect(error.code).toBe("FOREIGN_NODE");
+    expect(error.message).toMatch(/belongs to node "n1", not "n2"/);
+    expect(await fingerprint(dir)).toEqual(before);
+  });
+
+  /** Replaces the meta record with `value` as a `PersistenceHeader` (id 500), unchecked. */
+  async function writeHeader(value: unknown): Promise<void> {
+    const body = pack(value);
+    const bytes = new Uint8Array([0x01, 0xf4, ...body]);
+    const root = open({ path: dir });
+    await root.openDB("header", { encoding: "binary" }).put("store", bytes);
+    await root.close();
+  }
+
+  it("refuses a directory of a newer format and leaves it as it was", async () => {
+    await populated();
+    // A newer format may change the record too: only its `format` is read.
+    await writeHeader({ format: 2, layout: "next" });
+    const before = await fingerprint(dir);
+    const error = await refusal();
+    expect(error.code).toBe("NEWER_FORMAT");
+    expect(error.message).toContain("format 2");
+    expect(await fingerprint(dir)).toEqual(before);
+  });
+
+  it("refuses a directory whose meta record does not validate", async () => {
+    await populated();
+    await writeHeader({ format: 1, cluster: 7, node: "n1", createdAt: 0 });
+    const before = await fingerprint(dir);
+    const error = await refusal();
+    expect(error.code).toBe("CORRUPT");
+    expect(error.message).toMatch(/meta record is invalid: .*cluster/);
+    expect(await fingerprint(dir)).toEqual(before);
+  });
+
+  // The lmdb package crashes the process on a data file whose meta pages are not LMDB's, so
+  // these also show that the check before opening catches each of them.
+  it.each([
+    ["garbage over both meta pages", (b: Buffer) => b.fill(0x5a, 0, 8192), /no LMDB magic/],
+    ["zeros over the first page", (b: Buffer) => b.fill(0, 0, 4096), /no LMDB magic/],
+    ["garbage over the second meta page", (b: Buffer) => b.fill(0x5a, 4096, 8192), /second/],
+    ["another file", () => Buffer.from("not a database\n"), /no LMDB magic/],
+  ])("refuses a data file with %s and leaves it as it was", async (_, damage, why) => {
+    await populated();
+    const file = join(dir, "data.mdb");
+    await writeFile(file, damage(await readFile(file)));
+    const before = await fingerprint(dir);
+    const size = (await stat(file)).size;
+    const error = await refusal();
+    expect(error.code).toBe("CORRUPT");
+    expect(error.message).toContain(dir);
+    expect(error.message).toMatch(why);
+    expect(await fingerprint(dir)).toEqual(before);
+    expect((await stat(file)).size).toBe(size);
+  });
+
+  it("refuses a directory holding other files and no data", async () => {
+    await writeFile(join(dir, "notes.txt"), "mine");
+    const error = await refusal();
+    expect(error.code).toBe("NOT_A_DATA_DIR");
+    expect(error.message).toContain("notes.txt");
+    expect(await readdir(dir)).toEqual(["notes.txt"]);
+  });
+});
+
+describe("loading records that do not decode", () => {
+  /** Writes one record straight into a database of the closed directory. */
+  async function poke(db: string, key: Key, bytes: Uint8Array): Promise<void> {
+    const root = open({ path: dir });
+    await root.openDB(db, { encoding: "binary" }).put(key, bytes);
+    await root.close();
+  }
+
+  async function loadError(): Promise<PersistenceError> {
+    const store = await openStore();
+    const error = await store.load().then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(PersistenceError.is(error, "CORRUPT")).toBe(true);
+    return error as PersistenceError;
+  }
+
+  beforeEach(async () => {
+    const store = await openStore();
+    store.stageBucket(d1, { bucket: 6, term: 1, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
+    await store.close();
+    opened.splice(0);
+  });
+
+  it("names the device and bucket of an entry whose bytes are garbage", async () => {
+    const id = e(d1, 2).rule.id;
+    await poke("entries", entryKey(d1, 6, id), new Uint8Array([0, 203, 0xc1, 0xc1, 0xc1]));
+    const error = await loadError();
+    expect(error).toMatchObject({ device: d1, bucket: 6 });
+    expect(error.message).toContain(`bucket 6 of device ${d1}`);
+    expect(error.message).toContain("unreadable");
+  });
+
+  it("names the field of an entry that does not validate", async () => {
+    const codec = new EntryCodec();
+    const entry = e(d1, 2);
+    const bad = codec.encode({ ...entry, state: "LOST" } as unknown as FlowEntry);
+    await poke("entries", entryKey(d1, 6, entry.rule.id), bad);
+    const error = await loadError();
+    expect(error).toMatchObject({ device: d1, bucket: 6 });
+    expect(error.message).toMatch(/FlowEntry: state/);
+  });
+
+  it("refuses a valid entry stored under another flow's key", async () => {
+    const codec = new EntryCodec();
+    await poke("entries", entryKey(d1, 6, e(d1, 3).rule.id), codec.encode(e(d1, 2)));
+    const error = await loadError();
+    expect(error.message).toMatch(/stored as flow \d+ of bucket 6 .* is flow \d+/);
+  });
+
+  it("names the bucket of a stamp that does not decode", async () => {
+    await poke("stamps", stampKey(d1, 6), flowBucketNamespace.encode("DeviceId", d1));
+    const error = await loadError();
+    expect(error).toMatchObject({ device: d1, bucket: 6 });
+    expect(error.message).toMatch(/stamp of bucket 6 .*WRONG|expected type id/);
+  });
+});

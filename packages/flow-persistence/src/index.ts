@@ -1,0 +1,12 @@
+export type { PersistenceHeader } from "./codecs.js";
+export { FORMAT, PersistenceHeaderSchema, persistenceNamespace } from "./codecs.js";
+export type {
+  FlowPersistenceOptions,
+  PersistedDevice,
+  PersistenceLog,
+  PersistenceStats,
+} from "./flowPersistence.js";
+export { FlowPersistence } from "./flowPersistence.js";
+export type { PersistenceErrorCode, PersistenceErrorOptions } from "./persistenceError.js";
+export { PersistenceError } from "./persistenceError.js";
+export type { BucketChange } from "./staging.js";

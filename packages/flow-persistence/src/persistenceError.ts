@@ -1,0 +1,60 @@
+/** Why a data directory was refused, or why a persistence operation failed. */
+export type PersistenceErrorCode =
+  /** The directory belongs to another cluster: its meta record names a different cluster. */
+  | "FOREIGN_CLUSTER"
+  /** The directory belongs to another node of this cluster. */
+  | "FOREIGN_NODE"
+  /** The directory was written by a newer on-disk format than this code reads. */
+  | "NEWER_FORMAT"
+  /**
+   * The directory or a record in it cannot be read: not an LMDB file, a meta record that does
+   * not validate, or an entry, stamp or term whose bytes fail their codec.
+   */
+  | "CORRUPT"
+  /** The directory holds files that are not flowstore's, and no flowstore data. */
+  | "NOT_A_DATA_DIR"
+  /** A commit failed (the changes stay staged and are tried again at the next interval). */
+  | "WRITE_FAILED"
+  /** The persistence is closed. */
+  | "CLOSED";
+
+/** Where on disk a {@link PersistenceError} was found, as far as it is known. */
+export interface PersistenceErrorOptions {
+  /** The data directory. */
+  readonly dir: string;
+  /** The device whose record failed, for errors about one record. */
+  readonly device?: string;
+  /** The bucket whose record failed, for errors about one record. */
+  readonly bucket?: number;
+  readonly cause?: unknown;
+}
+
+/**
+ * The typed error of `@flowstore/flow-persistence`: a refused data directory, an unreadable
+ * record, a failed commit.
+ *
+ * @remarks `open` refuses a directory rather than repair or overwrite it: a node that
+ * started on another node's or another cluster's tables, or on a half-readable copy, would
+ * serve them as its own. The message names the directory and what is wrong, so the operator
+ * can move it away.
+ */
+export class PersistenceError extends Error {
+  override readonly name = "PersistenceError";
+  readonly code: PersistenceErrorCode;
+  readonly dir: string;
+  readonly device: string | undefined;
+  readonly bucket: number | undefined;
+
+  constructor(code: PersistenceErrorCode, message: string, options: PersistenceErrorOptions) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.dir = options.dir;
+    this.device = options.device;
+    this.bucket = options.bucket;
+  }
+
+  /** Whether `error` is a `PersistenceError` (with `code`, when given): a guard, not a cast. */
+  static is(error: unknown, code?: PersistenceErrorCode): error is PersistenceError {
+    return error instanceof PersistenceError && (code === undefined || error.code === code);
+  }
+}

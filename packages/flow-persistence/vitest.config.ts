@@ -1,0 +1,3 @@
+import { flowstoreProject } from "@flowstore/vitest-config";
+
+export default flowstoreProject("flow-persistence");
