@@ -86,6 +86,8 @@ export interface DeviceFlowTableOptions {
   readonly leaseFresh?: () => boolean;
   /** Called after a write ran on the master's table, so replication can send it. */
   readonly onWrite?: () => void;
+  /** Called after any change of a bucket's digest (persistence keeps the table on disk). */
+  readonly onBucketChange?: (bucket: number) => void;
 }
 
 /** The answer of a backup to one device's buckets. */
@@ -171,9 +173,13 @@ export class DeviceFlowTable {
     this.#options = options;
     this.deviceId = options.deviceId;
     this.fence = new TermFence(options.deviceId, options.localNode);
+    const onBucketChange = options.onBucketChange;
     this.table = new FlowBucketTable({
       deviceId: options.deviceId,
       bucketCount: options.bucketCount,
+      ...(onBucketChange === undefined
+        ? {}
+        : { onBucketChange: (bucket: FlowBucket) => onBucketChange(bucket.index) }),
     });
   }
 

@@ -31,6 +31,7 @@ import type {
   FlowRuleOperation,
   TableStatistics,
 } from "./messages.js";
+import { type PersistedDevice, Persister, type StorePersistenceOptions } from "./persister.js";
 import { type ReplicationStats, Replicator } from "./replicator.js";
 import { type MessageOf, StoreChannel, type StoreMessaging, SUBJECTS } from "./storeMessaging.js";
 
@@ -51,9 +52,13 @@ export interface FlowRuleStoreOptions {
   /** Time for timers and entry timestamps; default RxJS's `asyncScheduler` (wall clock). */
   readonly scheduler?: SchedulerLike;
   readonly log?: Logger;
+  /**
+   * Keep this node's tables on disk (`--data-dir`): what was loaded at start is a replica's
+   * old copy, which synchronization and anti-entropy weigh like any other.
+   */
+  readonly persistence?: StorePersistenceOptions;
 }
 
-/** A batch as a caller gives it: the store assigns the id. */
 /** How {@link EcFlowRuleStore.storeBatchWithReceipt} acknowledged a batch. */
 export interface BatchReceipt {
   readonly batchId: string;
@@ -65,6 +70,7 @@ export interface BatchReceipt {
   readonly degraded: boolean;
 }
 
+/** A batch as a caller gives it: the store assigns the id. */
 export interface FlowRuleBatchInput {
   readonly deviceId: DeviceId;
   readonly operations: readonly FlowRuleOperation[];
@@ -109,6 +115,10 @@ export class EcFlowRuleStore {
   readonly #forwarder: BatchForwarder;
   readonly #unserve: Array<() => void>;
   #batches = 0;
+  /** Keeps the tables on disk, with the `persistence` option. */
+  readonly #persister: Persister | undefined;
+  /** What was on disk at start, per device, until its table is created. */
+  readonly #loaded = new Map<DeviceId, PersistedDevice>();
   /** Synchronous replication's figures (`replication: "sync"`), for metrics. */
   readonly #syncStats = { syncBatches: 0, underReplicatedBatches: 0 };
   /** Operations of `storeBatch` calls not yet stored by their master. */
@@ -145,8 +155,17 @@ export class EcFlowRuleStore {
       this.#channel.serve(SUBJECTS.read, (r) => this.#onRead(r)),
       this.#channel.serve(SUBJECTS.change, (r) => this.#onChange(r)),
     ];
-    // Every device the coordinator knows gets a table, so lifecycles (and syncs) start at once.
+    if (options.persistence !== undefined) {
+      this.#persister = new Persister(options.persistence, this.#scheduler, this.#log, () =>
+        this.#tables.values(),
+      );
+      for (const device of options.persistence.loaded ?? [])
+        this.#loaded.set(device.deviceId, device);
+    }
+    // Every device the coordinator knows gets a table, so lifecycles (and syncs) start at once;
+    // so does every device found on disk (a copy other nodes may need).
     for (const device of options.mastership.keys()) this.#table(device);
+    for (const device of [...this.#loaded.keys()]) this.#table(device);
     this.#subscription.add(options.mastership.events$.subscribe((event) => this.#table(event.key)));
   }
 
@@ -187,6 +206,8 @@ export class EcFlowRuleStore {
     masteredDevices: number;
     /** Batches this node acknowledged as master with `replication: "sync"`, and of those how many under-replicated. */
     sync: { readonly syncBatches: number; readonly underReplicatedBatches: number };
+    /** With `persistence`: commits made, and buckets and entries written to disk. */
+    persistence: Persister["stats"] | undefined;
   } {
     let unackedBuckets = 0;
     let masteredDevices = 0;
@@ -201,6 +222,7 @@ export class EcFlowRuleStore {
       unackedBuckets,
       masteredDevices,
       sync: { ...this.#syncStats },
+      persistence: this.#persister === undefined ? undefined : { ...this.#persister.stats },
     };
   }
 
@@ -807,6 +829,9 @@ export class EcFlowRuleStore {
       activate: (term) => mastership.activate(device, term),
       shouldDropCopies: () => this.#options.clusterSize() > 1 + this.config.backupCount,
       onWrite: () => this.replicator.changed(table!),
+      ...(this.#persister === undefined
+        ? {}
+        : { onBucketChange: (bucket: number) => this.#persister?.changed(table!, bucket) }),
       ...(this.#options.isNodeAlive === undefined
         ? {}
         : { isNodeAlive: this.#options.isNodeAlive }),
@@ -836,6 +861,13 @@ export class EcFlowRuleStore {
       },
     });
     this.#tables.set(device, table);
+    const loaded = this.#loaded.get(device);
+    if (loaded !== undefined) {
+      // Before the lifecycle starts: the first sync already weighs this copy.
+      this.#loaded.delete(device);
+      for (const snapshot of loaded.buckets) table.table.merge(snapshot);
+      table.observeTerm(loaded.highestTerm);
+    }
     const owned = table;
     this.#subscription.add(
       deviceLifecycle$(mastership, device).subscribe((event) => owned.onLifecycle(event)),
@@ -940,10 +972,16 @@ export class EcFlowRuleStore {
     return { moved, remaining };
   }
 
+  /** With `persistence`: commits every change made so far to disk now (a graceful stop does). */
+  async flush(): Promise<void> {
+    await this.#persister?.flush(this.#tables.values());
+  }
+
   /** Stops replication, handlers and lifecycles; pending writes fail with `CLOSED`. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#persister?.stop();
     this.replicator.close();
     for (const unserve of this.#unserve) unserve();
     this.#subscription.unsubscribe();

@@ -30,6 +30,12 @@ export type {
   TableStatistics,
 } from "./messages.js";
 export { FlowRuleBatchSchema, FlowRuleOperationSchema, storeNamespace } from "./messages.js";
+export type {
+  FlowTablePersistence,
+  PersistedBucketChange,
+  PersistedDevice,
+  StorePersistenceOptions,
+} from "./persister.js";
 export type { ReplicationStats } from "./replicator.js";
 export type { StoreMessaging } from "./storeMessaging.js";
 export { fromClusterMessaging } from "./storeMessaging.js";

@@ -63,6 +63,11 @@ export interface FlowBucketTableOptions {
   readonly bucketCount?: number;
   /** The device's logical clock (default: a new one starting at 0). */
   readonly clock?: LogicalClock;
+  /**
+   * Called after every change of a bucket's digest (a write, a merge, a delta, a clear):
+   * for a caller that keeps the table elsewhere too, such as on disk.
+   */
+  readonly onBucketChange?: (bucket: FlowBucket) => void;
 }
 
 /**
@@ -85,6 +90,7 @@ export class FlowBucketTable {
   /** The allocated buckets by ascending index, built when first asked for after a change. */
   #sorted: readonly FlowBucket[] | undefined;
   readonly #listener = this.#onBucketChange.bind(this);
+  readonly #onChange: ((bucket: FlowBucket) => void) | undefined;
   /** `bucketCount − 1`: a flow's bucket is its {@link slotKey}'s low bits (a power-of-two count). */
   readonly #keyMask: number;
   #stamped = 0;
@@ -110,6 +116,7 @@ export class FlowBucketTable {
     this.bucketCount = bucketCount;
     this.#keyMask = bucketCount - 1;
     this.clock = options.clock ?? new LogicalClock();
+    this.#onChange = options.onBucketChange;
   }
 
   /** The bucket a flow id belongs to. */
@@ -379,6 +386,7 @@ export class FlowBucketTable {
       }
       this.#newest = newest;
     }
+    this.#onChange?.(bucket);
   }
 }
 

@@ -167,6 +167,15 @@ describe("embedded coordinator", () => {
     expect(c.view(a).mastership("dev-x")).toEqual({ term: first + 1, master: b, backups: [] });
   });
 
+  it("starts every key's terms above termFloor (the highest term seen before a full restart)", async () => {
+    const coordinator = createEmbeddedCoordinator<string>({ termFloor: 41 });
+    const view = coordinator.forNode(nodeId("n1"));
+    await view.requestRoleFor("dev-x");
+    expect(view.mastership("dev-x").term).toBe(42);
+    coordinator.close();
+    expect(() => createEmbeddedCoordinator({ termFloor: -1 })).toThrow(/termFloor/);
+  });
+
   it("puts a candidate that asks again ahead of a node that is down, so the returning node is last", async () => {
     cluster = startEmbedded(3, { rebalanceDelay: 60_000 });
     const [n1, n2, n3] = cluster.nodes as [NodeId, NodeId, NodeId];

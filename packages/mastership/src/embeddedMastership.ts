@@ -48,6 +48,12 @@ export interface EmbeddedCoordinatorOptions {
    * (the next turn of the scheduler, so a burst of requests is balanced once).
    */
   readonly balanceDelay?: number;
+  /**
+   * Every key's terms start above this (default 0): the highest term any node saw before a
+   * full restart (persisted with `--data-dir`), so terms stay monotonic across it and no
+   * replica's stored copy looks newer than the new masters' writes.
+   */
+  readonly termFloor?: number;
 }
 
 /** Options of one node's view of an embedded coordinator. */
@@ -98,11 +104,15 @@ export function createEmbeddedCoordinator<K extends string>(
   const balanceDelay = options.balanceDelay ?? 0;
   const maxMoves = options.maxMoves ?? Number.POSITIVE_INFINITY;
   const moveInterval = options.moveInterval ?? 1000;
+  const termFloor = options.termFloor ?? 0;
   if (!(rebalanceDelay >= 0 && maxMoves >= 1 && moveInterval > 0)) {
     throw new MastershipError(
       "INVALID_ARGUMENT",
       "rebalanceDelay must be ≥ 0, maxMoves ≥ 1 and moveInterval > 0",
     );
+  }
+  if (!Number.isSafeInteger(termFloor) || termFloor < 0) {
+    throw new MastershipError("INVALID_ARGUMENT", "termFloor must be a whole number ≥ 0");
   }
   /** When the recent balancing moves happened (within `moveInterval`). */
   let moveTimes: number[] = [];
@@ -283,7 +293,11 @@ export function createEmbeddedCoordinator<K extends string>(
     request(node, key) {
       let state = keys.get(key);
       if (state === undefined) {
-        state = { candidates: [], info: NO_REPLICA_INFO, activeTerm: undefined };
+        state = {
+          candidates: [],
+          info: { ...NO_REPLICA_INFO, term: Math.max(NO_REPLICA_INFO.term, termFloor) },
+          activeTerm: undefined,
+        };
         keys.set(key, state);
       }
       if (!state.candidates.includes(node)) {

@@ -58,6 +58,8 @@ export interface SimClusterOptions {
   /** Called with each store as it starts (for logs in simulations). */
   readonly onStore?: (node: NodeId, store: EcFlowRuleStore) => void;
   readonly log?: (node: NodeId) => import("../logger.js").Logger;
+  /** Each node's persistence, asked at every (re)start: a restarted node loads what it returns. */
+  readonly persistence?: (node: NodeId) => import("../persister.js").StorePersistenceOptions;
 }
 
 /** Starts `size` nodes `n1…` and makes every one a candidate for `devices`. */
@@ -131,6 +133,7 @@ export async function startSimCluster(
         ? {}
         : { isDeviceAvailable: options.isDeviceAvailable }),
       ...(options.log === undefined ? {} : { log: options.log(node) }),
+      ...(options.persistence === undefined ? {} : { persistence: options.persistence(node) }),
     });
     const log: FlowStoreEvent[] = [];
     store.events$.subscribe((event) => log.push(event));

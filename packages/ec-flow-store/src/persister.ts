@@ -1,0 +1,202 @@
+import type {
+  DeviceId,
+  FlowBucketSnapshot,
+  FlowEntry,
+  FlowId,
+  LogicalTimestamp,
+  Term,
+} from "@flowstore/flow-bucket";
+import { interval, type SchedulerLike, type Subscription } from "rxjs";
+import type { DeviceFlowTable } from "./deviceFlowTable.js";
+import type { Logger } from "./logger.js";
+
+/** One bucket's change as the store hands it to disk: its new stamp and what changed. */
+export interface PersistedBucketChange {
+  readonly bucket: number;
+  readonly term: Term;
+  readonly timestamp: LogicalTimestamp;
+  /** Entries stored or replaced since the last change handed over (all of them when `whole`). */
+  readonly upserts: readonly FlowEntry[];
+  /** Flows removed since the last change handed over. */
+  readonly removed: readonly FlowId[];
+  /** `upserts` is the bucket's whole content: whatever else is on disk for it goes. */
+  readonly whole?: boolean;
+}
+
+/** A device's tables as they were on disk when the node started. */
+export interface PersistedDevice {
+  readonly deviceId: DeviceId;
+  /** The highest term this node had seen for the device. */
+  readonly highestTerm: Term;
+  readonly buckets: readonly FlowBucketSnapshot[];
+}
+
+/**
+ * Where a store keeps its tables across restarts (`@flowstore/flow-persistence` with LMDB):
+ * changes are staged, then made durable together by `flush`.
+ */
+export interface FlowTablePersistence {
+  stageBucket(device: DeviceId, change: PersistedBucketChange): void;
+  /** Keeps `term` as the device's highest term seen, if it is higher. */
+  noteTerm(device: DeviceId, term: Term): void;
+  /** Makes everything staged durable. */
+  flush(): Promise<void>;
+}
+
+/** The store's `persistence` option. */
+export interface StorePersistenceOptions {
+  readonly sink: FlowTablePersistence;
+  /** What was on disk at start: loaded into the tables before any synchronization. */
+  readonly loaded?: readonly PersistedDevice[];
+  /** How often changed buckets go to disk, in ms (default 100). */
+  readonly commitInterval?: number;
+}
+
+interface Stamp {
+  readonly term: Term;
+  readonly timestamp: LogicalTimestamp;
+}
+
+/**
+ * Keeps a store's tables on disk: every bucket whose digest changed (a write, a backup, a
+ * sync, a dropped copy) is handed to the sink each `commitInterval`, as what changed since the
+ * version last handed over (the bucket's change log), or whole when the log no longer reaches
+ * back that far; then the sink commits. Counters are soft state and change no digest, so a
+ * device report writes nothing. The highest term each table has seen goes along, so the
+ * coordinators can start above it after a full restart.
+ */
+export class Persister {
+  readonly #sink: FlowTablePersistence;
+  readonly #log: Logger;
+  readonly #dirty = new Map<DeviceFlowTable, Set<number>>();
+  /** Per device, per bucket: the stamp last handed to the sink. */
+  readonly #stored = new Map<DeviceId, Map<number, Stamp>>();
+  readonly #terms = new Map<DeviceId, Term>();
+  readonly #timer: Subscription;
+  #committing: Promise<void> | undefined;
+  /** Commits made and buckets written, for metrics. */
+  readonly stats = { commits: 0, buckets: 0, entries: 0, failures: 0 };
+
+  constructor(
+    options: StorePersistenceOptions,
+    scheduler: SchedulerLike,
+    log: Logger,
+    tables: () => Iterable<DeviceFlowTable>,
+  ) {
+    this.#sink = options.sink;
+    this.#log = log;
+    for (const device of options.loaded ?? []) {
+      const stamps = new Map<number, Stamp>();
+      for (const b of device.buckets)
+        stamps.set(b.bucket, { term: b.term, timestamp: b.timestamp });
+      this.#stored.set(device.deviceId, stamps);
+      this.#terms.set(device.deviceId, device.highestTerm);
+    }
+    this.#timer = interval(options.commitInterval ?? 100, scheduler).subscribe(() => {
+      void this.commit(tables());
+    });
+  }
+
+  /** Bucket `bucket` of `table` changed: it goes to disk with the next commit. */
+  changed(table: DeviceFlowTable, bucket: number): void {
+    let indices = this.#dirty.get(table);
+    if (indices === undefined) {
+      indices = new Set();
+      this.#dirty.set(table, indices);
+    }
+    indices.add(bucket);
+  }
+
+  /** Hands every changed bucket (and every newer term) to the sink and commits; one commit at a time. */
+  commit(tables: Iterable<DeviceFlowTable>): Promise<void> {
+    if (this.#committing !== undefined) return this.#committing;
+    const run = async () => {
+      for (const table of tables) {
+        const term = table.fence.knownTerm;
+        if (term > (this.#terms.get(table.deviceId) ?? 0)) {
+          this.#terms.set(table.deviceId, term);
+          this.#sink.noteTerm(table.deviceId, term);
+        }
+      }
+      const dirty = [...this.#dirty];
+      this.#dirty.clear();
+      for (const [table, indices] of dirty) {
+        for (const index of indices) this.#stage(table, index);
+      }
+      await this.#sink.flush();
+      this.stats.commits++;
+    };
+    this.#committing = run()
+      .catch((error: unknown) => {
+        this.stats.failures++;
+        this.#log.error("could not write the flow tables to disk", { error: String(error) });
+      })
+      .finally(() => {
+        this.#committing = undefined;
+      });
+    return this.#committing;
+  }
+
+  #stage(table: DeviceFlowTable, index: number): void {
+    const device = table.deviceId;
+    let stamps = this.#stored.get(device);
+    if (stamps === undefined) {
+      stamps = new Map();
+      this.#stored.set(device, stamps);
+    }
+    const bucket = table.table.bucket(index);
+    const base = stamps.get(index);
+    if (bucket === undefined || (bucket.term === 0 && bucket.timestamp === 0)) {
+      // Cleared (a copy this node no longer keeps): nothing of it stays on disk.
+      if (base === undefined) return;
+      stamps.delete(index);
+      this.#sink.stageBucket(device, {
+        bucket: index,
+        term: 0,
+        timestamp: 0,
+        upserts: [],
+        removed: [],
+        whole: true,
+      });
+      this.stats.buckets++;
+      return;
+    }
+    if (base !== undefined && base.term === bucket.term && base.timestamp === bucket.timestamp)
+      return;
+    const delta = base === undefined ? undefined : bucket.delta(base.term, base.timestamp);
+    stamps.set(index, { term: bucket.term, timestamp: bucket.timestamp });
+    this.stats.buckets++;
+    if (delta !== undefined) {
+      this.#sink.stageBucket(device, {
+        bucket: index,
+        term: bucket.term,
+        timestamp: bucket.timestamp,
+        upserts: delta.entries,
+        removed: delta.removed.map((rule) => rule.id),
+      });
+      this.stats.entries += delta.entries.length + delta.removed.length;
+      return;
+    }
+    const entries = [...bucket.entries()];
+    this.#sink.stageBucket(device, {
+      bucket: index,
+      term: bucket.term,
+      timestamp: bucket.timestamp,
+      upserts: entries,
+      removed: [],
+      whole: true,
+    });
+    this.stats.entries += entries.length;
+  }
+
+  /** Commits everything changed so far: after the commit under way, one more. */
+  async flush(tables: Iterable<DeviceFlowTable>): Promise<void> {
+    await this.#committing;
+    await this.commit(tables);
+  }
+
+  /** Stops the timer (what is not committed yet stays uncommitted: call `flush` first). */
+  stop(): void {
+    this.#timer.unsubscribe();
+  }
+}
