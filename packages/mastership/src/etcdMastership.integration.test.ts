@@ -166,6 +166,34 @@ describe("etcd mastership", () => {
     }
   });
 
+  it("refuses to start below a term seen before a restart (etcd's data wiped), and starts above it", async () => {
+    const own = await startEtcd(); // a fresh etcd: its revision is low
+    try {
+      const refused = createEtcdMastership({
+        endpoints: [own.endpoint],
+        node: nodeId("n1"),
+        leaseTtl: 2,
+        termFloor: 1_000_000,
+      });
+      await expect(refused).rejects.toMatchObject({ code: "TERM_REGRESSION" });
+      await expect(refused).rejects.toThrow(/revision \d+, below term 1000000/);
+      const view = await createEtcdMastership<string>({
+        endpoints: [own.endpoint],
+        node: nodeId("n1"),
+        leaseTtl: 2,
+        termFloor: 1,
+      });
+      try {
+        await view.requestRoleFor("dev-1");
+        await eventually(() => expect(view.mastership("dev-1").term).toBeGreaterThan(1));
+      } finally {
+        await view.close();
+      }
+    } finally {
+      await own.stop();
+    }
+  });
+
   it("steps down at once when it cannot renew its lease, and campaigns again when etcd is back", async () => {
     const own = await startEtcd();
     const cluster = await startCluster(2, { endpoint: own.endpoint });

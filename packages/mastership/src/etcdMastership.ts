@@ -42,6 +42,14 @@ export interface EtcdMastershipOptions {
   readonly leaseTtl?: number;
   /** Key prefix of all mastership data; default `/flowstore/mastership/`. */
   readonly prefix?: string;
+  /**
+   * The highest term this node saw before it restarted (persisted with `--data-dir`); default
+   * 0. Terms are etcd create revisions, which only grow — unless etcd's data was wiped (or
+   * this is another etcd): then new terms would be below stored ones, and a stored copy would
+   * beat every new write. `start` refuses with `TERM_REGRESSION` when etcd's revision is
+   * below it.
+   */
+  readonly termFloor?: number;
   /** How many backups replica infos list; default all standbys. */
   readonly backupCount?: number;
   /**
@@ -137,6 +145,7 @@ export async function createEtcdMastership<K extends string>(
     await view.start();
   } catch (error) {
     await view.abandon();
+    if (error instanceof MastershipError && error.code === "TERM_REGRESSION") throw error;
     throw new MastershipError(
       "UNAVAILABLE",
       `cannot start mastership in etcd at ${options.endpoints.join(", ")}`,
@@ -152,6 +161,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   readonly localNode: NodeId;
   readonly backupCount: number;
   readonly #ttl: number;
+  readonly #termFloor: number;
   /** `info$` of every key, from one subscription to `events$`. */
   readonly #infos$ = infoStreams<K>(this);
   /** `activeTerm$` of every key, from one subscription to `activations$`. */
@@ -215,6 +225,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     this.localNode = options.node;
     this.backupCount = options.backupCount ?? Number.POSITIVE_INFINITY;
     this.#ttl = options.leaseTtl ?? 5;
+    this.#termFloor = options.termFloor ?? 0;
     const prefix = options.prefix ?? "/flowstore/mastership/";
     this.#prefix = prefix.endsWith("/") ? prefix : `${prefix}/`;
     this.#scheduler = options.scheduler ?? asyncScheduler;
@@ -257,8 +268,18 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   // ---- start-up ---------------------------------------------------------------------------
 
   async start(): Promise<void> {
-    await this.#acquireLease();
     const prefix = Buffer.from(this.#prefix);
+    if (this.#termFloor > 0) {
+      const probe = await this.#client.kv.range({ key: prefix, count_only: true });
+      const revision = Number(probe.header.revision);
+      if (revision < this.#termFloor) {
+        throw new MastershipError(
+          "TERM_REGRESSION",
+          `etcd is at revision ${revision}, below term ${this.#termFloor} that this node saw before it restarted: etcd's data was wiped, or this is another etcd. New terms would be older than stored copies. Restore etcd's data, or start this node with an empty data directory (its flows come back from the other nodes).`,
+        );
+      }
+    }
+    await this.#acquireLease();
     const snapshot = await this.#client.kv.range({ key: prefix, range_end: prefixEnd(prefix) });
     const touched = new Set<K>();
     for (const kv of snapshot.kvs) this.#apply("Put", kv, touched);

@@ -121,7 +121,9 @@ export type MastershipErrorCode =
   /** The coordinator (etcd) could not be reached or refused the operation. */
   | "UNAVAILABLE"
   /** The key or an option is not valid. */
-  | "INVALID_ARGUMENT";
+  | "INVALID_ARGUMENT"
+  /** The coordinator's terms are below one this node saw before it restarted (etcd's data was wiped). */
+  | "TERM_REGRESSION";
 
 /** An operation of a {@link Mastership} that could not be carried out. */
 export class MastershipError extends Error {
