@@ -269,6 +269,28 @@ describe("FlowPersistence", () => {
     });
   });
 
+  it("a flush waits for everything staged before it, while interval commits come and go", async () => {
+    const store = await FlowPersistence.open({
+      dir,
+      cluster: "lab",
+      node: "n1",
+      commitInterval: 1,
+      maxRecordsPerTransaction: 40,
+    });
+    opened.push(store);
+    const expected: Record<number, bigint[]> = {};
+    for (let bucket = 0; bucket < 60; bucket++) {
+      const entries = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => e(d1, bucket * 8 + i));
+      store.stageBucket(d1, { bucket, term: 1, timestamp: 1, upserts: entries, removed: [] });
+      expected[bucket] = ids(...entries);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await store.flush();
+    expect(store.stats()).toMatchObject({ flows: 60 * 8, staged: 0 });
+    const [, loaded] = await reopen(store);
+    expect(contents(loaded, d1)).toEqual(expected);
+  });
+
   it("keeps the highest term per device, ignores lower ones, and keeps it across a reopen", async () => {
     const store = await openStore();
     expect(store.highestTerm()).toBe(0);

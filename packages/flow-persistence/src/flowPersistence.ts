@@ -61,7 +61,7 @@ export interface FlowPersistenceOptions {
   readonly commitInterval?: number;
   /**
    * The most records (entries written or removed, stamps) one LMDB transaction takes
-   * (default 20,000). A larger commit is split into several transactions, at bucket
+   * (default 2,000). A larger commit is split into several transactions, at bucket
    * boundaries, with the event loop free between them; a bucket's stamp and changes are
    * always in one transaction.
    */
@@ -103,7 +103,7 @@ export interface PersistenceStats {
 }
 
 const DEFAULT_COMMIT_INTERVAL = 100;
-const DEFAULT_RECORDS_PER_TRANSACTION = 20_000;
+const DEFAULT_RECORDS_PER_TRANSACTION = 2_000;
 /** Entries decoded by `load` between two turns of the event loop. */
 const LOAD_SLICE = 50_000;
 
@@ -159,8 +159,11 @@ export class FlowPersistence {
   readonly #meta: Map<string, unknown>;
   #staging = new Staging();
   #timer: NodeJS.Timeout | undefined;
-  /** The commit in progress, if any: commits run one at a time. */
-  #committing: Promise<number> | undefined;
+  /**
+   * The last commit asked for: commits run one at a time, in the order asked, each taking
+   * what is staged when it starts (so one asked for after a staging always includes it).
+   */
+  #commits$: Promise<void> = Promise.resolve();
   #closed = false;
   #commits = 0;
   #failedCommits = 0;
@@ -510,22 +513,25 @@ export class FlowPersistence {
     this.#timer.unref();
   }
 
-  /** Waits until no commit is in progress. */
+  /** Waits until every commit asked for so far has ended. */
   async #idle(): Promise<void> {
-    while (this.#committing !== undefined) await this.#committing.catch(() => undefined);
+    await this.#commits$;
   }
 
-  /** Commits everything staged, after any commit in progress. */
-  async #commit(): Promise<void> {
-    await this.#idle();
+  /** Commits everything staged, after the commits asked for before. */
+  #commit(): Promise<void> {
+    const commit = this.#commits$.then(() => this.#commitStaged());
+    this.#commits$ = commit.catch(() => undefined);
+    return commit;
+  }
+
+  async #commitStaged(): Promise<void> {
     if (this.#staging.isEmpty) return;
     const work = this.#staging;
     this.#staging = new Staging();
     const started = performance.now();
-    const committing = this.#write(work);
-    this.#committing = committing;
     try {
-      this.#lastCommitRecords = await committing;
+      this.#lastCommitRecords = await this.#write(work);
       this.#lastCommitMs = performance.now() - started;
       this.#commits++;
     } catch (cause) {
@@ -541,8 +547,6 @@ export class FlowPersistence {
           cause,
         },
       );
-    } finally {
-      this.#committing = undefined;
     }
   }
 

@@ -1,0 +1,105 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FlowPersistence } from "./flowPersistence.js";
+import { CRASH_BUCKETS, CRASH_DEVICE, crashBatch } from "./testing/crashBatches.js";
+import { tempDir } from "./testing/tables.js";
+
+const packageDir = fileURLToPath(new URL("..", import.meta.url));
+const writer = fileURLToPath(new URL("./testing/crashWriter.ts", import.meta.url));
+
+let dir = "";
+let remove: () => Promise<void> = async () => {};
+let child: ChildProcess | undefined;
+
+beforeEach(async () => {
+  ({ dir, remove } = await tempDir());
+});
+
+afterEach(async () => {
+  if (child?.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  await remove();
+});
+
+/**
+ * Starts the crash writer on `dir`, waits until it reported `commits` more commits, then
+ * kills it with SIGKILL a few ms later, most likely in the middle of the next commit.
+ * Resolves with the last batch it reported committed.
+ */
+function writeThenKill(commits: number, delayMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const process_ = spawn(
+      process.execPath,
+      ["--conditions=@flowstore/source", "--import", "tsx", writer, dir],
+      { cwd: packageDir, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    child = process_;
+    let output = "";
+    let errors = "";
+    let seen = 0;
+    let last = 0;
+    let killing = false;
+    process_.stdout?.setEncoding("utf8");
+    process_.stderr?.setEncoding("utf8");
+    process_.stderr?.on("data", (text: string) => {
+      errors += text;
+    });
+    process_.stdout?.on("data", (text: string) => {
+      output += text;
+      const lines = output.split("\n");
+      output = lines.pop() ?? "";
+      for (const line of lines) {
+        const match = /^committed (\d+)$/.exec(line);
+        if (match === null) continue;
+        last = Number(match[1]);
+        seen++;
+      }
+      if (seen >= commits && !killing) {
+        killing = true;
+        setTimeout(() => process_.kill("SIGKILL"), delayMs);
+      }
+    });
+    process_.on("exit", (code, signal) => {
+      if (signal === "SIGKILL" && seen >= commits) resolve(last);
+      else
+        reject(
+          new Error(`crash writer exited (${code ?? signal}) after ${seen} commits:\n${errors}`),
+        );
+    });
+  });
+}
+
+describe("a kill -9 in the middle of commits", () => {
+  it("leaves the last committed batch whole, or the one in flight whole, and a directory that opens", async () => {
+    const delays = [0, 3, 7, 12]; // into the commit after the reported one
+    let previous = 0;
+    for (const delay of delays) {
+      const reported = await writeThenKill(4, delay);
+      expect(reported).toBeGreaterThan(previous);
+
+      const persistence = await FlowPersistence.open({ dir, cluster: "crash", node: "n1" });
+      try {
+        const [device, ...others] = await persistence.load();
+        expect(others).toEqual([]);
+        expect(device?.deviceId).toBe(CRASH_DEVICE);
+        const buckets = device?.buckets ?? [];
+        // One batch, whole: every bucket stamped by it, holding exactly its flows.
+        const batch = buckets[0]?.timestamp ?? -1;
+        expect(batch === reported || batch === reported + 1).toBe(true);
+        expect(persistence.getMeta("batch")).toBe(batch);
+        const expected = crashBatch(batch).buckets;
+        expect(buckets.map((b) => b.bucket)).toEqual([...Array(CRASH_BUCKETS).keys()]);
+        for (const bucket of buckets) {
+          expect(bucket.timestamp).toBe(batch);
+          const ids = bucket.entries.map((entry) => entry.rule.id);
+          const want = (expected[bucket.bucket] ?? []).map((entry) => entry.rule.id).sort();
+          expect(ids).toEqual(want);
+          expect(bucket.entries.every((entry) => entry.packets === batch)).toBe(true);
+        }
+        previous = batch;
+      } finally {
+        await persistence.close();
+      }
+    }
+  }, 120_000);
+});
