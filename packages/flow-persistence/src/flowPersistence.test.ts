@@ -240,6 +240,29 @@ describe("FlowPersistence", () => {
     expect(contents(loaded, d1)).toEqual({ 4: ids(b) });
   });
 
+  it("clears a bucket given whole and empty at term 0, keeping the device's term", async () => {
+    const store = await openStore();
+    store.stageBucket(d1, { bucket: 1, term: 4, timestamp: 3, upserts: [e(d1, 1)], removed: [] });
+    store.stageBucket(d1, { bucket: 2, term: 4, timestamp: 3, upserts: [e(d1, 2)], removed: [] });
+    await store.flush();
+    const clear = { term: 0, timestamp: 0, upserts: [], removed: [], whole: true };
+    store.stageBucket(d1, { bucket: 1, ...clear });
+    store.stageBucket(d1, { bucket: 3, ...clear }); // never stored: nothing to do
+    await store.flush();
+    const [again, loaded] = await reopen(store);
+    expect(contents(loaded, d1)).toEqual({ 2: ids(e(d1, 2)) });
+    expect(again.stats()).toMatchObject({ flows: 1, buckets: 1 });
+    expect(again.highestTermOf(d1)).toBe(4);
+  });
+
+  it("stores a flow that one change both removes and upserts", async () => {
+    const store = await openStore();
+    const a = e(d1, 1);
+    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [a], removed: [a.rule.id] });
+    const [, loaded] = await reopen(store);
+    expect(contents(loaded, d1)).toEqual({ 0: ids(a) });
+  });
+
   it("splits a large commit at bucket boundaries and loses nothing", async () => {
     const store = await openStore({ maxRecordsPerTransaction: 7 });
     const expected: Record<number, bigint[]> = {};

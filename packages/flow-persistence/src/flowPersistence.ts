@@ -364,8 +364,9 @@ export class FlowPersistence {
 
   /**
    * Stages a bucket's new stamp and its changes: entries stored or replaced, flow ids
-   * removed; `whole: true` means `upserts` is the bucket's entire content (whatever else is
-   * stored for it is dropped). Committed at the next commit interval; several stagings of
+   * removed (an id in both is stored); `whole: true` means `upserts` is the bucket's entire
+   * content (whatever else is stored for it is dropped), and a whole change with no entries
+   * at term 0 and timestamp 0 clears the bucket, stamp and all. Committed at the next commit interval; several stagings of
    * one bucket coalesce into one write of their net effect. The stamp's term is noted as
    * seen for the device ({@link FlowPersistence.noteTerm}).
    *
@@ -658,7 +659,7 @@ export class FlowPersistence {
     writes.push({
       db: stamps,
       key: stampKey(device, index),
-      value: encode("FlowBucketDigest", stamp),
+      value: bucket.cleared ? undefined : encode("FlowBucketDigest", stamp),
     });
     return writes;
   }

@@ -14,9 +14,20 @@ export interface BucketChange {
   readonly removed: readonly FlowId[];
   /**
    * Whether `upserts` is the bucket's entire content: whatever else is stored for the bucket
-   * is dropped. Default false.
+   * is dropped. Default false. A whole change with no entries at term 0 and timestamp 0 (the
+   * stamp of a bucket that never changed) clears the bucket: nothing of it stays on disk.
    */
   readonly whole?: boolean;
+}
+
+/** Whether `change` clears its bucket (see {@link BucketChange.whole}). */
+export function clears(change: BucketChange): boolean {
+  return (
+    change.whole === true &&
+    change.upserts.length === 0 &&
+    change.term === 0 &&
+    change.timestamp === 0
+  );
 }
 
 /** What is staged for one bucket: its latest stamp and the net effect of its changes. */
@@ -25,6 +36,8 @@ export interface StagedBucket {
   timestamp: LogicalTimestamp;
   /** Whether `upserts` is the bucket's entire content (then `removed` is empty). */
   whole: boolean;
+  /** Whether the bucket is cleared: no entries and no stamp stay on disk. */
+  cleared: boolean;
   readonly upserts: Map<FlowId, FlowEntry>;
   readonly removed: Set<FlowId>;
 }
@@ -46,7 +59,8 @@ export interface StagedDevice {
  * staged bucket, whose effect on disk is that of applying them in order.
  *
  * @remarks Pure bookkeeping with no I/O, so its coalescing rules are tested on their own.
- * A removal and an upsert of one flow id in the same change: the removal wins.
+ * A removal and an upsert of one flow id in the same change: the upsert wins (it is the entry
+ * as it is now).
  */
 export class Staging {
   readonly devices = new Map<DeviceId, StagedDevice>();
@@ -79,6 +93,7 @@ export class Staging {
         term: change.term,
         timestamp: change.timestamp,
         whole,
+        cleared: false,
         upserts: new Map(),
         removed: new Set(),
       };
@@ -86,13 +101,14 @@ export class Staging {
     }
     bucket.term = change.term;
     bucket.timestamp = change.timestamp;
-    for (const entry of change.upserts) {
-      bucket.upserts.set(entry.rule.id, entry);
-      bucket.removed.delete(entry.rule.id);
-    }
+    bucket.cleared = clears(change);
     for (const id of change.removed) {
       bucket.upserts.delete(id);
       if (!bucket.whole) bucket.removed.add(id);
+    }
+    for (const entry of change.upserts) {
+      bucket.upserts.set(entry.rule.id, entry);
+      bucket.removed.delete(entry.rule.id);
     }
   }
 
