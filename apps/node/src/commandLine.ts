@@ -42,6 +42,10 @@ Both:
   --min-sync-backups N      store: backups that must hold a sync write (default 1)
   --under-replicated WHAT   store: sync with too few live backups: serve (default; the answer
                             says X-Flowstore-Replication: under-replicated) or refuse (503)
+  --data-dir DIR            keep this node's tables on disk (LMDB) and load them at start; with
+                            --local N, DIR/n1 … DIR/nN. A full restart keeps every flow
+                            committed before it; a directory of another cluster or node is refused
+  --commit-interval MS      --data-dir: how often changes are committed to disk (default 100)
   --rebalance-delay MS      a returning node gets devices back after this long up (default 2000)
   --max-moves N             balancing moves at most N devices per --move-interval (default 100)
   --move-interval MS        the window of --max-moves (default 1000)
@@ -92,6 +96,8 @@ const flags = {
   "min-sync-backups": { type: "string" },
   "under-replicated": { type: "string" },
   "rebalance-delay": { type: "string" },
+  "data-dir": { type: "string" },
+  "commit-interval": { type: "string" },
   "max-moves": { type: "string" },
   "move-interval": { type: "string" },
   "log-level": { type: "string" },
@@ -109,6 +115,7 @@ const NUMERIC = new Set([
   "rebalanceDelay",
   "maxMoves",
   "moveInterval",
+  "commitInterval",
 ]);
 const STORE = new Set([
   "backupPeriod",

@@ -64,6 +64,13 @@ const common = {
   maxMoves: z.number().int().min(1).default(100),
   /** The window of `maxMoves`, in ms. */
   moveInterval: z.number().int().min(1).max(3_600_000).default(1000),
+  /**
+   * Keep the tables this node masters and backs up on disk (LMDB) in this directory (with
+   * `--local N`, one subdirectory per node), and load them at start.
+   */
+  dataDir: z.string().min(1).optional(),
+  /** With `dataDir`: how often changes are committed to disk, in ms. */
+  commitInterval: z.number().int().min(1).max(60_000).default(100),
   /** `user:password`: the REST API requires HTTP Basic auth (ONOS's `onos:rocks` works too). */
   auth: z
     .string()

@@ -1,3 +1,4 @@
+import path from "node:path";
 import {
   type ClusterMembership,
   type ControllerNode,
@@ -22,6 +23,8 @@ import type { JsonLogger } from "./logger.js";
 import {
   handOverBeforeStop,
   joinCluster,
+  type NodeDisk,
+  openDisk,
   type Running,
   type StartedNode,
   startServices,
@@ -71,8 +74,32 @@ export async function startLocalCluster(
   const running = new Map<NodeId, { cluster: TcpCluster; started: StartedNode }>();
   const runningNodes = new BehaviorSubject<ReadonlyMap<NodeId, TcpCluster>>(new Map());
   const membership = localMembership(nodes, runningNodes);
+  // --data-dir: every node's directory is opened first, so the coordinator's terms start above
+  // the highest any of them saw before this process started.
+  const diskOf = (id: NodeId) =>
+    config.dataDir === undefined
+      ? Promise.resolve(undefined)
+      : openDisk(
+          path.join(config.dataDir, id),
+          config.clusterName,
+          id,
+          config.commitInterval,
+          log.child({ node: id }),
+        );
+  const opened = new Map<NodeId, NodeDisk>();
+  try {
+    for (const node of nodes) {
+      const disk = await diskOf(node.id);
+      if (disk !== undefined) opened.set(node.id, disk);
+    }
+  } catch (error) {
+    for (const disk of opened.values()) await disk.persistence.close();
+    throw error;
+  }
+  const termFloor = Math.max(0, ...[...opened.values()].map((d) => d.persistence.highestTerm()));
   const coordinator = createEmbeddedCoordinator<DeviceId>({
     membership,
+    termFloor,
     rebalanceDelay: config.rebalanceDelay,
     maxMoves: config.maxMoves,
     moveInterval: config.moveInterval,
@@ -90,6 +117,8 @@ export async function startLocalCluster(
     if (!nodes.some((n) => n.id === id)) throw new Error(`no node ${text} in this cluster`);
     if (running.has(id)) return;
     const nodeLog = log.child({ node: id });
+    const disk = opened.get(id) ?? (await diskOf(id));
+    opened.delete(id);
     const cluster = await joinCluster(config, nodes, id, nodeLog);
     const mastership = coordinator.forNode(id, { backupCount });
     const started = await startServices({
@@ -104,6 +133,7 @@ export async function startLocalCluster(
       rest: { host: config.host, port: restPorts.get(id)! },
       applications,
       auth: config.auth,
+      ...(disk === undefined ? {} : { disk }),
       admin: { stop, start, crash },
       clusterView: () =>
         nodes.map((n) => ({

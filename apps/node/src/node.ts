@@ -12,6 +12,7 @@ import {
   storeNamespace,
 } from "@flowstore/ec-flow-store";
 import type { DeviceId } from "@flowstore/flow-bucket";
+import { FlowPersistence, type PersistedDevice } from "@flowstore/flow-persistence";
 import {
   type ApplicationRegistry,
   createEmbeddedApplicationRegistry,
@@ -19,6 +20,7 @@ import {
   createEtcdApplicationRegistry,
   createEtcdMastership,
   type Mastership,
+  MastershipError,
 } from "@flowstore/mastership";
 import { asyncScheduler } from "rxjs";
 import { componentLogger } from "./clusterLogger.js";
@@ -62,7 +64,14 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
     { id, host: config.listen.host, port: config.listen.port },
     ...Object.entries(config.peers).map(([peer, address]) => ({ id: nodeId(peer), ...address })),
   ];
-  const cluster = await joinCluster(config, nodes, id, nodeLog);
+  const disk =
+    config.dataDir === undefined
+      ? undefined
+      : await openDisk(config.dataDir, config.clusterName, id, config.commitInterval, nodeLog);
+  const cluster = await joinCluster(config, nodes, id, nodeLog).catch(async (error: unknown) => {
+    await disk?.persistence.close();
+    throw error;
+  });
   const backupCount = config.store.backupCount ?? 2;
   let mastership: Mastership<DeviceId>;
   let closeMastership: () => Promise<void>;
@@ -79,9 +88,14 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
         maxMoves: config.maxMoves,
         moveInterval: config.moveInterval,
         membership: cluster.membership,
+        termFloor: disk?.persistence.highestTerm() ?? 0,
       });
     } catch (error) {
       await applications.close();
+      await cluster.close();
+      await disk?.persistence.close();
+      if (error instanceof MastershipError && error.code === "TERM_REGRESSION")
+        throw new ConfigError(`data-dir ${config.dataDir}: ${error.message}`);
       throw error;
     }
     closeMastership = () => mastership.close();
@@ -89,6 +103,7 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
     applications = createEmbeddedApplicationRegistry();
     const coordinator = createEmbeddedCoordinator<DeviceId>({
       membership: cluster.membership,
+      termFloor: disk?.persistence.highestTerm() ?? 0,
       rebalanceDelay: config.rebalanceDelay,
       maxMoves: config.maxMoves,
       moveInterval: config.moveInterval,
@@ -112,6 +127,7 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
     rest: config.rest,
     applications,
     auth: config.auth,
+    ...(disk === undefined ? {} : { disk }),
   });
   for (const device of fleet.ids()) await mastership.requestRoleFor(device);
   nodeLog.info("node started", {
@@ -190,6 +206,55 @@ export interface ServicesOptions {
   readonly auth?: BasicAuth | undefined;
   readonly admin?: NodeAdmin;
   readonly clusterView?: () => readonly ClusterMember[];
+  /** `--data-dir`: the node's tables on disk, and what was there at start. */
+  readonly disk?: NodeDisk;
+}
+
+/** A node's data directory, open, with what it held at start. */
+export interface NodeDisk {
+  readonly persistence: FlowPersistence;
+  readonly loaded: readonly PersistedDevice[];
+  readonly commitInterval: number;
+}
+
+/**
+ * Opens node `id`'s data directory and loads it. A directory of another cluster or node, of a
+ * newer format, or damaged is refused with a {@link ConfigError} naming it; nothing in it is
+ * touched.
+ */
+export async function openDisk(
+  dir: string,
+  cluster: string,
+  id: NodeId,
+  commitInterval: number,
+  log: JsonLogger,
+): Promise<NodeDisk> {
+  let persistence: FlowPersistence;
+  try {
+    persistence = await FlowPersistence.open({
+      dir,
+      cluster,
+      node: id,
+      commitInterval,
+      log: {
+        info: (message, fields) => log.info(message, fields as Record<string, unknown>),
+        warn: (message, fields) => log.warn(message, fields as Record<string, unknown>),
+      },
+    });
+  } catch (error) {
+    throw new ConfigError(`data-dir: ${(error as Error).message}`);
+  }
+  const started = Date.now();
+  const loaded = await persistence.load();
+  const flows = loaded.reduce((n, d) => n + d.buckets.reduce((m, b) => m + b.entries.length, 0), 0);
+  log.info("data directory loaded", {
+    dir,
+    devices: loaded.length,
+    flows,
+    highestTerm: persistence.highestTerm(),
+    ms: Date.now() - started,
+  });
+  return { persistence, loaded, commitInterval };
 }
 
 /** The store, the flow manager and the REST API of one node. */
@@ -203,6 +268,15 @@ export async function startServices(options: ServicesOptions): Promise<StartedNo
     isDeviceAvailable: (device) => fleet.get(device)?.available ?? false,
     config: options.storeConfig,
     log: componentLogger(log, "store"),
+    ...(options.disk === undefined
+      ? {}
+      : {
+          persistence: {
+            sink: options.disk.persistence,
+            loaded: options.disk.loaded,
+            commitInterval: options.disk.commitInterval,
+          },
+        }),
   });
   const manager = new FlowManager({
     store,
@@ -250,7 +324,9 @@ export async function startServices(options: ServicesOptions): Promise<StartedNo
       http.server.closeAllConnections();
       await http.close();
       manager.close();
+      await store.flush();
       store.close();
+      await options.disk?.persistence.close();
     },
   };
 }

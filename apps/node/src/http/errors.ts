@@ -73,6 +73,7 @@ const FROM_MASTERSHIP: Readonly<Record<MastershipErrorCode, HttpErrorCode>> = {
   CLOSED: "UNAVAILABLE",
   UNAVAILABLE: "UNAVAILABLE",
   INVALID_ARGUMENT: "INVALID_FIELD",
+  TERM_REGRESSION: "UNAVAILABLE",
 };
 
 /** An error the REST API answers with `{code: <status>, message, path?}` (ONOS's error body). */
