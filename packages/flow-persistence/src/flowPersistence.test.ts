@@ -292,6 +292,21 @@ describe("FlowPersistence", () => {
     });
   });
 
+  it("with commitInterval Infinity, commits only on flush", async () => {
+    const store = await FlowPersistence.open({
+      dir,
+      cluster: "lab",
+      node: "n1",
+      commitInterval: Infinity,
+    });
+    opened.push(store);
+    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(store.stats()).toMatchObject({ commits: 0, staged: 2 });
+    await store.flush();
+    expect(store.stats()).toMatchObject({ commits: 1, staged: 0, flows: 1 });
+  });
+
   it("a flush waits for everything staged before it, while interval commits come and go", async () => {
     const store = await FlowPersistence.open({
       dir,
@@ -387,7 +402,7 @@ describe("opening a data directory", () => {
     const store = await openStore();
     store.stageBucket(d1, { bucket: 0, term: 3, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
     await store.close();
-    opened.splice(0);
+    opened.length = 0;
     return fingerprint(dir);
   }
 
@@ -501,7 +516,7 @@ describe("loading records that do not decode", () => {
     const store = await openStore();
     store.stageBucket(d1, { bucket: 6, term: 1, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
     await store.close();
-    opened.splice(0);
+    opened.length = 0;
   });
 
   it("names the device and bucket of an entry whose bytes are garbage", async () => {

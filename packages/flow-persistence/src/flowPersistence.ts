@@ -56,7 +56,8 @@ export interface FlowPersistenceOptions {
   readonly node: string;
   /**
    * How long staged changes wait before they are committed, in ms (default 100): the changes
-   * staged in one interval are committed together.
+   * staged in one interval are committed together. `Infinity`: no timer, changes are
+   * committed by `flush()` and `close()` only (for a caller that runs its own interval).
    */
   readonly commitInterval?: number;
   /**
@@ -202,7 +203,7 @@ export class FlowPersistence {
   static async open(options: FlowPersistenceOptions): Promise<FlowPersistence> {
     const { dir, cluster, node } = options;
     const interval = options.commitInterval ?? DEFAULT_COMMIT_INTERVAL;
-    if (!(Number.isFinite(interval) && interval >= 0)) {
+    if (!(interval >= 0 && (Number.isFinite(interval) || interval === Infinity))) {
       throw new RangeError(`commitInterval must be a non-negative number of ms, got ${interval}`);
     }
     const maxRecords = options.maxRecordsPerTransaction ?? DEFAULT_RECORDS_PER_TRANSACTION;
@@ -272,6 +273,8 @@ export class FlowPersistence {
   async load(): Promise<PersistedDevice[]> {
     this.#assertOpen();
     await this.#idle();
+    const started = performance.now();
+    let count = 0;
     const stampCodec = persistenceNamespace.serializer("FlowBucketDigest");
     type Loading = { stamp: { term: Term; timestamp: LogicalTimestamp }; entries: FlowEntry[] };
     const devices = new Map<DeviceId, Map<number, Loading>>();
@@ -307,7 +310,6 @@ export class FlowPersistence {
       let deviceText = "";
       let where: RecordPlace | undefined;
       let loading: Loading | undefined;
-      let count = 0;
       for (const { key, value } of this.#dbs.entries.getRange({ transaction: snapshot })) {
         if (!isEntryKey(key)) throw corrupt(this.dir, "an entry has a malformed key");
         if (where === undefined || key[0] !== deviceText || key[1] !== where.bucket) {
@@ -359,6 +361,12 @@ export class FlowPersistence {
       }
       result.push({ deviceId, highestTerm, buckets: snapshots });
     }
+    this.#log?.info("flow persistence: loaded", {
+      dir: this.dir,
+      devices: result.length,
+      flows: count,
+      ms: Math.round(performance.now() - started),
+    });
     return result;
   }
 
@@ -495,7 +503,7 @@ export class FlowPersistence {
   }
 
   #schedule(): void {
-    if (this.#timer !== undefined || this.#closed) return;
+    if (this.#timer !== undefined || this.#closed || this.#interval === Infinity) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#commit().then(
