@@ -377,6 +377,32 @@ describe("FlowPersistence", () => {
     expect(store.stats().staged).toBe(0);
   });
 
+  it("leaves out a bucket it cannot encode, commits the others, and says which", async () => {
+    const store = await openStore();
+    const good = e(d1, 1);
+    const old = e(d1, 2);
+    store.stageBucket(d1, { bucket: 4, term: 1, timestamp: 1, upserts: [old], removed: [] });
+    await store.flush();
+    const bad = { ...e(d1, 3), packets: 2n ** 70n } as unknown as FlowEntry; // not a FlowEntry
+    store.stageBucket(d1, { bucket: 3, term: 1, timestamp: 2, upserts: [good], removed: [] });
+    store.stageBucket(d1, { bucket: 4, term: 1, timestamp: 2, upserts: [bad], removed: [] });
+    const error = await store.flush().then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toMatchObject({
+      name: "PersistenceError",
+      code: "WRITE_FAILED",
+      device: d1,
+      bucket: 4,
+    });
+    expect(String((error as Error).message)).toContain("could not encode");
+    expect(store.stats().staged).toBe(0); // not retried at every commit
+    await store.flush(); // and nothing holds up the next commit
+    const [, loaded] = await reopen(store);
+    expect(contents(loaded, d1)).toEqual({ 3: ids(good), 4: ids(old) }); // bucket 4 as it was
+  });
+
   it("refuses to be used once closed", async () => {
     const store = await openStore();
     await store.close();

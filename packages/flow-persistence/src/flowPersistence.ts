@@ -128,6 +128,23 @@ interface Writable {
   remove(key: Key): Promise<boolean>;
 }
 
+/**
+ * A part of a commit that is written whole or not at all: a bucket (its stamp, entries and
+ * removals), a device's term, the metadata. `writes` reads what it needs and encodes.
+ */
+interface Unit {
+  readonly device: DeviceId | undefined;
+  readonly bucket: number | undefined;
+  writes(): readonly Write[];
+}
+
+/** A unit a commit left out because it could not be encoded. */
+interface Skipped {
+  readonly device: DeviceId | undefined;
+  readonly bucket: number | undefined;
+  readonly error: unknown;
+}
+
 /** One record to write (`value`) or remove (`value` undefined). */
 interface Write {
   readonly db: Writable;
@@ -539,10 +556,13 @@ export class FlowPersistence {
     const work = this.#staging;
     this.#staging = new Staging();
     const started = performance.now();
+    let skipped: readonly Skipped[];
     try {
-      this.#lastCommitRecords = await this.#write(work);
+      const written = await this.#write(work);
+      this.#lastCommitRecords = written.records;
       this.#lastCommitMs = performance.now() - started;
       this.#commits++;
+      skipped = written.skipped;
     } catch (cause) {
       this.#failedCommits++;
       // What failed goes back in front of what was staged meanwhile; a retry is idempotent.
@@ -557,36 +577,55 @@ export class FlowPersistence {
         },
       );
     }
+    const first = skipped[0];
+    if (first !== undefined) {
+      // Not staged again: it would fail the same way at every commit and hold up the rest.
+      throw new PersistenceError(
+        "WRITE_FAILED",
+        `commit to ${this.dir} left out ${skipped.length} bucket(s) it could not encode, first bucket ${first.bucket} of device ${first.device}: ${message(first.error)}`,
+        { dir: this.dir, device: first.device, bucket: first.bucket, cause: first.error },
+      );
+    }
   }
 
   /**
    * Writes `work` in as few transactions as `maxRecordsPerTransaction` allows, each one a
    * batch that lmdb's writer thread commits while the event loop goes on; a bucket (its
-   * stamp, entries and removals) is never split. Resolves with the number of records once
-   * all of it is durable.
+   * stamp, entries and removals) is never split. Resolves once all of it is durable, with
+   * the number of records and the buckets left out because they could not be encoded (an
+   * entry that is not a `FlowEntry`: a bug of the caller's), which stay as they were on disk.
    */
-  async #write(work: Staging): Promise<number> {
+  async #write(work: Staging): Promise<{ records: number; skipped: Skipped[] }> {
     this.#root.resetReadTxn();
     const units = this.#plan(work);
     const batches: Promise<boolean>[] = [];
+    const skipped: Skipped[] = [];
     let records = 0;
     let next = 0;
-    let failure: unknown;
     let shapes = 0;
-    while (next < units.length && failure === undefined) {
+    while (next < units.length) {
       const started = performance.now();
       let inBatch = 0;
       batches.push(
         this.#root.batch(() => {
           while (next < units.length && inBatch < this.#maxRecords) {
+            const unit = units[next++]!;
             let writes: readonly Write[];
             try {
-              writes = units[next]!(); // reads and encodes the whole unit before writing any of it
+              writes = unit.writes(); // reads and encodes the whole unit before writing any of it
             } catch (error) {
-              failure = error;
-              return;
+              skipped.push({ device: unit.device, bucket: unit.bucket, error });
+              this.#log?.warn(
+                "flow persistence: a bucket could not be encoded and was not written",
+                {
+                  dir: this.dir,
+                  device: unit.device,
+                  bucket: unit.bucket,
+                  error: message(error),
+                },
+              );
+              continue;
             }
-            next++;
             for (const { db, key, value } of writes) {
               if (value === undefined) void db.remove(key);
               else void db.put(key, value);
@@ -606,43 +645,57 @@ export class FlowPersistence {
       if (next < units.length) await nextTurn();
     }
     await Promise.all(batches);
-    if (failure !== undefined) throw failure;
     await this.#root.flushed;
     this.#entryCodec.saved(shapes);
-    return records;
+    return { records, skipped };
   }
 
-  /** The commit of `work` as units, each a function that reads what it needs and encodes. */
-  #plan(work: Staging): (() => readonly Write[])[] {
+  /** The commit of `work` as units, each written whole or not at all. */
+  #plan(work: Staging): Unit[] {
     const { stamps, terms, meta } = this.#dbs;
-    const units: (() => readonly Write[])[] = [];
+    const units: Unit[] = [];
     for (const [device, staged] of work.devices) {
       if (staged.dropped) {
         for (const key of stamps.getKeys(deviceRange(device))) {
           const bucket = asStampKey(key)?.[1];
           if (bucket === undefined || staged.buckets.has(bucket)) continue;
-          units.push(() => [
-            ...this.#removeEntries(device, bucket, undefined),
-            { db: stamps, key: stampKey(device, bucket), value: undefined },
-          ]);
+          units.push({
+            device,
+            bucket,
+            writes: () => [
+              ...this.#removeEntries(device, bucket, undefined),
+              { db: stamps, key: stampKey(device, bucket), value: undefined },
+            ],
+          });
         }
       }
       for (const [index, bucket] of staged.buckets) {
-        units.push(() => this.#bucketWrites(device, index, bucket));
+        units.push({
+          device,
+          bucket: index,
+          writes: () => this.#bucketWrites(device, index, bucket),
+        });
       }
       const term = staged.term;
       if (term !== undefined) {
-        units.push(() => [{ db: terms, key: device, value: encode("DeviceTerm", term) }]);
+        units.push({
+          device,
+          bucket: undefined,
+          writes: () => [{ db: terms, key: device, value: encode("DeviceTerm", term) }],
+        });
       }
     }
     if (work.meta.size > 0) {
-      units.push(() =>
-        [...work.meta].map(([key, value]) => ({
-          db: meta,
-          key,
-          value: value === undefined ? undefined : encode("MetaValue", value),
-        })),
-      );
+      units.push({
+        device: undefined,
+        bucket: undefined,
+        writes: () =>
+          [...work.meta].map(([key, value]) => ({
+            db: meta,
+            key,
+            value: value === undefined ? undefined : encode("MetaValue", value),
+          })),
+      });
     }
     return units;
   }

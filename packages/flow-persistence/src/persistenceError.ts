@@ -23,9 +23,9 @@ export interface PersistenceErrorOptions {
   /** The data directory. */
   readonly dir: string;
   /** The device whose record failed, for errors about one record. */
-  readonly device?: string;
+  readonly device?: string | undefined;
   /** The bucket whose record failed, for errors about one record. */
-  readonly bucket?: number;
+  readonly bucket?: number | undefined;
   readonly cause?: unknown;
 }
 
