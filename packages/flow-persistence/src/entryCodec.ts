@@ -1,10 +1,17 @@
-import { type FlowEntry, FlowEntrySchema } from "@flowstore/flow-bucket";
+import { type FlowEntry, FlowEntrySchema, flowBucketNamespace } from "@flowstore/flow-bucket";
 import { createValidator, DecodeError } from "@flowstore/serializers";
 import { Packr } from "msgpackr";
 import { z } from "zod";
 
 /** The type id of `FlowEntry` in flow-bucket's namespace, in front of every stored entry. */
 export const FLOW_ENTRY_TYPE_ID = 203;
+
+/** flow-bucket's schema of a list of entries (`FlowEntries`, id 210). */
+const FlowEntriesSchema = (() => {
+  const registration = flowBucketNamespace.registrations.find((r) => r.name === "FlowEntries");
+  if (registration === undefined) throw new Error("flow-bucket registers no FlowEntries type");
+  return registration.schema as z.ZodType<FlowEntry[]>;
+})();
 
 /** The most object shapes an entry codec shares (msgpackr allows 8,160). */
 const MAX_SHARED_STRUCTURES = 1024;
@@ -33,6 +40,7 @@ export class EntryCodec {
   readonly #structures: EntryStructures;
   readonly #packr: Packr;
   readonly #check = createValidator("FlowEntry", FlowEntrySchema);
+  readonly #checkAll = createValidator("FlowEntries", FlowEntriesSchema);
   /** The number of shapes known to be on disk. */
   #saved: number;
 
@@ -68,6 +76,15 @@ export class EntryCodec {
    * that is reused afterwards.
    */
   decode(bytes: Uint8Array, size = bytes.length): FlowEntry {
+    return this.validate(this.unpack(bytes, size));
+  }
+
+  /**
+   * The value in the first `size` bytes of `bytes`, not validated yet ({@link validate} or
+   * {@link validateAll} does that); a {@link DecodeError} for bytes that are not a `FlowEntry`
+   * value.
+   */
+  unpack(bytes: Uint8Array, size = bytes.length): unknown {
     if (size < 3) {
       throw new DecodeError("TRUNCATED", `${size} bytes is too short for a typed value`, {
         typeName: "FlowEntry",
@@ -79,9 +96,8 @@ export class EntryCodec {
         typeName: "FlowEntry",
       });
     }
-    let raw: unknown;
     try {
-      raw = this.#packr.unpack(bytes.subarray(2, size));
+      return this.#packr.unpack(bytes.subarray(2, size));
     } catch (error) {
       const incomplete = (error as { incomplete?: boolean }).incomplete === true;
       throw new DecodeError(
@@ -90,7 +106,20 @@ export class EntryCodec {
         { typeName: "FlowEntry", cause: error },
       );
     }
+  }
+
+  /** `raw` as a {@link FlowEntry}, checked by `FlowEntrySchema`; a {@link DecodeError} if not. */
+  validate(raw: unknown): FlowEntry {
     return this.#check(raw);
+  }
+
+  /**
+   * Every value of `raws` as a {@link FlowEntry}, checked together as flow-bucket's
+   * `FlowEntries` (the same per-entry checks, with one schema call for all of them, which is
+   * what a bucket from the network gets); a {@link DecodeError} if any fails.
+   */
+  validateAll(raws: readonly unknown[]): FlowEntry[] {
+    return this.#checkAll(raws);
   }
 
   /** The shapes to write with the next commit, if any were added since the last one saved. */
@@ -113,16 +142,17 @@ export class UnreadableEntry {
 /**
  * The value encoding of the `entries` database: values are written as the bytes
  * {@link EntryCodec.encode} made (so a bad entry fails before anything of its bucket is
- * written) and read straight from lmdb's buffer, without a copy. A value that does not decode
- * is read as an {@link UnreadableEntry}, so that the reader, which knows its key, can say
- * which device and bucket it is in.
+ * written) and read straight from lmdb's buffer, without a copy, as unpacked values that the
+ * reader validates a bucket at a time ({@link EntryCodec.validateAll}). A value that does not
+ * unpack is read as an {@link UnreadableEntry}, so that the reader, which knows its key, can
+ * say which device and bucket it is in.
  */
 export function entryEncoding(codec: EntryCodec) {
   return {
     encode: (bytes: Uint8Array): Uint8Array => bytes,
-    decode: (bytes: Uint8Array, size?: number): FlowEntry | UnreadableEntry => {
+    decode: (bytes: Uint8Array, size?: number): unknown => {
       try {
-        return codec.decode(bytes, size);
+        return codec.unpack(bytes, size);
       } catch (error) {
         return new UnreadableEntry(error);
       }

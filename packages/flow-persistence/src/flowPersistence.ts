@@ -119,8 +119,11 @@ interface Databases extends Readonly<Record<Exclude<DatabaseName, "entries">, Re
   readonly entries: Database<StoredEntry, Key>;
 }
 
-/** A value of the `entries` database (see `entryEncoding`). */
-type StoredEntry = FlowEntry | UnreadableEntry | Uint8Array;
+/**
+ * A value of the `entries` database (see `entryEncoding`): written as bytes, read as an
+ * unpacked value to validate, or an {@link UnreadableEntry}.
+ */
+type StoredEntry = unknown;
 
 /** What a commit writes to. */
 interface Writable {
@@ -292,6 +295,7 @@ export class FlowPersistence {
     await this.#idle();
     const started = performance.now();
     let count = 0;
+    let nextYield = LOAD_SLICE;
     const stampCodec = persistenceNamespace.serializer("FlowBucketDigest");
     type Loading = { stamp: { term: Term; timestamp: LogicalTimestamp }; entries: FlowEntry[] };
     const devices = new Map<DeviceId, Map<number, Loading>>();
@@ -323,41 +327,49 @@ export class FlowPersistence {
         });
       }
 
-      // Entries come by key, so a bucket's are contiguous: the current bucket is kept at hand.
+      // Entries come by key, so a bucket's are contiguous: they are gathered unpacked and
+      // validated a bucket at a time, as a bucket from the network is.
       let deviceText = "";
       let where: RecordPlace | undefined;
       let loading: Loading | undefined;
+      let raws: unknown[] = [];
+      let words: number[] = []; // per entry, the flow id's two words from its key
+      const finish = () => {
+        if (where === undefined || loading === undefined) return;
+        const entries = this.#validateBucket(where, raws, words);
+        for (const entry of entries) loading.entries.push(entry);
+        count += entries.length;
+        raws = [];
+        words = [];
+      };
       for (const { key, value } of this.#dbs.entries.getRange({ transaction: snapshot })) {
         if (!isEntryKey(key)) throw corrupt(this.dir, "an entry has a malformed key");
         if (where === undefined || key[0] !== deviceText || key[1] !== where.bucket) {
+          finish();
           const device = key[0] === deviceText ? where?.device : deviceOfKey(key[0]);
           if (device === undefined) throw corrupt(this.dir, "an entry has a malformed device id");
           deviceText = key[0];
           where = { device, bucket: key[1] };
           loading = devices.get(device)?.get(key[1]);
+          if (loading === undefined) {
+            throw corrupt(this.dir, `${describe(where)} has entries but no stamp`, where);
+          }
+          if (count >= nextYield) {
+            nextYield = count + LOAD_SLICE;
+            await nextTurn();
+          }
         }
-        if (loading === undefined) {
-          throw corrupt(this.dir, `${describe(where)} has entries but no stamp`, where);
-        }
-        if (value instanceof UnreadableEntry || value instanceof Uint8Array) {
-          const cause = value instanceof UnreadableEntry ? value.error : undefined;
+        if (value instanceof UnreadableEntry) {
           throw corrupt(
             this.dir,
-            `a stored entry of ${describe(where)} is unreadable: ${message(cause)}`,
-            { ...where, cause },
+            `a stored entry of ${describe(where)} is unreadable: ${message(value.error)}`,
+            { ...where, cause: value.error },
           );
         }
-        const id = flowIdOfKey([where.device, where.bucket, key[2], key[3]]);
-        if (value.rule.id !== id || value.rule.deviceId !== where.device) {
-          throw corrupt(
-            this.dir,
-            `the entry stored as flow ${id} of ${describe(where)} is flow ${value.rule.id} of device ${value.rule.deviceId}`,
-            where,
-          );
-        }
-        loading.entries.push(value);
-        if (++count % LOAD_SLICE === 0) await nextTurn();
+        raws.push(value);
+        words.push(key[2], key[3]);
       }
+      finish();
     } finally {
       snapshot.done();
     }
@@ -509,6 +521,34 @@ export class FlowPersistence {
       lastCommitMs: this.#lastCommitMs,
       longestBlockMs: this.#longestBlockMs,
     };
+  }
+
+  /**
+   * The entries of one bucket from their unpacked values, validated together; each must be
+   * the flow its key names, of the bucket's device. A `CORRUPT` error names the bucket.
+   */
+  #validateBucket(where: RecordPlace, raws: readonly unknown[], words: readonly number[]) {
+    let entries: FlowEntry[];
+    try {
+      entries = this.#entryCodec.validateAll(raws);
+    } catch {
+      // Which one, and why: each on its own.
+      entries = raws.map((raw) =>
+        decodeRecord(this.dir, where, "entry", () => this.#entryCodec.validate(raw)),
+      );
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      const id = flowIdOfKey([where.device, where.bucket, words[2 * i]!, words[2 * i + 1]!]);
+      if (entry.rule.id !== id || entry.rule.deviceId !== where.device) {
+        throw corrupt(
+          this.dir,
+          `the entry stored as flow ${id} of ${describe(where)} is flow ${entry.rule.id} of device ${entry.rule.deviceId}`,
+          where,
+        );
+      }
+    }
+    return entries;
   }
 
   #assertOpen(): void {
