@@ -441,6 +441,14 @@ describe("opening a data directory", () => {
     return error as PersistenceError;
   }
 
+  it("refuses a directory open already in this process, and opens it once it is closed", async () => {
+    const store = await openStore();
+    const error = await refusal();
+    expect(error.code).toBe("IN_USE");
+    await store.close();
+    await openStore();
+  });
+
   it("refuses another cluster's directory and leaves it as it was", async () => {
     const before = await populated();
     const error = await refusal({ cluster: "other" });

@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { mkdir, readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type {
   DeviceId,
@@ -109,6 +109,12 @@ const DEFAULT_RECORDS_PER_TRANSACTION = 2_000;
 const LOAD_SLICE = 50_000;
 
 const EMPTY_ENTRIES: readonly FlowEntry[] = Object.freeze([]);
+
+/**
+ * The directories open in this process, resolved: lmdb keeps one environment per path, so a
+ * second `FlowPersistence` on a directory would share it, and close it under the first.
+ */
+const openDirs = new Set<string>();
 
 /** A database of encoded records, decoded by the caller. */
 type RecordDatabase = Database<Uint8Array, Key>;
@@ -235,13 +241,34 @@ export class FlowPersistence {
     if (cluster === "" || node === "") {
       throw new RangeError("cluster and node must be non-empty");
     }
-    const fresh = await inspect(dir, cluster, node);
-    let root: RootDatabase<Uint8Array, Key>;
-    try {
-      root = openEnvironment<Uint8Array, Key>({ path: dir, maxDbs: DATABASES.length + 2 });
-    } catch (cause) {
-      throw corrupt(dir, `cannot open the LMDB environment: ${message(cause)}`, { cause });
+    const resolved = resolve(dir);
+    if (openDirs.has(resolved)) {
+      throw new PersistenceError("IN_USE", `${dir} is open already in this process`, { dir });
     }
+    openDirs.add(resolved);
+    try {
+      const fresh = await inspect(dir, cluster, node);
+      let root: RootDatabase<Uint8Array, Key>;
+      try {
+        root = openEnvironment<Uint8Array, Key>({ path: dir, maxDbs: DATABASES.length + 2 });
+      } catch (cause) {
+        throw corrupt(dir, `cannot open the LMDB environment: ${message(cause)}`, { cause });
+      }
+      return await FlowPersistence.#start(dir, root, fresh, options);
+    } catch (error) {
+      openDirs.delete(resolved);
+      throw error;
+    }
+  }
+
+  /** Opens the databases of `root`, initialising a fresh directory, and reads what is kept in memory. */
+  static async #start(
+    dir: string,
+    root: RootDatabase<Uint8Array, Key>,
+    fresh: boolean,
+    options: FlowPersistenceOptions,
+  ): Promise<FlowPersistence> {
+    const { cluster, node } = options;
     try {
       const open = (name: DatabaseName) =>
         root.openDB<Uint8Array, Key>(name, { encoding: "binary" });
@@ -257,7 +284,7 @@ export class FlowPersistence {
         await root.flushed;
         options.log?.info("flow persistence: initialised a new data directory", { dir, node });
       } else {
-        // What `inspect` checked read-only, checked again now that the directory is held.
+        // What `inspect` checked read-only, checked again on the environment now in use.
         checkHeader(dir, header.getBinary(HEADER_KEY), cluster, node);
       }
       const entryCodec = new EntryCodec(readStructures(dir, header));
@@ -499,7 +526,11 @@ export class FlowPersistence {
       this.#closed = true;
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      await this.#root.close();
+      try {
+        await this.#root.close();
+      } finally {
+        openDirs.delete(resolve(this.dir));
+      }
     }
   }
 

@@ -13,6 +13,8 @@ export type PersistenceErrorCode =
   | "CORRUPT"
   /** The directory holds files that are not flowstore's, and no flowstore data. */
   | "NOT_A_DATA_DIR"
+  /** The directory is open already in this process (lmdb would share one environment). */
+  | "IN_USE"
   /** A commit failed (the changes stay staged and are tried again at the next interval). */
   | "WRITE_FAILED"
   /** The persistence is closed. */
