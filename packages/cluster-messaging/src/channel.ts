@@ -1,5 +1,5 @@
 import type { Serializer } from "@flowstore/serializers";
-import { Observable } from "rxjs";
+import { Observable, type Subscription } from "rxjs";
 import type { ClusterMessaging, InboundMessage, RequestOptions } from "./messaging.js";
 import { MessagingError } from "./messagingError.js";
 import type { NodeId } from "./node.js";
@@ -42,7 +42,7 @@ export interface Channel<Req, Rep> {
   /** Valid inbound messages on the subject. */
   subscribe(): Observable<TypedInbound<Req, Rep>>;
   /** Answers requests with `handler`'s (possibly async) result. */
-  serve(handler: (value: Req, from: NodeId) => Rep | Promise<Rep>): () => void;
+  serve(handler: (value: Req, from: NodeId) => Rep | Promise<Rep>): Subscription;
 }
 
 /** A {@link Channel} for `spec` over `messaging`. */

@@ -1,4 +1,4 @@
-import type { Observable } from "rxjs";
+import type { Observable, Subscription } from "rxjs";
 import type { NodeId } from "./node.js";
 
 /** Options of one request. */
@@ -69,8 +69,8 @@ export interface ClusterMessaging {
   /**
    * Answers every request on `subject` with `handler`'s result (which may be a promise);
    * a throw or rejection answers `HANDLER_ERROR`. One-way messages are passed to it too
-   * and its result ignored. At most one handler per subject; returns a function that
-   * removes it.
+   * and its result ignored. At most one handler per subject; unsubscribing the returned
+   * subscription removes it.
    */
-  serve(subject: string, handler: RequestHandler): () => void;
+  serve(subject: string, handler: RequestHandler): Subscription;
 }

@@ -1,3 +1,4 @@
+import { CodedError } from "@flowstore/serializers";
 import type { NodeId } from "./node.js";
 
 /**
@@ -26,9 +27,8 @@ export type MessagingErrorCode =
  * answered) from silence (`TIMEOUT`) and from a missing connection (`UNREACHABLE`), which a
  * caller usually handles differently: retry elsewhere, give up, or wait.
  */
-export class MessagingError extends Error {
+export class MessagingError extends CodedError<MessagingErrorCode> {
   override readonly name = "MessagingError";
-  readonly code: MessagingErrorCode;
   /** The node the message was for, when there was one. */
   readonly node: NodeId | undefined;
   /** The message's subject, when there was one. */
@@ -39,14 +39,8 @@ export class MessagingError extends Error {
     message: string,
     options: { node?: NodeId; subject?: string; cause?: unknown } = {},
   ) {
-    super(message, { cause: options.cause });
-    this.code = code;
+    super(code, message, { cause: options.cause });
     this.node = options.node;
     this.subject = options.subject;
-  }
-
-  /** Whether `error` is a `MessagingError` (with `code`, when given): a guard, not a cast. */
-  static is(error: unknown, code?: MessagingErrorCode): error is MessagingError {
-    return error instanceof MessagingError && (code === undefined || error.code === code);
   }
 }

@@ -1,4 +1,4 @@
-import { Observable, type SchedulerLike, type Subscriber } from "rxjs";
+import { Observable, type SchedulerLike, type Subscriber, Subscription } from "rxjs";
 import type { ReplyStatus } from "./frame.js";
 import type { Link, LinkHandler } from "./link.js";
 import type { Logger } from "./logger.js";
@@ -133,20 +133,18 @@ export class Messenger implements ClusterMessaging, LinkHandler {
     });
   }
 
-  serve(subject: string, handler: RequestHandler): () => void {
+  serve(subject: string, handler: RequestHandler): Subscription {
     checkSubject(subject);
     if (this.#served.has(subject)) throw new Error(`subject ${subject} is already served`);
-    if (this.#closed) return () => {};
+    if (this.#closed) return Subscription.EMPTY;
     const listener: Listener = (message) => this.#handle(message, handler);
     this.#served.add(subject);
     this.#addListener(subject, listener);
-    let removed = false;
-    return () => {
-      if (removed) return;
-      removed = true;
+    // A Subscription runs its teardown once, however often it is unsubscribed.
+    return new Subscription(() => {
       this.#served.delete(subject);
       this.#removeListener(subject, listener);
-    };
+    });
   }
 
   // ---- LinkHandler: what the transport delivers -------------------------------------

@@ -113,7 +113,6 @@ export class EcFlowRuleStore {
   readonly #subscription = new Subscription();
   /** Batches forwarded to masters and completions reported back, coalesced per turn. */
   readonly #forwarder: BatchForwarder;
-  readonly #unserve: Array<() => void>;
   #batches = 0;
   /** Keeps the tables on disk, with the `persistence` option. */
   readonly #persister: Persister | undefined;
@@ -147,14 +146,15 @@ export class EcFlowRuleStore {
       scheduler: this.#scheduler,
       log: this.#log,
     });
-    this.#unserve = [
+    for (const served of [
       this.#channel.serve(SUBJECTS.syncDigests, (r) => this.#onSyncDigests(r)),
       this.#channel.serve(SUBJECTS.syncBuckets, (r) => this.#onSyncBuckets(r)),
       this.#channel.serve(SUBJECTS.applyBatches, (r) => this.#onApplyBatches(r)),
       this.#channel.serve(SUBJECTS.batchesCompleted, (r) => this.#onBatchesCompleted(r)),
       this.#channel.serve(SUBJECTS.read, (r) => this.#onRead(r)),
       this.#channel.serve(SUBJECTS.change, (r) => this.#onChange(r)),
-    ];
+    ])
+      this.#subscription.add(served);
     if (options.persistence !== undefined) {
       this.#persister = new Persister(options.persistence, this.#scheduler, this.#log, () =>
         this.#tables.values(),
@@ -983,7 +983,6 @@ export class EcFlowRuleStore {
     this.#closed = true;
     this.#persister?.stop();
     this.replicator.close();
-    for (const unserve of this.#unserve) unserve();
     this.#subscription.unsubscribe();
     for (const table of this.#tables.values()) table.close();
     this.settings.close();

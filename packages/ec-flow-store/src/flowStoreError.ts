@@ -1,3 +1,5 @@
+import { CodedError } from "@flowstore/serializers";
+
 /** Why a store operation failed. */
 export type FlowStoreErrorCode =
   /** The device has no master right now, and it is available, so a local answer could mislead. */
@@ -29,17 +31,6 @@ export type FlowStoreErrorCode =
   | "CLOSED";
 
 /** The typed error every store operation rejects with. */
-export class FlowStoreError extends Error {
+export class FlowStoreError extends CodedError<FlowStoreErrorCode> {
   override readonly name = "FlowStoreError";
-  readonly code: FlowStoreErrorCode;
-
-  constructor(code: FlowStoreErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
-    this.code = code;
-  }
-
-  /** Whether `error` is a `FlowStoreError` (with `code`, when given): a guard, not a cast. */
-  static is(error: unknown, code?: FlowStoreErrorCode): error is FlowStoreError {
-    return error instanceof FlowStoreError && (code === undefined || error.code === code);
-  }
 }

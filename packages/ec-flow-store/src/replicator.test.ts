@@ -1,6 +1,6 @@
 import { type NodeId, nodeId } from "@flowstore/cluster-messaging";
 import { createFlowEntry, createFlowRule, deviceId, type FlowRule } from "@flowstore/flow-bucket";
-import { NEVER, queueScheduler } from "rxjs";
+import { NEVER, queueScheduler, Subscription } from "rxjs";
 import { describe, expect, it } from "vitest";
 import { parseStoreConfig } from "./config.js";
 import { silentLogger } from "./logger.js";
@@ -76,7 +76,7 @@ async function setUp(flows: number, options: { maxEntriesPerMessage?: number } =
           fail: () => reject(new Error("timed out")),
         });
       }),
-    serve: () => () => {},
+    serve: () => Subscription.EMPTY,
   };
   const config = parseStoreConfig({});
   const replicator = new Replicator({

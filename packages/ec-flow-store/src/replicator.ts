@@ -69,7 +69,6 @@ export class Replicator {
   };
   readonly #options: ReplicatorOptions;
   readonly #subscription: Subscription;
-  readonly #unserve: Array<() => void>;
   /** Backup nodes with a round going out: one message in flight, the rest of the round queued. */
   readonly #sending = new Set<NodeId>();
   /** Of those, the ones whose round is more than one message: a backlog going out. */
@@ -93,10 +92,12 @@ export class Replicator {
       every((c) => c.backupPeriod).pipe(map(() => "backup" as const)),
       every((c) => c.antiEntropyPeriod).pipe(map(() => "anti-entropy" as const)),
     ).subscribe((round) => (round === "backup" ? this.backupRound() : this.antiEntropyRound()));
-    this.#unserve = [
+    this.#subscription.add(
       options.channel.serve(SUBJECTS.backup, (request) => this.#onBackup(request)),
+    );
+    this.#subscription.add(
       options.channel.serve(SUBJECTS.summary, (request) => this.#onSummary(request)),
-    ];
+    );
   }
 
   /** Sends every backup that is due: per backup node one message, or a queue of them for big changes. */
@@ -332,6 +333,5 @@ export class Replicator {
     this.#flush?.unsubscribe();
     this.#due.clear();
     this.#subscription.unsubscribe();
-    for (const unserve of this.#unserve) unserve();
   }
 }

@@ -1,4 +1,5 @@
 import type { ClusterMessaging, NodeId } from "@flowstore/cluster-messaging";
+import type { Subscription } from "rxjs";
 import { type StoreMessageType, storeNamespace } from "./messages.js";
 
 /**
@@ -16,11 +17,11 @@ export interface StoreMessaging {
     payload: Uint8Array,
     timeoutMs: number,
   ): Promise<Uint8Array>;
-  /** Answers requests on `subject`; returns a function that stops answering. */
+  /** Answers requests on `subject` until the returned subscription is unsubscribed. */
   serve(
     subject: string,
     handler: (payload: Uint8Array, from: NodeId) => Promise<Uint8Array> | Uint8Array,
-  ): () => void;
+  ): Subscription;
 }
 
 /** The value of a store message type. */
@@ -97,7 +98,7 @@ export class StoreChannel {
       request: MessageOf<E["request"]>,
       from: NodeId,
     ) => Promise<MessageOf<E["reply"]>> | MessageOf<E["reply"]>,
-  ): () => void {
+  ): Subscription {
     const decode = storeNamespace.serializer(exchange.request);
     const encode = storeNamespace.serializer(exchange.reply);
     return this.#messaging.serve(exchange.subject, async (payload, from) => {

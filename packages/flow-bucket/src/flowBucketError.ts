@@ -1,3 +1,5 @@
+import { CodedError } from "@flowstore/serializers";
+
 /** Why a bucket refused a change. */
 export type FlowBucketErrorCode =
   /** The change was made in an older term than the bucket's last change. */
@@ -15,12 +17,6 @@ export type FlowBucketErrorCode =
  * @remarks `STALE_TERM` is the bucket's last line of defence for fencing: a deposed master
  * that has not noticed yet cannot stamp a bucket that a newer term already changed.
  */
-export class FlowBucketError extends Error {
+export class FlowBucketError extends CodedError<FlowBucketErrorCode> {
   override readonly name = "FlowBucketError";
-  readonly code: FlowBucketErrorCode;
-
-  constructor(code: FlowBucketErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
-    this.code = code;
-  }
 }

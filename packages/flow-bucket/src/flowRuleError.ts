@@ -1,4 +1,4 @@
-import { formatPath } from "@flowstore/serializers";
+import { CodedError, formatPath } from "@flowstore/serializers";
 import type { z } from "zod";
 
 /** Why a flow rule was refused. */
@@ -24,9 +24,8 @@ export interface FlowRuleIssue {
  * @example
  * // FlowRuleError: selector.criteria[0].ethType: expected a decimal or 0x number
  */
-export class FlowRuleError extends Error {
+export class FlowRuleError extends CodedError<FlowRuleErrorCode> {
   override readonly name = "FlowRuleError";
-  readonly code: FlowRuleErrorCode;
   /** Every refused field, first one first (never empty). */
   readonly issues: readonly FlowRuleIssue[];
 
@@ -37,10 +36,9 @@ export class FlowRuleError extends Error {
   ) {
     const first = issues[0] ?? { path: "", message: "invalid flow rule" };
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : "";
-    super(`${first.path === "" ? "(root)" : first.path}: ${first.message}${more}`, {
+    super(code, `${first.path === "" ? "(root)" : first.path}: ${first.message}${more}`, {
       cause: options.cause,
     });
-    this.code = code;
     this.issues = issues.length === 0 ? [first] : issues;
   }
 

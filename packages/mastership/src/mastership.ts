@@ -1,3 +1,4 @@
+import { CodedError } from "@flowstore/serializers";
 import { Observable, type Subscriber, type Subscription } from "rxjs";
 import type { NodeId } from "./cluster.js";
 
@@ -126,14 +127,8 @@ export type MastershipErrorCode =
   | "TERM_REGRESSION";
 
 /** An operation of a {@link Mastership} that could not be carried out. */
-export class MastershipError extends Error {
+export class MastershipError extends CodedError<MastershipErrorCode> {
   override readonly name = "MastershipError";
-  readonly code: MastershipErrorCode;
-
-  constructor(code: MastershipErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
-    this.code = code;
-  }
 }
 
 /** `info` with at most `backupCount` backups. */

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { CodedError } from "./codedError.js";
 
 /** Why a value could not be decoded. */
 export type DecodeErrorCode =
@@ -27,9 +28,8 @@ export interface DecodeIssue {
  * failing field (`FlowEntry: priority: expected number`), so a log line is enough to find
  * the sender's bug. No partially decoded value ever escapes alongside it.
  */
-export class DecodeError extends Error {
+export class DecodeError extends CodedError<DecodeErrorCode> {
   override readonly name = "DecodeError";
-  readonly code: DecodeErrorCode;
   /** The registered name of the type being decoded, when it is known. */
   readonly typeName: string | undefined;
   /** Schema failures, first one first; empty for byte-level failures. */
@@ -40,10 +40,9 @@ export class DecodeError extends Error {
     message: string,
     options: { typeName?: string; issues?: readonly DecodeIssue[]; cause?: unknown } = {},
   ) {
-    super(options.typeName === undefined ? message : `${options.typeName}: ${message}`, {
+    super(code, options.typeName === undefined ? message : `${options.typeName}: ${message}`, {
       cause: options.cause,
     });
-    this.code = code;
     this.typeName = options.typeName;
     this.issues = options.issues ?? [];
   }

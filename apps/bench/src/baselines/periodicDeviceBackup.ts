@@ -125,7 +125,7 @@ export class PeriodicBackupStore {
   readonly #core = new PeriodicDeviceBackup();
   readonly #lastBackupNode = new Map<DeviceId, NodeId>();
   readonly #timer: NodeJS.Timeout;
-  readonly #stops: (() => void)[] = [];
+  readonly #stops: Subscription[] = [];
   readonly #events: Subscription;
   #sending = false;
   #closed = false;
@@ -250,7 +250,7 @@ export class PeriodicBackupStore {
     this.#closed = true;
     clearInterval(this.#timer);
     this.#events.unsubscribe();
-    for (const stop of this.#stops) stop();
+    for (const stop of this.#stops) stop.unsubscribe();
   }
 
   #apply(rules: readonly FlowRule[]): void {

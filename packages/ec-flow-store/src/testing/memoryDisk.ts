@@ -1,9 +1,5 @@
 import type { DeviceId, FlowEntry, FlowId, Term } from "@flowstore/flow-bucket";
-import type {
-  FlowTablePersistence,
-  PersistedBucketChange,
-  PersistedDevice,
-} from "../persister.js";
+import type { FlowTablePersistence, PersistedBucketChange, PersistedDevice } from "../persister.js";
 
 interface StoredBucket {
   term: Term;
