@@ -26,11 +26,18 @@ afterEach(async () => {
  * kills it with SIGKILL a few ms later, most likely in the middle of the next commit.
  * Resolves with the last batch it reported committed.
  */
-function writeThenKill(commits: number, delayMs: number): Promise<number> {
+function writeThenKill(commits: number, delayMs: number, records?: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const process_ = spawn(
       process.execPath,
-      ["--conditions=@flowstore/source", "--import", "tsx", writer, dir],
+      [
+        "--conditions=@flowstore/source",
+        "--import",
+        "tsx",
+        writer,
+        dir,
+        ...(records === undefined ? [] : [String(records)]),
+      ],
       { cwd: packageDir, stdio: ["ignore", "pipe", "pipe"] },
     );
     child = process_;
@@ -97,6 +104,30 @@ describe("a kill -9 in the middle of commits", () => {
           expect(bucket.entries.every((entry) => entry.packets === batch)).toBe(true);
         }
         previous = batch;
+      } finally {
+        await persistence.close();
+      }
+    }
+  }, 120_000);
+
+  it("with a commit split into transactions, leaves every bucket whole, of one batch or the next", async () => {
+    // 151 records a transaction: one bucket (150 entries and its stamp) each.
+    for (const delay of [2, 6, 11]) {
+      const reported = await writeThenKill(3, delay, 151);
+      const persistence = await FlowPersistence.open({ dir, cluster: "crash", node: "n1" });
+      try {
+        const [device] = await persistence.load();
+        const buckets = device?.buckets ?? [];
+        expect(buckets.map((b) => b.bucket)).toEqual([...Array(CRASH_BUCKETS).keys()]);
+        for (const bucket of buckets) {
+          const batch = bucket.timestamp;
+          expect(batch === reported || batch === reported + 1).toBe(true);
+          const want = (crashBatch(batch).buckets[bucket.bucket] ?? [])
+            .map((entry) => entry.rule.id)
+            .sort();
+          expect(bucket.entries.map((entry) => entry.rule.id)).toEqual(want);
+          expect(bucket.entries.every((entry) => entry.packets === batch)).toBe(true);
+        }
       } finally {
         await persistence.close();
       }

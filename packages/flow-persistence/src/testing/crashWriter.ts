@@ -1,23 +1,25 @@
 // A process that commits batches to a data directory in a loop, for the crash test to kill.
 //
-//   node --conditions=@flowstore/source --import tsx src/testing/crashWriter.ts <dir>
+//   node --conditions=@flowstore/source --import tsx src/testing/crashWriter.ts <dir> [records]
 //
 // Batch k replaces all CRASH_BUCKETS buckets of CRASH_DEVICE whole, with the entries of
 // variant k mod CRASH_VARIANTS, each carrying k in its `packets`, every stamp at timestamp k,
-// and sets meta "batch" to k: one commit, one transaction. After each flush it prints
+// and sets meta "batch" to k: one commit, one transaction (or, given `records`, transactions
+// of at most that many records, split between buckets). After each flush it prints
 // "committed k". It goes on from the batch after the last one on disk.
 import { withFlowEntry } from "@flowstore/flow-bucket";
 import { FlowPersistence } from "../flowPersistence.js";
 import { crashBatch } from "./crashBatches.js";
 
 const dir = process.argv[2];
-if (dir === undefined) throw new Error("usage: crashWriter.ts <dir>");
+if (dir === undefined) throw new Error("usage: crashWriter.ts <dir> [records]");
+const records = Number(process.argv[3] ?? 1_000_000);
 const persistence = await FlowPersistence.open({
   dir,
   cluster: "crash",
   node: "n1",
   commitInterval: 60_000, // committed by flush()
-  maxRecordsPerTransaction: 1_000_000, // one transaction a batch
+  maxRecordsPerTransaction: records,
 });
 let k =
   1 + Math.max(0, ...(await persistence.load()).flatMap((d) => d.buckets.map((b) => b.timestamp)));
