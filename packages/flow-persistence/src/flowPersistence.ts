@@ -255,7 +255,7 @@ export class FlowPersistence {
           maxDbs: DATABASES.length + 2,
           // lmdb's overlapping sync (a commit flushed to disk after its write lock, by another
           // thread) crashed the process, now and then, when an environment was closed and its
-          // directory opened again at once: 3 of 7 runs of 400 seeds of the model test under
+          // directory opened again at once: 4 of 7 runs of 400 seeds of the model test under
           // load, against 0 of 8 without it. A commit is flushed inside its transaction.
           overlappingSync: false,
         });
