@@ -14,6 +14,7 @@ import {
   type Subscription,
 } from "rxjs";
 import type { ClusterMembership, NodeId } from "./cluster.js";
+import { createEtcdKeyLayout, type EtcdKeyLayout } from "./internal/etcd/keyLayout.js";
 import {
   activeTermStreams,
   changeType,
@@ -104,28 +105,12 @@ interface PendingWrite {
   readonly reject: (error: unknown) => void;
 }
 
-const CANDIDATES = "c/";
-const NODES = "n/";
-const ACTIVATIONS = "a/";
-
-/** The smallest key greater than every key starting with `prefix`. */
-function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    const byte = end[i] as number;
-    if (byte < 0xff) {
-      end[i] = byte + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
-}
-
 /**
  * Connects the local node to mastership in etcd.
  *
- * @remarks Layout under `prefix`: `n/<node>` (the node, under its lease, value = lease id),
- * `c/<key>/<node>` (a candidacy, under the lease), `a/<key>` (the newest activated term).
+ * @remarks Layout under `prefix` (owned by `internal/etcd/keyLayout.ts`): `n/<node>` (the
+ * node, under its lease, value = lease id), `c/<key>/<node>` (a candidacy, under the lease),
+ * `a/<key>` (the newest activated term).
  * Master = the candidacy with the lowest create revision, backups = the others in revision
  * order, term = the master candidacy's create revision. Every node watches the whole prefix
  * and computes the same answer. Balance: a node that masters at least two keys more than
@@ -166,7 +151,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   readonly #infos$ = infoStreams<K>(this);
   /** `activeTerm$` of every key, from one subscription to `activations$`. */
   readonly #activeTerms$ = activeTermStreams<K>(this);
-  readonly #prefix: string;
+  readonly #keys: EtcdKeyLayout<K>;
   readonly #scheduler: SchedulerLike;
   readonly #balanceDelay: number;
   readonly #batchSize: number;
@@ -226,8 +211,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     this.backupCount = options.backupCount ?? Number.POSITIVE_INFINITY;
     this.#ttl = options.leaseTtl ?? 5;
     this.#termFloor = options.termFloor ?? 0;
-    const prefix = options.prefix ?? "/flowstore/mastership/";
-    this.#prefix = prefix.endsWith("/") ? prefix : `${prefix}/`;
+    this.#keys = createEtcdKeyLayout<K>(options.prefix ?? "/flowstore/mastership/");
     this.#scheduler = options.scheduler ?? asyncScheduler;
     this.#balanceDelay = options.balanceDelay ?? 150;
     this.#leaseMargin = options.leaseMargin ?? 500;
@@ -268,9 +252,11 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   // ---- start-up ---------------------------------------------------------------------------
 
   async start(): Promise<void> {
-    const prefix = Buffer.from(this.#prefix);
     if (this.#termFloor > 0) {
-      const probe = await this.#client.kv.range({ key: prefix, count_only: true });
+      const probe = await this.#client.kv.range({
+        key: Buffer.from(this.#keys.prefix),
+        count_only: true,
+      });
       const revision = Number(probe.header.revision);
       if (revision < this.#termFloor) {
         throw new MastershipError(
@@ -280,7 +266,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
       }
     }
     await this.#acquireLease();
-    const snapshot = await this.#client.kv.range({ key: prefix, range_end: prefixEnd(prefix) });
+    const snapshot = await this.#client.kv.range(this.#keys.range());
     const touched = new Set<K>();
     for (const kv of snapshot.kvs) this.#apply("Put", kv, touched);
     this.#appliedRevision = Number(snapshot.header.revision);
@@ -288,7 +274,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     this.#started = true;
     const watcher = await this.#client
       .watch()
-      .prefix(this.#prefix)
+      .prefix(this.#keys.prefix)
       .startRevision(String(this.#appliedRevision + 1))
       .create();
     this.#watcher = watcher;
@@ -331,7 +317,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     });
     this.#leaseConfirmedAt = askedAt;
     this.#armWatchdog(askedAt + this.#ttl * 1000 - this.#scheduler.now());
-    await lease.put(`${this.#prefix}${NODES}${this.localNode}`).value(id);
+    await lease.put(this.#keys.node(this.localNode)).value(id);
   }
 
   leaseFreshUntil(): number {
@@ -360,16 +346,11 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   }
 
   #apply(type: string, kv: IKeyValue, touched: Set<K>): void {
-    const full = kv.key.toString();
-    if (!full.startsWith(this.#prefix)) return;
-    const path = full.slice(this.#prefix.length);
+    const path = this.#keys.parse(kv.key.toString());
+    if (path === undefined) return;
     const put = type === "Put";
-    if (path.startsWith(CANDIDATES)) {
-      const rest = path.slice(CANDIDATES.length);
-      const slash = rest.lastIndexOf("/");
-      if (slash <= 0) return;
-      const key = rest.slice(0, slash) as K;
-      const node = rest.slice(slash + 1) as NodeId;
+    if (path.kind === "candidate") {
+      const { key, node } = path;
       const candidates = this.#candidates.get(key) ?? new Map<NodeId, number>();
       if (put) {
         this.#candidates.set(key, candidates);
@@ -378,8 +359,8 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
         candidates.delete(node);
       }
       touched.add(key);
-    } else if (path.startsWith(NODES)) {
-      const node = path.slice(NODES.length) as NodeId;
+    } else if (path.kind === "node") {
+      const { node } = path;
       if (put) {
         const lease = kv.value.toString();
         if (this.#nodes.get(node) !== lease && this.#started) this.#cameUp(node);
@@ -390,8 +371,8 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
         this.#upTimers.get(node)?.unsubscribe();
         this.#upTimers.delete(node);
       }
-    } else if (path.startsWith(ACTIVATIONS) && put) {
-      const key = path.slice(ACTIVATIONS.length) as K;
+    } else if (path.kind === "activation" && put) {
+      const { key } = path;
       const term = Number(kv.value.toString());
       if (!Number.isSafeInteger(term)) return;
       this.#activeTerms.set(key, term);
@@ -465,7 +446,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   // ---- candidacies ------------------------------------------------------------------------
 
   #candidateKey(key: K): string {
-    return `${this.#prefix}${CANDIDATES}${key}/${this.localNode}`;
+    return this.#keys.candidate(key, this.localNode);
   }
 
   /** Queues a candidacy write; writes go out in batched transactions. */
@@ -725,7 +706,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
         success: [
           {
             request_put: {
-              key: Buffer.from(`${this.#prefix}${ACTIVATIONS}${key}`),
+              key: Buffer.from(this.#keys.activation(key)),
               value: Buffer.from(String(term)),
             },
           },
