@@ -46,6 +46,8 @@ Both:
                             --local N, DIR/n1 … DIR/nN. A full restart keeps every flow
                             committed before it; a directory of another cluster or node is refused
   --commit-interval MS      --data-dir: how often changes are committed to disk (default 100)
+  --max-disk-lag MS         --data-dir: past this disk lag writes get 503 until it catches up,
+                            so a write acknowledged longer ago is on disk (default 1000)
   --rebalance-delay MS      a returning node gets devices back after this long up (default 2000)
   --max-moves N             balancing moves at most N devices per --move-interval (default 100)
   --move-interval MS        the window of --max-moves (default 1000)
@@ -98,6 +100,7 @@ const flags = {
   "rebalance-delay": { type: "string" },
   "data-dir": { type: "string" },
   "commit-interval": { type: "string" },
+  "max-disk-lag": { type: "string" },
   "max-moves": { type: "string" },
   "move-interval": { type: "string" },
   "log-level": { type: "string" },
@@ -125,6 +128,7 @@ const STORE = new Set([
   "requestTimeout",
   "syncTimeout",
   "minSyncBackups",
+  "maxDiskLag",
 ]);
 /** Store settings given as words, not numbers. */
 const STORE_WORDS = new Set(["replication", "underReplicated"]);

@@ -127,6 +127,45 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
     "Sync batches acknowledged by fewer backups than --min-sync-backups (too few alive, or too slow).",
     (s) => s.underReplicatedBatches,
   );
+  // --data-dir: how far the disk is behind, and what was written to it.
+  new Gauge({
+    name: "flowstore_disk_lag_seconds",
+    help: "Age of the oldest change not yet committed to disk (--data-dir; 0 without it).",
+    registers,
+    collect() {
+      this.set((store.stats().persistence?.lagMs ?? 0) / 1000);
+    },
+  });
+  const diskCounter = (
+    name: string,
+    help: string,
+    read: (p: NonNullable<ReturnType<EcFlowRuleStore["stats"]>["persistence"]>) => number,
+  ) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        const persistence = store.stats().persistence;
+        if (persistence !== undefined) this.inc(read(persistence));
+      },
+    });
+  diskCounter(
+    "flowstore_disk_commits_total",
+    "Commits of changed buckets to disk.",
+    (p) => p.commits,
+  );
+  diskCounter(
+    "flowstore_disk_entries_total",
+    "Flow entries written to (or removed from) disk.",
+    (p) => p.entries,
+  );
+  diskCounter(
+    "flowstore_disk_failures_total",
+    "Commits to disk that failed (retried with the next).",
+    (p) => p.failures,
+  );
   replicationCounter(
     "flowstore_anti_entropy_messages_total",
     "Anti-entropy summary messages sent.",

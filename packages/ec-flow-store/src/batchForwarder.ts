@@ -125,7 +125,8 @@ export function refusalCode(code: string): FlowStoreErrorCode {
     code === "STALE_TERM" ||
     code === "CLOSED" ||
     code === "NO_MASTER" ||
-    code === "UNDER_REPLICATED"
+    code === "UNDER_REPLICATED" ||
+    code === "OVERLOADED"
     ? code
     : "UNAVAILABLE";
 }

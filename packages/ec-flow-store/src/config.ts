@@ -65,6 +65,13 @@ export const StoreConfigSchema = z
      * and reports it under-replicated; `refuse` fails it with `UNDER_REPLICATED`.
      */
     underReplicated: z.enum(["serve", "refuse"]).default("serve"),
+    /**
+     * With persistence: past this many ms between the oldest change not yet on disk and now,
+     * a master refuses new batches with `OVERLOADED` (REST: 503 with Retry-After) until the
+     * disk catches up — so a write acknowledged longer ago than this is on disk, even when
+     * writes come faster than the disk takes them.
+     */
+    maxDiskLag: positiveMs("maxDiskLag").default(1000),
   })
   .strict();
 

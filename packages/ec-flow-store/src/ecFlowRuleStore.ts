@@ -206,8 +206,8 @@ export class EcFlowRuleStore {
     masteredDevices: number;
     /** Batches this node acknowledged as master with `replication: "sync"`, and of those how many under-replicated. */
     sync: { readonly syncBatches: number; readonly underReplicatedBatches: number };
-    /** With `persistence`: commits made, and buckets and entries written to disk. */
-    persistence: Persister["stats"] | undefined;
+    /** With `persistence`: commits made, buckets and entries written, and how far the disk is behind. */
+    persistence: (Persister["stats"] & { readonly lagMs: number }) | undefined;
   } {
     let unackedBuckets = 0;
     let masteredDevices = 0;
@@ -222,7 +222,10 @@ export class EcFlowRuleStore {
       unackedBuckets,
       masteredDevices,
       sync: { ...this.#syncStats },
-      persistence: this.#persister === undefined ? undefined : { ...this.#persister.stats },
+      persistence:
+        this.#persister === undefined
+          ? undefined
+          : { ...this.#persister.stats, lagMs: this.#persister.lagMs() },
     };
   }
 
@@ -386,6 +389,13 @@ export class EcFlowRuleStore {
     const table = this.#table(batch.deviceId);
     const { replication, minSyncBackups, underReplicated, requestTimeout } = this.config;
     const sync = replication === "sync";
+    const diskLag = this.#persister?.lagMs() ?? 0;
+    if (diskLag > this.config.maxDiskLag) {
+      throw new FlowStoreError(
+        "OVERLOADED",
+        `the disk of ${this.localNode} is ${Math.round(diskLag)} ms behind (maxDiskLag ${this.config.maxDiskLag}): batch ${batch.id} was not stored; try again shortly`,
+      );
+    }
     if (
       sync &&
       underReplicated === "refuse" &&

@@ -115,6 +115,40 @@ describe("persistence", () => {
     expect(ids.length).toBe(200);
   });
 
+  it("a disk that falls behind by maxDiskLag makes the master refuse writes (OVERLOADED) until it catches up", async () => {
+    const disks = new Map<NodeId, MemoryDisk>();
+    let stalled = false;
+    const waiting: (() => void)[] = [];
+    cluster = await startSimCluster(3, [D1], {
+      config: { maxDiskLag: 500 },
+      persistence: (node) => {
+        const disk = new MemoryDisk();
+        disks.set(node, disk);
+        const flush = disk.flush.bind(disk);
+        disk.flush = async () => {
+          if (stalled) await new Promise<void>((resolve) => waiting.push(resolve));
+          await flush();
+        };
+        return { sink: disk, commitInterval: 100 };
+      },
+    });
+    const c = cluster;
+    const master = c.store(c.coordinator.mastership(D1).master!);
+    const add = (i: number) =>
+      master.storeBatch({ deviceId: D1, operations: [{ operator: "ADD", rule: rule(D1, i) }] });
+    await c.run(add(1));
+    stalled = true;
+    await c.run(add(2)); // the change the stuck commit holds
+    await c.advance(700);
+    expect(master.stats().persistence?.lagMs).toBeGreaterThan(500);
+    await expect(c.run(add(3))).rejects.toMatchObject({ code: "OVERLOADED" });
+    stalled = false;
+    for (const resume of waiting.splice(0)) resume();
+    await c.advance(300);
+    expect(master.stats().persistence?.lagMs).toBeLessThan(500);
+    await c.run(add(4));
+  });
+
   it("counter-only device reports write nothing to disk (soft state)", async () => {
     const disks = new Map<NodeId, MemoryDisk>();
     cluster = await start(disks);

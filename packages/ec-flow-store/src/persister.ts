@@ -74,6 +74,11 @@ export class Persister {
   readonly #terms = new Map<DeviceId, Term>();
   readonly #timer: Subscription;
   #committing: Promise<void> | undefined;
+  /** When the oldest change not yet committed was made (undefined: none waits). */
+  #dirtySince: number | undefined;
+  /** When the oldest change of the commit under way was made. */
+  #committingSince: number | undefined;
+  readonly #now: () => number;
   /** Commits made and buckets written, for metrics. */
   readonly stats = { commits: 0, buckets: 0, entries: 0, failures: 0 };
 
@@ -85,6 +90,7 @@ export class Persister {
   ) {
     this.#sink = options.sink;
     this.#log = log;
+    this.#now = () => scheduler.now();
     for (const device of options.loaded ?? []) {
       const stamps = new Map<number, Stamp>();
       for (const b of device.buckets)
@@ -99,6 +105,7 @@ export class Persister {
 
   /** Bucket `bucket` of `table` changed: it goes to disk with the next commit. */
   changed(table: DeviceFlowTable, bucket: number): void {
+    this.#dirtySince ??= this.#now();
     let indices = this.#dirty.get(table);
     if (indices === undefined) {
       indices = new Set();
@@ -110,6 +117,8 @@ export class Persister {
   /** Hands every changed bucket (and every newer term) to the sink and commits; one commit at a time. */
   commit(tables: Iterable<DeviceFlowTable>): Promise<void> {
     if (this.#committing !== undefined) return this.#committing;
+    this.#committingSince = this.#dirtySince;
+    this.#dirtySince = undefined;
     const run = async () => {
       for (const table of tables) {
         const term = table.fence.knownTerm;
@@ -128,11 +137,15 @@ export class Persister {
     };
     this.#committing = run()
       .catch((error: unknown) => {
+        // The sink keeps what it could not commit staged for the next one: still behind.
+        const since = this.#committingSince;
+        if (since !== undefined) this.#dirtySince = Math.min(this.#dirtySince ?? since, since);
         this.stats.failures++;
         this.#log.error("could not write the flow tables to disk", { error: String(error) });
       })
       .finally(() => {
         this.#committing = undefined;
+        this.#committingSince = undefined;
       });
     return this.#committing;
   }
@@ -187,6 +200,15 @@ export class Persister {
       whole: true,
     });
     this.stats.entries += entries.length;
+  }
+
+  /**
+   * How far the disk is behind, in ms: the age of the oldest change not yet committed (0 when
+   * everything is). A write acknowledged longer ago than this is on disk.
+   */
+  lagMs(): number {
+    const oldest = this.#committingSince ?? this.#dirtySince;
+    return oldest === undefined ? 0 : this.#now() - oldest;
   }
 
   /** Commits everything changed so far: after the commit under way, one more. */

@@ -1,20 +1,42 @@
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
 import { defineScenario, type Summary } from "../harness.js";
-import { get, postFlows, postSingles, startLocalCluster } from "../product.js";
+import { get, postFlows, postSingles, scrape, startLocalCluster, sumMetric } from "../product.js";
 import { percentile } from "../stats.js";
 import { benchDevice } from "../workload.js";
 
 /**
  * What durability costs a user, on `flowstore-node --local 3` through REST: the same writes
  * with `--replication async` (the default: acknowledged once the master applied them) and
- * `sync` (once a backup holds them too), in the same run.
+ * `sync` (once a backup holds them too), and without and with `--data-dir`, in the same run;
+ * then a full restart (kill -9 of the process, a new one on the same directory) with a large
+ * table: how long until it serves every flow again.
  */
 
 const BATCH = 1000;
 
+/** Bytes of the files under `dir`. */
+function diskBytes(dir: string): number {
+  let bytes = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true }))
+    if (entry.isFile()) bytes += statSync(path.join(entry.parentPath, entry.name)).size;
+  return bytes;
+}
+
+/** The port of `device`'s master among `ports`, and of another node. */
+async function roles(ports: readonly number[], device: string) {
+  const answer = await get(ports[0]!, `/onos/v1/mastership/${device}/master`);
+  const { nodeId } = JSON.parse(answer.body) as { nodeId: string };
+  const master = ports[Number(nodeId.replace(/^n/, "")) - 1]!;
+  return { master, other: ports.find((p) => p !== master)! };
+}
+
 export const durabilityScenario = defineScenario({
   name: "durability",
   description:
-    "replication async vs sync on flowstore-node --local 3: REST batches and single-flow POSTs through a non-master, throughput and latency of each mode, in the same run",
+    "what durability costs on flowstore-node --local 3: replication async vs sync (batches, single-flow POSTs, latency), memory only vs --data-dir (batches), and a full restart with a large table (time until every flow is served, disk bytes per flow)",
   async run(ctx) {
     const flows = ctx.quick ? 30_000 : 100_000;
     const singleSeconds = ctx.quick ? 6 : 15;
@@ -28,10 +50,7 @@ export const durabilityScenario = defineScenario({
         log: (line) => ctx.progress(line),
       });
       try {
-        const answer = await get(node.restPorts[0]!, `/onos/v1/mastership/${device}/master`);
-        const { nodeId } = JSON.parse(answer.body) as { nodeId: string };
-        const master = node.restPorts[Number(nodeId.replace(/^n/, "")) - 1];
-        const other = node.restPorts.find((p) => p !== master)!;
+        const { other } = await roles(node.restPorts, device);
         let offset = 0;
         const batches = await ctx.sample(
           `${mode}: batches of 1,000 through a non-master, 2 clients`,
@@ -64,6 +83,101 @@ export const durabilityScenario = defineScenario({
         await node.stop();
       }
     }
+    // ---- persistence: the same batches without and with --data-dir -------------------------
+    const rates = new Map<string, Summary>();
+    for (const persisted of [false, true]) {
+      const dir = mkdtempSync(path.join(tmpdir(), "flowstore-durability-"));
+      const label = persisted ? "--data-dir" : "memory only";
+      const node = await startLocalCluster({
+        nodes: 3,
+        devices: 2,
+        config: persisted ? { dataDir: dir } : {},
+        log: (line) => ctx.progress(line),
+      });
+      try {
+        const { other } = await roles(node.restPorts, device);
+        let offset = 0;
+        rates.set(
+          label,
+          await ctx.sample(
+            `${label}: batches of 1,000 through a non-master, 2 clients`,
+            "flows/s",
+            async () => {
+              const { seconds } = await postFlows(other, device, flows, {
+                batch: BATCH,
+                clients: 2,
+                offset,
+              });
+              offset += flows;
+              return flows / seconds;
+            },
+            { runs: 3, warmup: 1, better: "higher" },
+          ),
+        );
+      } finally {
+        await node.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    ctx.ratio(
+      "--data-dir batches / memory-only batches",
+      rates.get("--data-dir")!,
+      rates.get("memory only")!,
+      "goal ≥ 0.7",
+    );
+
+    // ---- a full restart with a large table ------------------------------------------------
+    const stored = ctx.quick ? 200_000 : 1_000_000;
+    const dir = mkdtempSync(path.join(tmpdir(), "flowstore-restart-"));
+    try {
+      const config = { dataDir: dir };
+      const first = await startLocalCluster({ nodes: 3, devices: 2, config });
+      try {
+        const { other } = await roles(first.restPorts, device);
+        const started = performance.now();
+        await postFlows(other, device, stored, { batch: BATCH, clients: 2, offset: 50_000_000 });
+        ctx.progress(
+          `stored ${stored.toLocaleString("en")} flows in ${Math.round((performance.now() - started) / 1000)} s`,
+        );
+        // A write acknowledged more than maxDiskLag (1 s) + a commit interval (0.1 s) before
+        // a kill is on disk: the node refuses writes while its disk is further behind.
+        await new Promise((resolve) => setTimeout(resolve, 1200));
+      } finally {
+        await first.stop(); // SIGKILL: every node of the process at once
+      }
+      const bytes = diskBytes(dir);
+      ctx.record("disk bytes per flow (three nodes' copies)", "B", bytes / stored, {
+        better: "lower",
+      });
+      ctx.record("disk bytes per flow copy", "B", bytes / stored / 3, { better: "lower" });
+      const restartedAt = performance.now();
+      const second = await startLocalCluster({ nodes: 3, devices: 2, config });
+      try {
+        let served = 0;
+        const deadline = performance.now() + 120_000;
+        while (served < stored && performance.now() < deadline) {
+          served = (await scrape(second)).reduce(
+            (sum, metrics) => sum + sumMetric(metrics, "flowstore_flows"),
+            0,
+          );
+          if (served < stored) await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        ctx.record(
+          `full restart with ${stored.toLocaleString("en")} flows: until every flow is served`,
+          "s",
+          served >= stored ? (performance.now() - restartedAt) / 1000 : Number.NaN,
+          { better: "lower", note: "goal ≤ 10 s at 1,000,000" },
+        );
+        ctx.record("flows served after the restart / acknowledged before", "×", served / stored, {
+          better: "higher",
+        });
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
     const async = results.get("async")!;
     const sync = results.get("sync")!;
     ctx.ratio("sync batches / async batches", sync.batches, async.batches, "goal ≥ 0.5");
