@@ -165,8 +165,14 @@ export const durabilityScenario = defineScenario({
         ctx.record(
           `full restart with ${stored.toLocaleString("en")} flows: until every flow is served`,
           "s",
-          served >= stored ? (performance.now() - restartedAt) / 1000 : Number.NaN,
-          { better: "lower", note: "goal ≤ 10 s at 1,000,000" },
+          (performance.now() - restartedAt) / 1000,
+          {
+            better: "lower",
+            note:
+              served >= stored
+                ? "goal ≤ 10 s at 1,000,000"
+                : `gave up: ${served.toLocaleString("en")} of ${stored.toLocaleString("en")} served`,
+          },
         );
         ctx.record("flows served after the restart / acknowledged before", "×", served / stored, {
           better: "higher",
