@@ -33,6 +33,7 @@ export {
 } from "./phiAccrualFailureDetector.js";
 export type { Random } from "./random.js";
 export { createRandom } from "./random.js";
+export type { ReconnectOptions } from "./tcp/dialer.js";
+export type { TlsSettings } from "./tcp/sockets.js";
 export type { TcpCluster, TcpClusterOptions } from "./tcpCluster.js";
 export { createTcpCluster } from "./tcpCluster.js";
-export type { ReconnectOptions, TlsSettings } from "./tcpTransport.js";

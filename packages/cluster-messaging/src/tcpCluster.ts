@@ -5,7 +5,9 @@ import { clusterNameHash, PROTOCOL_VERSION } from "./handshake.js";
 import { consoleLogger } from "./logger.js";
 import type { NodeId } from "./node.js";
 import type { Random } from "./random.js";
-import { type ReconnectOptions, TcpTransport, type TlsSettings } from "./tcpTransport.js";
+import type { ReconnectOptions } from "./tcp/dialer.js";
+import type { TlsSettings } from "./tcp/sockets.js";
+import { TcpTransport } from "./tcp/transport.js";
 
 /** Options of {@link createTcpCluster}. */
 export interface TcpClusterOptions extends ClusterNodeOptions {

@@ -7,8 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createRecordingLogger } from "./logger.js";
 import type { NodeId } from "./node.js";
+import type { TlsSettings } from "./tcp/sockets.js";
 import { createTcpCluster, type TcpCluster } from "./tcpCluster.js";
-import type { TlsSettings } from "./tcpTransport.js";
 import { freePorts, ids, loopbackConfig, text, utf8, waitFor } from "./testing/support.js";
 
 const namespace = createNamespace("tls").register(1, "X", z.number()).build();
