@@ -14,7 +14,9 @@ import {
   type Subscription,
 } from "rxjs";
 import type { ClusterMembership, NodeId } from "./cluster.js";
+import { CandidacyWriter } from "./internal/etcd/candidacyWriter.js";
 import { createEtcdKeyLayout, type EtcdKeyLayout } from "./internal/etcd/keyLayout.js";
+import { RevisionWaiters } from "./internal/etcd/revisionWaiters.js";
 import {
   activeTermStreams,
   changeType,
@@ -99,12 +101,6 @@ export interface EtcdMastership<K extends string> extends Mastership<K> {
   abandon(): Promise<void>;
 }
 
-interface PendingWrite {
-  readonly key: string;
-  readonly resolve: (revision: number) => void;
-  readonly reject: (error: unknown) => void;
-}
-
 /**
  * Connects the local node to mastership in etcd.
  *
@@ -155,8 +151,8 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   readonly #scheduler: SchedulerLike;
   readonly #balanceDelay: number;
   readonly #batchSize: number;
-  readonly #concurrency: number;
   readonly #client: Etcd3;
+  readonly #writer: CandidacyWriter;
   readonly #membership: ClusterMembership | undefined;
 
   readonly #events = new Subject<MastershipEvent<K>>();
@@ -201,10 +197,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   #recovering = false;
   #closed = false;
 
-  #appliedRevision = 0;
-  readonly #revisionWaiters: { revision: number; resolve: () => void }[] = [];
-  readonly #writeQueue: PendingWrite[] = [];
-  #writesInFlight = 0;
+  readonly #revisions = new RevisionWaiters();
 
   constructor(options: EtcdMastershipOptions) {
     this.localNode = options.node;
@@ -225,7 +218,6 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
       );
     }
     this.#batchSize = options.writeBatchSize ?? 128;
-    this.#concurrency = options.writeConcurrency ?? 4;
     this.#membership = options.membership;
     if (!(this.backupCount >= 0))
       throw new MastershipError("INVALID_ARGUMENT", "backupCount must be ≥ 0");
@@ -246,6 +238,13 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 5000 }),
       ...options.clientOptions,
       hosts: [...options.endpoints],
+    });
+    this.#writer = new CandidacyWriter({
+      client: this.#client,
+      node: this.localNode,
+      lease: () => (this.#leaseOk ? this.#leaseId : undefined),
+      batchSize: this.#batchSize,
+      concurrency: options.writeConcurrency ?? 4,
     });
   }
 
@@ -269,13 +268,13 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     const snapshot = await this.#client.kv.range(this.#keys.range());
     const touched = new Set<K>();
     for (const kv of snapshot.kvs) this.#apply("Put", kv, touched);
-    this.#appliedRevision = Number(snapshot.header.revision);
+    this.#revisions.observe(Number(snapshot.header.revision));
     for (const key of touched) this.#recompute(key);
     this.#started = true;
     const watcher = await this.#client
       .watch()
       .prefix(this.#keys.prefix)
-      .startRevision(String(this.#appliedRevision + 1))
+      .startRevision(String(this.#revisions.applied + 1))
       .create();
     this.#watcher = watcher;
     watcher.on("data", (response: IWatchResponse) => this.#onWatch(response));
@@ -337,11 +336,11 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     const touched = new Set<K>();
     for (const event of response.events) {
       this.#apply(event.type, event.kv, touched);
-      this.#appliedRevision = Math.max(this.#appliedRevision, Number(event.kv.mod_revision));
+      this.#revisions.observe(Number(event.kv.mod_revision));
     }
-    this.#appliedRevision = Math.max(this.#appliedRevision, Number(response.header.revision));
+    this.#revisions.observe(Number(response.header.revision));
     for (const key of touched) this.#recompute(key);
-    this.#releaseWaiters();
+    this.#revisions.release();
     if (touched.size > 0) this.#scheduleBalance();
   }
 
@@ -428,21 +427,6 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     if (type !== undefined && !this.#closed) this.#events.next({ type, key, info: shown });
   }
 
-  #waitForRevision(revision: number): Promise<void> {
-    if (this.#appliedRevision >= revision) return Promise.resolve();
-    return new Promise((resolve) => this.#revisionWaiters.push({ revision, resolve }));
-  }
-
-  #releaseWaiters(): void {
-    for (let i = this.#revisionWaiters.length - 1; i >= 0; i--) {
-      const waiter = this.#revisionWaiters[i];
-      if (waiter !== undefined && waiter.revision <= this.#appliedRevision) {
-        this.#revisionWaiters.splice(i, 1);
-        waiter.resolve();
-      }
-    }
-  }
-
   // ---- candidacies ------------------------------------------------------------------------
 
   #candidateKey(key: K): string {
@@ -451,39 +435,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
 
   /** Queues a candidacy write; writes go out in batched transactions. */
   #write(key: K): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      this.#writeQueue.push({ key: this.#candidateKey(key), resolve, reject });
-      this.#pump();
-    });
-  }
-
-  #pump(): void {
-    while (this.#writesInFlight < this.#concurrency && this.#writeQueue.length > 0) {
-      const batch = this.#writeQueue.splice(0, this.#batchSize);
-      this.#writesInFlight++;
-      void this.#commit(batch).finally(() => {
-        this.#writesInFlight--;
-        this.#pump();
-      });
-    }
-  }
-
-  async #commit(batch: readonly PendingWrite[]): Promise<void> {
-    try {
-      const lease = this.#leaseId;
-      if (lease === undefined || !this.#leaseOk)
-        throw new MastershipError("UNAVAILABLE", "no lease");
-      const value = Buffer.from(this.localNode);
-      const response = await this.#client.kv.txn({
-        success: batch.map((write) => ({
-          request_put: { key: Buffer.from(write.key), value, lease },
-        })),
-      });
-      const revision = Number(response.header.revision);
-      for (const write of batch) write.resolve(revision);
-    } catch (error) {
-      for (const write of batch) write.reject(error);
-    }
+    return this.#writer.write(this.#candidateKey(key));
   }
 
   async requestRoleFor(key: K): Promise<ReplicaInfo> {
@@ -492,7 +444,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     this.#requested.add(key);
     if (!this.#candidates.get(key)?.has(this.localNode)) {
       try {
-        await this.#waitForRevision(await this.#write(key));
+        await this.#revisions.wait(await this.#write(key));
       } catch (error) {
         throw new MastershipError("UNAVAILABLE", `cannot campaign for ${key}`, { cause: error });
       }
@@ -507,7 +459,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
       const response = await this.#client.kv.deleteRange({
         key: Buffer.from(this.#candidateKey(key)),
       });
-      await this.#waitForRevision(Number(response.header.revision));
+      await this.#revisions.wait(Number(response.header.revision));
     } catch (error) {
       throw new MastershipError("UNAVAILABLE", `cannot relinquish ${key}`, { cause: error });
     }
@@ -610,7 +562,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
         const revisions = await Promise.all(
           batch.filter((key) => this.#requested.has(key)).map((key) => this.#write(key)),
         );
-        await this.#waitForRevision(Math.max(0, ...revisions));
+        await this.#revisions.wait(Math.max(0, ...revisions));
       }
     } finally {
       this.#balancing = false;
@@ -713,7 +665,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
         ],
       });
       if (!response.succeeded) return false;
-      await this.#waitForRevision(Number(response.header.revision));
+      await this.#revisions.wait(Number(response.header.revision));
       return true;
     } catch (error) {
       throw new MastershipError("UNAVAILABLE", `cannot activate term ${term} of ${key}`, {
@@ -779,9 +731,8 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     if (revoke) await lease?.revoke().catch(() => undefined);
     else lease?.release();
     await this.#watcher?.cancel().catch(() => undefined);
-    for (const write of this.#writeQueue.splice(0))
-      write.reject(new MastershipError("CLOSED", "closed"));
-    for (const waiter of this.#revisionWaiters.splice(0)) waiter.resolve();
+    this.#writer.close();
+    this.#revisions.releaseAll();
     this.#client.close();
     this.#events.complete();
     this.#activations.complete();
