@@ -472,7 +472,7 @@ describe("opening a data directory", () => {
   async function writeHeader(value: unknown): Promise<void> {
     const body = pack(value);
     const bytes = new Uint8Array([0x01, 0xf4, ...body]);
-    const root = open({ path: dir });
+    const root = open({ path: dir, overlappingSync: false });
     await root.openDB("header", { encoding: "binary" }).put("store", bytes);
     await root.close();
   }
@@ -531,7 +531,7 @@ describe("opening a data directory", () => {
 describe("loading records that do not decode", () => {
   /** Writes one record straight into a database of the closed directory. */
   async function poke(db: string, key: Key, bytes: Uint8Array): Promise<void> {
-    const root = open({ path: dir });
+    const root = open({ path: dir, overlappingSync: false });
     await root.openDB(db, { encoding: "binary" }).put(key, bytes);
     await root.close();
   }
