@@ -1,5 +1,7 @@
 import { Observable, type SchedulerLike, type Subscriber, Subscription } from "rxjs";
 import type { ReplyStatus } from "./frame.js";
+import { LoopbackLink } from "./internal/loopbackLink.js";
+import { type Expirable, TimeoutQueue } from "./internal/timeoutQueue.js";
 import type { Link, LinkHandler } from "./link.js";
 import type { Logger } from "./logger.js";
 import type {
@@ -11,7 +13,6 @@ import type {
 } from "./messaging.js";
 import { MessagingError } from "./messagingError.js";
 import type { NodeId } from "./node.js";
-import { type Expirable, TimeoutQueue } from "./timeoutQueue.js";
 
 const NO_REPLY = -1;
 const EMPTY = new Uint8Array(0);
@@ -413,34 +414,6 @@ class Inbound implements InboundMessage {
     this.#answered = true;
     this.owner.sendReply(this, this.link, this.requestId, status, textEncoder.encode(reason));
   }
-}
-
-/**
- * The in-process path to the local node: asynchronous like a network (a microtask later),
- * with the payload copied so neither side sees the other's later mutations.
- */
-class LoopbackLink implements Link {
-  constructor(
-    readonly peer: NodeId,
-    private readonly handler: LinkHandler,
-  ) {}
-
-  oneWay(subject: string, payload: Uint8Array): void {
-    const copy = payload.slice();
-    queueMicrotask(() => this.handler.oneWay(this, subject, copy));
-  }
-
-  request(id: number, subject: string, payload: Uint8Array): void {
-    const copy = payload.slice();
-    queueMicrotask(() => this.handler.request(this, id, subject, copy));
-  }
-
-  reply(id: number, status: ReplyStatus, payload: Uint8Array): void {
-    const copy = payload.slice();
-    queueMicrotask(() => this.handler.reply(this, id, status, copy));
-  }
-
-  heartbeat(): void {}
 }
 
 function checkSubject(subject: string): string {
