@@ -1,3 +1,5 @@
+import { CodedError } from "@flowstore/serializers";
+
 /** Why a data directory was refused, or why a persistence operation failed. */
 export type PersistenceErrorCode =
   /** The directory belongs to another cluster: its meta record names a different cluster. */
@@ -33,30 +35,24 @@ export interface PersistenceErrorOptions {
 
 /**
  * The typed error of `@flowstore/flow-persistence`: a refused data directory, an unreadable
- * record, a failed commit.
+ * record, a failed commit. `PersistenceError.is(error, code?)` is the guard (from
+ * `CodedError`, the base of every flowstore error).
  *
  * @remarks `open` refuses a directory rather than repair or overwrite it: a node that
  * started on another node's or another cluster's tables, or on a half-readable copy, would
  * serve them as its own. The message names the directory and what is wrong, so the operator
  * can move it away.
  */
-export class PersistenceError extends Error {
+export class PersistenceError extends CodedError<PersistenceErrorCode> {
   override readonly name = "PersistenceError";
-  readonly code: PersistenceErrorCode;
   readonly dir: string;
   readonly device: string | undefined;
   readonly bucket: number | undefined;
 
   constructor(code: PersistenceErrorCode, message: string, options: PersistenceErrorOptions) {
-    super(message, { cause: options.cause });
-    this.code = code;
+    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
     this.dir = options.dir;
     this.device = options.device;
     this.bucket = options.bucket;
-  }
-
-  /** Whether `error` is a `PersistenceError` (with `code`, when given): a guard, not a cast. */
-  static is(error: unknown, code?: PersistenceErrorCode): error is PersistenceError {
-    return error instanceof PersistenceError && (code === undefined || error.code === code);
   }
 }
