@@ -14,6 +14,7 @@ import {
   type Subscription,
 } from "rxjs";
 import type { ClusterMembership, NodeId } from "./cluster.js";
+import { planHandoffs } from "./internal/etcd/balance.js";
 import { CandidacyWriter } from "./internal/etcd/candidacyWriter.js";
 import { createEtcdKeyLayout, type EtcdKeyLayout } from "./internal/etcd/keyLayout.js";
 import { RevisionWaiters } from "./internal/etcd/revisionWaiters.js";
@@ -481,48 +482,6 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     }, this.#balanceDelay);
   }
 
-  /** The local node's keys it should hand to their next candidate, as in the class remarks. */
-  #planHandoffs(): K[] {
-    const me = this.localNode;
-    const mine = [...(this.#mastered.get(me) ?? [])].sort();
-    const group = new Set<NodeId>();
-    for (const candidates of this.#candidates.values())
-      for (const node of candidates.keys()) if (this.#settled(node)) group.add(node);
-    group.add(me);
-    const planned = new Map<NodeId, number>();
-    for (const node of group) planned.set(node, this.#mastered.get(node)?.size ?? 0);
-    const count = (node: NodeId | undefined): number =>
-      node === undefined ? 0 : (planned.get(node) ?? 0);
-    const give = (key: K, to: NodeId, out: K[]): void => {
-      out.push(key);
-      planned.set(me, count(me) - 1);
-      planned.set(to, count(to) + 1);
-    };
-    const handoffs: K[] = [];
-    for (const key of mine) {
-      const next = this.#infos.get(key)?.backups[0];
-      if (next !== undefined && group.has(next) && count(me) - count(next) >= 2)
-        give(key, next, handoffs);
-    }
-    if (handoffs.length > 0) return handoffs;
-    // No next candidate is much less busy. If some node further back in a key's order is,
-    // hand a few such keys to a next candidate no busier than us: it passes them on the same
-    // way (each pass moves the giver to the back), so keys reach nodes deep in the order —
-    // those that joined last, beyond the backups anyone sees.
-    const least = Math.min(...[...group].map(count));
-    let budget = Math.floor((count(me) - least) / 2);
-    for (const key of mine) {
-      if (budget <= 0) break;
-      const [next, ...further] = this.#infos.get(key)?.backups ?? [];
-      if (next === undefined || !group.has(next) || count(next) > count(me)) continue;
-      if (further.some((node) => group.has(node) && count(me) - count(node) >= 2)) {
-        give(key, next, handoffs);
-        budget--;
-      }
-    }
-    return handoffs;
-  }
-
   async balance(): Promise<void> {
     this.#assertOpen();
     if (this.#balancing) {
@@ -535,7 +494,13 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
       const now = this.#scheduler.now();
       this.#moveTimes = this.#moveTimes.filter((at) => at > now - this.#moveInterval);
       const budget = this.#maxMoves - this.#moveTimes.length;
-      const planned = this.#planHandoffs();
+      const planned = planHandoffs<K>({
+        me: this.localNode,
+        candidates: this.#candidates,
+        infos: this.#infos,
+        mastered: this.#mastered,
+        settled: (node) => this.#settled(node),
+      });
       const handoffs = planned.slice(0, Math.max(0, budget));
       if (handoffs.length < planned.length) {
         // The rest waits for the window to make room; the pass after it plans afresh.
