@@ -6,8 +6,8 @@ import { DeviceDigestSchema } from "./flowBucketTable.js";
 import { decodeEntries, FlowEntryReferenceSchema, FlowEntrySchema } from "./flowEntry.js";
 import { FlowRuleSchema } from "./flowRule.js";
 import { DeviceIdSchema, FlowIdSchema } from "./ids.js";
+import { fastParser } from "./internal/fastDecode.js";
 import { LogicalTimestampSchema, timestampedSchema } from "./logicalClock.js";
-import { fastParser } from "./wire.js";
 
 /** A list of entries, decoded without zod when every entry is in this package's own form. */
 const FlowEntryListSchema = z.withParser(

@@ -16,7 +16,7 @@ import {
   uint64ToJson,
   VlanIdSchema,
 } from "./addresses.js";
-import { Interner, recordKey } from "./intern.js";
+import { Interner, recordKey } from "./internal/intern.js";
 
 const field = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>
   z.object({ type: z.literal(type), ...shape });

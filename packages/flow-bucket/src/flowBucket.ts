@@ -12,12 +12,12 @@ import {
 } from "./flowEntry.js";
 import { decodeRule, type FlowRule, FlowRuleReferenceSchema, sameFlowRule } from "./flowRule.js";
 import type { ApplicationId, FlowId } from "./ids.js";
+import { fastParser, isRecord } from "./internal/fastDecode.js";
 import {
   type LogicalClock,
   type LogicalTimestamp,
   LogicalTimestampSchema,
 } from "./logicalClock.js";
-import { fastParser, isRecord } from "./wire.js";
 
 /** Entries with one slot key: almost always one; a list only when two flow ids share the key. */
 type Slot = FlowEntry | FlowEntry[];

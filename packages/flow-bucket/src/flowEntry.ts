@@ -2,7 +2,7 @@ import { z } from "zod";
 import { isUint } from "./addresses.js";
 import { decodeRule, type FlowRule, FlowRuleReferenceSchema } from "./flowRule.js";
 import { flowRuleToJson } from "./flowRuleJson.js";
-import { fastParser, isRecord } from "./wire.js";
+import { fastParser, isRecord } from "./internal/fastDecode.js";
 
 /** Where a flow entry is in its life on the device. */
 export const FLOW_ENTRY_STATES = [

@@ -20,8 +20,8 @@ import {
   internDeviceId,
   MAX_APPLICATION_ID,
 } from "./ids.js";
+import { decodeSelector, decodeTreatment, fastParser, isRecord } from "./internal/fastDecode.js";
 import { EMPTY_TREATMENT, type Treatment, TreatmentSchema } from "./treatment.js";
-import { decodeSelector, decodeTreatment, fastParser, isRecord } from "./wire.js";
 
 /** The lowest and highest priority of a flow rule. */
 export const MIN_PRIORITY = 0;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { flat } from "./intern.js";
+import { flat } from "./internal/intern.js";
 
 /** The id of one network device (switch), e.g. `of:0000000000000001`. */
 export type DeviceId = string & { readonly __brand: "DeviceId" };

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { type Instruction, InstructionSchema } from "./instruction.js";
-import { Interner, recordKey } from "./intern.js";
+import { Interner, recordKey } from "./internal/intern.js";
 
 /**
  * What a flow rule does with a matched packet: ONOS's traffic treatment.

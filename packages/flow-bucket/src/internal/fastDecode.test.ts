@@ -23,31 +23,31 @@ import {
   uint,
   VlanIdSchema,
   withDefault,
-} from "./addresses.js";
-import { flowBucketNamespace } from "./codecs.js";
+} from "../addresses.js";
+import { flowBucketNamespace } from "../codecs.js";
 import {
   decodeSnapshot,
   FlowBucketSnapshotReferenceSchema,
   FlowBucketSnapshotSchema,
-} from "./flowBucket.js";
+} from "../flowBucket.js";
 import {
   createFlowEntry,
   decodeEntries,
   decodeEntry,
   FlowEntryReferenceSchema,
   FlowEntrySchema,
-} from "./flowEntry.js";
-import { flowIdOf } from "./flowId.js";
+} from "../flowEntry.js";
+import { flowIdOf } from "../flowId.js";
 import {
   createFlowRule,
   decodeRule,
   FlowRuleReferenceSchema,
   FlowRuleSchema,
   type FlowRuleSpec,
-} from "./flowRule.js";
-import { parseFlowRule } from "./flowRuleJson.js";
-import { flowEntry, ruleSpec } from "./testing/arbitraries.js";
-import { onosCriteria, onosTreatment } from "./testing/onosArbitraries.js";
+} from "../flowRule.js";
+import { parseFlowRule } from "../flowRuleJson.js";
+import { flowEntry, ruleSpec } from "../testing/arbitraries.js";
+import { onosCriteria, onosTreatment } from "../testing/onosArbitraries.js";
 
 /** What a peer gets: the value after msgpack, as the serializers decode it. */
 const wire = (value: unknown): unknown => unpack(pack(value));

@@ -1,16 +1,15 @@
 import { z } from "zod";
-import { type CanonicalCheck, canonicalCheckOf, holdsFreeText } from "./addresses.js";
+import { type CanonicalCheck, canonicalCheckOf, holdsFreeText } from "../addresses.js";
 import {
   type Criterion,
   CriterionSchema,
   internCriterion,
   isSharedCriterionType,
   sharedCriterion,
-} from "./criterion.js";
-import { IdentityHasher } from "./flowId.js";
-import type { DeviceId } from "./ids.js";
-import { type Instruction, InstructionSchema } from "./instruction.js";
-import { flat } from "./intern.js";
+} from "../criterion.js";
+import { IdentityHasher } from "../flowId.js";
+import type { DeviceId } from "../ids.js";
+import { type Instruction, InstructionSchema } from "../instruction.js";
 import {
   internTreatment,
   isPlainKey,
@@ -19,7 +18,8 @@ import {
   type Treatment,
   tailRank,
   treatmentKey,
-} from "./treatment.js";
+} from "../treatment.js";
+import { flat } from "./intern.js";
 
 /*
  * The fast path of decoding: what a node puts on the wire is always normalized (criteria and
