@@ -17,6 +17,7 @@ import type { ClusterMembership, NodeId } from "./cluster.js";
 import { planHandoffs } from "./internal/etcd/balance.js";
 import { CandidacyWriter } from "./internal/etcd/candidacyWriter.js";
 import { createEtcdKeyLayout, type EtcdKeyLayout } from "./internal/etcd/keyLayout.js";
+import { NodeLease } from "./internal/etcd/lease.js";
 import { RevisionWaiters } from "./internal/etcd/revisionWaiters.js";
 import {
   activeTermStreams,
@@ -142,7 +143,6 @@ export async function createEtcdMastership<K extends string>(
 class EtcdView<K extends string> implements EtcdMastership<K> {
   readonly localNode: NodeId;
   readonly backupCount: number;
-  readonly #ttl: number;
   readonly #termFloor: number;
   /** `info$` of every key, from one subscription to `events$`. */
   readonly #infos$ = infoStreams<K>(this);
@@ -182,14 +182,8 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   /** Keys the local node wants to be a candidate for. */
   readonly #requested = new Set<K>();
 
-  #lease: Lease | undefined;
-  #leaseId: string | undefined;
-  #leaseOk = false;
-  /** When the last keep-alive (or grant) that etcd answered was sent, on the scheduler. */
-  #leaseConfirmedAt = Number.NEGATIVE_INFINITY;
-  readonly #leaseMargin: number;
+  readonly #lease: NodeLease;
   #watcher: Watcher | undefined;
-  #watchdog: Subscription | undefined;
   #membershipSubscription: Subscription | undefined;
   #pendingBalance: Subscription | undefined;
   #delayedBalance: Subscription | undefined;
@@ -203,12 +197,12 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   constructor(options: EtcdMastershipOptions) {
     this.localNode = options.node;
     this.backupCount = options.backupCount ?? Number.POSITIVE_INFINITY;
-    this.#ttl = options.leaseTtl ?? 5;
+    const ttl = options.leaseTtl ?? 5;
     this.#termFloor = options.termFloor ?? 0;
     this.#keys = createEtcdKeyLayout<K>(options.prefix ?? "/flowstore/mastership/");
     this.#scheduler = options.scheduler ?? asyncScheduler;
     this.#balanceDelay = options.balanceDelay ?? 150;
-    this.#leaseMargin = options.leaseMargin ?? 500;
+    const leaseMargin = options.leaseMargin ?? 500;
     this.#rebalanceDelay = options.rebalanceDelay ?? 2000;
     this.#maxMoves = options.maxMoves ?? Number.POSITIVE_INFINITY;
     this.#moveInterval = options.moveInterval ?? 1000;
@@ -222,16 +216,16 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     this.#membership = options.membership;
     if (!(this.backupCount >= 0))
       throw new MastershipError("INVALID_ARGUMENT", "backupCount must be ≥ 0");
-    if (!(this.#leaseMargin >= 0 && this.#leaseMargin < this.#ttl * 1000)) {
+    if (!(leaseMargin >= 0 && leaseMargin < ttl * 1000)) {
       throw new MastershipError(
         "INVALID_ARGUMENT",
-        `leaseMargin must be ≥ 0 and below the lease TTL, not ${this.#leaseMargin}`,
+        `leaseMargin must be ≥ 0 and below the lease TTL, not ${leaseMargin}`,
       );
     }
-    if (!Number.isInteger(this.#ttl) || this.#ttl < 1) {
+    if (!Number.isInteger(ttl) || ttl < 1) {
       throw new MastershipError(
         "INVALID_ARGUMENT",
-        `leaseTtl must be a whole number of seconds ≥ 1, not ${this.#ttl}`,
+        `leaseTtl must be a whole number of seconds ≥ 1, not ${ttl}`,
       );
     }
     this.#client = new Etcd3({
@@ -240,10 +234,18 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
       ...options.clientOptions,
       hosts: [...options.endpoints],
     });
+    this.#lease = new NodeLease({
+      client: this.#client,
+      ttl,
+      margin: leaseMargin,
+      scheduler: this.#scheduler,
+      nodeKey: this.#keys.node(this.localNode),
+      onLost: () => this.#onLeaseLost(),
+    });
     this.#writer = new CandidacyWriter({
       client: this.#client,
       node: this.localNode,
-      lease: () => (this.#leaseOk ? this.#leaseId : undefined),
+      lease: () => this.#lease.usableId(),
       batchSize: this.#batchSize,
       concurrency: options.writeConcurrency ?? 4,
     });
@@ -265,7 +267,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
         );
       }
     }
-    await this.#acquireLease();
+    await this.#lease.acquire();
     const snapshot = await this.#client.kv.range(this.#keys.range());
     const touched = new Set<K>();
     for (const kv of snapshot.kvs) this.#apply("Put", kv, touched);
@@ -286,48 +288,9 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     this.#scheduleBalance();
   }
 
-  async #acquireLease(): Promise<void> {
-    const lease = this.#client.lease(this.#ttl);
-    this.#lease = lease;
-    const askedAt = this.#scheduler.now();
-    const id = await lease.grant();
-    if (this.#lease !== lease) return;
-    this.#leaseId = id;
-    this.#leaseOk = true;
-    // Send times of the keep-alives not answered yet, oldest first. The answers of one
-    // stream come in order, so an answer belongs to the oldest; a new stream starts afresh
-    // (an entry left over would only make the bound earlier, never later).
-    const fired: number[] = [];
-    lease.on("keepaliveEstablished", () => {
-      fired.length = 0;
-    });
-    lease.on("keepaliveFired", () => {
-      fired.push(this.#scheduler.now());
-    });
-    lease.on("keepaliveSucceeded", () => {
-      if (this.#lease !== lease) return;
-      const sentAt = fired.shift();
-      if (sentAt === undefined) return;
-      // etcd extended the lease no earlier than when we asked: it lives at least until then + TTL.
-      this.#leaseConfirmedAt = Math.max(this.#leaseConfirmedAt, sentAt);
-      this.#armWatchdog(this.#leaseConfirmedAt + this.#ttl * 1000 - this.#scheduler.now());
-    });
-    lease.on("lost", () => {
-      if (this.#lease === lease) this.#onLeaseLost();
-    });
-    this.#leaseConfirmedAt = askedAt;
-    this.#armWatchdog(askedAt + this.#ttl * 1000 - this.#scheduler.now());
-    await lease.put(this.#keys.node(this.localNode)).value(id);
-  }
-
   leaseFreshUntil(): number {
-    if (this.#closed || !this.#leaseOk) return Number.NEGATIVE_INFINITY;
-    return this.#leaseConfirmedAt + this.#ttl * 1000 - this.#leaseMargin;
-  }
-
-  #armWatchdog(delay: number): void {
-    this.#watchdog?.unsubscribe();
-    this.#watchdog = this.#scheduler.schedule(() => this.#onLeaseLost(), Math.max(0, delay));
+    if (this.#closed) return Number.NEGATIVE_INFINITY;
+    return this.#lease.freshUntil();
   }
 
   // ---- the watched state ------------------------------------------------------------------
@@ -488,7 +451,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
       this.#rebalanceAgain = true;
       return;
     }
-    if (!this.#leaseOk) return;
+    if (!this.#lease.ok) return;
     this.#balancing = true;
     try {
       const now = this.#scheduler.now();
@@ -542,13 +505,8 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
 
   /** The lease is gone or may be: stop acting on it at once, then campaign again. */
   #onLeaseLost(): void {
-    if (this.#closed || !this.#leaseOk) return;
-    this.#leaseOk = false;
-    this.#leaseConfirmedAt = Number.NEGATIVE_INFINITY;
-    this.#watchdog?.unsubscribe();
-    const old = this.#lease;
-    this.#lease = undefined;
-    old?.release();
+    if (this.#closed || !this.#lease.ok) return;
+    const old = this.#lease.drop();
     // Drop our own candidacies from our view now; etcd confirms (or we re-campaign) later.
     for (const [key, candidates] of this.#candidates) {
       if (candidates.delete(this.localNode)) this.#recompute(key);
@@ -566,12 +524,12 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
           // a re-campaign must never resurrect an old term.
           await old?.revoke().catch(() => undefined);
           if (this.#closed) return;
-          await this.#acquireLease();
+          await this.#lease.acquire();
           await Promise.all([...this.#requested].map((key) => this.#write(key)));
           this.#scheduleBalance();
           return;
         } catch {
-          this.#leaseOk = false;
+          this.#lease.invalidate();
           await new Promise<void>((resolve) =>
             this.#scheduler.schedule(() => resolve(), Math.min(2000, 100 * 2 ** attempt)),
           );
@@ -599,7 +557,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
     const info = this.#infos.get(key);
     const mine = this.#candidates.get(key)?.get(this.localNode);
     if (
-      !this.#leaseOk ||
+      !this.#lease.ok ||
       info === undefined ||
       info.master !== this.localNode ||
       info.term !== term ||
@@ -684,17 +642,12 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
   async #shutdown(revoke: boolean): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#watchdog?.unsubscribe();
     this.#pendingBalance?.unsubscribe();
     this.#delayedBalance?.unsubscribe();
     for (const timer of this.#upTimers.values()) timer.unsubscribe();
     this.#upTimers.clear();
     this.#membershipSubscription?.unsubscribe();
-    const lease = this.#lease;
-    this.#lease = undefined;
-    this.#leaseOk = false;
-    if (revoke) await lease?.revoke().catch(() => undefined);
-    else lease?.release();
+    await this.#lease.end(revoke);
     await this.#watcher?.cancel().catch(() => undefined);
     this.#writer.close();
     this.#revisions.releaseAll();
