@@ -313,7 +313,8 @@ export class FlowPersistence {
       );
     } catch (error) {
       await root.close();
-      throw error;
+      if (PersistenceError.is(error)) throw error;
+      throw corrupt(dir, `${DATA_FILE} cannot be read: ${message(error)}`, { cause: error });
     }
   }
 
@@ -405,6 +406,10 @@ export class FlowPersistence {
         words.push(key[2], key[3]);
       }
       finish();
+    } catch (error) {
+      // LMDB's own errors (a damaged page) are the directory's damage too.
+      if (PersistenceError.is(error)) throw error;
+      throw corrupt(this.dir, `${DATA_FILE} cannot be read: ${message(error)}`, { cause: error });
     } finally {
       snapshot.done();
     }
