@@ -235,7 +235,8 @@ export async function openDisk(
       dir,
       cluster,
       node: id,
-      commitInterval,
+      // The store's persister commits every `commitInterval` itself (flush), with what changed.
+      commitInterval: Number.POSITIVE_INFINITY,
       log: {
         info: (message, fields) => log.info(message, fields as Record<string, unknown>),
         warn: (message, fields) => log.warn(message, fields as Record<string, unknown>),

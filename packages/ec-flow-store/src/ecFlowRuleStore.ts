@@ -34,6 +34,7 @@ import type {
 import { type PersistedDevice, Persister, type StorePersistenceOptions } from "./persister.js";
 import { type ReplicationStats, Replicator } from "./replicator.js";
 import { type MessageOf, StoreChannel, type StoreMessaging, SUBJECTS } from "./storeMessaging.js";
+import type { FlowTableView } from "./tableView.js";
 
 /** What {@link createFlowRuleStore} needs. */
 export interface FlowRuleStoreOptions {
@@ -190,7 +191,7 @@ export class EcFlowRuleStore {
   }
 
   /** This node's own copy of a device's table (for inspection; never for writes). */
-  localTable(device: DeviceId): FlowBucketTable | undefined {
+  localTable(device: DeviceId): FlowTableView | undefined {
     return this.#tables.get(device)?.table;
   }
 

@@ -39,3 +39,4 @@ export type {
 export type { ReplicationStats } from "./replicator.js";
 export type { StoreMessaging } from "./storeMessaging.js";
 export { fromClusterMessaging } from "./storeMessaging.js";
+export type { FlowBucketView, FlowTableView } from "./tableView.js";

@@ -17,7 +17,14 @@ const require = createRequire(import.meta.url);
 const tsc = join(require.resolve("typescript/package.json"), "..", "bin", "tsc");
 
 /** The published packages, in dependency order. */
-const PACKAGES = ["serializers", "flow-bucket", "cluster-messaging", "mastership", "ec-flow-store"];
+const PACKAGES = [
+  "serializers",
+  "flow-bucket",
+  "cluster-messaging",
+  "mastership",
+  "ec-flow-store",
+  "flow-persistence",
+];
 
 /** What each example prints (one pattern per line it logs), keyed `<package>/<file>`. */
 const PRINTS: Record<string, readonly RegExp[]> = {
@@ -43,6 +50,10 @@ const PRINTS: Record<string, readonly RegExp[]> = {
   "mastership/applications": [/^1 org\.onosproject\.rest\n2 1$/m],
   "mastership/etcd": [/^n1 true$/m],
   "ec-flow-store/basic": [/^\[ '547670265897241: PENDING_ADD' \]$/m],
+  "flow-persistence/basic": [
+    /^of:0000000000000001 3 \[ '\d+: 1' \]$/m,
+    /^3 14841639068965178418$/m,
+  ],
 };
 
 /** The environment of npm and node in the project: none of pnpm's `npm_*` settings. */

@@ -1,9 +1,8 @@
+import type { FlowBucketView, FlowTableView } from "@flowstore/ec-flow-store";
 import {
   type Criterion,
   criterionToJson,
   FLOW_ENTRY_STATES,
-  type FlowBucket,
-  type FlowBucketTable,
   type FlowEntry,
   type FlowEntryState,
   type Instruction,
@@ -195,11 +194,11 @@ export function toConsoleFlow(
 
 /** A walk over one table for one filter, resumable: its matches so far and where it is. */
 interface Scan {
-  readonly table: FlowBucketTable;
+  readonly table: FlowTableView;
   readonly version: number;
   readonly filter: FlowFilter;
   readonly matched: FlowEntry[];
-  readonly buckets: readonly FlowBucket[];
+  readonly buckets: readonly FlowBucketView[];
   bucket: number;
   inner: Iterator<FlowEntry> | undefined;
   done: boolean;
@@ -253,7 +252,7 @@ export class FlowPager {
   /** The entries `offset … offset+limit` of `table` passing `filter`, and how many pass. */
   page(
     device: string,
-    table: FlowBucketTable,
+    table: FlowTableView,
     filter: FlowFilter,
     offset: number,
     limit: number,
@@ -276,7 +275,7 @@ export class FlowPager {
     this.#scans.clear();
   }
 
-  #scan(device: string, table: FlowBucketTable, filter: FlowFilter): Scan {
+  #scan(device: string, table: FlowTableView, filter: FlowFilter): Scan {
     const key = `${device}|${filter.state ?? ""}|${filter.appId ?? ""}|${filter.priority ?? ""}|${filter.text ?? ""}`;
     const cached = this.#scans.get(key);
     this.#scans.delete(key);
@@ -349,7 +348,7 @@ function advance(scan: Scan, deadline: number, enough: number): void {
 
 /** A page of `table` unfiltered, or in one state, skipping whole buckets by their counts. */
 function walk(
-  table: FlowBucketTable,
+  table: FlowTableView,
   state: FlowEntryState | undefined,
   offset: number,
   limit: number,
