@@ -1,7 +1,7 @@
 import { createNamespace } from "@flowstore/serializers";
 import { z } from "zod";
-import { FlowBucketSnapshotSchema } from "./flowBucket.js";
 import { FlowBucketDigestSchema } from "./flowBucketDigest.js";
+import { FlowBucketSnapshotSchema } from "./flowBucketSnapshot.js";
 import { DeviceDigestSchema } from "./flowBucketTable.js";
 import { decodeEntries, FlowEntryReferenceSchema, FlowEntrySchema } from "./flowEntry.js";
 import { FlowRuleSchema } from "./flowRule.js";

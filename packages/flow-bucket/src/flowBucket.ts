@@ -1,23 +1,17 @@
-import { z } from "zod";
-import { type FlowBucketDigest, isNewerThan, type Term, TermSchema } from "./flowBucketDigest.js";
+import type { FlowBucketDelta } from "./flowBucketDelta.js";
+import { type FlowBucketDigest, isNewerThan, type Term } from "./flowBucketDigest.js";
 import { FlowBucketError } from "./flowBucketError.js";
+import type { FlowBucketSnapshot } from "./flowBucketSnapshot.js";
 import {
-  decodeEntries,
   FLOW_ENTRY_STATES,
   type FlowCounters,
   type FlowEntry,
-  FlowEntryReferenceSchema,
   type FlowEntryState,
   refreshCounters,
 } from "./flowEntry.js";
-import { decodeRule, type FlowRule, FlowRuleReferenceSchema, sameFlowRule } from "./flowRule.js";
+import { type FlowRule, sameFlowRule } from "./flowRule.js";
 import type { ApplicationId, FlowId } from "./ids.js";
-import { fastParser, isRecord } from "./internal/fastDecode.js";
-import {
-  type LogicalClock,
-  type LogicalTimestamp,
-  LogicalTimestampSchema,
-} from "./logicalClock.js";
+import type { LogicalClock, LogicalTimestamp } from "./logicalClock.js";
 
 /** Entries with one slot key: almost always one; a list only when two flow ids share the key. */
 type Slot = FlowEntry | FlowEntry[];
@@ -46,122 +40,6 @@ export type BucketChangeListener = (
   previousTerm: Term,
   previousTimestamp: LogicalTimestamp,
 ) => void;
-
-/** A bucket as plain data: what is sent to a backup or written to disk. */
-export interface FlowBucketSnapshot {
-  readonly bucket: number;
-  readonly term: Term;
-  readonly timestamp: LogicalTimestamp;
-  readonly entries: readonly FlowEntry[];
-}
-
-const isSafeNat = (value: unknown): value is number =>
-  Number.isSafeInteger(value) && (value as number) >= 0;
-
-/**
- * @internal A snapshot decoded from its canonical wire form without zod (see `decodeEntry`);
- * undefined when unsure, and then the full {@link FlowBucketSnapshotSchema} decides.
- */
-export function decodeSnapshot(raw: unknown): FlowBucketSnapshot | undefined {
-  if (!isRecord(raw)) return undefined;
-  const { bucket, term, timestamp, entries } = raw;
-  if (!isSafeNat(bucket) || !isSafeNat(term) || !isSafeNat(timestamp) || !Array.isArray(entries)) {
-    return undefined;
-  }
-  const decoded = decodeEntries(entries);
-  if (decoded === undefined) return undefined;
-  return { bucket, term, timestamp, entries: Object.freeze(decoded) };
-}
-
-/** @internal {@link FlowBucketSnapshotSchema} without its fast path (see `FlowRuleReferenceSchema`). */
-export const FlowBucketSnapshotReferenceSchema = z.object({
-  bucket: z.number().int().min(0),
-  term: TermSchema,
-  timestamp: LogicalTimestampSchema,
-  entries: z.array(FlowEntryReferenceSchema).readonly(),
-});
-
-/**
- * Schema of a {@link FlowBucketSnapshot}.
- *
- * @remarks A snapshot in this package's own form is decoded without zod, entry by entry (see
- * `FlowEntrySchema`); the full schema decides anything else, naming the failing field
- * (`entries[3].rule.criteria[0].ip`).
- */
-export const FlowBucketSnapshotSchema = z.withParser(
-  FlowBucketSnapshotReferenceSchema,
-  fastParser(decodeSnapshot),
-);
-
-/**
- * A bucket's changes since an earlier version of it: what a replica holding exactly that
- * version (`baseTerm`, `baseTimestamp`) needs to reach this one (`term`, `timestamp`).
- *
- * @remarks Built from the bucket's current state for every rule changed since the base, so
- * applying it is idempotent per rule: `entries` are stored as they are now, `removed` rules
- * are gone now. A replica whose copy is not exactly the base must not apply it.
- */
-export interface FlowBucketDelta {
-  readonly bucket: number;
-  readonly baseTerm: Term;
-  readonly baseTimestamp: LogicalTimestamp;
-  readonly term: Term;
-  readonly timestamp: LogicalTimestamp;
-  /** Entries stored or replaced since the base, as they are now. */
-  readonly entries: readonly FlowEntry[];
-  /** Rules removed since the base (and not stored again). */
-  readonly removed: readonly FlowRule[];
-}
-
-/** @internal A delta decoded from its canonical wire form without zod; undefined when unsure. */
-export function decodeDelta(raw: unknown): FlowBucketDelta | undefined {
-  if (!isRecord(raw)) return undefined;
-  const { bucket, baseTerm, baseTimestamp, term, timestamp, entries, removed } = raw;
-  if (
-    !isSafeNat(bucket) ||
-    !isSafeNat(baseTerm) ||
-    !isSafeNat(baseTimestamp) ||
-    !isSafeNat(term) ||
-    !isSafeNat(timestamp) ||
-    !Array.isArray(removed)
-  ) {
-    return undefined;
-  }
-  const decoded = decodeEntries(entries);
-  if (decoded === undefined) return undefined;
-  const rules = new Array<FlowRule>(removed.length);
-  for (let i = 0; i < removed.length; i++) {
-    const rule = decodeRule(removed[i]);
-    if (rule === undefined) return undefined;
-    rules[i] = rule;
-  }
-  return {
-    bucket,
-    baseTerm,
-    baseTimestamp,
-    term,
-    timestamp,
-    entries: Object.freeze(decoded),
-    removed: Object.freeze(rules),
-  };
-}
-
-/** @internal {@link FlowBucketDeltaSchema} without its fast path. */
-export const FlowBucketDeltaReferenceSchema = z.object({
-  bucket: z.number().int().min(0),
-  baseTerm: TermSchema,
-  baseTimestamp: LogicalTimestampSchema,
-  term: TermSchema,
-  timestamp: LogicalTimestampSchema,
-  entries: z.array(FlowEntryReferenceSchema).readonly(),
-  removed: z.array(FlowRuleReferenceSchema).readonly(),
-});
-
-/** Schema of a {@link FlowBucketDelta}; decoded like {@link FlowBucketSnapshotSchema}. */
-export const FlowBucketDeltaSchema = z.withParser(
-  FlowBucketDeltaReferenceSchema,
-  fastParser(decodeDelta),
-);
 
 /** How many changes a bucket logs beyond half its size before it forgets the oldest half. */
 const LOG_SLACK = 4;

@@ -2,12 +2,11 @@ import { z } from "zod";
 import {
   emptyStateCounts,
   FlowBucket,
-  type FlowBucketDelta,
-  type FlowBucketSnapshot,
   type FlowStateCounts,
   type PurgeFilter,
   slotKey,
 } from "./flowBucket.js";
+import type { FlowBucketDelta } from "./flowBucketDelta.js";
 import {
   compareDigests,
   emptyDigest,
@@ -16,6 +15,7 @@ import {
   TermSchema,
 } from "./flowBucketDigest.js";
 import { FlowBucketError } from "./flowBucketError.js";
+import type { FlowBucketSnapshot } from "./flowBucketSnapshot.js";
 import type { FlowCounters, FlowEntry, FlowEntryState } from "./flowEntry.js";
 import { bucketOf } from "./flowId.js";
 import type { FlowRule } from "./flowRule.js";

@@ -9,19 +9,10 @@ export {
   ODU_SIGNAL_TYPES,
   selectorToJson,
 } from "./criterion.js";
-export type {
-  BucketChangeListener,
-  FlowBucketDelta,
-  FlowBucketSnapshot,
-  FlowStateCounts,
-  PurgeFilter,
-} from "./flowBucket.js";
-export {
-  emptyStateCounts,
-  FlowBucket,
-  FlowBucketDeltaSchema,
-  FlowBucketSnapshotSchema,
-} from "./flowBucket.js";
+export type { BucketChangeListener, FlowStateCounts, PurgeFilter } from "./flowBucket.js";
+export { emptyStateCounts, FlowBucket } from "./flowBucket.js";
+export type { FlowBucketDelta } from "./flowBucketDelta.js";
+export { FlowBucketDeltaSchema } from "./flowBucketDelta.js";
 export type { FlowBucketDigest, Term } from "./flowBucketDigest.js";
 export {
   compareDigests,
@@ -32,6 +23,8 @@ export {
 } from "./flowBucketDigest.js";
 export type { FlowBucketErrorCode } from "./flowBucketError.js";
 export { FlowBucketError } from "./flowBucketError.js";
+export type { FlowBucketSnapshot } from "./flowBucketSnapshot.js";
+export { FlowBucketSnapshotSchema } from "./flowBucketSnapshot.js";
 export type { DeviceDigest, FlowBucketTableOptions } from "./flowBucketTable.js";
 export {
   DEFAULT_BUCKET_COUNT,

@@ -29,7 +29,7 @@ import {
   decodeSnapshot,
   FlowBucketSnapshotReferenceSchema,
   FlowBucketSnapshotSchema,
-} from "../flowBucket.js";
+} from "../flowBucketSnapshot.js";
 import {
   createFlowEntry,
   decodeEntries,

@@ -39,6 +39,10 @@ export function isRecord(value: unknown): value is RawRecord {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** Whether `value` is a non-negative safe integer (a bucket index, a term, a timestamp). */
+export const isSafeNat = (value: unknown): value is number =>
+  Number.isSafeInteger(value) && (value as number) >= 0;
+
 /**
  * Turns a fast decoder (undefined: "not sure") into a parser for `z.withParser`: `z.INVALID`
  * sends the value to the full schema. A decoder that throws on strange input (it should not)
