@@ -19,19 +19,16 @@ import { CandidacyWriter } from "./internal/etcd/candidacyWriter.js";
 import { createEtcdKeyLayout, type EtcdKeyLayout } from "./internal/etcd/keyLayout.js";
 import { NodeLease } from "./internal/etcd/lease.js";
 import { RevisionWaiters } from "./internal/etcd/revisionWaiters.js";
+import { activeTermStreams, infoStreams } from "./internal/keyedStreams.js";
+import { changeType, roleOf, truncateBackups } from "./internal/replicaInfo.js";
 import {
-  activeTermStreams,
-  changeType,
-  infoStreams,
   type Mastership,
   MastershipError,
   type MastershipEvent,
   type MastershipRole,
   NO_REPLICA_INFO,
   type ReplicaInfo,
-  roleOf,
   type TermActivation,
-  truncateBackups,
 } from "./mastership.js";
 
 /** Options of {@link createEtcdMastership}. */

@@ -1,18 +1,15 @@
 import { type Observable, Subject } from "rxjs";
 import type { NodeId } from "../../cluster.js";
 import {
-  activeTermStreams,
-  changeType,
-  infoStreams,
   type Mastership,
   MastershipError,
   type MastershipEvent,
   type MastershipRole,
   type ReplicaInfo,
-  roleOf,
   type TermActivation,
-  truncateBackups,
 } from "../../mastership.js";
+import { activeTermStreams, infoStreams } from "../keyedStreams.js";
+import { changeType, roleOf, truncateBackups } from "../replicaInfo.js";
 
 /** What a view needs from its coordinator. */
 export interface Coordinator<K extends string> {
