@@ -2,7 +2,6 @@ import { MessagingError, type NodeId } from "@flowstore/cluster-messaging";
 import {
   type DeviceDigest,
   type DeviceId,
-  emptyDigest,
   type FlowBucket,
   type FlowBucketDelta,
   type FlowBucketDigest,
@@ -14,6 +13,7 @@ import {
 } from "@flowstore/flow-bucket";
 import type { ReplicaInfo } from "@flowstore/mastership";
 import { assertNever } from "./assertNever.js";
+import { BackupLedger, type BackupPayload, type Version } from "./backupLedger.js";
 import { type BackedUp, BackupWaiters, type UnderReplicated } from "./backupWaiters.js";
 import { FlowStoreError } from "./flowStoreError.js";
 import type { LifecycleEvent } from "./lifecycle.js";
@@ -104,21 +104,6 @@ export type BackupVerdict =
       readonly term: Term;
     };
 
-/** A version of a bucket: what a backup acknowledged holding. */
-interface Version {
-  readonly term: Term;
-  readonly timestamp: LogicalTimestamp;
-}
-
-/**
- * One bucket on its way to a backup: the version sent, and either the whole bucket or a delta
- * from the version the backup acknowledged; `size` counts the entries and rules it carries.
- */
-export type BackupPayload = Version & { readonly index: number; readonly size: number } & (
-    | { readonly kind: "whole"; readonly snapshot: FlowBucketSnapshot }
-    | { readonly kind: "delta"; readonly delta: FlowBucketDelta }
-  );
-
 /** The queue key of reads waiting for activation (bucket indices are never negative). */
 const READS = -1;
 
@@ -146,27 +131,10 @@ export class DeviceFlowTable {
   /** Synchronous writes of the current term waiting for their backups. */
   readonly #waiters = new BackupWaiters(
     () => this.backups,
-    () => (node, index, timestamp) =>
-      (this.#acked.get(node)?.get(index)?.timestamp ?? -1) >= timestamp,
+    () => (node, index, timestamp) => this.#ledger.holds(node, index, timestamp),
   );
-  /** Per backup node: bucket → the version it acknowledged in the current term. */
-  readonly #acked = new Map<NodeId, Map<number, Version>>();
-  /** `node/bucket` of the backup sends in flight. */
-  readonly #inFlight = new Set<string>();
-  /**
-   * Backups whose digests this master has compared with its own in the current term. Until
-   * then only buckets changed in this term are sent (what changed since synchronization);
-   * afterwards every bucket the backup lacks is, whatever its term.
-   */
-  readonly #compared = new Set<NodeId>();
-  /**
-   * Per backup node: the state (table version, term, acknowledgement epoch) in which it was
-   * last found owed nothing. While that state holds, a backup round skips the device without
-   * looking at its buckets: an idle device costs one comparison per round.
-   */
-  readonly #settled = new Map<NodeId, string>();
-  /** Moves whenever acknowledgements are dropped or digests compared: what is owed may grow. */
-  #ackEpoch = 0;
+  /** What each backup acknowledged and what is on its way to it, in the current term. */
+  readonly #ledger: BackupLedger;
   #closed = false;
 
   constructor(options: DeviceFlowTableOptions) {
@@ -181,6 +149,7 @@ export class DeviceFlowTable {
         ? {}
         : { onBucketChange: (bucket: FlowBucket) => onBucketChange(bucket.index) }),
     });
+    this.#ledger = new BackupLedger(this.table);
   }
 
   /** The replica info of the current term, if any. */
@@ -311,7 +280,7 @@ export class DeviceFlowTable {
         return;
       case "TERM_UPDATE":
         this.fence.update(event.info);
-        this.#forgetBackupsNotIn(event.info.backups);
+        this.#ledger.forgetAllBut(event.info.backups);
         this.#waiters.check();
         return;
       case "TERM_ACTIVE":
@@ -332,10 +301,7 @@ export class DeviceFlowTable {
 
   #startTerm(info: ReplicaInfo, previous: ReplicaInfo | undefined): void {
     this.fence.start(info);
-    this.#acked.clear();
-    this.#inFlight.clear();
-    this.#compared.clear();
-    this.#ackEpoch++;
+    this.#ledger.reset({ compared: true });
     if (info.master !== this.#options.localNode) {
       this.#rejectQueued("NOT_MASTER", `mastership of ${this.deviceId} moved to ${info.master}`);
       return;
@@ -560,9 +526,7 @@ export class DeviceFlowTable {
       );
     }
     this.fence.end(info);
-    this.#acked.clear();
-    this.#inFlight.clear();
-    this.#ackEpoch++;
+    this.#ledger.reset({ compared: false });
   }
 
   #rejectQueued(code: "NOT_MASTER" | "CLOSED", message: string): void {
@@ -572,59 +536,16 @@ export class DeviceFlowTable {
       for (const write of queue) write.reject(new FlowStoreError(code, message));
   }
 
-  #forgetBackupsNotIn(backups: readonly NodeId[]): void {
-    for (const node of this.#acked.keys()) if (!backups.includes(node)) this.#acked.delete(node);
-    for (const node of this.#compared) if (!backups.includes(node)) this.#compared.delete(node);
-    for (const node of this.#settled.keys())
-      if (!backups.includes(node)) this.#settled.delete(node);
-  }
-
   // ---- backups, master side ------------------------------------------------------------------
 
   /**
-   * The buckets `node` should receive now: changed in the current term, newer than what it
-   * acknowledged, and not already on their way. They are marked in flight. Each goes as a
-   * delta from the version `node` acknowledged when the bucket can give one, else whole.
+   * The buckets `node` should receive now (see {@link BackupLedger.take}); nothing unless this
+   * node is the active master and `node` one of the term's backups.
    */
   takeBackups(node: NodeId): BackupPayload[] {
     const info = this.fence.info;
     if (info === undefined || !this.isActiveMaster || !info.backups.includes(node)) return [];
-    const state = this.#state(info.term);
-    if (this.#settled.get(node) === state) return [];
-    const acked = this.#acked.get(node);
-    const out: BackupPayload[] = [];
-    let owed = 0;
-    for (const bucket of this.table.buckets()) {
-      if (!this.#owes(node, bucket, info.term)) continue;
-      owed++;
-      const key = `${node}/${bucket.index}`;
-      if (this.#inFlight.has(key)) continue;
-      this.#inFlight.add(key);
-      out.push(payloadOf(bucket, acked?.get(bucket.index)));
-    }
-    if (owed === 0) this.#settled.set(node, state);
-    return out;
-  }
-
-  /** Names the state that decides what a backup is owed, for {@link takeBackups}' shortcut. */
-  #state(term: Term): string {
-    return `${this.table.version}/${term}/${this.#ackEpoch}`;
-  }
-
-  /** Whether `node` was found owed nothing and nothing has changed since. */
-  #isSettled(node: NodeId, term: Term): boolean {
-    return this.#settled.get(node) === this.#state(term);
-  }
-
-  /**
-   * Whether `node` lacks `bucket`'s current version: the bucket changed in this term — or in
-   * any term, once anti-entropy has compared digests with `node` — after what `node`
-   * acknowledged.
-   */
-  #owes(node: NodeId, bucket: FlowBucket, term: Term): boolean {
-    if (bucket.term === 0 && bucket.timestamp === 0) return false;
-    if (bucket.term !== term && !this.#compared.has(node)) return false;
-    return (this.#acked.get(node)?.get(bucket.index)?.timestamp ?? -1) < bucket.timestamp;
+    return this.#ledger.take(node, info.term);
   }
 
   /** Records the outcome of a backup send of `payloads` to `node` (`undefined`: it failed). */
@@ -634,84 +555,39 @@ export class DeviceFlowTable {
     payloads: readonly (Version & { readonly index: number })[],
     verdict: BackupVerdict | undefined,
   ): void {
-    for (const payload of payloads) this.#inFlight.delete(`${node}/${payload.index}`);
+    this.#ledger.settleSend(node, payloads);
     if (verdict === undefined || this.fence.info?.term !== term) return;
     if (!verdict.accepted) {
       this.fence.backupRefused(verdict.reason, verdict.term);
       return;
     }
-    const acked = this.#ackedOf(node);
-    const missing = new Set(verdict.missingBase);
-    for (const { index, term: sentTerm, timestamp } of payloads) {
-      if (missing.has(index)) {
-        // The backup's copy is not what it acknowledged: the next round sends it whole.
-        acked.delete(index);
-        this.#ackEpoch++;
-      } else if ((acked.get(index)?.timestamp ?? -1) < timestamp) {
-        acked.set(index, { term: sentTerm, timestamp });
-      }
-    }
+    this.#ledger.acknowledged(node, payloads, verdict.missingBase);
     if (this.#waiters.size > 0) this.#waiters.check();
   }
 
   /** Whether any bucket changed after what `node` has acknowledged (a reason to send again now). */
   hasUnackedChanges(node: NodeId): boolean {
     const info = this.fence.info;
-    if (info === undefined || !this.isActiveMaster || this.#isSettled(node, info.term))
-      return false;
-    return this.table
-      .buckets()
-      .some(
-        (bucket) =>
-          this.#owes(node, bucket, info.term) && !this.#inFlight.has(`${node}/${bucket.index}`),
-      );
+    if (info === undefined || !this.isActiveMaster) return false;
+    return this.#ledger.owesUnsent(node, info.term);
   }
 
   /** Buckets some backup still lacks (sent or not): the backup lag. */
   unackedBuckets(): number {
     const info = this.fence.info;
     if (info === undefined || !this.isActiveMaster) return 0;
-    let count = 0;
-    for (const node of info.backups) {
-      if (this.#isSettled(node, info.term)) continue;
-      for (const bucket of this.table.buckets()) if (this.#owes(node, bucket, info.term)) count++;
-    }
-    return count;
+    return this.#ledger.owedCount(info.backups, info.term);
   }
 
   /**
-   * Anti-entropy: given `node`'s digests of this device (only its changed buckets), marks
-   * what it holds exactly as acknowledged and forgets the acknowledgement of every bucket
-   * where it holds neither the current version nor the one it acknowledged (and none is on
-   * its way), so the next backup round sends it whole. Returns the buckets the backup holds in a
-   * version newer than the master's (the synchronization could not reach that backup): the
-   * caller pulls those in with {@link DeviceFlowTable.pull}.
+   * Anti-entropy: given `node`'s digests of this device (see {@link BackupLedger.compare}).
+   * Returns the buckets the backup holds in a version newer than the master's (the
+   * synchronization could not reach that backup): the caller pulls those in with
+   * {@link DeviceFlowTable.pull}.
    */
   reconcile(node: NodeId, remote: readonly FlowBucketDigest[]): number[] {
-    const info = this.fence.info;
-    if (info === undefined || !this.isActiveMaster) return [];
-    const theirs = new Map(remote.map((digest) => [digest.bucket, digest]));
-    const acked = this.#ackedOf(node);
-    this.#compared.add(node);
-    this.#ackEpoch++;
-    const newer: number[] = [];
-    const indices = new Set([...this.table.buckets().map((b) => b.index), ...theirs.keys()]);
-    for (const index of indices) {
-      const local = this.table.digest(index);
-      const other = theirs.get(index) ?? emptyDigest(index);
-      if (local.term === other.term && local.timestamp === other.timestamp) {
-        if (local.term !== 0 || local.timestamp !== 0)
-          acked.set(index, { term: local.term, timestamp: local.timestamp });
-        continue;
-      }
-      // A backup that holds the version it acknowledged is only behind, and a bucket still on
-      // its way will be settled by its reply: either way the next send can be a delta. Any
-      // other copy is not what the master thinks: forget the mark, so it goes whole.
-      const mark = acked.get(index);
-      const behind = mark?.term === other.term && mark.timestamp === other.timestamp;
-      if (!behind && !this.#inFlight.has(`${node}/${index}`)) acked.delete(index);
-      if (isNewerThan(other, local)) newer.push(index);
-    }
+    if (this.fence.info === undefined || !this.isActiveMaster) return [];
+    const newer = this.#ledger.compare(node, remote);
     if (this.#waiters.size > 0) this.#waiters.check();
     return newer;
   }
@@ -731,23 +607,8 @@ export class DeviceFlowTable {
   markInSync(node: NodeId, checksum: number): void {
     const term = this.fence.info?.term ?? 0;
     if (!this.isActiveMaster || this.table.summary().checksum !== checksum) return;
-    // Acknowledging every bucket as it is leaves nothing owed, whatever its term.
-    if (this.#compared.has(node) && this.#isSettled(node, term)) return;
-    const acked = this.#ackedOf(node);
-    this.#compared.add(node);
-    for (const bucket of this.table.buckets())
-      acked.set(bucket.index, { term: bucket.term, timestamp: bucket.timestamp });
-    this.#settled.set(node, this.#state(term));
+    this.#ledger.inSync(node, term);
     if (this.#waiters.size > 0) this.#waiters.check();
-  }
-
-  #ackedOf(node: NodeId): Map<number, Version> {
-    let acked = this.#acked.get(node);
-    if (acked === undefined) {
-      acked = new Map();
-      this.#acked.set(node, acked);
-    }
-    return acked;
   }
 
   // ---- backups and sync, replica side --------------------------------------------------------
@@ -808,13 +669,4 @@ export class DeviceFlowTable {
       ),
     );
   }
-}
-
-/** `bucket` as a backup that acknowledged version `base` needs it: a delta if it can, else whole. */
-function payloadOf(bucket: FlowBucket, base: Version | undefined): BackupPayload {
-  const version = { index: bucket.index, term: bucket.term, timestamp: bucket.timestamp };
-  const delta = base === undefined ? undefined : bucket.delta(base.term, base.timestamp);
-  return delta === undefined
-    ? { ...version, kind: "whole", snapshot: bucket.snapshot(), size: bucket.size }
-    : { ...version, kind: "delta", delta, size: delta.entries.length + delta.removed.length };
 }

@@ -1,8 +1,8 @@
+export type { BackupPayload } from "./backupLedger.js";
 export type { BackedUp, UnderReplicated } from "./backupWaiters.js";
 export type { StoreConfig, StoreConfigInput } from "./config.js";
 export { parseStoreConfig, StoreConfigSchema, StoreSettings } from "./config.js";
 export type {
-  BackupPayload,
   BackupVerdict,
   DeviceFlowTableOptions,
   SyncSource,
