@@ -137,7 +137,7 @@ describe("--data-dir", () => {
         "--cluster-name",
         "another",
       ]),
-      { stdio: ["ignore", "pipe", "pipe"] },
+      { cwd: path.join(here, ".."), stdio: ["ignore", "pipe", "pipe"] },
     );
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => {
@@ -188,7 +188,7 @@ describe("--data-dir with etcd", () => {
             "--data-dir",
             path.join(base, node.id),
           ]),
-        { stdio: ["ignore", "ignore", "inherit"] },
+        { cwd: path.join(here, ".."), stdio: ["ignore", "ignore", "inherit"] },
       );
       children.set(node.id, child);
     };
