@@ -21,6 +21,7 @@ import type { LocalConfig } from "./config.js";
 import { DeviceFleet, simulatedDeviceIds } from "./deviceSimulator.js";
 import type { JsonLogger } from "./logger.js";
 import {
+  campaign,
   handOverBeforeStop,
   joinCluster,
   type NodeDisk,
@@ -146,7 +147,7 @@ export async function startLocalCluster(
     restPorts.set(id, started.rest.port);
     running.set(id, { cluster, started });
     publish();
-    for (const device of fleet.ids()) await mastership.requestRoleFor(device);
+    await campaign(mastership, fleet.ids(), nodeLog);
     nodeLog.info("node started", { cluster: cluster.address(), rest: started.rest });
   };
 

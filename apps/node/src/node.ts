@@ -129,7 +129,7 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
     auth: config.auth,
     ...(disk === undefined ? {} : { disk }),
   });
-  for (const device of fleet.ids()) await mastership.requestRoleFor(device);
+  await campaign(mastership, fleet.ids(), nodeLog);
   nodeLog.info("node started", {
     cluster: cluster.address(),
     rest: started.rest,
@@ -150,6 +150,37 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
       await cluster.close();
     },
   };
+}
+
+/**
+ * Asks to be a candidate for every device. A coordinator that cannot take the write now (etcd
+ * slow or briefly away while nodes restart) is asked again with a growing pause, for up to
+ * `timeoutMs` in all, rather than the node dying half-started; the view campaigns for every
+ * requested device again anyway when it renews its lease.
+ */
+export async function campaign(
+  mastership: Mastership<DeviceId>,
+  devices: readonly DeviceId[],
+  log: JsonLogger,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const device of devices) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await mastership.requestRoleFor(device);
+        break;
+      } catch (error) {
+        if (!MastershipError.is(error, "UNAVAILABLE") || Date.now() >= deadline) throw error;
+        log.warn("could not campaign for a device; trying again", {
+          device,
+          attempt,
+          error: String(error),
+        });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
+  }
 }
 
 /**
