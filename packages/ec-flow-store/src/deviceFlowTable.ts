@@ -12,13 +12,13 @@ import {
   type Term,
 } from "@flowstore/flow-bucket";
 import type { ReplicaInfo } from "@flowstore/mastership";
-import { assertNever } from "./assertNever.js";
-import { BackupLedger, type BackupPayload, type Version } from "./backupLedger.js";
-import { type BackedUp, BackupWaiters, type UnderReplicated } from "./backupWaiters.js";
 import { FlowStoreError } from "./flowStoreError.js";
+import { assertNever } from "./internal/assertNever.js";
+import { BackupLedger, type BackupPayload, type Version } from "./internal/backupLedger.js";
+import { type BackedUp, BackupWaiters, type UnderReplicated } from "./internal/backupWaiters.js";
+import { TermFence } from "./internal/termFence.js";
 import type { LifecycleEvent } from "./lifecycle.js";
 import type { Logger } from "./logger.js";
-import { TermFence } from "./termFence.js";
 
 /** What a replica answers a synchronizing master first: its digests, and what it knows. */
 export interface SyncDigests {

@@ -15,14 +15,15 @@ import {
 } from "@flowstore/flow-bucket";
 import type { Mastership } from "@flowstore/mastership";
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, Subscription } from "rxjs";
-import { assertNever } from "./assertNever.js";
-import type { BackedUp } from "./backupWaiters.js";
-import { type ApplyResult, BatchForwarder, refusalCode } from "./batchForwarder.js";
 import { type StoreConfig, type StoreConfigInput, StoreSettings } from "./config.js";
 import { DeviceFlowTable } from "./deviceFlowTable.js";
 import { applyDeviceReport, type FlowStatsOutcome, type FlowStatsReport } from "./deviceReports.js";
 import { FlowStoreError } from "./flowStoreError.js";
 import type { FlowStoreEvent, RuleEvent } from "./flowStoreEvent.js";
+import { assertNever } from "./internal/assertNever.js";
+import type { BackedUp } from "./internal/backupWaiters.js";
+import { type ApplyResult, BatchForwarder, refusalCode } from "./internal/batchForwarder.js";
+import { Persister } from "./internal/persister.js";
 import { deviceLifecycle$ } from "./lifecycle.js";
 import { type Logger, silentLogger } from "./logger.js";
 import type {
@@ -31,7 +32,7 @@ import type {
   FlowRuleOperation,
   TableStatistics,
 } from "./messages.js";
-import { type PersistedDevice, Persister, type StorePersistenceOptions } from "./persister.js";
+import type { PersistedDevice, StorePersistenceOptions } from "./persistence.js";
 import { type ReplicationStats, Replicator } from "./replicator.js";
 import { type MessageOf, StoreChannel, type StoreMessaging, SUBJECTS } from "./storeMessaging.js";
 import type { FlowTableView } from "./tableView.js";

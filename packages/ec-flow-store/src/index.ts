@@ -1,5 +1,3 @@
-export type { BackupPayload } from "./backupLedger.js";
-export type { BackedUp, UnderReplicated } from "./backupWaiters.js";
 export type { StoreConfig, StoreConfigInput } from "./config.js";
 export { parseStoreConfig, StoreConfigSchema, StoreSettings } from "./config.js";
 export type {
@@ -35,7 +33,7 @@ export type {
   PersistedBucketChange,
   PersistedDevice,
   StorePersistenceOptions,
-} from "./persister.js";
+} from "./persistence.js";
 export type { ReplicationStats } from "./replicator.js";
 export type { StoreMessaging } from "./storeMessaging.js";
 export { fromClusterMessaging } from "./storeMessaging.js";

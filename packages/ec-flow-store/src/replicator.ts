@@ -10,9 +10,9 @@ import {
   type Subscription,
   switchMap,
 } from "rxjs";
-import type { BackupPayload } from "./backupLedger.js";
 import type { StoreConfig } from "./config.js";
 import type { DeviceFlowTable } from "./deviceFlowTable.js";
+import type { BackupPayload } from "./internal/backupLedger.js";
 import type { Logger } from "./logger.js";
 import { type MessageOf, type StoreChannel, SUBJECTS } from "./storeMessaging.js";
 

@@ -1,5 +1,9 @@
 import type { DeviceId, FlowEntry, FlowId, Term } from "@flowstore/flow-bucket";
-import type { FlowTablePersistence, PersistedBucketChange, PersistedDevice } from "../persister.js";
+import type {
+  FlowTablePersistence,
+  PersistedBucketChange,
+  PersistedDevice,
+} from "../persistence.js";
 
 interface StoredBucket {
   term: Term;

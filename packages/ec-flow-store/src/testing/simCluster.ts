@@ -59,7 +59,7 @@ export interface SimClusterOptions {
   readonly onStore?: (node: NodeId, store: EcFlowRuleStore) => void;
   readonly log?: (node: NodeId) => import("../logger.js").Logger;
   /** Each node's persistence, asked at every (re)start: a restarted node loads what it returns. */
-  readonly persistence?: (node: NodeId) => import("../persister.js").StorePersistenceOptions;
+  readonly persistence?: (node: NodeId) => import("../persistence.js").StorePersistenceOptions;
 }
 
 /** Starts `size` nodes `n1…` and makes every one a candidate for `devices`. */

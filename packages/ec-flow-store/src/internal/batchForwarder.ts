@@ -1,10 +1,10 @@
 import type { NodeId } from "@flowstore/cluster-messaging";
 import type { Term } from "@flowstore/flow-bucket";
 import type { SchedulerLike } from "rxjs";
-import { FlowStoreError, type FlowStoreErrorCode } from "./flowStoreError.js";
-import type { Logger } from "./logger.js";
-import type { BatchCompletion, FlowRuleBatch } from "./messages.js";
-import { type MessageOf, type StoreChannel, SUBJECTS } from "./storeMessaging.js";
+import { FlowStoreError, type FlowStoreErrorCode } from "../flowStoreError.js";
+import type { Logger } from "../logger.js";
+import type { BatchCompletion, FlowRuleBatch } from "../messages.js";
+import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.js";
 
 /** A forwarded batch's result from its master: stored, or refused with the master's reason. */
 export type ApplyResult = MessageOf<"ApplyBatchesReply">["results"][number];

@@ -1,7 +1,7 @@
 import type { NodeId } from "@flowstore/cluster-messaging";
 import type { DeviceId, Term } from "@flowstore/flow-bucket";
 import type { ReplicaInfo } from "@flowstore/mastership";
-import { FlowStoreError } from "./flowStoreError.js";
+import { FlowStoreError } from "../flowStoreError.js";
 
 /** Why a backup was refused: the receiver knows a newer term, or has not learned this one. */
 export type BackupRefusal = "STALE_TERM" | "UNKNOWN_TERM";

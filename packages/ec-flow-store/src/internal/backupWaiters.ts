@@ -1,6 +1,6 @@
 import type { NodeId } from "@flowstore/cluster-messaging";
 import type { LogicalTimestamp } from "@flowstore/flow-bucket";
-import { FlowStoreError } from "./flowStoreError.js";
+import { FlowStoreError } from "../flowStoreError.js";
 
 /**
  * What to do with a synchronous write when the device has fewer live backups than
