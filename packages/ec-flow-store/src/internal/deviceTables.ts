@@ -1,0 +1,156 @@
+import type { NodeId } from "@flowstore/cluster-messaging";
+import type { DeviceId } from "@flowstore/flow-bucket";
+import type { Mastership } from "@flowstore/mastership";
+import type { SchedulerLike, Subscription } from "rxjs";
+import type { StoreConfig } from "../config.js";
+import { DeviceFlowTable } from "../deviceFlowTable.js";
+import { deviceLifecycle$ } from "../lifecycle.js";
+import type { Logger } from "../logger.js";
+import type { PersistedDevice } from "../persistence.js";
+import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.js";
+import type { Persister } from "./persister.js";
+
+/** What {@link DeviceTables} creates each device's table with. */
+export interface DeviceTablesOptions {
+  readonly localNode: NodeId;
+  readonly mastership: Mastership<DeviceId>;
+  /** How many nodes the cluster has (copies are dropped only when it is larger than 1 + backupCount). */
+  readonly clusterSize: () => number;
+  /** Whether a node is alive (the failure detector's view); a live previous master is retried on failover. */
+  readonly isNodeAlive?: (node: NodeId) => boolean;
+  readonly channel: StoreChannel;
+  readonly scheduler: SchedulerLike;
+  readonly log: Logger;
+  readonly config: () => StoreConfig;
+  readonly wait: (ms: number) => Promise<void>;
+  /** A table was written: its backups are owed the change. */
+  readonly onWrite: (table: DeviceFlowTable) => void;
+  /** With `persistence`: what keeps the tables on disk. */
+  readonly persister: () => Persister | undefined;
+  /** What was on disk at start. */
+  readonly loaded: Iterable<PersistedDevice>;
+  /** Owns every table's lifecycle subscription (the store's). */
+  readonly subscription: Subscription;
+}
+
+/**
+ * One node's table per device, each created on first need with what it needs from the
+ * store: its clock and timers, mastership, the cluster's size and liveness, the replicator
+ * and the disk to tell of changes, and the sync calls to other replicas.
+ */
+export class DeviceTables {
+  readonly #options: DeviceTablesOptions;
+  readonly #tables = new Map<DeviceId, DeviceFlowTable>();
+  /** What was on disk at start, per device, until its table is created. */
+  readonly #loaded = new Map<DeviceId, PersistedDevice>();
+
+  constructor(options: DeviceTablesOptions) {
+    this.#options = options;
+    for (const device of options.loaded) this.#loaded.set(device.deviceId, device);
+  }
+
+  /** This node's table of `device`, if it has one. */
+  get(device: DeviceId): DeviceFlowTable | undefined {
+    return this.#tables.get(device);
+  }
+
+  keys(): IterableIterator<DeviceId> {
+    return this.#tables.keys();
+  }
+
+  values(): IterableIterator<DeviceFlowTable> {
+    return this.#tables.values();
+  }
+
+  /** The devices found on disk whose tables are not created yet. */
+  loadedDevices(): DeviceId[] {
+    return [...this.#loaded.keys()];
+  }
+
+  /** The table of `device`, created (and its lifecycle started) if this node has none yet. */
+  table(device: DeviceId): DeviceFlowTable {
+    let table = this.#tables.get(device);
+    if (table !== undefined) return table;
+    const { mastership, scheduler } = this.#options;
+    const config = this.#options.config();
+    const persister = this.#options.persister();
+    table = new DeviceFlowTable({
+      deviceId: device,
+      localNode: this.#options.localNode,
+      bucketCount: config.bucketCount,
+      log: this.#options.log,
+      wait: (ms) => this.#options.wait(ms),
+      retryDelay: Math.min(1000, config.requestTimeout),
+      syncTimeout: config.syncTimeout,
+      now: () => scheduler.now(),
+      activeTerm: () => mastership.activeTerm(device),
+      leaseFresh: () => scheduler.now() < mastership.leaseFreshUntil(),
+      activate: (term) => mastership.activate(device, term),
+      shouldDropCopies: () => this.#options.clusterSize() > 1 + this.#options.config().backupCount,
+      onWrite: () => this.#options.onWrite(table!),
+      ...(persister === undefined
+        ? {}
+        : {
+            onBucketChange: (bucket: number) => this.#options.persister()?.changed(table!, bucket),
+          }),
+      ...(this.#options.isNodeAlive === undefined
+        ? {}
+        : { isNodeAlive: this.#options.isNodeAlive }),
+      sync: {
+        digests: async (node, deviceId, term) => {
+          const reply = await this.#syncCall(table!, node, SUBJECTS.syncDigests, {
+            deviceId,
+            term,
+          });
+          const activated = reply.activated;
+          return {
+            digests: reply.digests,
+            activated:
+              activated === null
+                ? null
+                : { term: activated.term, master: activated.master, backups: activated.backups },
+          };
+        },
+        buckets: async (node, deviceId, term, buckets) =>
+          (
+            await this.#syncCall(table!, node, SUBJECTS.syncBuckets, {
+              deviceId,
+              term,
+              buckets: [...buckets],
+            })
+          ).buckets,
+      },
+    });
+    this.#tables.set(device, table);
+    const loaded = this.#loaded.get(device);
+    if (loaded !== undefined) {
+      // Before the lifecycle starts: the first sync already weighs this copy.
+      this.#loaded.delete(device);
+      for (const snapshot of loaded.buckets) table.table.merge(snapshot);
+      table.observeTerm(loaded.highestTerm);
+    }
+    const owned = table;
+    this.#options.subscription.add(
+      deviceLifecycle$(mastership, device).subscribe((event) => owned.onLifecycle(event)),
+    );
+    return table;
+  }
+
+  /** A sync request stamped with the device's clock; the replica's clock in the reply moves it on. */
+  async #syncCall<E extends typeof SUBJECTS.syncDigests | typeof SUBJECTS.syncBuckets>(
+    table: DeviceFlowTable,
+    node: NodeId,
+    exchange: E,
+    request: Omit<MessageOf<E["request"]>, "clock">,
+  ): Promise<MessageOf<E["reply"]>> {
+    const stamped = { ...request, clock: table.table.clock.current } as MessageOf<E["request"]>;
+    const reply = await this.#options.channel.call(
+      node,
+      exchange,
+      stamped,
+      this.#options.config().requestTimeout,
+    );
+    table.table.clock.observe(reply.clock);
+    return reply;
+  }
+}
