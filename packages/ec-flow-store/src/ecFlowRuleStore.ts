@@ -1,4 +1,4 @@
-import { MessagingError, type NodeId } from "@flowstore/cluster-messaging";
+import type { NodeId } from "@flowstore/cluster-messaging";
 import type {
   ApplicationId,
   DeviceId,
@@ -16,9 +16,9 @@ import { type StoreConfig, type StoreConfigInput, StoreSettings } from "./config
 import { applyDeviceReport, type FlowStatsOutcome, type FlowStatsReport } from "./deviceReports.js";
 import { FlowStoreError } from "./flowStoreError.js";
 import type { FlowStoreEvent, RuleEvent } from "./flowStoreEvent.js";
-import type { BackedUp } from "./internal/backupWaiters.js";
 import { BatchApplier } from "./internal/batchApplier.js";
-import { type ApplyResult, BatchForwarder, refusalCode } from "./internal/batchForwarder.js";
+import { BatchForwarder } from "./internal/batchForwarder.js";
+import { BatchSender } from "./internal/batchSender.js";
 import { DeviceTables } from "./internal/deviceTables.js";
 import { Persister } from "./internal/persister.js";
 import { Reads, unexpected } from "./internal/reads.js";
@@ -26,12 +26,7 @@ import { RuleChanges } from "./internal/ruleChanges.js";
 import type { StoreContext } from "./internal/storeContext.js";
 import { serveSync } from "./internal/syncServer.js";
 import { type Logger, silentLogger } from "./logger.js";
-import type {
-  BatchCompletion,
-  FlowRuleBatch,
-  FlowRuleOperation,
-  TableStatistics,
-} from "./messages.js";
+import type { BatchCompletion, FlowRuleOperation, TableStatistics } from "./messages.js";
 import type { StorePersistenceOptions } from "./persistence.js";
 import { type ReplicationStats, Replicator } from "./replicator.js";
 import { StoreChannel, type StoreMessaging, SUBJECTS } from "./storeMessaging.js";
@@ -81,14 +76,6 @@ export interface FlowRuleBatchInput {
 /** Rules per state, as `getFlowRuleCount` can break them down. */
 export type FlowRuleCountFilter = { readonly deviceId?: DeviceId; readonly state?: FlowEntryState };
 
-/** A master's answers that mean "not stored": the only ones a forwarded batch is retried after. */
-const RETRIED_REFUSALS: ReadonlySet<string> = new Set(["NOT_MASTER", "STALE_TERM", "CLOSED"]);
-
-/** How many times `storeBatch` tries the (current) master before failing the batch. */
-const FORWARD_ATTEMPTS = 3;
-/** The pause before the n-th retry is n times this, in ms. */
-const RETRY_DELAY_MS = 100;
-
 /**
  * The replicated flow rule store: ONOS's `FlowRuleStore` API over per-device tables whose
  * master replicates changed buckets to ordered backups.
@@ -112,9 +99,10 @@ export class EcFlowRuleStore {
   readonly #subscription = new Subscription();
   /** Batches forwarded to masters and completions reported back, coalesced per turn. */
   readonly #forwarder: BatchForwarder;
-  #batches = 0;
   /** Keeps the tables on disk, with the `persistence` option. */
   readonly #persister: Persister | undefined;
+  /** The asking side of batches: to the master, retried after a refusal. */
+  readonly #sender: BatchSender;
   /** The master's side of batches: applying them, and their completions. */
   readonly #batchApplier: BatchApplier;
   /** Reads, answered by masters. */
@@ -165,6 +153,7 @@ export class EcFlowRuleStore {
       config: () => this.config,
       wait: (ms) => this.#wait(ms),
       checkOpen: () => this.#checkOpen(),
+      isClosed: () => this.#closed,
     };
     this.#batchApplier = new BatchApplier(
       context,
@@ -173,6 +162,7 @@ export class EcFlowRuleStore {
     );
     this.#reads = new Reads(context, options.isDeviceAvailable);
     this.#changes = new RuleChanges(context);
+    this.#sender = new BatchSender(context, this.#batchApplier, this.#forwarder);
     this.replicator = new Replicator({
       channel: this.#channel,
       tables: () => this.#tables.values(),
@@ -319,93 +309,9 @@ export class EcFlowRuleStore {
     }
     this.#pendingOperations += size;
     try {
-      return await this.#storeBatch(input);
+      return await this.#sender.send(input);
     } finally {
       this.#pendingOperations -= size;
-    }
-  }
-
-  async #storeBatch(input: FlowRuleBatchInput): Promise<BatchReceipt> {
-    const batch: FlowRuleBatch = {
-      id: `${this.localNode}:${++this.#batches}`,
-      deviceId: input.deviceId,
-      operations: [...input.operations],
-    };
-    const receipt = (backedUp: BackedUp | undefined): BatchReceipt => ({
-      batchId: batch.id,
-      replication: this.config.replication,
-      ...(backedUp === undefined ? { degraded: false } : backedUp),
-    });
-    if (batch.operations.length === 0) {
-      this.#batchApplier.completed({
-        batchId: batch.id,
-        deviceId: batch.deviceId,
-        success: true,
-        failed: [],
-      });
-      return receipt(undefined);
-    }
-    const info = this.#options.mastership.mastership(batch.deviceId);
-    const fail = (error: unknown): never => {
-      this.#log.warn("batch failed", {
-        batch: batch.id,
-        device: batch.deviceId,
-        error: String(error),
-      });
-      this.#batchApplier.completed({
-        batchId: batch.id,
-        deviceId: batch.deviceId,
-        success: false,
-        failed: batch.operations.map((op) => op.rule),
-      });
-      throw error instanceof FlowStoreError
-        ? error
-        : new FlowStoreError(
-            MessagingError.is(error, "TIMEOUT") ? "TIMEOUT" : "UNAVAILABLE",
-            `the master of ${batch.deviceId} did not take batch ${batch.id}: ${(error as Error).message}`,
-            { cause: error },
-          );
-    };
-    // Mastership moves (a rebalance, a failover) can make a forward meet a node that just
-    // stopped being master and refuses it: look again and retry a few times.
-    for (let attempt = 1; ; attempt++) {
-      const current = attempt === 1 ? info : this.#options.mastership.mastership(batch.deviceId);
-      if (current.master === undefined)
-        fail(new FlowStoreError("NO_MASTER", `no master for ${batch.deviceId}`));
-      let result: ApplyResult;
-      try {
-        if (current.master === this.localNode) {
-          return receipt(await this.#batchApplier.apply(batch, this.localNode));
-        }
-        result = await this.#forwarder.forward(current.master!, current.term, batch);
-      } catch (error) {
-        // After a timeout or a lost connection the master may have stored the batch, and a
-        // late second copy could bring back a flow removed in between: no retry. A master
-        // with no handler at all (its store is closing) did not take it.
-        const refused = MessagingError.is(error, "NO_HANDLER");
-        if (!refused || attempt >= FORWARD_ATTEMPTS || this.#closed) fail(error);
-        this.#log.debug("batch not taken; retrying", {
-          batch: batch.id,
-          attempt,
-          error: String(error),
-        });
-        await this.#wait(RETRY_DELAY_MS * attempt);
-        continue;
-      }
-      if (result.ok) {
-        const { backedUpBy, degraded } = result;
-        return receipt(
-          backedUpBy === undefined ? undefined : { backedUpBy, degraded: degraded === true },
-        );
-      }
-      // The master answered that it did not store the batch (it is not, or no longer, the
-      // master): that, and only that, is safe to retry. Any other answer (a sync batch its
-      // backups did not acknowledge, say) may have stored it.
-      if (!RETRIED_REFUSALS.has(result.code) || attempt >= FORWARD_ATTEMPTS || this.#closed) {
-        fail(new FlowStoreError(refusalCode(result.code), result.message));
-      }
-      this.#log.debug("batch refused; retrying", { batch: batch.id, attempt, code: result.code });
-      await this.#wait(RETRY_DELAY_MS * attempt);
     }
   }
 

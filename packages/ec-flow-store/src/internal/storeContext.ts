@@ -31,6 +31,8 @@ export interface StoreContext {
   wait(ms: number): Promise<void>;
   /** Throws `CLOSED` once the store is closed. */
   checkOpen(): void;
+  /** Whether the store is closed. */
+  isClosed(): boolean;
 }
 
 /** A request forwarded to this node as master: see {@link TermFence.admitForwarded}. */

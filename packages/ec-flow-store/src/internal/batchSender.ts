@@ -1,0 +1,120 @@
+import { MessagingError } from "@flowstore/cluster-messaging";
+import type { BatchReceipt, FlowRuleBatchInput } from "../ecFlowRuleStore.js";
+import { FlowStoreError } from "../flowStoreError.js";
+import type { FlowRuleBatch } from "../messages.js";
+import type { BackedUp } from "./backupWaiters.js";
+import type { BatchApplier } from "./batchApplier.js";
+import { type ApplyResult, type BatchForwarder, refusalCode } from "./batchForwarder.js";
+import type { StoreContext } from "./storeContext.js";
+
+/** A master's answers that mean "not stored": the only ones a forwarded batch is retried after. */
+const RETRIED_REFUSALS: ReadonlySet<string> = new Set(["NOT_MASTER", "STALE_TERM", "CLOSED"]);
+
+/** How many times `storeBatch` tries the (current) master before failing the batch. */
+const FORWARD_ATTEMPTS = 3;
+/** The pause before the n-th retry is n times this, in ms. */
+const RETRY_DELAY_MS = 100;
+
+/**
+ * The asking side of a batch: gives it an id and takes it to the device's master — applied
+ * here when this node is the master, forwarded otherwise — retrying only after a genuine
+ * refusal; a batch no master took is completed as failed.
+ */
+export class BatchSender {
+  readonly #context: StoreContext;
+  readonly #applier: BatchApplier;
+  readonly #forwarder: BatchForwarder;
+  #batches = 0;
+
+  constructor(context: StoreContext, applier: BatchApplier, forwarder: BatchForwarder) {
+    this.#context = context;
+    this.#applier = applier;
+    this.#forwarder = forwarder;
+  }
+
+  /** Resolves once the master stored the batch; rejects (the batch completed as failed) if none did. */
+  async send(input: FlowRuleBatchInput): Promise<BatchReceipt> {
+    const context = this.#context;
+    const batch: FlowRuleBatch = {
+      id: `${context.localNode}:${++this.#batches}`,
+      deviceId: input.deviceId,
+      operations: [...input.operations],
+    };
+    const receipt = (backedUp: BackedUp | undefined): BatchReceipt => ({
+      batchId: batch.id,
+      replication: context.config().replication,
+      ...(backedUp === undefined ? { degraded: false } : backedUp),
+    });
+    if (batch.operations.length === 0) {
+      this.#applier.completed({
+        batchId: batch.id,
+        deviceId: batch.deviceId,
+        success: true,
+        failed: [],
+      });
+      return receipt(undefined);
+    }
+    const info = context.mastership.mastership(batch.deviceId);
+    const fail = (error: unknown): never => {
+      context.log.warn("batch failed", {
+        batch: batch.id,
+        device: batch.deviceId,
+        error: String(error),
+      });
+      this.#applier.completed({
+        batchId: batch.id,
+        deviceId: batch.deviceId,
+        success: false,
+        failed: batch.operations.map((op) => op.rule),
+      });
+      throw error instanceof FlowStoreError
+        ? error
+        : new FlowStoreError(
+            MessagingError.is(error, "TIMEOUT") ? "TIMEOUT" : "UNAVAILABLE",
+            `the master of ${batch.deviceId} did not take batch ${batch.id}: ${(error as Error).message}`,
+            { cause: error },
+          );
+    };
+    // Mastership moves (a rebalance, a failover) can make a forward meet a node that just
+    // stopped being master and refuses it: look again and retry a few times.
+    for (let attempt = 1; ; attempt++) {
+      const current = attempt === 1 ? info : context.mastership.mastership(batch.deviceId);
+      if (current.master === undefined)
+        fail(new FlowStoreError("NO_MASTER", `no master for ${batch.deviceId}`));
+      let result: ApplyResult;
+      try {
+        if (current.master === context.localNode) {
+          return receipt(await this.#applier.apply(batch, context.localNode));
+        }
+        result = await this.#forwarder.forward(current.master!, current.term, batch);
+      } catch (error) {
+        // After a timeout or a lost connection the master may have stored the batch, and a
+        // late second copy could bring back a flow removed in between: no retry. A master
+        // with no handler at all (its store is closing) did not take it.
+        const refused = MessagingError.is(error, "NO_HANDLER");
+        if (!refused || attempt >= FORWARD_ATTEMPTS || context.isClosed()) fail(error);
+        context.log.debug("batch not taken; retrying", {
+          batch: batch.id,
+          attempt,
+          error: String(error),
+        });
+        await context.wait(RETRY_DELAY_MS * attempt);
+        continue;
+      }
+      if (result.ok) {
+        const { backedUpBy, degraded } = result;
+        return receipt(
+          backedUpBy === undefined ? undefined : { backedUpBy, degraded: degraded === true },
+        );
+      }
+      // The master answered that it did not store the batch (it is not, or no longer, the
+      // master): that, and only that, is safe to retry. Any other answer (a sync batch its
+      // backups did not acknowledge, say) may have stored it.
+      if (!RETRIED_REFUSALS.has(result.code) || attempt >= FORWARD_ATTEMPTS || context.isClosed()) {
+        fail(new FlowStoreError(refusalCode(result.code), result.message));
+      }
+      context.log.debug("batch refused; retrying", { batch: batch.id, attempt, code: result.code });
+      await context.wait(RETRY_DELAY_MS * attempt);
+    }
+  }
+}
