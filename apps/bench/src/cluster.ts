@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import {
+  type ClusterMembership,
   type ControllerNode,
   createTcpCluster,
   freePorts,
@@ -41,8 +42,8 @@ export interface NodeParts {
   readonly node: NodeId;
   readonly messaging: StoreMessaging;
   readonly mastership: Mastership<DeviceId>;
-  readonly clusterSize: () => number;
-  readonly isNodeAlive: (node: NodeId) => boolean;
+  /** Every node of the cluster; alive while not crashed. */
+  readonly membership: ClusterMembership;
 }
 
 /** A cluster of N nodes in this process, over loopback TCP, each with a store `S`. */
@@ -90,8 +91,7 @@ export async function startStoreCluster(
       createFlowRuleStore({
         messaging: parts.messaging,
         mastership: parts.mastership,
-        clusterSize: parts.clusterSize,
-        isNodeAlive: parts.isNodeAlive,
+        membership: parts.membership,
         ...(options.config === undefined ? {} : { config: options.config }),
       }),
   });
@@ -109,17 +109,17 @@ export async function startCluster<S extends ClusterStore>(
   const nodes: ControllerNode[] = ids.map((id, i) => ({ id, host: "127.0.0.1", port: ports[i]! }));
   const membership = new Subject<MembershipEvent>();
   const alive = new Set(ids);
-  const coordinator = createEmbeddedCoordinator<DeviceId>({
-    membership: {
-      localNode: nodes[0]!,
-      nodes: () => nodes,
-      state: (n) => (alive.has(n) ? "ACTIVE" : "INACTIVE"),
-      events$: membership.asObservable(),
-    },
+  /** The cluster as `local` sees it: every node, alive until it crashes. */
+  const membershipOf = (local: ControllerNode): ClusterMembership => ({
+    localNode: local,
+    nodes: () => nodes,
+    state: (n) => (alive.has(n) ? "ACTIVE" : "INACTIVE"),
+    events$: membership.asObservable(),
   });
+  const coordinator = createEmbeddedCoordinator<DeviceId>({ membership: membershipOf(nodes[0]!) });
   const clusters = new Map<NodeId, TcpCluster>();
   const stores = new Map<NodeId, S>();
-  for (const id of ids) {
+  for (const [i, id] of ids.entries()) {
     const cluster = await createTcpCluster({
       config: { name: "bench", nodes },
       local: id,
@@ -133,8 +133,7 @@ export async function startCluster<S extends ClusterStore>(
         node: id,
         messaging: fromClusterMessaging(cluster.messaging),
         mastership: coordinator.forNode(id, { backupCount }),
-        clusterSize: () => ids.length,
-        isNodeAlive: (n) => alive.has(n),
+        membership: membershipOf(nodes[i]!),
       }),
     );
   }

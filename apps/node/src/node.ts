@@ -121,7 +121,6 @@ export async function startNode(config: NodeConfig, log: JsonLogger): Promise<St
     cluster,
     mastership,
     fleet,
-    clusterSize: nodes.length,
     storeConfig: config.store,
     statsPeriod: config.statsPeriod,
     rest: config.rest,
@@ -227,7 +226,11 @@ export interface ServicesOptions {
   readonly cluster: TcpCluster;
   readonly mastership: Mastership<DeviceId>;
   readonly fleet: DeviceFleet;
-  readonly clusterSize: number;
+  /**
+   * @deprecated Not read: the store counts `cluster.membership.nodes()`. Optional until
+   * `localCluster.ts` stops passing it.
+   */
+  readonly clusterSize?: number;
   readonly storeConfig: NodeConfig["store"];
   readonly statsPeriod: number;
   readonly rest: { host: string; port: number };
@@ -295,8 +298,7 @@ export async function startServices(options: ServicesOptions): Promise<StartedNo
   const store = createFlowRuleStore({
     messaging: fromClusterMessaging(cluster.messaging),
     mastership,
-    clusterSize: () => options.clusterSize,
-    isNodeAlive: (node) => cluster.membership.state(node) === "ACTIVE",
+    membership: cluster.membership,
     isDeviceAvailable: (device) => fleet.get(device)?.available ?? false,
     config: options.storeConfig,
     log: componentLogger(log, "store"),

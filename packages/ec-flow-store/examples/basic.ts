@@ -20,8 +20,7 @@ async function startNode(id: NodeId) {
   const store = createFlowRuleStore({
     messaging: fromClusterMessaging(node.messaging), // request/reply by subject
     mastership,
-    clusterSize: () => nodes.length,
-    isNodeAlive: (peer) => node.membership.state(peer) === "ACTIVE",
+    membership: node.membership, // the cluster's nodes and which are alive
     config: { backupCount: 1, bucketCount: 128 },
   });
   store.events$.subscribe((event) => {

@@ -1,4 +1,4 @@
-import type { NodeId } from "@flowstore/cluster-messaging";
+import type { ClusterMembership, NodeId } from "@flowstore/cluster-messaging";
 import type {
   ApplicationId,
   DeviceId,
@@ -36,16 +36,18 @@ import type { FlowTableView } from "./tableView.js";
 export interface FlowRuleStoreOptions {
   readonly messaging: StoreMessaging;
   readonly mastership: Mastership<DeviceId>;
-  /** How many nodes the cluster has (copies are dropped only when it is larger than 1 + backupCount). */
-  readonly clusterSize: () => number;
+  /**
+   * The cluster's nodes and which of them are alive (the failure detector's view): a copy is
+   * dropped only when `nodes()` number more than 1 + backupCount, and a previous master whose
+   * `state` is `ACTIVE` is retried on failover.
+   */
+  readonly membership: ClusterMembership;
   readonly config?: StoreConfigInput;
   /**
    * Whether a device is connected to the cluster. A read of a device with no master answers
    * from the local copy only when this says it is not; default: every device is available.
    */
   readonly isDeviceAvailable?: (device: DeviceId) => boolean;
-  /** Whether a node is alive (the failure detector's view); a live previous master is retried on failover. */
-  readonly isNodeAlive?: (node: NodeId) => boolean;
   /** Time for timers and entry timestamps; default RxJS's `asyncScheduler` (wall clock). */
   readonly scheduler?: SchedulerLike;
   readonly log?: Logger;
@@ -129,8 +131,7 @@ export class EcFlowRuleStore {
     this.#tables = new DeviceTables({
       localNode: this.localNode,
       mastership: options.mastership,
-      clusterSize: options.clusterSize,
-      ...(options.isNodeAlive === undefined ? {} : { isNodeAlive: options.isNodeAlive }),
+      membership: options.membership,
       channel: this.#channel,
       scheduler: this.#scheduler,
       log: this.#log,

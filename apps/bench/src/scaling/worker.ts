@@ -268,8 +268,7 @@ export class ScalingWorker {
       const store = createFlowRuleStore({
         messaging: fromClusterMessaging(cluster.messaging),
         mastership,
-        clusterSize: () => nodes.length,
-        isNodeAlive: (n) => cluster.membership.state(n) === "ACTIVE",
+        membership: cluster.membership,
         config: message.store,
       });
       this.#running = { id, start: message, cluster, mastership, store };

@@ -1,4 +1,4 @@
-import type { NodeId } from "@flowstore/cluster-messaging";
+import type { ClusterMembership, NodeId } from "@flowstore/cluster-messaging";
 import type { DeviceId } from "@flowstore/flow-bucket";
 import type { Mastership } from "@flowstore/mastership";
 import type { SchedulerLike, Subscription } from "rxjs";
@@ -14,10 +14,8 @@ import type { Persister } from "./persister.js";
 export interface DeviceTablesOptions {
   readonly localNode: NodeId;
   readonly mastership: Mastership<DeviceId>;
-  /** How many nodes the cluster has (copies are dropped only when it is larger than 1 + backupCount). */
-  readonly clusterSize: () => number;
-  /** Whether a node is alive (the failure detector's view); a live previous master is retried on failover. */
-  readonly isNodeAlive?: (node: NodeId) => boolean;
+  /** The cluster's nodes (copies are dropped only when more than 1 + backupCount) and which are alive. */
+  readonly membership: ClusterMembership;
   readonly channel: StoreChannel;
   readonly scheduler: SchedulerLike;
   readonly log: Logger;
@@ -71,7 +69,7 @@ export class DeviceTables {
   table(device: DeviceId): DeviceFlowTable {
     let table = this.#tables.get(device);
     if (table !== undefined) return table;
-    const { mastership, scheduler } = this.#options;
+    const { mastership, membership, scheduler } = this.#options;
     const config = this.#options.config();
     const persister = this.#options.persister();
     table = new DeviceFlowTable({
@@ -86,16 +84,14 @@ export class DeviceTables {
       activeTerm: () => mastership.activeTerm(device),
       leaseFresh: () => scheduler.now() < mastership.leaseFreshUntil(),
       activate: (term) => mastership.activate(device, term),
-      shouldDropCopies: () => this.#options.clusterSize() > 1 + this.#options.config().backupCount,
+      shouldDropCopies: () => membership.nodes().length > 1 + this.#options.config().backupCount,
       onWrite: () => this.#options.onWrite(table!),
       ...(persister === undefined
         ? {}
         : {
             onBucketChange: (bucket: number) => this.#options.persister()?.changed(table!, bucket),
           }),
-      ...(this.#options.isNodeAlive === undefined
-        ? {}
-        : { isNodeAlive: this.#options.isNodeAlive }),
+      isNodeAlive: (node) => membership.state(node) === "ACTIVE",
       sync: {
         digests: async (node, deviceId, term) => {
           const reply = await this.#syncCall(table!, node, SUBJECTS.syncDigests, {

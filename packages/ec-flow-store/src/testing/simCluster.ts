@@ -125,8 +125,7 @@ export async function startSimCluster(
     const store = new EcFlowRuleStore({
       messaging,
       mastership: coordinator.forNode(node, { backupCount }),
-      clusterSize: () => size,
-      isNodeAlive: (peer) => cluster.membership.state(peer) === "ACTIVE",
+      membership: cluster.membership,
       config: options.config ?? {},
       scheduler,
       ...(options.isDeviceAvailable === undefined

@@ -48,8 +48,7 @@ export async function startConsoleNode(
   const store = createFlowRuleStore({
     messaging: fromClusterMessaging(cluster.messaging),
     mastership,
-    clusterSize: () => 1,
-    isNodeAlive: () => true,
+    membership: cluster.membership,
     isDeviceAvailable: () => true,
   });
   const applications = createEmbeddedApplicationRegistry();
