@@ -128,7 +128,6 @@ export async function startLocalCluster(
       cluster,
       mastership,
       fleet,
-      clusterSize: size,
       storeConfig: config.store,
       statsPeriod: config.statsPeriod,
       rest: { host: config.host, port: restPorts.get(id)! },

@@ -226,11 +226,6 @@ export interface ServicesOptions {
   readonly cluster: TcpCluster;
   readonly mastership: Mastership<DeviceId>;
   readonly fleet: DeviceFleet;
-  /**
-   * @deprecated Not read: the store counts `cluster.membership.nodes()`. Optional until
-   * `localCluster.ts` stops passing it.
-   */
-  readonly clusterSize?: number;
   readonly storeConfig: NodeConfig["store"];
   readonly statsPeriod: number;
   readonly rest: { host: string; port: number };

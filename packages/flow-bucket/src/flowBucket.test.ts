@@ -419,4 +419,37 @@ describe("FlowBucket deltas", () => {
     expect(atFour.applyDelta(fromFour)).toBe(true);
     sameContents(atFour, master);
   });
+
+  it("a replica that logs the deltas it applies gives deltas from any version it held (for a copy on disk)", () => {
+    const clock = new LogicalClock();
+    const rules = fillers(40);
+    const master = new FlowBucket(0);
+    for (const rule of rules.slice(0, 30))
+      master.add(createFlowEntry(rule, { created: 1 }), 1, clock);
+    const logging = new FlowBucket(0, undefined, { logDeltas: true });
+    const plain = new FlowBucket(0);
+    for (const replica of [logging, plain]) replica.mergeFrom(master.snapshot());
+    const kept = { term: logging.term, timestamp: logging.timestamp }; // what the disk holds
+    // Two rounds of backups: a removal, two adds, a change.
+    let base = { term: master.term, timestamp: master.timestamp };
+    master.remove(rules[3]!, 1, clock);
+    master.add(createFlowEntry(rules[31]!, { created: 2 }), 1, clock);
+    for (const replica of [logging, plain])
+      expect(replica.applyDelta(master.delta(base.term, base.timestamp)!)).toBe(true);
+    base = { term: master.term, timestamp: master.timestamp };
+    master.add(createFlowEntry(rules[32]!, { created: 3 }), 1, clock);
+    master.modify(rules[4]!, (e) => withFlowEntry(e, { state: "ADDED" }), 1, clock);
+    for (const replica of [logging, plain])
+      expect(replica.applyDelta(master.delta(base.term, base.timestamp)!)).toBe(true);
+
+    // The plain replica started its log afresh at each delta: nothing from the kept version.
+    expect(plain.delta(kept.term, kept.timestamp)).toBeUndefined();
+    const since = logging.delta(kept.term, kept.timestamp)!;
+    expect(since.removed.map((r) => r.id)).toEqual([rules[3]!.id]);
+    expect(since.entries.map((e) => e.rule.id).sort()).toEqual(
+      [rules[4]!.id, rules[31]!.id, rules[32]!.id].sort(),
+    );
+    sameContents(logging, plain);
+    sameContents(logging, master);
+  });
 });

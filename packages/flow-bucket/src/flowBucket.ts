@@ -106,13 +106,24 @@ export class FlowBucket {
    */
   #log: (FlowRule | number)[] | undefined;
   readonly #onChange: BucketChangeListener | undefined;
+  readonly #logDeltas: boolean;
 
-  constructor(index: number, onChange?: BucketChangeListener) {
+  /**
+   * `options.logDeltas`: a replica logs the changes of the deltas it applies too (by default
+   * it starts its log afresh at each, at no memory cost), so that it can give deltas from any
+   * version it held — what a copy of the table kept elsewhere, on disk, needs.
+   */
+  constructor(
+    index: number,
+    onChange?: BucketChangeListener,
+    options: { readonly logDeltas?: boolean } = {},
+  ) {
     if (!Number.isSafeInteger(index) || index < 0) {
       throw new FlowBucketError("INVALID_BUCKET", `invalid bucket index ${index}`);
     }
     this.index = index;
     this.#onChange = onChange;
+    this.#logDeltas = options.logDeltas === true;
   }
 
   /** A bucket holding a snapshot's entries and stamp (no listener). */
@@ -408,9 +419,14 @@ export class FlowBucket {
     }
     this.#term = delta.term;
     this.#timestamp = delta.timestamp;
-    // A replica starts its log afresh: it can give deltas from the version it holds (all a
-    // new master needs from it after comparing digests), at no memory cost meanwhile.
-    this.#resetLog();
+    if (this.#logDeltas) {
+      // Logged with the delta's stamp: a delta from the version before it stays possible.
+      this.#record([...delta.entries.map((entry) => entry.rule), ...delta.removed]);
+    } else {
+      // A replica starts its log afresh: it can give deltas from the version it holds (all
+      // a new master needs from it after comparing digests), at no memory cost meanwhile.
+      this.#resetLog();
+    }
     this.#notify(previousTerm, previousTimestamp);
     return true;
   }

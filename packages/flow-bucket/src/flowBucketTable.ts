@@ -65,7 +65,9 @@ export interface FlowBucketTableOptions {
   readonly clock?: LogicalClock;
   /**
    * Called after every change of a bucket's digest (a write, a merge, a delta, a clear):
-   * for a caller that keeps the table elsewhere too, such as on disk.
+   * for a caller that keeps the table elsewhere too, such as on disk. With it, buckets log
+   * the changes of the deltas they apply as well, so the caller can ask any bucket for what
+   * changed since the version it last kept ({@link FlowBucket.delta}).
    */
   readonly onBucketChange?: (bucket: FlowBucket) => void;
 }
@@ -139,7 +141,7 @@ export class FlowBucketTable {
           `bucket ${index} is out of range for ${this.bucketCount} buckets`,
         );
       }
-      bucket = new FlowBucket(index, this.#listener);
+      bucket = new FlowBucket(index, this.#listener, { logDeltas: this.#onChange !== undefined });
       this.#buckets.set(index, bucket);
       this.#sorted = undefined;
     }
