@@ -7,9 +7,9 @@ import type {
   FlowRule,
 } from "@flowstore/flow-bucket";
 import { refreshCounters, withFlowEntry } from "@flowstore/flow-bucket";
-import type { DeviceFlowTable } from "./deviceFlowTable.js";
 import { FlowStoreError } from "./flowStoreError.js";
 import type { RuleEvent } from "./flowStoreEvent.js";
+import type { DeviceFlowTable } from "./internal/deviceFlowTable.js";
 
 /** One flow as its device reports it every stats period (`lastSeen` is the time of the call). */
 export type FlowStatsReport = Omit<FlowCounters, "lastSeen"> & { readonly rule: FlowRule };

@@ -22,13 +22,13 @@ import { BatchSender } from "./internal/batchSender.js";
 import { DeviceTables } from "./internal/deviceTables.js";
 import { Persister } from "./internal/persister.js";
 import { Reads, unexpected } from "./internal/reads.js";
+import { type ReplicationStats, Replicator } from "./internal/replicator.js";
 import { RuleChanges } from "./internal/ruleChanges.js";
 import type { StoreContext } from "./internal/storeContext.js";
 import { serveSync } from "./internal/syncServer.js";
 import { type Logger, silentLogger } from "./logger.js";
 import type { BatchCompletion, FlowRuleOperation, TableStatistics } from "./messages.js";
 import type { StorePersistenceOptions } from "./persistence.js";
-import { type ReplicationStats, Replicator } from "./replicator.js";
 import { StoreChannel, type StoreMessaging, SUBJECTS } from "./storeMessaging.js";
 import type { FlowTableView } from "./tableView.js";
 
@@ -90,7 +90,7 @@ export type FlowRuleCountFilter = { readonly deviceId?: DeviceId; readonly state
 export class EcFlowRuleStore {
   readonly localNode: NodeId;
   readonly settings: StoreSettings;
-  readonly replicator: Replicator;
+  readonly #replicator: Replicator;
   readonly #options: FlowRuleStoreOptions;
   readonly #channel: StoreChannel;
   readonly #scheduler: SchedulerLike;
@@ -137,7 +137,7 @@ export class EcFlowRuleStore {
       log: this.#log,
       config: () => this.config,
       wait: (ms) => this.#wait(ms),
-      onWrite: (table) => this.replicator.changed(table),
+      onWrite: (table) => this.#replicator.changed(table),
       persister: () => this.#persister,
       loaded: options.persistence?.loaded ?? [],
       subscription: this.#subscription,
@@ -164,7 +164,7 @@ export class EcFlowRuleStore {
     this.#reads = new Reads(context, options.isDeviceAvailable);
     this.#changes = new RuleChanges(context);
     this.#sender = new BatchSender(context, this.#batchApplier, this.#forwarder);
-    this.replicator = new Replicator({
+    this.#replicator = new Replicator({
       channel: this.#channel,
       tables: () => this.#tables.values(),
       table: (device) => this.#tables.table(device),
@@ -246,7 +246,7 @@ export class EcFlowRuleStore {
       unackedBuckets += table.unackedBuckets();
     }
     return {
-      replication: this.replicator.stats,
+      replication: this.#replicator.stats,
       sent: this.#channel.sent,
       unackedBuckets,
       masteredDevices,
@@ -554,7 +554,7 @@ export class EcFlowRuleStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#persister?.stop();
-    this.replicator.close();
+    this.#replicator.close();
     this.#subscription.unsubscribe();
     for (const table of this.#tables.values()) table.close();
     this.settings.close();

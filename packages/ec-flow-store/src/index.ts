@@ -1,11 +1,5 @@
 export type { StoreConfig, StoreConfigInput } from "./config.js";
 export { parseStoreConfig, StoreConfigSchema, StoreSettings } from "./config.js";
-export type {
-  BackupVerdict,
-  DeviceFlowTableOptions,
-  SyncSource,
-} from "./deviceFlowTable.js";
-export { DeviceFlowTable } from "./deviceFlowTable.js";
 export type { FlowStatsOutcome, FlowStatsReport } from "./deviceReports.js";
 export type {
   BatchReceipt,
@@ -17,8 +11,7 @@ export { createFlowRuleStore, EcFlowRuleStore } from "./ecFlowRuleStore.js";
 export type { FlowStoreErrorCode } from "./flowStoreError.js";
 export { FlowStoreError } from "./flowStoreError.js";
 export type { FlowStoreEvent, RuleEvent } from "./flowStoreEvent.js";
-export type { LifecycleEvent } from "./lifecycle.js";
-export { deviceLifecycle$ } from "./lifecycle.js";
+export type { ReplicationStats } from "./internal/replicator.js";
 export type { Logger } from "./logger.js";
 export { silentLogger } from "./logger.js";
 export type {
@@ -34,7 +27,6 @@ export type {
   PersistedDevice,
   StorePersistenceOptions,
 } from "./persistence.js";
-export type { ReplicationStats } from "./replicator.js";
 export type { StoreMessaging } from "./storeMessaging.js";
 export { fromClusterMessaging } from "./storeMessaging.js";
 export type { FlowBucketView, FlowTableView } from "./tableView.js";

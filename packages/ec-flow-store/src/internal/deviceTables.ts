@@ -3,11 +3,11 @@ import type { DeviceId } from "@flowstore/flow-bucket";
 import type { Mastership } from "@flowstore/mastership";
 import type { SchedulerLike, Subscription } from "rxjs";
 import type { StoreConfig } from "../config.js";
-import { DeviceFlowTable } from "../deviceFlowTable.js";
-import { deviceLifecycle$ } from "../lifecycle.js";
 import type { Logger } from "../logger.js";
 import type { PersistedDevice } from "../persistence.js";
 import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.js";
+import { DeviceFlowTable } from "./deviceFlowTable.js";
+import { deviceLifecycle$ } from "./lifecycle.js";
 import type { Persister } from "./persister.js";
 
 /** What {@link DeviceTables} creates each device's table with. */
@@ -85,12 +85,7 @@ export class DeviceTables {
       leaseFresh: () => scheduler.now() < mastership.leaseFreshUntil(),
       activate: (term) => mastership.activate(device, term),
       shouldDropCopies: () => membership.nodes().length > 1 + this.#options.config().backupCount,
-      onWrite: () => this.#options.onWrite(table!),
-      ...(persister === undefined
-        ? {}
-        : {
-            onBucketChange: (bucket: number) => this.#options.persister()?.changed(table!, bucket),
-          }),
+      tracksBuckets: persister !== undefined,
       isNodeAlive: (node) => membership.state(node) === "ACTIVE",
       sync: {
         digests: async (node, deviceId, term) => {
@@ -118,6 +113,16 @@ export class DeviceTables {
       },
     });
     this.#tables.set(device, table);
+    const owned = table;
+    // What the table changes goes to replication (writes) and to disk (every bucket).
+    this.#options.subscription.add(owned.written$.subscribe(() => this.#options.onWrite(owned)));
+    if (persister !== undefined) {
+      this.#options.subscription.add(
+        owned.bucketChanged$.subscribe((bucket) =>
+          this.#options.persister()?.changed(owned, bucket),
+        ),
+      );
+    }
     const loaded = this.#loaded.get(device);
     if (loaded !== undefined) {
       // Before the lifecycle starts: the first sync already weighs this copy.
@@ -125,7 +130,6 @@ export class DeviceTables {
       for (const snapshot of loaded.buckets) table.table.merge(snapshot);
       table.observeTerm(loaded.highestTerm);
     }
-    const owned = table;
     this.#options.subscription.add(
       deviceLifecycle$(mastership, device).subscribe((event) => owned.onLifecycle(event)),
     );

@@ -1,8 +1,8 @@
 import type { DeviceId, LogicalTimestamp, Term } from "@flowstore/flow-bucket";
 import { interval, type SchedulerLike, type Subscription } from "rxjs";
-import type { DeviceFlowTable } from "../deviceFlowTable.js";
 import type { Logger } from "../logger.js";
 import type { FlowTablePersistence, StorePersistenceOptions } from "../persistence.js";
+import type { DeviceFlowTable } from "./deviceFlowTable.js";
 
 interface Stamp {
   readonly term: Term;

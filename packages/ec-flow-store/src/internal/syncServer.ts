@@ -1,7 +1,7 @@
 import type { DeviceId, Term } from "@flowstore/flow-bucket";
 import type { Subscription } from "rxjs";
-import type { DeviceFlowTable } from "../deviceFlowTable.js";
 import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.js";
+import type { DeviceFlowTable } from "./deviceFlowTable.js";
 import type { DeviceTables } from "./deviceTables.js";
 
 /**

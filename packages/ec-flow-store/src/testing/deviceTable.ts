@@ -1,6 +1,6 @@
 import type { NodeId } from "@flowstore/cluster-messaging";
 import type { DeviceId } from "@flowstore/flow-bucket";
-import { DeviceFlowTable, type DeviceFlowTableOptions } from "../deviceFlowTable.js";
+import { DeviceFlowTable, type DeviceFlowTableOptions } from "../internal/deviceFlowTable.js";
 import { silentLogger } from "../logger.js";
 
 /**

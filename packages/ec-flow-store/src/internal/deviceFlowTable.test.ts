@@ -7,9 +7,9 @@ import {
   withFlowEntry,
 } from "@flowstore/flow-bucket";
 import { describe, expect, it } from "vitest";
+import { silentLogger } from "../logger.js";
+import { testDeviceTable } from "../testing/deviceTable.js";
 import type { DeviceFlowTable } from "./deviceFlowTable.js";
-import { silentLogger } from "./logger.js";
-import { testDeviceTable } from "./testing/deviceTable.js";
 
 const device = deviceId("of:00000000000000aa");
 const [n1, n2] = [nodeId("n1"), nodeId("n2")];

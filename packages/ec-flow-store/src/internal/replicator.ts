@@ -10,11 +10,11 @@ import {
   type Subscription,
   switchMap,
 } from "rxjs";
-import type { StoreConfig } from "./config.js";
+import type { StoreConfig } from "../config.js";
+import type { Logger } from "../logger.js";
+import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.js";
+import type { BackupPayload } from "./backupLedger.js";
 import type { DeviceFlowTable } from "./deviceFlowTable.js";
-import type { BackupPayload } from "./internal/backupLedger.js";
-import type { Logger } from "./logger.js";
-import { type MessageOf, type StoreChannel, SUBJECTS } from "./storeMessaging.js";
 
 /** Counters of what replication sent and received, for metrics and benchmarks. */
 export interface ReplicationStats {

@@ -12,13 +12,14 @@ import {
   type Term,
 } from "@flowstore/flow-bucket";
 import type { ReplicaInfo } from "@flowstore/mastership";
-import { FlowStoreError } from "./flowStoreError.js";
-import { assertNever } from "./internal/assertNever.js";
-import { BackupLedger, type BackupPayload, type Version } from "./internal/backupLedger.js";
-import { type BackedUp, BackupWaiters, type UnderReplicated } from "./internal/backupWaiters.js";
-import { TermFence } from "./internal/termFence.js";
+import { type Observable, Subject } from "rxjs";
+import { FlowStoreError } from "../flowStoreError.js";
+import type { Logger } from "../logger.js";
+import { assertNever } from "./assertNever.js";
+import { BackupLedger, type BackupPayload, type Version } from "./backupLedger.js";
+import { type BackedUp, BackupWaiters, type UnderReplicated } from "./backupWaiters.js";
 import type { LifecycleEvent } from "./lifecycle.js";
-import type { Logger } from "./logger.js";
+import { TermFence } from "./termFence.js";
 
 /** What a replica answers a synchronizing master first: its digests, and what it knows. */
 export interface SyncDigests {
@@ -84,10 +85,12 @@ export interface DeviceFlowTableOptions {
    * acknowledge anything once another node may have taken its devices (default: always).
    */
   readonly leaseFresh?: () => boolean;
-  /** Called after a write ran on the master's table, so replication can send it. */
-  readonly onWrite?: () => void;
-  /** Called after any change of a bucket's digest (persistence keeps the table on disk). */
-  readonly onBucketChange?: (bucket: number) => void;
+  /**
+   * Publish every change of a bucket's digest on {@link DeviceFlowTable.bucketChanged$}, and
+   * keep replica deltas logged so that what changed can be asked for (persistence keeps the
+   * table on disk). Off by default: a replica's log costs memory.
+   */
+  readonly tracksBuckets?: boolean;
 }
 
 /** The answer of a backup to one device's buckets. */
@@ -127,6 +130,12 @@ export class DeviceFlowTable {
   readonly #options: DeviceFlowTableOptions;
   /** The device's terms as this node knows them, and every accept / refuse decision. */
   readonly fence: TermFence;
+  readonly #written = new Subject<void>();
+  readonly #bucketChanged = new Subject<number>();
+  /** A write ran on the master's table (replication sends it on the scheduler's next turn). */
+  readonly written$: Observable<void> = this.#written.asObservable();
+  /** A bucket's digest changed, by index (with `tracksBuckets`: persistence writes it). */
+  readonly bucketChanged$: Observable<number> = this.#bucketChanged.asObservable();
   readonly #queued = new Map<number, QueuedWrite[]>();
   /** Synchronous writes of the current term waiting for their backups. */
   readonly #waiters = new BackupWaiters(
@@ -141,13 +150,12 @@ export class DeviceFlowTable {
     this.#options = options;
     this.deviceId = options.deviceId;
     this.fence = new TermFence(options.deviceId, options.localNode);
-    const onBucketChange = options.onBucketChange;
     this.table = new FlowBucketTable({
       deviceId: options.deviceId,
       bucketCount: options.bucketCount,
-      ...(onBucketChange === undefined
-        ? {}
-        : { onBucketChange: (bucket: FlowBucket) => onBucketChange(bucket.index) }),
+      ...(options.tracksBuckets === true
+        ? { onBucketChange: (bucket: FlowBucket) => this.#bucketChanged.next(bucket.index) }
+        : {}),
     });
     this.#ledger = new BackupLedger(this.table);
   }
@@ -227,7 +235,7 @@ export class DeviceFlowTable {
     isWrite: boolean,
   ): Promise<T> {
     if (this.#closed) return Promise.reject(new FlowStoreError("CLOSED", "the store is closed"));
-    const done = isWrite ? () => this.#options.onWrite?.() : () => undefined;
+    const done = isWrite ? () => this.#written.next() : () => undefined;
     const admission = this.fence.admitWrite(this.#leaseFresh());
     switch (admission.kind) {
       case "refuse":
@@ -661,6 +669,8 @@ export class DeviceFlowTable {
   /** Rejects queued writes; the table is not used afterwards. */
   close(): void {
     this.#closed = true;
+    this.#written.complete();
+    this.#bucketChanged.complete();
     this.#rejectQueued("CLOSED", "the store is closed");
     this.#waiters.rejectAll(
       new FlowStoreError(

@@ -2,12 +2,12 @@ import { type NodeId, nodeId } from "@flowstore/cluster-messaging";
 import { createFlowEntry, createFlowRule, deviceId, type FlowRule } from "@flowstore/flow-bucket";
 import { NEVER, queueScheduler, Subscription } from "rxjs";
 import { describe, expect, it } from "vitest";
-import { parseStoreConfig } from "./config.js";
-import { silentLogger } from "./logger.js";
-import { storeNamespace } from "./messages.js";
+import { parseStoreConfig } from "../config.js";
+import { silentLogger } from "../logger.js";
+import { storeNamespace } from "../messages.js";
+import { StoreChannel, type StoreMessaging } from "../storeMessaging.js";
+import { testDeviceTable } from "../testing/deviceTable.js";
 import { Replicator } from "./replicator.js";
-import { StoreChannel, type StoreMessaging } from "./storeMessaging.js";
-import { testDeviceTable } from "./testing/deviceTable.js";
 
 const device = deviceId("of:00000000000000bb");
 const [n1, n2] = [nodeId("n1"), nodeId("n2")];
