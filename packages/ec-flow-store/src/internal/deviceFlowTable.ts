@@ -1,4 +1,4 @@
-import { MessagingError, type NodeId } from "@flowstore/cluster-messaging";
+import type { NodeId } from "@flowstore/cluster-messaging";
 import {
   type DeviceDigest,
   type DeviceId,
@@ -7,7 +7,6 @@ import {
   type FlowBucketDigest,
   type FlowBucketSnapshot,
   FlowBucketTable,
-  isNewerThan,
   type LogicalTimestamp,
   type Term,
 } from "@flowstore/flow-bucket";
@@ -18,6 +17,7 @@ import type { Logger } from "../logger.js";
 import { assertNever } from "./assertNever.js";
 import { BackupLedger, type BackupPayload, type Version } from "./backupLedger.js";
 import { type BackedUp, BackupWaiters, type UnderReplicated } from "./backupWaiters.js";
+import { type SyncTarget, synchronize } from "./failoverSync.js";
 import type { LifecycleEvent } from "./lifecycle.js";
 import { TermFence } from "./termFence.js";
 
@@ -130,6 +130,8 @@ export class DeviceFlowTable {
   readonly #options: DeviceFlowTableOptions;
   /** The device's terms as this node knows them, and every accept / refuse decision. */
   readonly fence: TermFence;
+  /** What the failover sync (`failoverSync.ts`) reads and merges into. */
+  readonly #syncTarget: SyncTarget;
   readonly #written = new Subject<void>();
   readonly #bucketChanged = new Subject<number>();
   /** A write ran on the master's table (replication sends it on the scheduler's next turn). */
@@ -158,6 +160,13 @@ export class DeviceFlowTable {
         : {}),
     });
     this.#ledger = new BackupLedger(this.table);
+    this.#syncTarget = {
+      deviceId: this.deviceId,
+      options,
+      fence: this.fence,
+      table: this.table,
+      closed: () => this.#closed,
+    };
   }
 
   /** The replica info of the current term, if any. */
@@ -315,7 +324,7 @@ export class DeviceFlowTable {
       return;
     }
     this.#options.log.info("synchronizing flows", { device: this.deviceId, term: info.term });
-    this.#synchronize(info, previous).then(
+    synchronize(this.#syncTarget, info, previous).then(
       () => this.#activate(info),
       (error: unknown) => {
         this.#options.log.error("synchronization failed", {
@@ -325,160 +334,6 @@ export class DeviceFlowTable {
         return this.#activate(info);
       },
     );
-  }
-
-  /**
-   * Pulls newer buckets from every replica that may hold the newest acknowledged writes, and
-   * merges them bucket by bucket (the newer digest wins), before the term may activate.
-   *
-   * @remarks The writes are the last *activated* term's: its master acknowledged them, its
-   * backups hold what was backed up. A term that never activated wrote nothing, and its master
-   * may not yet have pulled them — so answers are not taken first-come: this node asks the
-   * previous term's replicas and the last activated term's (as it knows them, and as each
-   * replica's answer tells, for a node whose own view is stale), merges every answer, and waits
-   * for the activated term's master while it is alive — at most `syncTimeout`, after which a
-   * silent master (stalled past its lease) is given up and its unreplicated writes with it.
-   * A dead one is given up at once; the live replicas' copies are then the best there is.
-   */
-  async #synchronize(info: ReplicaInfo, previous: ReplicaInfo | undefined): Promise<void> {
-    const local = this.#options.localNode;
-    const sources = new Set<NodeId>();
-    const addReplicas = (replicas: ReplicaInfo | null | undefined) => {
-      if (replicas === undefined || replicas === null) return;
-      for (const node of [replicas.master, ...replicas.backups]) {
-        if (node !== undefined && node !== local) sources.add(node);
-      }
-    };
-    let newest = this.fence.lastActivated;
-    addReplicas(previous);
-    addReplicas(newest);
-    // A node with no earlier term in view (it just started) asks the current backups, so it
-    // never activates an empty table over theirs.
-    addReplicas({ ...info, master: undefined });
-    if (sources.size === 0) return;
-    // A replica with no connection at all (its process is gone: the reconnect was refused) is
-    // taken for dead at once, without waiting for the failure detector's verdict.
-    const gone = new Set<NodeId>();
-    const alive = (node: NodeId) => !gone.has(node) && (this.#options.isNodeAlive?.(node) ?? true);
-    const now = this.#options.now ?? (() => Date.now());
-    const started = now();
-    const deadline = started + (this.#options.syncTimeout ?? Number.POSITIVE_INFINITY);
-    const rounds =
-      this.#options.isNodeAlive === undefined ? (this.#options.syncAttempts ?? 3) : Infinity;
-    const answered = new Set<NodeId>();
-    /** Requests still out, by replica. */
-    const pending = new Map<NodeId, Promise<void>>();
-    const syncing = () => this.fence.info?.term === info.term && !this.#closed;
-    // `syncTimeout` is for a holder that lost its devices without giving them up: stalled or
-    // cut off, its candidacy gone with its lease. One still among the term's replicas (a
-    // rebalance moved the device) is alive and serving, only slow under load: wait for it.
-    const staysReplica = (node: NodeId | undefined) => {
-      const current = this.fence.info ?? info;
-      return node !== undefined && (current.master === node || current.backups.includes(node));
-    };
-    for (let round = 1; syncing(); round++) {
-      // Every replica not yet heard from and not already asked; answers are taken as they
-      // come, and a round ends when all are in or the deadline passes (a stalled replica's
-      // request may hang for requestTimeout: it must not hold the sync past syncTimeout).
-      const asked = [...sources].filter((node) => !answered.has(node) && !pending.has(node));
-      for (const node of asked) {
-        const request = this.#syncFrom(node, info.term, syncing).then(
-          (activated) => {
-            answered.add(node);
-            if (activated !== null && (newest === undefined || activated.term > newest.term)) {
-              newest = activated;
-              addReplicas(activated);
-            }
-          },
-          (reason: unknown) => {
-            if (MessagingError.is(reason, "UNREACHABLE")) gone.add(node);
-            this.#options.log.debug("replica did not answer the sync", {
-              device: this.deviceId,
-              node,
-              error: String(reason),
-            });
-          },
-        );
-        pending.set(
-          node,
-          request.finally(() => pending.delete(node)),
-        );
-      }
-      const everyAnswer = Promise.all(pending.values());
-      if (Number.isFinite(deadline) && !staysReplica(newest?.master)) {
-        await Promise.race([everyAnswer, this.#options.wait(Math.max(1, deadline - now()))]);
-      } else {
-        await everyAnswer;
-      }
-      if (!syncing()) return;
-      // The master of the newest activated term holds every write it acknowledged.
-      const holder = newest?.master;
-      const coordinatorTerm = this.#options.activeTerm?.() ?? 0;
-      const knowsNewest = (newest?.term ?? 0) >= coordinatorTerm;
-      const heardHolder = holder === undefined || holder === local || answered.has(holder);
-      // This node activated the newest term itself: it has every write acknowledged in it.
-      if (holder === local && knowsNewest) return;
-      if (heardHolder && knowsNewest && (answered.size > 0 || ![...sources].some(alive))) return;
-      const waiting = [...sources].filter((node) => !answered.has(node) && alive(node));
-      // A replica whose request is still out gets until the deadline; one that failed is
-      // asked again after a pause.
-      const holderGone = holder !== undefined && !heardHolder && !alive(holder);
-      if (
-        waiting.length === 0 ||
-        (holderGone && knowsNewest && answered.size > 0) ||
-        (now() >= deadline && !staysReplica(holder)) ||
-        round >= rounds
-      ) {
-        this.#options.log.warn(
-          holder !== undefined && !heardHolder
-            ? "previous master did not answer"
-            : "no previous replica answered; activating with the local copy",
-          {
-            device: this.deviceId,
-            ...(holder !== undefined && !heardHolder ? { node: holder } : {}),
-            replicas: [...sources],
-            answered: [...answered],
-            waitedMs: now() - started,
-          },
-        );
-        return;
-      }
-      this.#options.log.debug("waiting for the replicas of the last activated term", {
-        device: this.deviceId,
-        holder,
-        waiting,
-        round,
-      });
-      await this.#options.wait(
-        Math.min(this.#options.retryDelay ?? 200, Math.max(1, deadline - now())),
-      );
-    }
-  }
-
-  /** Merges `node`'s newer buckets; resolves with the newest activated term it knows of. */
-  async #syncFrom(node: NodeId, term: Term, syncing: () => boolean): Promise<ReplicaInfo | null> {
-    const remote = await this.#options.sync.digests(node, this.deviceId, term);
-    const wanted = remote.digests
-      .filter((digest) => isNewerThan(digest, this.table.digest(digest.bucket)))
-      .map((digest) => digest.bucket);
-    const batch = this.#options.syncBatch ?? 16;
-    for (let i = 0; i < wanted.length; i += batch) {
-      const snapshots = await this.#options.sync.buckets(
-        node,
-        this.deviceId,
-        term,
-        wanted.slice(i, i + batch),
-      );
-      // An answer after the term moved on, or after activation, is not merged.
-      if (!syncing() || this.fence.activeTerm === term) break;
-      for (const snapshot of snapshots) this.table.merge(snapshot);
-    }
-    this.#options.log.debug("synchronized", {
-      device: this.deviceId,
-      node,
-      buckets: wanted.length,
-    });
-    return remote.activated;
   }
 
   async #activate(info: ReplicaInfo): Promise<void> {
