@@ -1,4 +1,4 @@
-import type { Serializer } from "@flowstore/serializers";
+import { messageOf, type Serializer } from "@flowstore/serializers";
 import { Observable, type Subscription } from "rxjs";
 import type { ClusterMessaging, InboundMessage, RequestOptions } from "./messaging.js";
 import { MessagingError } from "./messagingError.js";
@@ -60,7 +60,7 @@ export function createChannel<Req, Rep = never>(
     try {
       return { value: request.decode(message.payload) };
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = messageOf(error);
       message.reject("PROTOCOL_ERROR", `payload failed validation: ${reason}`);
       return undefined;
     }
@@ -84,7 +84,7 @@ export function createChannel<Req, Rep = never>(
       try {
         return decoder.decode(bytes);
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = messageOf(error);
         throw new MessagingError(
           "PROTOCOL_ERROR",
           `reply from ${to} failed validation: ${reason}`,
@@ -112,7 +112,7 @@ export function createChannel<Req, Rep = never>(
         try {
           value = request.decode(payload);
         } catch (error) {
-          const reason = error instanceof Error ? error.message : String(error);
+          const reason = messageOf(error);
           // The messenger answers a PROTOCOL_ERROR MessagingError with that status.
           throw new MessagingError("PROTOCOL_ERROR", `payload failed validation: ${reason}`, {
             subject,

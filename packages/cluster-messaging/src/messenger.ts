@@ -1,3 +1,4 @@
+import { messageOf } from "@flowstore/serializers";
 import { Observable, type SchedulerLike, type Subscriber, Subscription } from "rxjs";
 import type { ReplyStatus } from "./frame.js";
 import { LoopbackLink } from "./internal/loopbackLink.js";
@@ -336,13 +337,13 @@ export class Messenger implements ClusterMessaging, LinkHandler {
     try {
       result = handler(message.payload, message.from);
     } catch (error) {
-      message.reject(refusalOf(error), errorMessage(error));
+      message.reject(refusalOf(error), messageOf(error));
       return;
     }
     if (result instanceof Promise) {
       result.then(
         (reply) => message.reply(reply ?? EMPTY),
-        (error: unknown) => message.reject(refusalOf(error), errorMessage(error)),
+        (error: unknown) => message.reject(refusalOf(error), messageOf(error)),
       );
     } else {
       message.reply(result ?? EMPTY);
@@ -428,10 +429,6 @@ function refusalOf(error: unknown): RefusalStatus {
   return error instanceof MessagingError && error.code === "PROTOCOL_ERROR"
     ? "PROTOCOL_ERROR"
     : "HANDLER_ERROR";
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function assertNever(value: never): never {

@@ -1,4 +1,5 @@
-import { CodedError } from "@flowstore/serializers";
+import { MessagingError } from "@flowstore/cluster-messaging";
+import { CodedError, messageOf } from "@flowstore/serializers";
 
 /** Why a store operation failed. */
 export type FlowStoreErrorCode =
@@ -33,4 +34,15 @@ export type FlowStoreErrorCode =
 /** The typed error every store operation rejects with. */
 export class FlowStoreError extends CodedError<FlowStoreErrorCode> {
   override readonly name = "FlowStoreError";
+
+  /**
+   * The one conversion of anything thrown into a store error: a `FlowStoreError` stays as it
+   * is; a messaging timeout becomes `TIMEOUT`; anything else `UNAVAILABLE` (the master could
+   * not be reached or failed), its message after `context`.
+   */
+  static from(error: unknown, context: string): FlowStoreError {
+    if (error instanceof FlowStoreError) return error;
+    const code = MessagingError.is(error, "TIMEOUT") ? "TIMEOUT" : "UNAVAILABLE";
+    return new FlowStoreError(code, `${context}: ${messageOf(error)}`, { cause: error });
+  }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CodedError } from "./codedError.js";
+import { CodedError, messageOf } from "./codedError.js";
 import { DecodeError } from "./decodeError.js";
 
 class AppError extends CodedError<"A" | "B"> {
@@ -27,5 +27,11 @@ describe("CodedError", () => {
     const error = new DecodeError("TRUNCATED", "the bytes end early");
     expect(error).toBeInstanceOf(CodedError);
     expect(DecodeError.is(error, "TRUNCATED")).toBe(true);
+  });
+
+  it("messageOf gives the message of anything thrown", () => {
+    expect(messageOf(new AppError("A", "went wrong"))).toBe("went wrong");
+    expect(messageOf("plain text")).toBe("plain text");
+    expect(messageOf(42)).toBe("42");
   });
 });

@@ -31,3 +31,8 @@ export abstract class CodedError<C extends string> extends Error {
     return error instanceof this && (code === undefined || (error as T).code === code);
   }
 }
+
+/** The message of anything thrown: an `Error`'s message, or the value as text. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,4 +1,4 @@
-export { CodedError } from "./codedError.js";
+export { CodedError, messageOf } from "./codedError.js";
 export type { DecodeErrorCode, DecodeIssue } from "./decodeError.js";
 export { DecodeError, formatPath } from "./decodeError.js";
 export { pack, unpack } from "./msgpack.js";

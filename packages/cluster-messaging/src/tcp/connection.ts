@@ -1,5 +1,6 @@
 import type { Buffer } from "node:buffer";
 import type * as net from "node:net";
+import { messageOf } from "@flowstore/serializers";
 import type { Subscription } from "rxjs";
 import {
   FrameError,
@@ -245,7 +246,7 @@ export class Connection implements Link, FrameSink {
     try {
       this.#reader.push(chunk);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = messageOf(error);
       if (error instanceof FrameError) {
         this.#log("warn", "malformed input; connection dropped", { reason });
       } else {

@@ -122,11 +122,8 @@ export class BatchApplier {
           const backedUp = await this.apply(batch, request.origin);
           return backedUp === undefined ? { ok: true } : { ok: true, ...backedUp };
         } catch (error) {
-          return {
-            ok: false,
-            code: error instanceof FlowStoreError ? error.code : "UNAVAILABLE",
-            message: error instanceof Error ? error.message : String(error),
-          };
+          const refusal = FlowStoreError.from(error, `batch ${batch.id}`);
+          return { ok: false, code: refusal.code, message: refusal.message };
         }
       }),
     );

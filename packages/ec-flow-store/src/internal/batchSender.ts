@@ -67,13 +67,10 @@ export class BatchSender {
         success: false,
         failed: batch.operations.map((op) => op.rule),
       });
-      throw error instanceof FlowStoreError
-        ? error
-        : new FlowStoreError(
-            MessagingError.is(error, "TIMEOUT") ? "TIMEOUT" : "UNAVAILABLE",
-            `the master of ${batch.deviceId} did not take batch ${batch.id}: ${(error as Error).message}`,
-            { cause: error },
-          );
+      throw FlowStoreError.from(
+        error,
+        `the master of ${batch.deviceId} did not take batch ${batch.id}`,
+      );
     };
     // Mastership moves (a rebalance, a failover) can make a forward meet a node that just
     // stopped being master and refuses it: look again and retry a few times.

@@ -1,4 +1,4 @@
-import { MessagingError, type NodeId } from "@flowstore/cluster-messaging";
+import type { NodeId } from "@flowstore/cluster-messaging";
 import type { DeviceId, Term } from "@flowstore/flow-bucket";
 import type { Mastership } from "@flowstore/mastership";
 import type { SchedulerLike, Subject } from "rxjs";
@@ -52,9 +52,6 @@ export async function forward<E extends Exchange>(
   try {
     return await context.channel.call(master, exchange, request, context.config().requestTimeout);
   } catch (error) {
-    const code = MessagingError.is(error, "TIMEOUT") ? "TIMEOUT" : "UNAVAILABLE";
-    throw new FlowStoreError(code, `master ${master} did not answer: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw FlowStoreError.from(error, `master ${master} did not answer`);
   }
 }
