@@ -52,7 +52,8 @@ export function createChannel<Req, Rep = never>(
 ): Channel<Req, Rep> {
   const { subject, request } = spec;
   const replySerializer = (): Serializer<Rep> => {
-    if (spec.reply === undefined) throw new Error(`channel ${subject} has no reply serializer`);
+    if (spec.reply === undefined)
+      throw new MessagingError("INVALID_ARGUMENT", `channel ${subject} has no reply serializer`);
     return spec.reply;
   };
   /** The decoded value, or `undefined` after refusing the message. */

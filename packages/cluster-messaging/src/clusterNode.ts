@@ -5,6 +5,7 @@ import type { Transport } from "./link.js";
 import { consoleLogger, type Logger } from "./logger.js";
 import type { ClusterMembership } from "./membership.js";
 import type { ClusterMessaging } from "./messaging.js";
+import { MessagingError } from "./messagingError.js";
 import { Messenger } from "./messenger.js";
 import type { NodeId } from "./node.js";
 import {
@@ -57,7 +58,8 @@ export async function startClusterNode(
 ): Promise<ClusterNode> {
   const { config, local } = options;
   const localNode = config.nodes.find((node) => node.id === local);
-  if (localNode === undefined) throw new Error(`node ${local} is not in cluster ${config.name}`);
+  if (localNode === undefined)
+    throw new MessagingError("INVALID_ARGUMENT", `node ${local} is not in cluster ${config.name}`);
   const scheduler = options.scheduler ?? asyncScheduler;
   const logger = options.logger ?? consoleLogger("warn", local);
   const failureDetector = { ...DEFAULT_FAILURE_DETECTOR, ...options.failureDetector };

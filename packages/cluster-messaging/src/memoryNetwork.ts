@@ -3,6 +3,7 @@ import type { ClusterConfig } from "./clusterConfig.js";
 import { type ClusterNode, type ClusterNodeOptions, startClusterNode } from "./clusterNode.js";
 import type { ReplyStatus } from "./frame.js";
 import type { Link, LinkHandler, Transport } from "./link.js";
+import { MessagingError } from "./messagingError.js";
 import { type ControllerNode, type NodeId, nodeId } from "./node.js";
 import { createRandom, type Random } from "./random.js";
 
@@ -92,7 +93,8 @@ class SimulatedNetwork implements MemoryNetwork {
   }
 
   async start(id: NodeId): Promise<ClusterNode> {
-    if (this.#nodes.has(id)) throw new Error(`node ${id} is already running`);
+    if (this.#nodes.has(id))
+      throw new MessagingError("INVALID_ARGUMENT", `node ${id} is already running`);
     const transport = new MemoryTransport(this, id);
     const { name: _name, nodes: _nodes, seed: _seed, link: _link, ...nodeOptions } = this.#options;
     const node = await startClusterNode(transport, {

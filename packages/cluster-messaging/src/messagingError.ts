@@ -11,6 +11,8 @@ import type { NodeId } from "./node.js";
  * - `UNREACHABLE`: the node is not in the cluster, or there is no connection to it, or the
  *   connection was lost before the reply came.
  * - `CLOSED`: the local node is closed.
+ * - `INVALID_ARGUMENT`: a call the API does not allow (a subject served twice, a node not in
+ *   the cluster, a transport started twice): a bug of the caller's, nothing was sent.
  */
 export type MessagingErrorCode =
   | "TIMEOUT"
@@ -18,7 +20,8 @@ export type MessagingErrorCode =
   | "HANDLER_ERROR"
   | "PROTOCOL_ERROR"
   | "UNREACHABLE"
-  | "CLOSED";
+  | "CLOSED"
+  | "INVALID_ARGUMENT";
 
 /**
  * The error every messaging call rejects with.

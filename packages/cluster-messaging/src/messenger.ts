@@ -137,7 +137,8 @@ export class Messenger implements ClusterMessaging, LinkHandler {
 
   serve(subject: string, handler: RequestHandler): Subscription {
     checkSubject(subject);
-    if (this.#served.has(subject)) throw new Error(`subject ${subject} is already served`);
+    if (this.#served.has(subject))
+      throw new MessagingError("INVALID_ARGUMENT", `subject ${subject} is already served`);
     if (this.#closed) return Subscription.EMPTY;
     const listener: Listener = (message) => this.#handle(message, handler);
     this.#served.add(subject);

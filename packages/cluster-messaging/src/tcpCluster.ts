@@ -3,6 +3,7 @@ import { type ClusterNode, type ClusterNodeOptions, startClusterNode } from "./c
 import { DEFAULT_MAX_FRAME_BYTES } from "./frame.js";
 import { clusterNameHash, PROTOCOL_VERSION } from "./handshake.js";
 import { consoleLogger } from "./logger.js";
+import { MessagingError } from "./messagingError.js";
 import type { NodeId } from "./node.js";
 import type { Random } from "./random.js";
 import type { ReconnectOptions } from "./tcp/dialer.js";
@@ -59,7 +60,8 @@ export interface TcpCluster extends ClusterNode {
 export async function createTcpCluster(options: TcpClusterOptions): Promise<TcpCluster> {
   const { config, local } = options;
   const localNode = config.nodes.find((node) => node.id === local);
-  if (localNode === undefined) throw new Error(`node ${local} is not in cluster ${config.name}`);
+  if (localNode === undefined)
+    throw new MessagingError("INVALID_ARGUMENT", `node ${local} is not in cluster ${config.name}`);
   const logger = options.logger ?? consoleLogger("warn", local);
   const transport = new TcpTransport({
     config,

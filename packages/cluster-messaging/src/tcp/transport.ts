@@ -5,6 +5,7 @@ import type { ClusterConfig } from "../clusterConfig.js";
 import type { HandshakeIdentity } from "../handshake.js";
 import type { Link, LinkHandler, Transport } from "../link.js";
 import type { Logger } from "../logger.js";
+import { MessagingError } from "../messagingError.js";
 import type { NodeId } from "../node.js";
 import type { Random } from "../random.js";
 import { Connection } from "./connection.js";
@@ -63,13 +64,14 @@ export class TcpTransport implements Transport {
   address(): { host: string; port: number } {
     const address = this.#server?.address();
     if (address === null || address === undefined || typeof address === "string") {
-      throw new Error("the node is not listening");
+      throw new MessagingError("INVALID_ARGUMENT", "the node is not listening");
     }
     return { host: address.address, port: address.port };
   }
 
   async start(handler: LinkHandler): Promise<void> {
-    if (this.#handler !== undefined) throw new Error("transport already started");
+    if (this.#handler !== undefined)
+      throw new MessagingError("INVALID_ARGUMENT", "transport already started");
     this.#handler = handler;
     const server = createServer(this.options.tls, (socket) => this.#accept(socket));
     if (server instanceof tls.Server) {

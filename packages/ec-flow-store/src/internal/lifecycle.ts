@@ -2,6 +2,7 @@ import type { NodeId } from "@flowstore/cluster-messaging";
 import type { DeviceId } from "@flowstore/flow-bucket";
 import type { Mastership, ReplicaInfo } from "@flowstore/mastership";
 import { map, merge, mergeMap, type Observable, scan, share } from "rxjs";
+import { assertNever } from "./assertNever.js";
 
 /**
  * A step in the life of one device's mastership term, as seen by the local node.
@@ -68,10 +69,8 @@ function step(state: State, input: Input): State {
       return onInfo(state, input.info);
     case "activation":
       return onActivation(state, input.term);
-    default: {
-      const never: never = input;
-      throw new Error(`unexpected lifecycle input ${JSON.stringify(never)}`);
-    }
+    default:
+      return assertNever(input);
   }
 }
 
