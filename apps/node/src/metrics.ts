@@ -3,6 +3,8 @@ import { FLOW_ENTRY_STATES } from "@flowstore/flow-bucket";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { DeviceFleet } from "./deviceSimulator.js";
 
+type StoreStats = ReturnType<EcFlowRuleStore["stats"]>;
+
 /** What one node's metrics read. */
 export interface MetricsSource {
   readonly nodeId: string;
@@ -34,6 +36,19 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
   registry.setDefaultLabels({ node: nodeId });
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  // One snapshot of the store's figures per scrape: every collector of a scrape runs in the
+  // same turn, and a snapshot walks every mastered table (the backup lag) — once, not once
+  // per metric.
+  let snapshot: StoreStats | undefined;
+  const stats = (): StoreStats => {
+    if (snapshot === undefined) {
+      snapshot = store.stats();
+      setImmediate(() => {
+        snapshot = undefined;
+      });
+    }
+    return snapshot;
+  };
 
   const restDuration = new Histogram({
     name: "flowstore_rest_request_duration_seconds",
@@ -66,7 +81,7 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
     help: "Devices this node masters in an active term.",
     registers,
     collect() {
-      this.set(store.stats().masteredDevices);
+      this.set(stats().masteredDevices);
     },
   });
   new Gauge({
@@ -74,58 +89,44 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
     help: "Changed buckets some backup has not acknowledged yet.",
     registers,
     collect() {
-      this.set(store.stats().unackedBuckets);
+      this.set(stats().unackedBuckets);
     },
   });
-  type SyncStats = ReturnType<EcFlowRuleStore["stats"]>["sync"];
-  const replicationCounter = (
-    name: string,
-    help: string,
-    read: (r: ReturnType<EcFlowRuleStore["stats"]>["replication"]) => number,
-  ) =>
+  /** A counter that reads one figure of the scrape's store stats (0 when it has none). */
+  const statsCounter = (name: string, help: string, read: (s: StoreStats) => number | undefined) =>
     new Counter({
       name,
       help,
       registers,
       collect() {
         this.reset();
-        this.inc(read(store.stats().replication));
+        this.inc(read(stats()) ?? 0);
       },
     });
-  replicationCounter(
+  statsCounter(
     "flowstore_backup_messages_total",
     "Backup messages sent.",
-    (r) => r.backupMessages,
+    (s) => s.replication.backupMessages,
   );
-  replicationCounter(
+  statsCounter(
     "flowstore_backup_buckets_total",
     "Buckets acknowledged by backups.",
-    (r) => r.backupBuckets,
+    (s) => s.replication.backupBuckets,
   );
-  replicationCounter(
+  statsCounter(
     "flowstore_backup_failures_total",
     "Backup messages that failed.",
-    (r) => r.backupFailures,
+    (s) => s.replication.backupFailures,
   );
-  const syncCounter = (name: string, help: string, read: (s: SyncStats) => number) =>
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        this.inc(read(store.stats().sync));
-      },
-    });
-  syncCounter(
+  statsCounter(
     "flowstore_sync_batches_total",
     "Batches acknowledged as master with --replication sync.",
-    (s) => s.syncBatches,
+    (s) => s.sync.syncBatches,
   );
-  syncCounter(
+  statsCounter(
     "flowstore_under_replicated_batches_total",
     "Sync batches acknowledged by fewer backups than --min-sync-backups (too few alive, or too slow).",
-    (s) => s.underReplicatedBatches,
+    (s) => s.sync.underReplicatedBatches,
   );
   // --data-dir: how far the disk is behind, and what was written to it.
   new Gauge({
@@ -133,43 +134,28 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
     help: "Age of the oldest change not yet committed to disk (--data-dir; 0 without it).",
     registers,
     collect() {
-      this.set((store.stats().persistence?.lagMs ?? 0) / 1000);
+      this.set((stats().persistence?.lagMs ?? 0) / 1000);
     },
   });
-  const diskCounter = (
-    name: string,
-    help: string,
-    read: (p: NonNullable<ReturnType<EcFlowRuleStore["stats"]>["persistence"]>) => number,
-  ) =>
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        const persistence = store.stats().persistence;
-        if (persistence !== undefined) this.inc(read(persistence));
-      },
-    });
-  diskCounter(
+  statsCounter(
     "flowstore_disk_commits_total",
     "Commits of changed buckets to disk.",
-    (p) => p.commits,
+    (s) => s.persistence?.commits,
   );
-  diskCounter(
+  statsCounter(
     "flowstore_disk_entries_total",
     "Flow entries written to (or removed from) disk.",
-    (p) => p.entries,
+    (s) => s.persistence?.entries,
   );
-  diskCounter(
+  statsCounter(
     "flowstore_disk_failures_total",
     "Commits to disk that failed (retried with the next).",
-    (p) => p.failures,
+    (s) => s.persistence?.failures,
   );
-  replicationCounter(
+  statsCounter(
     "flowstore_anti_entropy_messages_total",
     "Anti-entropy summary messages sent.",
-    (r) => r.summaryMessages,
+    (s) => s.replication.summaryMessages,
   );
   const perSubject = (name: string, help: string, pick: "messages" | "bytes") =>
     new Counter({
@@ -179,7 +165,7 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [subject, sent] of store.stats().sent) this.inc({ subject }, sent[pick]);
+        for (const [subject, sent] of stats().sent) this.inc({ subject }, sent[pick]);
       },
     });
   perSubject("flowstore_store_messages_total", "Store requests sent, by subject.", "messages");
