@@ -487,3 +487,16 @@ export async function postSingles(
   const seconds = (performance.now() - start) / 1000;
   return { perSecond: latencies.length / seconds, latencies, count: latencies.length };
 }
+
+/** The REST port of `device`'s master among a `--local` process's `ports`, and another node's. */
+export async function masterAndOther(
+  ports: readonly number[],
+  device: string,
+): Promise<{ master: number; other: number }> {
+  const answer = await get(ports[0]!, `/onos/v1/mastership/${device}/master`);
+  const { nodeId } = JSON.parse(answer.body) as { nodeId: string };
+  const master = ports[Number(nodeId.replace(/^n/, "")) - 1];
+  const other = ports.find((p) => p !== master);
+  if (master === undefined || other === undefined) throw new Error(`no port for ${nodeId}`);
+  return { master, other };
+}

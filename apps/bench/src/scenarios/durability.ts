@@ -2,8 +2,15 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { defineScenario, type Summary } from "../harness.js";
-import { get, postFlows, postSingles, scrape, startLocalCluster, sumMetric } from "../product.js";
+import { type BenchContext, defineScenario, type Summary } from "../harness.js";
+import {
+  masterAndOther,
+  postFlows,
+  postSingles,
+  scrape,
+  startLocalCluster,
+  sumMetric,
+} from "../product.js";
 import { percentile } from "../stats.js";
 import { benchDevice } from "../workload.js";
 
@@ -25,12 +32,29 @@ function diskBytes(dir: string): number {
   return bytes;
 }
 
-/** The port of `device`'s master among `ports`, and of another node. */
-async function roles(ports: readonly number[], device: string) {
-  const answer = await get(ports[0]!, `/onos/v1/mastership/${device}/master`);
-  const { nodeId } = JSON.parse(answer.body) as { nodeId: string };
-  const master = ports[Number(nodeId.replace(/^n/, "")) - 1]!;
-  return { master, other: ports.find((p) => p !== master)! };
+/** REST batches of 1,000 through `port`, 2 clients, sampled as `label`: flows/s. */
+function sampleBatches(
+  ctx: BenchContext,
+  label: string,
+  port: number,
+  device: ReturnType<typeof benchDevice>,
+  flows: number,
+): Promise<Summary> {
+  let offset = 0;
+  return ctx.sample(
+    `${label}: batches of 1,000 through a non-master, 2 clients`,
+    "flows/s",
+    async () => {
+      const { seconds } = await postFlows(port, device, flows, {
+        batch: BATCH,
+        clients: 2,
+        offset,
+      });
+      offset += flows;
+      return flows / seconds;
+    },
+    { runs: 3, warmup: 1, better: "higher" },
+  );
 }
 
 export const durabilityScenario = defineScenario({
@@ -50,22 +74,8 @@ export const durabilityScenario = defineScenario({
         log: (line) => ctx.progress(line),
       });
       try {
-        const { other } = await roles(node.restPorts, device);
-        let offset = 0;
-        const batches = await ctx.sample(
-          `${mode}: batches of 1,000 through a non-master, 2 clients`,
-          "flows/s",
-          async () => {
-            const { seconds } = await postFlows(other, device, flows, {
-              batch: BATCH,
-              clients: 2,
-              offset,
-            });
-            offset += flows;
-            return flows / seconds;
-          },
-          { runs: 3, warmup: 1, better: "higher" },
-        );
+        const { other } = await masterAndOther(node.restPorts, device);
+        const batches = await sampleBatches(ctx, mode, other, device, flows);
         const singles = await postSingles(other, device, {
           clients: 32,
           seconds: singleSeconds,
@@ -95,25 +105,8 @@ export const durabilityScenario = defineScenario({
         log: (line) => ctx.progress(line),
       });
       try {
-        const { other } = await roles(node.restPorts, device);
-        let offset = 0;
-        rates.set(
-          label,
-          await ctx.sample(
-            `${label}: batches of 1,000 through a non-master, 2 clients`,
-            "flows/s",
-            async () => {
-              const { seconds } = await postFlows(other, device, flows, {
-                batch: BATCH,
-                clients: 2,
-                offset,
-              });
-              offset += flows;
-              return flows / seconds;
-            },
-            { runs: 3, warmup: 1, better: "higher" },
-          ),
-        );
+        const { other } = await masterAndOther(node.restPorts, device);
+        rates.set(label, await sampleBatches(ctx, label, other, device, flows));
       } finally {
         await node.stop();
         rmSync(dir, { recursive: true, force: true });
@@ -133,7 +126,7 @@ export const durabilityScenario = defineScenario({
       const config = { dataDir: dir };
       const first = await startLocalCluster({ nodes: 3, devices: 2, config });
       try {
-        const { other } = await roles(first.restPorts, device);
+        const { other } = await masterAndOther(first.restPorts, device);
         const started = performance.now();
         await postFlows(other, device, stored, { batch: BATCH, clients: 2, offset: 50_000_000 });
         ctx.progress(

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { type BenchContext, defineScenario } from "../harness.js";
 import {
-  get,
+  masterAndOther,
   type NodeProcess,
   postFlows,
   postSingles,
@@ -31,18 +31,7 @@ async function batchRate(
 }
 
 /** The REST port of the device's master, and of another node. */
-async function roles(
-  node: NodeProcess,
-  device: string,
-): Promise<{ master: number; other: number }> {
-  const answer = await get(node.restPorts[0]!, `/onos/v1/mastership/${device}/master`);
-  const { nodeId } = JSON.parse(answer.body) as { nodeId: string };
-  const index = Number(nodeId.replace(/^n/, "")) - 1;
-  const master = node.restPorts[index];
-  const other = node.restPorts.find((p) => p !== master);
-  if (master === undefined || other === undefined) throw new Error(`no port for ${nodeId}`);
-  return { master, other };
-}
+const roles = (node: NodeProcess, device: string) => masterAndOther(node.restPorts, device);
 
 async function ceilingRate(ctx: BenchContext, flows: number, clients: number): Promise<number> {
   const bare = await startBareServer();
