@@ -186,9 +186,7 @@ export class EcFlowRuleStore {
     this.#persister =
       options.persistence === undefined
         ? undefined
-        : new Persister(options.persistence, this.#scheduler, this.#log, () =>
-            this.#tables.values(),
-          );
+        : new Persister(options.persistence, this.#scheduler, this.#log);
     // Every device the coordinator knows gets a table, so lifecycles (and syncs) start at once;
     // so does every device found on disk (a copy other nodes may need).
     for (const device of options.mastership.keys()) this.#tables.table(device);
@@ -546,7 +544,7 @@ export class EcFlowRuleStore {
 
   /** With `persistence`: commits every change made so far to disk now (a graceful stop does). */
   async flush(): Promise<void> {
-    await this.#persister?.flush(this.#tables.values());
+    await this.#persister?.flush();
   }
 
   /** Stops replication, handlers and lifecycles; pending writes fail with `CLOSED`. */

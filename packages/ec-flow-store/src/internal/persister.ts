@@ -34,12 +34,7 @@ export class Persister {
   /** Commits made and buckets written, for metrics. */
   readonly stats = { commits: 0, buckets: 0, entries: 0, failures: 0 };
 
-  constructor(
-    options: StorePersistenceOptions,
-    scheduler: SchedulerLike,
-    log: Logger,
-    tables: () => Iterable<DeviceFlowTable>,
-  ) {
+  constructor(options: StorePersistenceOptions, scheduler: SchedulerLike, log: Logger) {
     this.#sink = options.sink;
     this.#log = log;
     this.#now = () => scheduler.now();
@@ -50,8 +45,9 @@ export class Persister {
       this.#stored.set(device.deviceId, stamps);
       this.#terms.set(device.deviceId, device.highestTerm);
     }
+    // An idle node commits nothing: a tick with no changed bucket does no work.
     this.#timer = interval(options.commitInterval ?? 100, scheduler).subscribe(() => {
-      void this.commit(tables());
+      if (this.#dirty.size > 0) void this.commit();
     });
   }
 
@@ -66,22 +62,25 @@ export class Persister {
     indices.add(bucket);
   }
 
-  /** Hands every changed bucket (and every newer term) to the sink and commits; one commit at a time. */
-  commit(tables: Iterable<DeviceFlowTable>): Promise<void> {
+  /**
+   * Hands every changed bucket (and its table's highest term, if newer) to the sink and
+   * commits; one commit at a time.
+   */
+  commit(): Promise<void> {
     if (this.#committing !== undefined) return this.#committing;
     this.#committingSince = this.#dirtySince;
     this.#dirtySince = undefined;
     const run = async () => {
-      for (const table of tables) {
+      const dirty = [...this.#dirty];
+      this.#dirty.clear();
+      for (const [table, indices] of dirty) {
+        // The highest term a table has seen goes with its changes: what is on disk is never
+        // newer than it, and the coordinators start above the highest after a full restart.
         const term = table.fence.knownTerm;
         if (term > (this.#terms.get(table.deviceId) ?? 0)) {
           this.#terms.set(table.deviceId, term);
           this.#sink.noteTerm(table.deviceId, term);
         }
-      }
-      const dirty = [...this.#dirty];
-      this.#dirty.clear();
-      for (const [table, indices] of dirty) {
         for (const index of indices) this.#stage(table, index);
       }
       await this.#sink.flush();
@@ -164,9 +163,9 @@ export class Persister {
   }
 
   /** Commits everything changed so far: after the commit under way, one more. */
-  async flush(tables: Iterable<DeviceFlowTable>): Promise<void> {
+  async flush(): Promise<void> {
     await this.#committing;
-    await this.commit(tables);
+    await this.commit();
   }
 
   /** Stops the timer (what is not committed yet stays uncommitted: call `flush` first). */
