@@ -20,7 +20,13 @@ import {
   internDeviceId,
   MAX_APPLICATION_ID,
 } from "./ids.js";
-import { decodeSelector, decodeTreatment, fastParser, isRecord } from "./internal/fastDecode.js";
+import {
+  type DecodedSelector,
+  decodeSelector,
+  decodeTreatment,
+  fastParser,
+  isRecord,
+} from "./internal/fastDecode.js";
 import { EMPTY_TREATMENT, type Treatment, TreatmentSchema } from "./treatment.js";
 
 /** The lowest and highest priority of a flow rule. */
@@ -199,6 +205,36 @@ export function decodeRule(raw: unknown): FlowRule | undefined {
     priority,
     tableId,
     criteria,
+    treatment,
+    timeout,
+    hardTimeout,
+    permanent,
+  );
+}
+
+/**
+ * @internal A rule from parts the fast path decoded (see `decodeJsonSelector`), its id made
+ * from the application and the selector's identity hash: what {@link buildRule} gives for the
+ * same fields.
+ */
+export function ruleFromDecoded(
+  appId: ApplicationId,
+  deviceId: DeviceId,
+  priority: number,
+  tableId: number,
+  selector: DecodedSelector,
+  treatment: Treatment,
+  timeout: number,
+  hardTimeout: number,
+  permanent: boolean,
+): FlowRule {
+  return makeRule(
+    ((BigInt(appId) << 48n) | BigInt(selector.hash)) as FlowId,
+    deviceId,
+    appId,
+    priority,
+    tableId,
+    selector.criteria,
     treatment,
     timeout,
     hardTimeout,

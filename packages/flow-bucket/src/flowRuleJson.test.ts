@@ -3,8 +3,14 @@ import { describe, expect, it } from "vitest";
 import { createFlowEntry, flowEntryToJson } from "./flowEntry.js";
 import { createFlowRule, sameFlowRule } from "./flowRule.js";
 import { FlowRuleError } from "./flowRuleError.js";
-import { flowRuleToJson, parseFlowRule } from "./flowRuleJson.js";
+import {
+  flowRuleToJson,
+  parseFlowRule,
+  parseFlowRuleFast,
+  parseFlowRuleReference,
+} from "./flowRuleJson.js";
 import { flowRule } from "./testing/arbitraries.js";
+import { onosCriteria, onosTreatment } from "./testing/onosArbitraries.js";
 
 const onosFlow = {
   priority: 40000,
@@ -268,5 +274,106 @@ describe("sharing", () => {
     // Shared objects cannot be changed through one rule behind the others' backs.
     expect(Object.isFrozen(a.treatment)).toBe(true);
     expect(Object.isFrozen(ethType(a))).toBe(true);
+  });
+});
+
+describe("the fast path", () => {
+  /** What a caller sees: the rule, or the refusal's message. */
+  const outcome = (parse: () => unknown) => {
+    try {
+      return { rule: parse() };
+    } catch (error) {
+      return { error: error instanceof FlowRuleError ? error.message : String(error) };
+    }
+  };
+  const agrees = (json: unknown, defaults: Parameters<typeof parseFlowRule>[1]) => {
+    const copy = () => JSON.parse(JSON.stringify(json)) as unknown;
+    const fast = parseFlowRuleFast(copy(), defaults ?? {});
+    const reference = outcome(() => parseFlowRuleReference(copy(), defaults));
+    if (fast !== undefined) expect({ rule: fast }).toEqual(reference);
+    expect(outcome(() => parseFlowRule(copy(), defaults))).toEqual(reference);
+  };
+
+  it("takes rules as ONOS writes them and gives what the whole schema gives", () => {
+    const json = { ...onosFlow, appId: undefined };
+    const fast = parseFlowRuleFast(JSON.parse(JSON.stringify(json)), { appId: 12 });
+    expect(fast).toBeDefined();
+    expect(fast).toEqual(parseFlowRuleReference(json, { appId: 12 }));
+    // The shared parts are the very objects the schema's rule holds.
+    const reference = parseFlowRuleReference(json, { appId: 12 });
+    expect(fast?.treatment).toBe(reference.treatment);
+    expect(fast?.deviceId).toBe(reference.deviceId);
+  });
+
+  it("agrees with the whole schema on every rule flowstore prints", () => {
+    fc.assert(
+      fc.property(flowRule(), (rule) => {
+        const { appId: _appId, ...json } = flowRuleToJson(rule);
+        agrees(json, { appId: rule.appId });
+        expect(parseFlowRuleFast(JSON.parse(JSON.stringify(json)), { appId: rule.appId })).toEqual(
+          parseFlowRule(json, { appId: rule.appId }),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("agrees with the whole schema on lenient spellings, rare types and bad values", () => {
+    const maybeText = <T>(value: fc.Arbitrary<T>) => fc.oneof(value, value.map(String));
+    const field = <T>(value: fc.Arbitrary<T>) =>
+      fc.oneof({ weight: 4, arbitrary: value }, fc.constantFrom(undefined, null, -1, "x", 1.5));
+    fc.assert(
+      fc.property(
+        fc.record({
+          priority: field(maybeText(fc.integer({ min: 0, max: 0x1ffff }))),
+          tableId: field(maybeText(fc.integer({ min: 0, max: 300 }))),
+          isPermanent: field(fc.oneof(fc.boolean(), fc.constantFrom("true", "false"))),
+          timeout: field(maybeText(fc.integer({ min: 0, max: 0x1ffff }))),
+          hardTimeout: field(fc.integer({ min: 0, max: 0x1ffff })),
+          deviceId: fc.constantFrom(undefined, "of:0000000000000001", "of:2", "", "a b"),
+          selector: fc.oneof(
+            { weight: 6, arbitrary: onosCriteria.map((criteria) => ({ criteria })) },
+            fc.constantFrom(undefined, null, {}, { criteria: null }, []),
+          ),
+          treatment: fc.oneof(
+            { weight: 6, arbitrary: onosTreatment },
+            fc.constantFrom(undefined, null, {}, { clearDeferred: "yes" }),
+          ),
+        }),
+        fc.record({
+          appId: fc.constantFrom(undefined, 1, 70_000),
+          deviceId: fc.constantFrom(undefined, "of:0000000000000001", "of:3"),
+        }),
+        (json, defaults) => agrees(json, defaults),
+      ),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it("agrees on criteria out of order, twice, or with lenient values", () => {
+    const criteria = [
+      [
+        { type: "IPV4_DST", ip: "10.0.0.7/24" },
+        { type: "ETH_TYPE", ethType: "2048" },
+      ],
+      [
+        { type: "ETH_TYPE", ethType: "0x800" },
+        { type: "ETH_TYPE", ethType: "0x800" },
+      ],
+      [
+        { type: "ETH_DST", mac: "aa:bb:cc:dd:ee:ff" },
+        { type: "IN_PORT", port: "CONTROLLER" },
+      ],
+      [
+        { type: "VLAN_VID", vlanId: "ANY" },
+        { type: "ETH_TYPE", ethType: "0x88cc" },
+      ],
+      [{ type: "ETH_TYPE", ethType: "0x1ffff" }],
+      [{ type: "IPV4_DST", ip: "10.0.0.300/24" }],
+      [{ type: "NOT_A_TYPE" }],
+    ];
+    for (const list of criteria) {
+      agrees({ ...onosFlow, appId: undefined, selector: { criteria: list } }, { appId: 3 });
+    }
   });
 });

@@ -1,15 +1,23 @@
 import { z } from "zod";
-import { OnosBooleanSchema, onosInt } from "./addresses.js";
+import { isUint, OnosBooleanSchema, onosInt } from "./addresses.js";
 import { CriterionSchema, selectorToJson } from "./criterion.js";
 import {
   checkDuplicateCriteria,
   type FlowRule,
   MAX_PRIORITY,
+  ruleFromDecoded,
   ruleFromNormalized,
 } from "./flowRule.js";
 import { FlowRuleError } from "./flowRuleError.js";
-import { type ApplicationId, ApplicationIdSchema, DeviceIdSchema } from "./ids.js";
+import {
+  type ApplicationId,
+  ApplicationIdSchema,
+  DeviceIdSchema,
+  deviceIdOrUndefined,
+  MAX_APPLICATION_ID,
+} from "./ids.js";
 import { instructionToJson } from "./instruction.js";
+import { decodeJsonSelector, decodeJsonTreatment, isRecord } from "./internal/fastDecode.js";
 import { EMPTY_TREATMENT, TreatmentSchema } from "./treatment.js";
 
 const seconds = onosInt(0, 0xffff);
@@ -115,6 +123,74 @@ export function flowRuleApplicationName(json: unknown): string | undefined {
  *   `selector.criteria[0].ethType: expected a decimal or 0x number`.
  */
 export function parseFlowRule(json: unknown, defaults: FlowRuleDefaults = {}): FlowRule {
+  return parseFlowRuleFast(json, defaults) ?? parseFlowRuleReference(json, defaults);
+}
+
+const NO_CRITERIA: readonly never[] = Object.freeze([]);
+
+/**
+ * @internal The fast path of {@link parseFlowRule}: a rule whose fields are plain (numbers as numbers,
+ * flags as booleans, no `appId`), with criteria and instructions of the types the fast decoder
+ * knows, read without the whole schema; each criterion's or instruction's lenient field
+ * (`"0x800"`) still goes through its own schema. Undefined when unsure: then the whole schema
+ * decides, and names the problem if there is one. Gives what the schema gives.
+ */
+export function parseFlowRuleFast(json: unknown, defaults: FlowRuleDefaults): FlowRule | undefined {
+  if (!isRecord(json) || json.appId !== undefined) return undefined;
+  const { priority, isPermanent, timeout } = json;
+  const tableId = json.tableId === undefined ? 0 : json.tableId;
+  const hardTimeout = json.hardTimeout === undefined ? 0 : json.hardTimeout;
+  if (
+    !isUint(priority, MAX_PRIORITY) ||
+    !isUint(tableId, 0xff) ||
+    typeof isPermanent !== "boolean" ||
+    !isUint(hardTimeout, 0xffff) ||
+    (timeout === undefined ? !isPermanent : !isUint(timeout, 0xffff))
+  ) {
+    return undefined;
+  }
+  const appId = defaults.appId;
+  if (!isUint(appId, MAX_APPLICATION_ID)) return undefined;
+  const own = json.deviceId === undefined ? undefined : deviceIdOrUndefined(json.deviceId);
+  const given =
+    defaults.deviceId === undefined ? undefined : deviceIdOrUndefined(defaults.deviceId);
+  if (
+    (own === undefined && json.deviceId !== undefined) ||
+    (given === undefined && defaults.deviceId !== undefined) ||
+    (own !== undefined && given !== undefined && own !== given)
+  ) {
+    return undefined;
+  }
+  const deviceId = own ?? given;
+  if (deviceId === undefined) return undefined;
+  let criteria: unknown = NO_CRITERIA;
+  if (json.selector !== undefined) {
+    if (!isRecord(json.selector)) return undefined;
+    if (json.selector.criteria !== undefined) criteria = json.selector.criteria;
+  }
+  const selector = decodeJsonSelector(criteria, deviceId, priority, tableId);
+  if (selector === undefined) return undefined;
+  const treatment =
+    json.treatment === undefined ? EMPTY_TREATMENT : decodeJsonTreatment(json.treatment);
+  if (treatment === undefined) return undefined;
+  return ruleFromDecoded(
+    appId as ApplicationId,
+    deviceId,
+    priority,
+    tableId,
+    selector,
+    treatment,
+    timeout === undefined ? 0 : (timeout as number),
+    hardTimeout,
+    isPermanent,
+  );
+}
+
+/**
+ * @internal {@link parseFlowRule} without its fast path: the whole schema for every rule.
+ * What the fast path must agree with.
+ */
+export function parseFlowRuleReference(json: unknown, defaults: FlowRuleDefaults = {}): FlowRule {
   const parsed = FlowRuleJsonSchema.safeParse(json, { reportInput: true });
   if (!parsed.success) throw FlowRuleError.fromZod(parsed.error);
   const rule = parsed.data;

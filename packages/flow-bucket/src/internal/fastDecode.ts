@@ -64,6 +64,10 @@ export function fastParser<T>(
 interface FieldSpec {
   readonly name: string;
   readonly check: CanonicalCheck;
+  /** The field's schema: what turns a lenient spelling (`"0x800"`) into the canonical value. */
+  readonly schema: z.ZodType | undefined;
+  /** Canonical values of lenient spellings seen before (`"0x800"` → 2048), at most `CACHE_LIMIT`. */
+  readonly lenient: Map<unknown, unknown>;
   /** Whether the field is a literal (an instruction's `subtype`). */
   readonly literal: boolean;
 }
@@ -126,12 +130,26 @@ function specOf(option: ZodLike): { tags: Record<string, unknown>; spec: RecordS
     if (schema.def.type === "literal") {
       const value = schema.def.values?.[0];
       tags[name] = value;
-      if (name !== "type") fields.push({ name, check: (v) => v === value, literal: true });
+      if (name !== "type") {
+        fields.push({
+          name,
+          check: (v) => v === value,
+          schema: undefined,
+          lenient: new Map(),
+          literal: true,
+        });
+      }
     } else {
       const check = canonicalCheckOrUndefined(schema as unknown as z.ZodType);
       if (check === undefined) return undefined;
       if (holdsFreeText(schema as unknown as z.ZodType)) free = true;
-      fields.push({ name, check, literal: false });
+      fields.push({
+        name,
+        check,
+        schema: schema as unknown as z.ZodType,
+        lenient: new Map(),
+        literal: false,
+      });
     }
   }
   const type = String(tags.type);
@@ -448,4 +466,99 @@ function treatmentOf(
       clearDeferred,
     )
   );
+}
+
+/*
+ * The fast path of a rule as users write it (ONOS's REST JSON): criteria in any order and
+ * values in the spellings ONOS takes (`"ethType": "0x800"`, `"port": "2"`). Each field that is
+ * not canonical already goes through its own schema — the one the whole rule's schema would
+ * use — and the record is then decoded as canonical. Anything the fast path does not know
+ * (a type it leaves to the schemas, a bad value, a criterion twice) is "not sure", and the
+ * caller runs the whole schema, which normalizes it or names what is wrong.
+ */
+
+/** `raw` with every field canonical (itself if it is already), or undefined. */
+function canonicalRecord(table: SpecTable, raw: unknown): RawRecord | undefined {
+  if (!isRecord(raw) || typeof raw.type !== "string") return undefined;
+  const spec = specFor(table, raw, raw.type);
+  if (spec === undefined) return undefined;
+  let out: Record<string, unknown> | undefined;
+  for (const field of spec.fields) {
+    const value = raw[field.name];
+    if (field.check(value)) continue;
+    const canonical = lenientValue(field, value);
+    if (canonical === undefined) return undefined;
+    if (out === undefined) {
+      out = { type: spec.type };
+      for (const each of spec.fields) out[each.name] = raw[each.name];
+    }
+    out[field.name] = canonical;
+  }
+  return out ?? raw;
+}
+
+/** The canonical value of a field's lenient spelling, by its schema; undefined if refused. */
+function lenientValue(field: FieldSpec, value: unknown): unknown {
+  const cached = field.lenient.get(value);
+  if (cached !== undefined) return cached;
+  if (field.schema === undefined) return undefined;
+  const parsed = field.schema.safeParse(value);
+  if (!parsed.success || parsed.data === undefined || !field.check(parsed.data)) return undefined;
+  // Only a primitive is the same value next time (an object could be changed by its owner).
+  if (typeof value !== "object" && field.lenient.size < CACHE_LIMIT) {
+    field.lenient.set(value, parsed.data);
+  }
+  return parsed.data;
+}
+
+const byCriterionType = (a: RawRecord, b: RawRecord) =>
+  (a.type as string) < (b.type as string) ? -1 : (a.type as string) > (b.type as string) ? 1 : 0;
+
+/**
+ * The selector of a rule from its REST criteria (any order, lenient spellings): as
+ * {@link decodeSelector} gives it, or undefined when unsure (a criterion twice included).
+ */
+export function decodeJsonSelector(
+  raw: unknown,
+  deviceId: DeviceId,
+  priority: number,
+  tableId: number,
+): DecodedSelector | undefined {
+  if (!Array.isArray(raw) || raw.length > MAX_CRITERIA) return undefined;
+  const criteria = new Array<RawRecord>(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const criterion = canonicalRecord(CRITERIA, raw[i]);
+    if (criterion === undefined) return undefined;
+    criteria[i] = criterion;
+  }
+  // decodeSelector takes them strictly ascending: a type twice stays unsure.
+  if (criteria.length > 1) criteria.sort(byCriterionType);
+  return decodeSelector(criteria, deviceId, priority, tableId);
+}
+
+/** Instructions with every one canonical, or undefined. */
+function canonicalList(raw: unknown): readonly RawRecord[] | undefined {
+  if (raw === undefined) return EMPTY;
+  if (!Array.isArray(raw)) return undefined;
+  const out = new Array<RawRecord>(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const instruction = canonicalRecord(INSTRUCTIONS, raw[i]);
+    if (instruction === undefined) return undefined;
+    out[i] = instruction;
+  }
+  return out;
+}
+
+/**
+ * A treatment from its REST form (`{"instructions": […]}`, the rest defaulted; lenient
+ * spellings), as {@link decodeTreatment} gives it, or undefined when unsure.
+ */
+export function decodeJsonTreatment(raw: unknown): Treatment | undefined {
+  if (!isRecord(raw)) return undefined;
+  const clearDeferred = raw.clearDeferred === undefined ? false : raw.clearDeferred;
+  if (typeof clearDeferred !== "boolean") return undefined;
+  const instructions = canonicalList(raw.instructions);
+  const deferred = canonicalList(raw.deferred);
+  if (instructions === undefined || deferred === undefined) return undefined;
+  return decodeTreatment({ instructions, deferred, clearDeferred });
 }
