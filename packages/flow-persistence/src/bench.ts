@@ -1,13 +1,16 @@
 // The persistence's figures: stage+commit throughput, load time and disk bytes per flow.
 //
 //   node --expose-gc --conditions=@flowstore/source --import tsx src/bench.ts [--flows 1000000]
-//     [--devices 8] [--buckets 128] [--updates 10000]
+//     [--devices 8] [--buckets 128] [--updates 10000] [--ingest 100000] [--batch 2000]
 //
 // `pnpm --filter @flowstore/flow-persistence benchmark` runs it with the defaults. The flows
 // are made first (not timed); then every bucket is staged whole, as a node does when it takes
 // a device's table, in slices of 64 buckets per turn of the event loop, and committed by the
-// persistence's own interval; then single-flow updates are staged at random; then the
-// directory is reopened and loaded. The event loop's delays are sampled throughout.
+// persistence's own interval; then `ingest` new flows (random ids, as REST batches bring
+// them) are committed in batches of `batch` flows, each batch one device's, spread over its
+// buckets and staged as changes (not whole buckets), one flush per batch; then single-flow
+// updates are staged at random; then the directory is reopened and loaded. The event loop's
+// delays are sampled throughout.
 
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setImmediate as nextTurn } from "node:timers/promises";
@@ -22,6 +25,8 @@ const { values } = parseArgs({
     devices: { type: "string", default: "8" },
     buckets: { type: "string", default: "128" },
     updates: { type: "string", default: "10000" },
+    ingest: { type: "string", default: "100000" },
+    batch: { type: "string", default: "2000" },
   },
 });
 const flows = Number(values.flows);
@@ -29,6 +34,8 @@ const deviceCount = Number(values.devices);
 const bucketCount = Number(values.buckets);
 const updates = Number(values.updates);
 const perDevice = Math.ceil(flows / deviceCount);
+const ingest = Number(values.ingest);
+const batchSize = Number(values.batch);
 
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -42,6 +49,15 @@ const tables = Array.from({ length: deviceCount }, (_, d) => {
     device,
     buckets: testBuckets(device, from, Math.min(flows, from + perDevice), bucketCount),
   };
+});
+// The new flows of the ingest phase: batch k is device k mod deviceCount's, flows numbered
+// after every table's (flow ids are hashes, so they fall at random among the stored ones).
+const batches = Array.from({ length: Math.ceil(ingest / batchSize) }, (_, k) => {
+  const d = k % deviceCount;
+  const device = testDevice(d + 1);
+  const from = flows + Math.floor(k / deviceCount) * batchSize;
+  const size = Math.min(batchSize, ingest - k * batchSize);
+  return { device, buckets: testBuckets(device, from, from + size, bucketCount), size };
 });
 console.log(
   `made ${fmt(flows)} flows on ${deviceCount} devices × ${bucketCount} buckets (~${fmt(flows / deviceCount / bucketCount)} flows a bucket) in ${fmt(ms(made) / 1000, 1)} s`,
@@ -77,13 +93,38 @@ try {
     `stage+commit: ${fmt(flows)} flows in ${fmt(stageMs / 1000, 2)} s = ${fmt((flows * 1000) / stageMs)} flows/s; ${written.commits} commits; event loop delay p99 ${fmt(delay.percentile(99) / 1e6, 1)} ms, max ${fmt(delay.max / 1e6, 1)} ms; longest commit slice ${fmt(written.longestBlockMs, 1)} ms`,
   );
 
+  // New flows at random ids, a batch per commit, each bucket staged as a change.
+  delay.reset();
+  delay.enable();
+  let commitsBefore = persistence.stats().commits;
+  let stamp = 2;
+  start = performance.now();
+  for (const { device, buckets } of batches) {
+    for (const [bucket, upserts] of buckets) {
+      persistence.stageBucket(device, {
+        bucket,
+        term: 1,
+        timestamp: stamp++,
+        upserts,
+        removed: [],
+      });
+    }
+    await persistence.flush();
+  }
+  const ingestMs = ms(start);
+  delay.disable();
+  const ingested = persistence.stats();
+  console.log(
+    `ingest: ${fmt(ingest)} new random-id flows in batches of ${fmt(batchSize)} in ${fmt(ingestMs / 1000, 2)} s = ${fmt((ingest * 1000) / ingestMs)} flows/s; ${ingested.commits - commitsBefore} commits, last ${fmt(ingested.lastCommitRecords)} records in ${fmt(ingested.lastCommitMs, 1)} ms; event loop delay p99 ${fmt(delay.percentile(99) / 1e6, 1)} ms, max ${fmt(delay.max / 1e6, 1)} ms`,
+  );
+
   // Single-flow updates at random, staged a few per turn: what a busy node commits.
   const all = tables.flatMap(({ device, buckets }) =>
     [...buckets].map(([bucket, entries]) => ({ device, bucket, entries })),
   );
   delay.reset();
   delay.enable();
-  const commitsBefore = written.commits;
+  commitsBefore = ingested.commits;
   start = performance.now();
   let random = 12345;
   const next = () => {
@@ -97,7 +138,7 @@ try {
     persistence.stageBucket(target.device, {
       bucket: target.bucket,
       term: 1,
-      timestamp: 2 + i,
+      timestamp: stamp++,
       upserts: [changed],
       removed: [],
     });
@@ -116,6 +157,7 @@ try {
   // A node loads at start, into an empty heap: the tables made above are let go first.
   tables.length = 0;
   all.length = 0;
+  batches.length = 0;
   (globalThis as { gc?: () => void }).gc?.();
   persistence = await FlowPersistence.open({ dir, cluster: "bench", node: "n1" });
   start = performance.now();
@@ -125,7 +167,9 @@ try {
     (n, device) => n + device.buckets.reduce((m, bucket) => m + bucket.entries.length, 0),
     0,
   );
-  if (count !== flows) throw new Error(`loaded ${count} flows, expected ${flows}`);
+  if (count !== flows + ingest) {
+    throw new Error(`loaded ${count} flows, expected ${flows + ingest}`);
+  }
   const stats = persistence.stats();
   console.log(
     `load: ${fmt(count)} flows in ${fmt(loadMs / 1000, 2)} s = ${fmt((count * 1000) / loadMs)} flows/s`,
