@@ -1,10 +1,19 @@
-import { flowBucketNamespace, TermSchema } from "@flowstore/flow-bucket";
+import {
+  FlowEntrySchema,
+  FlowIdSchema,
+  flowBucketNamespace,
+  LogicalTimestampSchema,
+  TermSchema,
+} from "@flowstore/flow-bucket";
 import { createNamespace } from "@flowstore/serializers";
 import { z } from "zod";
-import { EntryStructuresSchema } from "./entryCodec.js";
+import { EntryStructuresSchema } from "./recordCodec.js";
 
-/** The on-disk format this code writes and reads. A directory of a newer one is refused. */
-export const FORMAT = 1;
+/**
+ * The on-disk format this code writes and reads. A directory of a newer one is refused; one of
+ * format 1 (a record per entry) is migrated when it is opened.
+ */
+export const FORMAT = 2;
 
 /** Schema of the meta record that says whose a data directory is. */
 export const PersistenceHeaderSchema = z.object({
@@ -21,6 +30,39 @@ export const PersistenceHeaderSchema = z.object({
 /** The meta record of a data directory: its format, cluster and node, and when it was made. */
 export type PersistenceHeader = z.infer<typeof PersistenceHeaderSchema>;
 
+const count = z.number().int().min(0);
+
+/**
+ * Schema of a bucket's head: its stamp, how many flows it holds, and the sizes of its records
+ * (what compaction decides on). Written with every change of the bucket, in its transaction.
+ */
+export const BucketHeadSchema = z.object({
+  bucket: count,
+  term: TermSchema,
+  timestamp: LogicalTimestampSchema,
+  /** Flows in the bucket: its base's, with its changes applied. */
+  flows: count,
+  /** Bytes of its base record. */
+  baseBytes: count,
+  /** How many change records follow the base (keys 1 … changes). */
+  changes: count,
+  /** Bytes of those change records together. */
+  changeBytes: count,
+});
+
+/** A bucket's head (see {@link BucketHeadSchema}). */
+export type BucketHead = z.infer<typeof BucketHeadSchema>;
+
+/**
+ * Schema of a bucket's change record: entries stored or replaced (as they are now) and flow ids
+ * removed, applied in that order over the base and the changes before it. Written by
+ * `RecordCodec` with shared shapes; this schema documents it for tools.
+ */
+export const BucketChangesSchema = z.object({
+  entries: z.array(FlowEntrySchema),
+  removed: z.array(FlowIdSchema),
+});
+
 /**
  * The codecs of every record on disk, ids 500–599 over the flow-bucket types it includes:
  * disk bytes are validated on read exactly as network bytes are.
@@ -31,9 +73,13 @@ export type PersistenceHeader = z.infer<typeof PersistenceHeaderSchema>;
  * | 500 | `PersistenceHeader` | {@link PersistenceHeader} |
  * | 501 | `DeviceTerm` | the highest term seen for a device |
  * | 502 | `MetaValue` | a value of `setMeta` (any msgpack value) |
- * | 503 | `EntryStructures` | the object shapes stored entries share (see `EntryCodec`) |
+ * | 503 | `EntryStructures` | the object shapes stored entries share (see `RecordCodec`) |
+ * | 504 | `BucketHead` | {@link BucketHead} |
+ * | 505 | `BucketChanges` | a bucket's change record (see {@link BucketChangesSchema}) |
  *
- * Stored entries are `FlowEntry` bytes with shared shapes, written by `EntryCodec`.
+ * A bucket's base record is flow-bucket's `FlowEntries` (210), and its change records are
+ * `BucketChanges`, both written with shared shapes by `RecordCodec`; format 1's entries were
+ * `FlowEntry` (203), its stamps `FlowBucketDigest` (205).
  */
 export const persistenceNamespace = createNamespace("flow-persistence")
   .include(flowBucketNamespace)
@@ -41,4 +87,6 @@ export const persistenceNamespace = createNamespace("flow-persistence")
   .register(501, "DeviceTerm", TermSchema)
   .register(502, "MetaValue", z.unknown())
   .register(503, "EntryStructures", EntryStructuresSchema)
+  .register(504, "BucketHead", BucketHeadSchema)
+  .register(505, "BucketChanges", BucketChangesSchema)
   .build();

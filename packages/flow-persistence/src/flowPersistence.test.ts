@@ -11,10 +11,13 @@ import {
 import { pack } from "@flowstore/serializers";
 import { type Key, open } from "lmdb";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { EntryCodec } from "./entryCodec.js";
+import { MAX_CHANGE_RECORDS } from "./bucketLog.js";
+import { persistenceNamespace } from "./codecs.js";
 import { FlowPersistence, type PersistedDevice } from "./flowPersistence.js";
-import { entryKey, stampKey } from "./layout.js";
+import { headKey, recordKey } from "./layout.js";
 import { PersistenceError } from "./persistenceError.js";
+import { RecordCodec } from "./recordCodec.js";
+import { writeFormatV1Directory } from "./testing/formatV1Directory.js";
 import { tempDir, testDevice, testEntry } from "./testing/tables.js";
 
 const d1 = testDevice(1);
@@ -115,7 +118,8 @@ describe("FlowPersistence", () => {
     store.stageBucket(d1, { bucket: 0, term: 2, timestamp: 3, upserts: [b2], removed: [] });
     expect(store.stats().staged).toBe(1 + 2 + 1); // the stamp, b and c, a's removal
     await store.flush();
-    expect(store.stats().lastCommitRecords).toBe(4 + 1); // and the device's term
+    // A new bucket: its head and a base of b and c (a's removal is moot), and the term.
+    expect(store.stats().lastCommitRecords).toBe(1 + 2 + 1);
 
     const [, loaded] = await reopen(store);
     const bucket = loaded[0]?.buckets[0];
@@ -480,17 +484,17 @@ describe("opening a data directory", () => {
   it("refuses a directory of a newer format and leaves it as it was", async () => {
     await populated();
     // A newer format may change the record too: only its `format` is read.
-    await writeHeader({ format: 2, layout: "next" });
+    await writeHeader({ format: 3, layout: "next" });
     const before = await fingerprint(dir);
     const error = await refusal();
     expect(error.code).toBe("NEWER_FORMAT");
-    expect(error.message).toContain("format 2");
+    expect(error.message).toContain("format 3");
     expect(await fingerprint(dir)).toEqual(before);
   });
 
   it("refuses a directory whose meta record does not validate", async () => {
     await populated();
-    await writeHeader({ format: 1, cluster: 7, node: "n1", createdAt: 0 });
+    await writeHeader({ format: 2, cluster: 7, node: "n1", createdAt: 0 });
     const before = await fingerprint(dir);
     const error = await refusal();
     expect(error.code).toBe("CORRUPT");
@@ -536,15 +540,52 @@ describe("loading records that do not decode", () => {
     await root.close();
   }
 
+  /** The error of opening and loading the directory, which must be `CORRUPT`. */
   async function loadError(): Promise<PersistenceError> {
-    const store = await openStore();
-    const error = await store.load().then(
-      () => undefined,
-      (thrown: unknown) => thrown,
-    );
+    let error: unknown;
+    try {
+      const store = await FlowPersistence.open({ dir, cluster: "lab", node: "n1" });
+      await store.load().finally(() => store.close());
+    } catch (thrown) {
+      error = thrown;
+    }
     expect(PersistenceError.is(error, "CORRUPT")).toBe(true);
     return error as PersistenceError;
   }
+
+  /**
+   * Writes a record made by a `RecordCodec` that knows the directory's shapes (and saves the
+   * shapes it adds), as a commit would.
+   */
+  async function pokeRecord(key: Key, make: (codec: RecordCodec) => Uint8Array): Promise<void> {
+    const root = open({ path: dir, overlappingSync: false });
+    const header = root.openDB("header", { encoding: "binary" });
+    const saved = header.getBinary("structures");
+    const codec = new RecordCodec(
+      saved === undefined ? [] : persistenceNamespace.serializer("EntryStructures").decode(saved),
+    );
+    const bytes = make(codec);
+    await root.openDB("records", { encoding: "binary" }).put(key, bytes);
+    const shapes = codec.unsaved();
+    if (shapes !== undefined) {
+      await header.put("structures", persistenceNamespace.encode("EntryStructures", shapes));
+    }
+    await root.close();
+  }
+  const base = (entries: readonly unknown[]) => (codec: RecordCodec) => codec.encodeBase(entries);
+  const changes = (entries: readonly FlowEntry[]) => (codec: RecordCodec) =>
+    codec.encodeChanges(entries, []);
+  const head = (value: object) =>
+    persistenceNamespace.encode("BucketHead", {
+      bucket: 6,
+      term: 1,
+      timestamp: 1,
+      flows: 1,
+      baseBytes: 100,
+      changes: 0,
+      changeBytes: 0,
+      ...value,
+    });
 
   beforeEach(async () => {
     const store = await openStore();
@@ -553,36 +594,270 @@ describe("loading records that do not decode", () => {
     opened.length = 0;
   });
 
-  it("names the device and bucket of an entry whose bytes are garbage", async () => {
-    const id = e(d1, 2).rule.id;
-    await poke("entries", entryKey(d1, 6, id), new Uint8Array([0, 203, 0xc1, 0xc1, 0xc1]));
+  it("names the device and bucket of a record whose bytes are garbage", async () => {
+    await poke("records", recordKey(d1, 6, 0), new Uint8Array([0, 210, 0xc1, 0xc1, 0xc1]));
     const error = await loadError();
     expect(error).toMatchObject({ device: d1, bucket: 6 });
-    expect(error.message).toContain(`bucket 6 of device ${d1}`);
+    expect(error.message).toContain(`record 0 of bucket 6 of device ${d1}`);
     expect(error.message).toContain("unreadable");
   });
 
   it("names the field of an entry that does not validate", async () => {
-    const codec = new EntryCodec();
-    const entry = e(d1, 2);
-    const bad = codec.encode({ ...entry, state: "LOST" } as unknown as FlowEntry);
-    await poke("entries", entryKey(d1, 6, entry.rule.id), bad);
+    const entry = e(d1, 1);
+    await pokeRecord(recordKey(d1, 6, 0), base([{ ...entry, state: "LOST" }]));
     const error = await loadError();
     expect(error).toMatchObject({ device: d1, bucket: 6 });
     expect(error.message).toMatch(/FlowEntry: state/);
   });
 
-  it("refuses a valid entry stored under another flow's key", async () => {
-    const codec = new EntryCodec();
-    await poke("entries", entryKey(d1, 6, e(d1, 3).rule.id), codec.encode(e(d1, 2)));
-    const error = await loadError();
-    expect(error.message).toMatch(/stored as flow \d+ of bucket 6 .* is flow \d+/);
-  });
-
-  it("names the bucket of a stamp that does not decode", async () => {
-    await poke("stamps", stampKey(d1, 6), flowBucketNamespace.encode("DeviceId", d1));
+  it("names the field of an entry in a change record that does not validate", async () => {
+    const entry = { ...e(d1, 2), state: "LOST" } as unknown as FlowEntry;
+    await pokeRecord(recordKey(d1, 6, 1), changes([entry]));
+    await poke("heads", headKey(d1, 6), head({ flows: 2, changes: 1, changeBytes: 50 }));
     const error = await loadError();
     expect(error).toMatchObject({ device: d1, bucket: 6 });
-    expect(error.message).toMatch(/stamp of bucket 6 .*WRONG|expected type id/);
+    expect(error.message).toMatch(/record 1 of bucket 6 .*FlowEntry: state/);
+  });
+
+  it("refuses a base holding another device's flow", async () => {
+    await pokeRecord(recordKey(d1, 6, 0), base([e(d2, 1)]));
+    const error = await loadError();
+    expect(error.message).toMatch(/base of bucket 6 .* holds flow \d+ of device of:0+2/);
+  });
+
+  it("refuses a base whose flows are out of order, or more than its head says", async () => {
+    const [a, b] = [e(d1, 1), e(d1, 2)].sort((x, y) => (x.rule.id < y.rule.id ? -1 : 1));
+    await pokeRecord(recordKey(d1, 6, 0), base([b, a]));
+    expect((await loadError()).message).toMatch(/not in ascending flow id order/);
+    await pokeRecord(recordKey(d1, 6, 0), base([a, b]));
+    expect((await loadError()).message).toMatch(/holds 2 flows, its head says 1/);
+  });
+
+  it("refuses change records the head does not count, or with a gap", async () => {
+    await pokeRecord(recordKey(d1, 6, 1), changes([e(d1, 2)]));
+    expect((await loadError()).message).toMatch(/has 1 change records, its head says 0/);
+    await pokeRecord(recordKey(d1, 6, 3), changes([e(d1, 3)]));
+    expect((await loadError()).message).toMatch(/has record 3 where record 2 should be/);
+  });
+
+  it("refuses a bucket whose head has no base record", async () => {
+    const root = open({ path: dir, overlappingSync: false });
+    await root.openDB("records", { encoding: "binary" }).remove(recordKey(d1, 6, 0));
+    await root.close();
+    const error = await loadError();
+    expect(error).toMatchObject({ device: d1, bucket: 6 });
+    expect(error.message).toMatch(/bucket 6 .* has a head but no base record/);
+  });
+
+  it("refuses records of a bucket with no head", async () => {
+    await pokeRecord(recordKey(d1, 7, 0), base([]));
+    const error = await loadError();
+    expect(error).toMatchObject({ device: d1, bucket: 7 });
+    expect(error.message).toMatch(/bucket 7 .* has records but no head/);
+  });
+
+  it("names the bucket of a head that does not decode, when the directory opens", async () => {
+    await poke("heads", headKey(d1, 6), flowBucketNamespace.encode("DeviceId", d1));
+    const error = await loadError();
+    expect(error).toMatchObject({ device: d1, bucket: 6 });
+    expect(error.message).toMatch(/head of bucket 6 .*WRONG|expected type id/);
+  });
+});
+
+describe("bucket logs", () => {
+  /** How many records each bucket of the closed directory has (base and changes). */
+  async function recordCounts(): Promise<Map<string, number>> {
+    const root = open({ path: dir, overlappingSync: false, readOnly: true });
+    const counts = new Map<string, number>();
+    for (const key of root.openDB("records", { encoding: "binary" }).getKeys()) {
+      const [device, bucket] = key as [string, number, number];
+      counts.set(`${device}/${bucket}`, (counts.get(`${device}/${bucket}`) ?? 0) + 1);
+    }
+    await root.close();
+    return counts;
+  }
+
+  it("loads change records over a base, with a flow removed, replaced and added", async () => {
+    const store = await openStore();
+    const [a, b, c] = [e(d1, 1), e(d1, 2), e(d1, 3)];
+    const many = Array.from({ length: 40 }, (_, i) => e(d1, 100 + i));
+    store.stageBucket(d1, {
+      bucket: 2,
+      term: 1,
+      timestamp: 1,
+      upserts: [a, b, ...many],
+      removed: [],
+    });
+    await store.flush();
+    const b2 = withFlowEntry(b, { state: "ADDED", packets: 5 });
+    store.stageBucket(d1, {
+      bucket: 2,
+      term: 1,
+      timestamp: 2,
+      upserts: [b2],
+      removed: [a.rule.id],
+    });
+    await store.flush();
+    store.stageBucket(d1, { bucket: 2, term: 2, timestamp: 3, upserts: [c], removed: [] });
+    await store.flush();
+    expect(store.stats()).toMatchObject({ flows: 42, buckets: 1 });
+    await store.close();
+    opened.length = 0;
+    expect(await recordCounts()).toEqual(new Map([[`${d1}/2`, 3]])); // the base and two changes
+
+    const again = await openStore();
+    const loaded = await again.load();
+    const bucket = loaded[0]?.buckets[0];
+    expect(bucket).toMatchObject({ bucket: 2, term: 2, timestamp: 3 });
+    expect(bucket?.entries).toEqual(
+      [b2, c, ...many].sort((x, y) => (x.rule.id < y.rule.id ? -1 : 1)),
+    );
+  });
+
+  it("compacts each bucket's log, and the disk holds exactly the staged history", async () => {
+    // Seeded: upserts of new and known flows, updates and removals over 4 buckets, 300
+    // commits, reopening (sometimes without a load) every 50; checked against a model.
+    let state = 7;
+    const next = (below: number) => {
+      state = (state * 1103515245 + 12345) & 0x7fffffff;
+      return state % below;
+    };
+    const model = new Map<number, Map<bigint, FlowEntry>>();
+    let store = await openStore();
+    let timestamp = 0;
+    for (let commit = 1; commit <= 300; commit++) {
+      for (let n = 1 + next(3); n > 0; n--) {
+        const bucket = next(4);
+        const held = model.get(bucket) ?? new Map<bigint, FlowEntry>();
+        model.set(bucket, held);
+        const upserts = Array.from({ length: next(6) }, () =>
+          withFlowEntry(e(d1, bucket * 1000 + next(120)), { packets: commit }),
+        );
+        const known = [...held.keys()];
+        const removed = Array.from({ length: next(3) }, () => known[next(known.length + 1)])
+          .filter((id): id is bigint => id !== undefined)
+          .filter((id) => !upserts.some((entry) => entry.rule.id === id));
+        store.stageBucket(d1, {
+          bucket,
+          term: 1,
+          timestamp: ++timestamp,
+          upserts,
+          removed: removed as never,
+        });
+        for (const id of removed) held.delete(id);
+        for (const entry of upserts) held.set(entry.rule.id, entry);
+      }
+      await store.flush();
+      const flows = [...model.values()].reduce((sum, held) => sum + held.size, 0);
+      expect(store.stats().flows).toBe(flows);
+      if (commit % 50 === 0) {
+        await store.close();
+        opened.splice(opened.indexOf(store), 1);
+        for (const count of (await recordCounts()).values()) {
+          expect(count).toBeLessThanOrEqual(1 + MAX_CHANGE_RECORDS);
+        }
+        store = await openStore();
+        if (commit % 100 === 0) {
+          const loaded = await store.load();
+          expect(contents(loaded, d1)).toEqual(
+            Object.fromEntries(
+              [...model].map(([bucket, held]) => [bucket, [...held.keys()].sort()]),
+            ),
+          );
+          const entries = loaded[0]!.buckets.flatMap((bucket) => bucket.entries);
+          const want = [...model.values()].flatMap((held) => [...held.values()]);
+          expect(new Set(entries)).toEqual(new Set(want));
+        }
+      }
+    }
+    // Compacted along the way: far fewer records than commits per bucket.
+    const [, loaded] = await reopen(store);
+    expect(
+      loaded[0]?.buckets
+        .map((bucket) => bucket.timestamp)
+        .sort((x, y) => x - y)
+        .at(-1),
+    ).toBe(timestamp);
+  });
+});
+
+describe("a format 1 directory", () => {
+  const buckets = [
+    { device: d1, bucket: 0, term: 2, timestamp: 5, entries: [e(d1, 1), e(d1, 2)] },
+    { device: d1, bucket: 3, term: 1, timestamp: 1, entries: [] },
+    { device: d2, bucket: 1, term: 4, timestamp: 9, entries: [e(d2, 7)] },
+  ].map((bucket) => ({
+    ...bucket,
+    entries: [...bucket.entries].sort((x, y) => (x.rule.id < y.rule.id ? -1 : 1)),
+  }));
+
+  async function databases(): Promise<string[]> {
+    const root = open({ path: dir, overlappingSync: false, readOnly: true });
+    const names = [...root.getKeys()].map(String).sort();
+    await root.close();
+    return names;
+  }
+
+  it("is migrated when opened: the same buckets, terms and metadata, in format 2", async () => {
+    await writeFormatV1Directory(dir, {
+      cluster: "lab",
+      node: "n1",
+      buckets,
+      terms: new Map([[d1, 6]]),
+      meta: new Map([["etcdClusterId", "42"]]),
+    });
+    expect(await databases()).toEqual(["entries", "header", "meta", "stamps", "terms"]);
+    const store = await openStore();
+    expect(store.stats()).toMatchObject({ flows: 3, buckets: 3 });
+    expect(store.getMeta("etcdClusterId")).toBe("42");
+    const expected = [
+      {
+        deviceId: d1,
+        highestTerm: 6,
+        buckets: buckets.filter((b) => b.device === d1).map(({ device: _, ...bucket }) => bucket),
+      },
+      {
+        deviceId: d2,
+        highestTerm: 4,
+        buckets: buckets.filter((b) => b.device === d2).map(({ device: _, ...bucket }) => bucket),
+      },
+    ];
+    expect(await store.load()).toEqual(expected);
+    // Changed as format 2 is, and still the same after a reopen (not migrated twice).
+    store.stageBucket(d1, { bucket: 0, term: 2, timestamp: 6, upserts: [e(d1, 3)], removed: [] });
+    const [again, loaded] = await reopen(store);
+    expect(contents(loaded, d1)[0]).toEqual(ids(e(d1, 1), e(d1, 2), e(d1, 3)));
+    await again.close();
+    opened.length = 0;
+    expect(await databases()).toEqual(["header", "heads", "meta", "records", "terms"]);
+  });
+
+  it("that does not validate is refused and left as it was", async () => {
+    const bad = { ...e(d1, 9), state: "LOST" } as unknown as FlowEntry;
+    await writeFormatV1Directory(dir, {
+      cluster: "lab",
+      node: "n1",
+      buckets: [...buckets, { device: d1, bucket: 5, term: 1, timestamp: 1, entries: [bad] }],
+    });
+    const before = await fingerprint(dir);
+    const error = await openStore().then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(PersistenceError.is(error, "CORRUPT")).toBe(true);
+    expect((error as PersistenceError).message).toMatch(/bucket 5 of device .*FlowEntry: state/);
+    expect(await fingerprint(dir)).toEqual(before);
+    expect(await databases()).toEqual(["entries", "header", "meta", "stamps", "terms"]);
+  });
+
+  it("of another node is refused before anything is read or written", async () => {
+    await writeFormatV1Directory(dir, { cluster: "lab", node: "n2", buckets });
+    const before = await fingerprint(dir);
+    const error = await openStore().then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(PersistenceError.is(error, "FOREIGN_NODE")).toBe(true);
+    expect(await fingerprint(dir)).toEqual(before);
   });
 });

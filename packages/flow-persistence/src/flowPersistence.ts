@@ -2,14 +2,7 @@ import { statSync } from "node:fs";
 import { mkdir, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import type {
-  DeviceId,
-  FlowBucketSnapshot,
-  FlowEntry,
-  FlowId,
-  LogicalTimestamp,
-  Term,
-} from "@flowstore/flow-bucket";
+import type { DeviceId, FlowBucketSnapshot, FlowEntry, Term } from "@flowstore/flow-bucket";
 import { unpack } from "@flowstore/serializers";
 import {
   type Database,
@@ -18,26 +11,44 @@ import {
   open as openEnvironment,
   type RootDatabase,
 } from "lmdb";
-import { FORMAT, type PersistenceHeader, persistenceNamespace } from "./codecs.js";
-import { checkDataFile } from "./dataFile.js";
-import { EntryCodec, type EntryStructures, entryEncoding, UnreadableEntry } from "./entryCodec.js";
 import {
-  asStampKey,
-  bucketRange,
+  type BucketState,
+  type Changes,
+  foldById,
+  headOf,
+  idsOf,
+  shouldCompact,
+  stateOf,
+  withChanges,
+} from "./bucketLog.js";
+import { type BucketHead, FORMAT, type PersistenceHeader, persistenceNamespace } from "./codecs.js";
+import { checkDataFile } from "./dataFile.js";
+import { readFormatV1, type V1Bucket } from "./formatV1.js";
+import { corrupt, decodeRecord, describe, message, type RecordPlace } from "./internal/corrupt.js";
+import {
+  asHeadKey,
+  BASE_SEQ,
   DATA_FILE,
   DATABASES,
   type DatabaseName,
   deviceOfKey,
-  deviceRange,
-  entryKey,
-  flowIdOfKey,
   HEADER_KEY,
-  isEntryKey,
+  headKey,
+  isRecordKey,
   LOCK_FILE,
+  recordKey,
   STRUCTURES_KEY,
-  stampKey,
+  V1_DATABASES,
 } from "./layout.js";
 import { PersistenceError } from "./persistenceError.js";
+import {
+  BASE_TYPE_ID,
+  type BucketRecord,
+  type EntryStructures,
+  RecordCodec,
+  recordEncoding,
+  UnreadableEntry,
+} from "./recordCodec.js";
 import { type BucketChange, type StagedBucket, Staging } from "./staging.js";
 
 /** Where the persistence reports what it did and what went wrong (a pino logger fits). */
@@ -61,10 +72,12 @@ export interface FlowPersistenceOptions {
    */
   readonly commitInterval?: number;
   /**
-   * The most records (entries written or removed, stamps) one LMDB transaction takes
-   * (default 2,000). A larger commit is split into several transactions, at bucket
-   * boundaries, with the event loop free between them; a bucket's stamp and changes are
-   * always in one transaction.
+   * The most records one LMDB transaction takes (default 2,000), counting, as format 1 stored
+   * them, each entry encoded (in a change record, or in a base a bucket is compacted into) and
+   * each flow id removed as one, and each other record written or deleted (a bucket's head, a
+   * change record a compaction deletes, a term, a meta value) as one. A larger commit is split
+   * into several transactions, at bucket boundaries, with the event loop free between them; a
+   * bucket's head and records are always in one transaction.
    */
   readonly maxRecordsPerTransaction?: number;
   readonly log?: PersistenceLog;
@@ -85,9 +98,9 @@ export interface PersistenceStats {
   readonly fileBytes: number;
   /** Bytes of the data file in use (pages up to the last one written). */
   readonly usedBytes: number;
-  /** Entries stored. */
+  /** Flows stored, over every bucket (each bucket's base with its changes applied). */
   readonly flows: number;
-  /** Bucket stamps stored. */
+  /** Buckets stored (each has a head: its stamp). */
   readonly buckets: number;
   /** Records waiting for the next commit (staged entries, removals, stamps, meta values). */
   readonly staged: number;
@@ -95,7 +108,7 @@ export interface PersistenceStats {
   readonly commits: number;
   /** Commits that failed since open (their changes were staged again). */
   readonly failedCommits: number;
-  /** Records written or removed by the last commit. */
+  /** Records written or removed by the last commit (counted as `maxRecordsPerTransaction` counts). */
   readonly lastCommitRecords: number;
   /** Wall time of the last commit, from its start until it was durable, in ms. */
   readonly lastCommitMs: number;
@@ -108,7 +121,6 @@ const DEFAULT_RECORDS_PER_TRANSACTION = 2_000;
 /** Entries decoded by `load` between two turns of the event loop. */
 const LOAD_SLICE = 50_000;
 
-const EMPTY_ENTRIES: readonly FlowEntry[] = Object.freeze([]);
 
 /**
  * The directories open in this process, resolved: lmdb keeps one environment per path, so a
@@ -120,16 +132,20 @@ const openDirs = new Set<string>();
 type RecordDatabase = Database<Uint8Array, Key>;
 
 /** The environment's databases (see `layout.ts`). */
-interface Databases extends Readonly<Record<Exclude<DatabaseName, "entries">, RecordDatabase>> {
-  /** Written as the bytes `EntryCodec` made, read as what they decode to. */
-  readonly entries: Database<StoredEntry, Key>;
+interface Databases extends Readonly<Record<Exclude<DatabaseName, "records">, RecordDatabase>> {
+  /** Read as what its values unpack to (see `recordEncoding`). */
+  readonly records: Database<StoredRecord, Key>;
 }
 
-/**
- * A value of the `entries` database (see `entryEncoding`): written as bytes, read as an
- * unpacked value to validate, or an {@link UnreadableEntry}.
- */
-type StoredEntry = unknown;
+/** The `records` database as it is written: the bytes `RecordCodec` made, as they are. */
+function recordWriter(records: Database<StoredRecord, Key>): Writable & {
+  putSync(key: Key, value: Uint8Array): void;
+} {
+  return records as unknown as Writable & { putSync(key: Key, value: Uint8Array): void };
+}
+
+/** A value of the `records` database (see `recordEncoding`), as read. */
+type StoredRecord = BucketRecord | UnreadableEntry;
 
 /** What a commit writes to. */
 interface Writable {
@@ -138,13 +154,20 @@ interface Writable {
 }
 
 /**
- * A part of a commit that is written whole or not at all: a bucket (its stamp, entries and
- * removals), a device's term, the metadata. `writes` reads what it needs and encodes.
+ * A part of a commit that is written whole or not at all: a bucket (its head and records), a
+ * device's term, the metadata. `plan` reads what it needs and encodes.
  */
 interface Unit {
   readonly device: DeviceId | undefined;
   readonly bucket: number | undefined;
-  writes(): readonly Write[];
+  plan(): UnitWrites;
+}
+
+/** What a unit writes, how many records that counts for, and what it changes in memory once durable. */
+interface UnitWrites {
+  readonly writes: readonly Write[];
+  readonly records: number;
+  readonly done?: () => void;
 }
 
 /** A unit a commit left out because it could not be encoded. */
@@ -161,16 +184,24 @@ interface Write {
   readonly value: Uint8Array | undefined;
 }
 
+/** The flow id of an entry. */
+const entryId = (entry: FlowEntry): bigint => entry.rule.id;
+
+const byId = (a: FlowEntry, b: FlowEntry): number => (a.rule.id < b.rule.id ? -1 : 1);
+
 /**
  * A node's device tables on disk, in one LMDB environment: each bucket's stamp and entries,
  * the highest term seen per device, and a few metadata values.
  *
  * @remarks Writes are staged in memory and committed once per `commitInterval`, so a busy
- * bucket costs one write per interval, not one per change, and a commit writes what changed
- * (one record per entry), not whole buckets. LMDB's copy-on-write B-tree makes each commit
- * atomic: after a crash, even `kill -9` in the middle of a commit, the directory holds the
- * state of the last completed commit. Entries, stamps and terms are encoded with the same
- * codecs as on the network and validated when read.
+ * bucket costs one write per interval, not one per change. Each bucket is a log (see
+ * `bucketLog.ts`): a base record and a change record per commit that changed it, so a commit
+ * writes about one record per changed bucket, next to the bucket's others, rather than one per
+ * flow scattered over the whole table; a bucket whose changes outweigh its base is compacted
+ * into a new base. LMDB's copy-on-write B-tree makes each commit atomic: after a crash, even
+ * `kill -9` in the middle of a commit, the directory holds the state of the last completed
+ * commit. Entries, heads and terms are encoded with the same codecs as on the network and
+ * validated when read.
  */
 export class FlowPersistence {
   readonly dir: string;
@@ -179,7 +210,11 @@ export class FlowPersistence {
   readonly #interval: number;
   readonly #maxRecords: number;
   readonly #log: PersistenceLog | undefined;
-  readonly #entryCodec: EntryCodec;
+  readonly #codec: RecordCodec;
+  /** Every bucket on disk, per device, as committed (updated once a commit is durable). */
+  readonly #buckets: Map<DeviceId, Map<number, BucketState>>;
+  /** Bumped whenever `#buckets` changes, so a `load` knows whether its reading is current. */
+  #generation = 0;
   /** The highest term seen per device, as staged (what is on disk once committed). */
   readonly #terms: Map<DeviceId, Term>;
   /** Meta values, as staged. */
@@ -204,7 +239,8 @@ export class FlowPersistence {
     dbs: Databases,
     terms: Map<DeviceId, Term>,
     meta: Map<string, unknown>,
-    entryCodec: EntryCodec,
+    buckets: Map<DeviceId, Map<number, BucketState>>,
+    codec: RecordCodec,
     options: FlowPersistenceOptions,
   ) {
     this.dir = dir;
@@ -212,7 +248,8 @@ export class FlowPersistence {
     this.#dbs = dbs;
     this.#terms = terms;
     this.#meta = meta;
-    this.#entryCodec = entryCodec;
+    this.#buckets = buckets;
+    this.#codec = codec;
     this.#interval = options.commitInterval ?? DEFAULT_COMMIT_INTERVAL;
     this.#maxRecords = options.maxRecordsPerTransaction ?? DEFAULT_RECORDS_PER_TRANSACTION;
     this.#log = options.log;
@@ -220,7 +257,8 @@ export class FlowPersistence {
 
   /**
    * Opens the data directory of node `options.node` of cluster `options.cluster`, creating
-   * and initialising it if it is missing or empty.
+   * and initialising it if it is missing or empty. A directory of format 1 is migrated to
+   * format 2 in one transaction (see the README).
    *
    * @throws {PersistenceError} `FOREIGN_CLUSTER`, `FOREIGN_NODE`, `NEWER_FORMAT`, `CORRUPT`
    * or `NOT_A_DATA_DIR` for a directory that is not this node's in a format this code reads;
@@ -269,7 +307,10 @@ export class FlowPersistence {
     }
   }
 
-  /** Opens the databases of `root`, initialising a fresh directory, and reads what is kept in memory. */
+  /**
+   * Opens the databases of `root`, initialising a fresh directory or migrating one of format
+   * 1, and reads what is kept in memory.
+   */
   static async #start(
     dir: string,
     root: RootDatabase<Uint8Array, Key>,
@@ -280,35 +321,46 @@ export class FlowPersistence {
     try {
       // One environment per open: lmdb shares the native environment of a path within a
       // process, and LMDB forbids opening a file twice in one process.
-      const fresh = empty || checkEnvironment(dir, root, cluster, node);
+      const found = empty ? undefined : checkEnvironment(dir, root, cluster, node);
       const open = (name: DatabaseName) =>
         root.openDB<Uint8Array, Key>(name, { encoding: "binary" });
-      const [header, meta, terms, stamps] = [
-        open("header"),
-        open("meta"),
-        open("terms"),
-        open("stamps"),
-      ];
-      if (fresh) {
+      const [header, meta, terms] = [open("header"), open("meta"), open("terms")];
+      if (found === undefined) {
         const record: PersistenceHeader = { format: FORMAT, cluster, node, createdAt: Date.now() };
         await header.put(HEADER_KEY, encode("PersistenceHeader", record));
         await root.flushed;
         options.log?.info("flow persistence: initialised a new data directory", { dir, node });
       }
-      const entryCodec = new EntryCodec(readStructures(dir, header));
+      const codec = new RecordCodec(readStructures(dir, header));
+      const termsRead = readTerms(dir, terms);
+      const metaRead = readMeta(dir, meta);
+      // Format 1 is read, and refused if it does not validate, before anything is written.
+      const old =
+        found !== undefined && found.format < FORMAT
+          ? await readFormatV1(dir, root, codec)
+          : undefined;
       // `encoder` is documented by lmdb but missing from its typings' `DatabaseOptions`.
-      const entryOptions: DatabaseOptions & { encoder: ReturnType<typeof entryEncoding> } = {
-        encoder: entryEncoding(entryCodec),
+      const recordOptions: DatabaseOptions & { encoder: ReturnType<typeof recordEncoding> } = {
+        encoder: recordEncoding(codec),
       };
-      const entries = root.openDB<StoredEntry, Key>("entries", entryOptions);
-      const dbs: Databases = { header, meta, terms, stamps, entries };
+      const dbs: Databases = {
+        header,
+        meta,
+        terms,
+        heads: open("heads"),
+        records: root.openDB<StoredRecord, Key>("records", recordOptions),
+      };
+      if (found !== undefined && old !== undefined) {
+        migrate(dir, root, dbs, codec, found, old, options.log);
+      }
       return new FlowPersistence(
         dir,
         root,
         dbs,
-        readTerms(dir, terms),
-        readMeta(dir, meta),
-        entryCodec,
+        termsRead,
+        metaRead,
+        readHeads(dir, dbs.heads),
+        codec,
         options,
       );
     } catch (error) {
@@ -324,16 +376,21 @@ export class FlowPersistence {
    * but whose term is recorded comes with no buckets. Changes still staged are not included.
    *
    * @throws {PersistenceError} `CORRUPT` naming the device and bucket of a record whose bytes
-   * fail their codec or that sits under the wrong key; nothing partial is returned.
+   * fail their codec, or that does not fit its bucket's head; nothing partial is returned.
    */
   async load(): Promise<PersistedDevice[]> {
     this.#assertOpen();
     await this.#idle();
     const started = performance.now();
+    const generation = this.#generation;
     let count = 0;
     let nextYield = LOAD_SLICE;
-    const stampCodec = persistenceNamespace.serializer("FlowBucketDigest");
-    type Loading = { stamp: { term: Term; timestamp: LogicalTimestamp }; entries: FlowEntry[] };
+    const headCodec = persistenceNamespace.serializer("BucketHead");
+    type Loading = {
+      head: BucketHead;
+      records: BucketRecord[];
+      entries: readonly FlowEntry[] | undefined;
+    };
     const devices = new Map<DeviceId, Map<number, Loading>>();
     const bucketsOf = (device: DeviceId): Map<number, Loading> => {
       let buckets = devices.get(device);
@@ -346,49 +403,44 @@ export class FlowPersistence {
 
     const snapshot = this.#root.useReadTransaction();
     try {
-      for (const { key, value } of this.#dbs.stamps.getRange({ transaction: snapshot })) {
-        const parsed = asStampKey(key);
-        if (parsed === undefined) throw corrupt(this.dir, `a stamp has a malformed key`);
+      for (const { key, value } of this.#dbs.heads.getRange({ transaction: snapshot })) {
+        const parsed = asHeadKey(key);
+        if (parsed === undefined) throw corrupt(this.dir, "a bucket head has a malformed key");
         const [device, bucket] = parsed;
         const where = { device, bucket };
-        const stamp = decodeRecord(this.dir, where, "stamp", () => stampCodec.decode(value));
-        if (stamp.bucket !== bucket) {
-          throw corrupt(this.dir, `the stamp of ${describe(where)} is of bucket ${stamp.bucket}`, {
+        const head = decodeRecord(this.dir, where, "head", () => headCodec.decode(value));
+        if (head.bucket !== bucket) {
+          throw corrupt(this.dir, `the head of ${describe(where)} is of bucket ${head.bucket}`, {
             ...where,
           });
         }
-        bucketsOf(device).set(bucket, {
-          stamp: { term: stamp.term, timestamp: stamp.timestamp },
-          entries: [],
-        });
+        bucketsOf(device).set(bucket, { head, records: [], entries: undefined });
       }
 
-      // Entries come by key, so a bucket's are contiguous: they are gathered unpacked and
-      // validated a bucket at a time, as a bucket from the network is.
+      // Records come by key, so a bucket's are contiguous, its base first: each bucket is
+      // validated and folded once its records are read, as a bucket from the network is.
       let deviceText = "";
       let where: RecordPlace | undefined;
       let loading: Loading | undefined;
-      let raws: unknown[] = [];
-      let words: number[] = []; // per entry, the flow id's two words from its key
       const finish = () => {
         if (where === undefined || loading === undefined) return;
-        const entries = this.#validateBucket(where, raws, words);
-        for (const entry of entries) loading.entries.push(entry);
-        count += entries.length;
-        raws = [];
-        words = [];
+        loading.entries = this.#foldBucket(where, loading);
+        loading.records = [];
+        count += loading.entries.length;
       };
-      for (const { key, value } of this.#dbs.entries.getRange({ transaction: snapshot })) {
-        if (!isEntryKey(key)) throw corrupt(this.dir, "an entry has a malformed key");
+      for (const { key, value } of this.#dbs.records.getRange({ transaction: snapshot })) {
+        if (!isRecordKey(key)) throw corrupt(this.dir, "a bucket record has a malformed key");
         if (where === undefined || key[0] !== deviceText || key[1] !== where.bucket) {
           finish();
           const device = key[0] === deviceText ? where?.device : deviceOfKey(key[0]);
-          if (device === undefined) throw corrupt(this.dir, "an entry has a malformed device id");
+          if (device === undefined) {
+            throw corrupt(this.dir, "a bucket record has a malformed device id");
+          }
           deviceText = key[0];
           where = { device, bucket: key[1] };
           loading = devices.get(device)?.get(key[1]);
           if (loading === undefined) {
-            throw corrupt(this.dir, `${describe(where)} has entries but no stamp`, where);
+            throw corrupt(this.dir, `${describe(where)} has records but no head`, where);
           }
           if (count >= nextYield) {
             nextYield = count + LOAD_SLICE;
@@ -398,12 +450,19 @@ export class FlowPersistence {
         if (value instanceof UnreadableEntry) {
           throw corrupt(
             this.dir,
-            `a stored entry of ${describe(where)} is unreadable: ${message(value.error)}`,
+            `record ${key[2]} of ${describe(where)} is unreadable: ${message(value.error)}`,
             { ...where, cause: value.error },
           );
         }
-        raws.push(value);
-        words.push(key[2], key[3]);
+        const expected = loading!.records.length;
+        if (key[2] !== expected) {
+          throw corrupt(
+            this.dir,
+            `${describe(where)} has record ${key[2]} where record ${expected} should be`,
+            where,
+          );
+        }
+        loading!.records.push(value);
       }
       finish();
     } catch (error) {
@@ -419,16 +478,31 @@ export class FlowPersistence {
     for (const [deviceId, buckets] of [...devices].sort(([a], [b]) => compareText(a, b))) {
       let highestTerm = this.#terms.get(deviceId) ?? 0;
       const snapshots: FlowBucketSnapshot[] = [];
-      for (const [index, { stamp, entries }] of [...buckets].sort(([a], [b]) => a - b)) {
-        if (stamp.term > highestTerm) highestTerm = stamp.term;
-        snapshots.push({
-          bucket: index,
-          term: stamp.term,
-          timestamp: stamp.timestamp,
-          entries: entries.length === 0 ? EMPTY_ENTRIES : entries,
-        });
+      for (const [index, { head, entries }] of [...buckets].sort(([a], [b]) => a - b)) {
+        if (entries === undefined) {
+          throw corrupt(
+            this.dir,
+            `${describe({ device: deviceId, bucket: index })} has a head but no base record`,
+            { device: deviceId, bucket: index },
+          );
+        }
+        if (head.term > highestTerm) highestTerm = head.term;
+        snapshots.push({ bucket: index, term: head.term, timestamp: head.timestamp, entries });
       }
       result.push({ deviceId, highestTerm, buckets: snapshots });
+    }
+    // What was read is what is on disk if no commit ended meanwhile: the flow ids it gave
+    // spare each bucket's first change a read of its records.
+    if (generation === this.#generation) {
+      for (const { deviceId, buckets } of result) {
+        const states = this.#buckets.get(deviceId);
+        for (const { bucket, entries } of buckets) {
+          const state = states?.get(bucket);
+          if (state !== undefined && state.ids === undefined && state.flows === entries.length) {
+            states!.set(bucket, { ...state, ids: idsOf(entries, entryId) });
+          }
+        }
+      }
     }
     this.#log?.info("flow persistence: loaded", {
       dir: this.dir,
@@ -437,6 +511,67 @@ export class FlowPersistence {
       ms: Math.round(performance.now() - started),
     });
     return result;
+  }
+
+  /**
+   * The entries of a bucket from its records as read (decoded and validated): its base
+   * (record 0), then its changes, each entry of the bucket's device, folded; the count must be
+   * the head's. A `CORRUPT` error names the bucket.
+   */
+  #foldBucket(
+    where: RecordPlace,
+    { head, records }: { head: BucketHead; records: readonly BucketRecord[] },
+  ): readonly FlowEntry[] {
+    const [base, ...changes] = records;
+    if (base === undefined || base.type !== BASE_TYPE_ID) {
+      throw corrupt(this.dir, `${describe(where)} has no base record`, where);
+    }
+    if (changes.length !== head.changes) {
+      throw corrupt(
+        this.dir,
+        `${describe(where)} has ${changes.length} change records, its head says ${head.changes}`,
+        where,
+      );
+    }
+    const entries = base.entries;
+    this.#checkDevice(where, entries, "base");
+    for (let i = 1; i < entries.length; i++) {
+      if (!(entries[i - 1]!.rule.id < entries[i]!.rule.id)) {
+        throw corrupt(
+          this.dir,
+          `the base of ${describe(where)} is not in ascending flow id order at entry ${i}`,
+          where,
+        );
+      }
+    }
+    changes.forEach((change, i) => {
+      if (change.type === BASE_TYPE_ID) {
+        throw corrupt(this.dir, `record ${i + 1} of ${describe(where)} is a second base`, where);
+      }
+      this.#checkDevice(where, change.entries, `change record ${i + 1}`);
+    });
+    const folded = foldById(entries, changes as readonly Changes<FlowEntry>[], entryId);
+    if (folded.length !== head.flows) {
+      throw corrupt(
+        this.dir,
+        `${describe(where)} holds ${folded.length} flows, its head says ${head.flows}`,
+        where,
+      );
+    }
+    return folded;
+  }
+
+  /** Refuses a record holding an entry of another device than its bucket's. */
+  #checkDevice(where: RecordPlace, entries: readonly FlowEntry[], what: string): void {
+    for (const entry of entries) {
+      if (entry.rule.deviceId !== where.device) {
+        throw corrupt(
+          this.dir,
+          `the ${what} of ${describe(where)} holds flow ${entry.rule.id} of device ${entry.rule.deviceId}`,
+          where,
+        );
+      }
+    }
   }
 
   /**
@@ -551,13 +686,17 @@ export class FlowPersistence {
   stats(): PersistenceStats {
     this.#assertOpen();
     const env = this.#root.getStats() as { pageSize: number; lastPageNumber: number };
-    const entries = this.#dbs.entries.getStats() as { entryCount: number };
-    const stamps = this.#dbs.stamps.getStats() as { entryCount: number };
+    let flows = 0;
+    let buckets = 0;
+    for (const states of this.#buckets.values()) {
+      buckets += states.size;
+      for (const state of states.values()) flows += state.flows;
+    }
     return {
       fileBytes: fileSize(join(this.dir, DATA_FILE)),
       usedBytes: (env.lastPageNumber + 1) * env.pageSize,
-      flows: entries.entryCount,
-      buckets: stamps.entryCount,
+      flows,
+      buckets,
       staged: this.#staging.size,
       commits: this.#commits,
       failedCommits: this.#failedCommits,
@@ -565,34 +704,6 @@ export class FlowPersistence {
       lastCommitMs: this.#lastCommitMs,
       longestBlockMs: this.#longestBlockMs,
     };
-  }
-
-  /**
-   * The entries of one bucket from their unpacked values, validated together; each must be
-   * the flow its key names, of the bucket's device. A `CORRUPT` error names the bucket.
-   */
-  #validateBucket(where: RecordPlace, raws: readonly unknown[], words: readonly number[]) {
-    let entries: FlowEntry[];
-    try {
-      entries = this.#entryCodec.validateAll(raws);
-    } catch {
-      // Which one, and why: each on its own.
-      entries = raws.map((raw) =>
-        decodeRecord(this.dir, where, "entry", () => this.#entryCodec.validate(raw)),
-      );
-    }
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!;
-      const id = flowIdOfKey([where.device, where.bucket, words[2 * i]!, words[2 * i + 1]!]);
-      if (entry.rule.id !== id || entry.rule.deviceId !== where.device) {
-        throw corrupt(
-          this.dir,
-          `the entry stored as flow ${id} of ${describe(where)} is flow ${entry.rule.id} of device ${entry.rule.deviceId}`,
-          where,
-        );
-      }
-    }
-    return entries;
   }
 
   #assertOpen(): void {
@@ -674,15 +785,16 @@ export class FlowPersistence {
 
   /**
    * Writes `work` in as few transactions as `maxRecordsPerTransaction` allows, each one a
-   * batch that lmdb's writer thread commits while the event loop goes on; a bucket (its
-   * stamp, entries and removals) is never split. Resolves once all of it is durable, with
-   * the number of records and the buckets left out because they could not be encoded (an
-   * entry that is not a `FlowEntry`: a bug of the caller's), which stay as they were on disk.
+   * batch that lmdb's writer thread commits while the event loop goes on; a bucket (its head
+   * and records) is never split. What a transaction changed is applied to the buckets kept in
+   * memory once it is committed. Resolves once all of it is durable, with the number of
+   * records and the buckets left out because they could not be encoded (an entry that is not
+   * a `FlowEntry`: a bug of the caller's), which stay as they were on disk.
    */
   async #write(work: Staging): Promise<{ records: number; skipped: Skipped[] }> {
     this.#root.resetReadTxn();
     const units = this.#plan(work);
-    const batches: Promise<boolean>[] = [];
+    const batches: Promise<void>[] = [];
     const skipped: Skipped[] = [];
     let records = 0;
     let next = 0;
@@ -690,38 +802,41 @@ export class FlowPersistence {
     while (next < units.length) {
       const started = performance.now();
       let inBatch = 0;
+      const done: (() => void)[] = [];
+      const batch = this.#root.batch(() => {
+        while (next < units.length && inBatch < this.#maxRecords) {
+          const unit = units[next++]!;
+          let planned: UnitWrites;
+          try {
+            planned = unit.plan(); // reads and encodes the whole unit before writing any of it
+          } catch (error) {
+            skipped.push({ device: unit.device, bucket: unit.bucket, error });
+            this.#log?.warn("flow persistence: a bucket could not be encoded and was not written", {
+              dir: this.dir,
+              device: unit.device,
+              bucket: unit.bucket,
+              error: message(error),
+            });
+            continue;
+          }
+          for (const { db, key, value } of planned.writes) {
+            if (value === undefined) void db.remove(key);
+            else void db.put(key, value);
+          }
+          if (planned.done !== undefined) done.push(planned.done);
+          inBatch += planned.records;
+        }
+        // The shapes the records above use, in their transaction.
+        const structures = this.#codec.unsaved();
+        if (structures !== undefined) {
+          void this.#dbs.header.put(STRUCTURES_KEY, encode("EntryStructures", structures));
+          shapes = structures.length;
+        }
+      });
       batches.push(
-        this.#root.batch(() => {
-          while (next < units.length && inBatch < this.#maxRecords) {
-            const unit = units[next++]!;
-            let writes: readonly Write[];
-            try {
-              writes = unit.writes(); // reads and encodes the whole unit before writing any of it
-            } catch (error) {
-              skipped.push({ device: unit.device, bucket: unit.bucket, error });
-              this.#log?.warn(
-                "flow persistence: a bucket could not be encoded and was not written",
-                {
-                  dir: this.dir,
-                  device: unit.device,
-                  bucket: unit.bucket,
-                  error: message(error),
-                },
-              );
-              continue;
-            }
-            for (const { db, key, value } of writes) {
-              if (value === undefined) void db.remove(key);
-              else void db.put(key, value);
-            }
-            inBatch += writes.length;
-          }
-          // The shapes the entries above use, in their transaction.
-          const structures = this.#entryCodec.unsaved();
-          if (structures !== undefined) {
-            void this.#dbs.header.put(STRUCTURES_KEY, encode("EntryStructures", structures));
-            shapes = structures.length;
-          }
+        batch.then(() => {
+          for (const apply of done) apply();
+          if (done.length > 0) this.#generation++;
         }),
       );
       records += inBatch;
@@ -730,34 +845,26 @@ export class FlowPersistence {
     }
     await Promise.all(batches);
     await this.#root.flushed;
-    this.#entryCodec.saved(shapes);
+    this.#codec.saved(shapes);
     return { records, skipped };
   }
 
   /** The commit of `work` as units, each written whole or not at all. */
   #plan(work: Staging): Unit[] {
-    const { stamps, terms, meta } = this.#dbs;
+    const { terms, meta } = this.#dbs;
     const units: Unit[] = [];
     for (const [device, staged] of work.devices) {
       if (staged.dropped) {
-        for (const key of stamps.getKeys(deviceRange(device))) {
-          const bucket = asStampKey(key)?.[1];
-          if (bucket === undefined || staged.buckets.has(bucket)) continue;
-          units.push({
-            device,
-            bucket,
-            writes: () => [
-              ...this.#removeEntries(device, bucket, undefined),
-              { db: stamps, key: stampKey(device, bucket), value: undefined },
-            ],
-          });
+        for (const bucket of this.#buckets.get(device)?.keys() ?? []) {
+          if (staged.buckets.has(bucket)) continue;
+          units.push({ device, bucket, plan: () => this.#clearBucket(device, bucket) });
         }
       }
       for (const [index, bucket] of staged.buckets) {
         units.push({
           device,
           bucket: index,
-          writes: () => this.#bucketWrites(device, index, bucket),
+          plan: () => this.#bucketWrites(device, index, bucket),
         });
       }
       const term = staged.term;
@@ -765,7 +872,10 @@ export class FlowPersistence {
         units.push({
           device,
           bucket: undefined,
-          writes: () => [{ db: terms, key: device, value: encode("DeviceTerm", term) }],
+          plan: () => ({
+            writes: [{ db: terms, key: device, value: encode("DeviceTerm", term) }],
+            records: 1,
+          }),
         });
       }
     }
@@ -773,63 +883,171 @@ export class FlowPersistence {
       units.push({
         device: undefined,
         bucket: undefined,
-        writes: () =>
-          [...work.meta].map(([key, value]) => ({
+        plan: () => ({
+          writes: [...work.meta].map(([key, value]) => ({
             db: meta,
             key,
             value: value === undefined ? undefined : encode("MetaValue", value),
           })),
+          records: work.meta.size,
+        }),
       });
     }
     return units;
   }
 
-  #bucketWrites(device: DeviceId, index: number, bucket: StagedBucket): Write[] {
-    const { stamps, entries } = this.#dbs;
-    const writes: Write[] = bucket.whole
-      ? this.#removeEntries(device, index, bucket.upserts)
-      : [...bucket.removed].map((id) => ({
-          db: entries,
-          key: entryKey(device, index, id),
-          value: undefined,
-        }));
-    for (const [id, entry] of bucket.upserts) {
-      writes.push({
-        db: entries,
-        key: entryKey(device, index, id),
-        value: this.#entryCodec.encode(entry),
-      });
+  /**
+   * The writes of a staged bucket: a new base when it is staged whole or new on disk, or when
+   * its log is due for compaction (see `shouldCompact`); otherwise one change record.
+   */
+  #bucketWrites(device: DeviceId, index: number, bucket: StagedBucket): UnitWrites {
+    if (bucket.cleared) return this.#clearBucket(device, index);
+    const state = this.#buckets.get(device)?.get(index);
+    const stamp = { term: bucket.term, timestamp: bucket.timestamp };
+    if (bucket.whole || state === undefined) {
+      // Nothing stored stays: the staged upserts are the bucket.
+      const entries = [...bucket.upserts.values()].sort(byId);
+      return this.#baseWrites(device, index, state, stamp, entries, idsOf(entries, entryId));
     }
-    const stamp = { bucket: index, term: bucket.term, timestamp: bucket.timestamp };
-    writes.push({
-      db: stamps,
-      key: stampKey(device, index),
-      value: bucket.cleared ? undefined : encode("FlowBucketDigest", stamp),
-    });
-    return writes;
+    const upserts = [...bucket.upserts.values()];
+    const removed = [...bucket.removed];
+    const bytes = this.#codec.encodeChanges(upserts, removed);
+    let ids = state.ids;
+    let stored: readonly FlowEntry[] | undefined;
+    if (ids === undefined) {
+      stored = this.#readBucket(device, index, state.changes);
+      ids = idsOf(stored, entryId);
+    }
+    if (shouldCompact(state, bytes.length)) {
+      // The bucket as it is on disk, with this change: a new base, the change records go.
+      const folded = foldById(
+        stored ?? this.#readBucket(device, index, state.changes),
+        [{ entries: upserts, removed }],
+        entryId,
+      );
+      return this.#baseWrites(device, index, state, stamp, folded, idsOf(folded, entryId));
+    }
+    const next: BucketState = {
+      ...stamp,
+      flows: 0,
+      baseBytes: state.baseBytes,
+      changes: state.changes + 1,
+      changeBytes: state.changeBytes + bytes.length,
+      ids: withChanges(ids, bucket.upserts.keys(), removed),
+    };
+    const after = { ...next, flows: next.ids!.length };
+    const { heads } = this.#dbs;
+    const records = recordWriter(this.#dbs.records);
+    return {
+      writes: [
+        { db: records, key: recordKey(device, index, after.changes), value: bytes },
+        {
+          db: heads,
+          key: headKey(device, index),
+          value: encode("BucketHead", headOf(index, after)),
+        },
+      ],
+      records: 1 + upserts.length + removed.length,
+      done: () => this.#setState(device, index, after),
+    };
   }
 
-  /** Removals of every stored entry of a bucket but those in `keep`. */
-  #removeEntries(
+  /**
+   * The writes that make `entries` (ascending by flow id) the bucket's base, with its change
+   * records deleted.
+   */
+  #baseWrites(
     device: DeviceId,
-    bucket: number,
-    keep: ReadonlyMap<FlowId, FlowEntry> | undefined,
-  ): Write[] {
-    const { entries } = this.#dbs;
-    const writes: Write[] = [];
-    for (const key of entries.getKeys(bucketRange(device, bucket))) {
-      if (!isEntryKey(key)) continue;
-      if (keep?.has(flowIdOfKey([device, bucket, key[2], key[3]]))) continue;
-      writes.push({ db: entries, key, value: undefined });
+    index: number,
+    state: BucketState | undefined,
+    stamp: { term: Term; timestamp: number },
+    entries: readonly FlowEntry[],
+    ids: BigUint64Array,
+  ): UnitWrites {
+    const { heads } = this.#dbs;
+    const records = recordWriter(this.#dbs.records);
+    const bytes = this.#codec.encodeBase(entries);
+    const after: BucketState = {
+      term: stamp.term,
+      timestamp: stamp.timestamp,
+      flows: entries.length,
+      baseBytes: bytes.length,
+      changes: 0,
+      changeBytes: 0,
+      ids,
+    };
+    const writes: Write[] = [
+      { db: records, key: recordKey(device, index, BASE_SEQ), value: bytes },
+    ];
+    for (let seq = 1; seq <= (state?.changes ?? 0); seq++) {
+      writes.push({ db: records, key: recordKey(device, index, seq), value: undefined });
     }
-    return writes;
+    writes.push({
+      db: heads,
+      key: headKey(device, index),
+      value: encode("BucketHead", headOf(index, after)),
+    });
+    return {
+      writes,
+      records: 1 + entries.length + (state?.changes ?? 0),
+      done: () => this.#setState(device, index, after),
+    };
   }
-}
 
-/** Which device and bucket a record is of. */
-interface RecordPlace {
-  readonly device: DeviceId;
-  readonly bucket: number;
+  /** The writes that delete a bucket: its head and every record. */
+  #clearBucket(device: DeviceId, index: number): UnitWrites {
+    const { heads } = this.#dbs;
+    const records = recordWriter(this.#dbs.records);
+    const state = this.#buckets.get(device)?.get(index);
+    const writes: Write[] = [{ db: heads, key: headKey(device, index), value: undefined }];
+    if (state !== undefined) {
+      for (let seq = BASE_SEQ; seq <= state.changes; seq++) {
+        writes.push({ db: records, key: recordKey(device, index, seq), value: undefined });
+      }
+    }
+    return {
+      writes,
+      records: writes.length,
+      done: () => this.#setState(device, index, undefined),
+    };
+  }
+
+  /**
+   * The entries of a bucket as its records hold them (for a change that needs them: its flow
+   * ids, or a compaction); a `DecodeError` or `TypeError` if a record does not decode, which
+   * leaves the bucket out of the commit.
+   */
+  #readBucket(device: DeviceId, index: number, changes: number): readonly FlowEntry[] {
+    const read = (seq: number): BucketRecord => {
+      const record = this.#dbs.records.get(recordKey(device, index, seq));
+      if (record === undefined) throw new TypeError(`record ${seq} is missing`);
+      if (record instanceof UnreadableEntry) throw record.error;
+      return record;
+    };
+    const base = read(BASE_SEQ);
+    if (base.type !== BASE_TYPE_ID) throw new TypeError("the base record is a change record");
+    const folded: BucketRecord[] = [];
+    for (let seq = 1; seq <= changes; seq++) {
+      const change = read(seq);
+      if (change.type === BASE_TYPE_ID) throw new TypeError(`record ${seq} is a second base`);
+      folded.push(change);
+    }
+    return foldById(base.entries, folded as readonly Changes<FlowEntry>[], entryId);
+  }
+
+  #setState(device: DeviceId, index: number, state: BucketState | undefined): void {
+    let states = this.#buckets.get(device);
+    if (state === undefined) {
+      states?.delete(index);
+      if (states?.size === 0) this.#buckets.delete(device);
+      return;
+    }
+    if (states === undefined) {
+      states = new Map();
+      this.#buckets.set(device, states);
+    }
+    states.set(index, state);
+  }
 }
 
 const encode: typeof persistenceNamespace.encode = (type, value) =>
@@ -873,38 +1091,41 @@ async function inspect(dir: string): Promise<boolean> {
 }
 
 /**
- * Whether the environment is new (no database in it yet); if not, refuses it unless its meta
- * record says it is this node's, in a format this code reads. Reads only: a named database is
- * opened only once it is known to exist, since opening a missing one creates it.
+ * The meta record of the environment, or undefined if it is new (no database in it yet);
+ * refuses it unless its meta record says it is this node's, in a format this code reads.
+ * Reads only: a named database is opened only once it is known to exist, since opening a
+ * missing one creates it.
  */
 function checkEnvironment(
   dir: string,
   root: RootDatabase<Uint8Array, Key>,
   cluster: string,
   node: string,
-): boolean {
+): PersistenceHeader | undefined {
   try {
     const names = [...root.getKeys()];
-    if (names.length === 0) return true; // an environment with nothing in it yet
+    if (names.length === 0) return undefined; // an environment with nothing in it yet
     if (!names.includes("header")) {
       throw corrupt(dir, `${DATA_FILE} holds data but no meta record`);
     }
     const header = root.openDB<Uint8Array, Key>("header", { encoding: "binary" });
-    checkHeader(dir, header.getBinary(HEADER_KEY), cluster, node);
-    return false;
+    return checkHeader(dir, header.getBinary(HEADER_KEY), cluster, node);
   } catch (error) {
     if (PersistenceError.is(error)) throw error;
     throw corrupt(dir, `${DATA_FILE} cannot be read: ${message(error)}`, { cause: error });
   }
 }
 
-/** Refuses a directory whose meta record is missing, invalid, newer, or another node's. */
+/**
+ * The meta record in `bytes`; refuses a directory whose meta record is missing, invalid,
+ * newer, or another node's.
+ */
 function checkHeader(
   dir: string,
   bytes: Uint8Array | undefined,
   cluster: string,
   node: string,
-): void {
+): PersistenceHeader {
   if (bytes === undefined) throw corrupt(dir, `${DATA_FILE} holds data but no meta record`);
   // A newer format may have changed the record itself, so its format is looked at first.
   const format = peekFormat(bytes);
@@ -935,6 +1156,92 @@ function checkHeader(
       { dir },
     );
   }
+  return header;
+}
+
+/**
+ * Rewrites a format 1 directory, read and validated as `old`, in format 2, in one synchronous
+ * transaction: each bucket becomes a base record and a head, format 1's databases are
+ * dropped, and the meta record says format 2. A crash before its commit leaves format 1 as
+ * it was, to be migrated at the next open.
+ */
+function migrate(
+  dir: string,
+  root: RootDatabase<Uint8Array, Key>,
+  dbs: Databases,
+  codec: RecordCodec,
+  header: PersistenceHeader,
+  old: Map<DeviceId, Map<number, V1Bucket>>,
+  log: PersistenceLog | undefined,
+): void {
+  const started = performance.now();
+  let flows = 0;
+  let buckets = 0;
+  try {
+    root.transactionSync(() => {
+      for (const [device, stored] of old) {
+        for (const [index, { term, timestamp, entries }] of stored) {
+          const bytes = codec.encodeBase(entries);
+          recordWriter(dbs.records).putSync(recordKey(device, index, BASE_SEQ), bytes);
+          const head = { bucket: index, term, timestamp, flows: entries.length };
+          const sizes = { baseBytes: bytes.length, changes: 0, changeBytes: 0 };
+          dbs.heads.putSync(headKey(device, index), encode("BucketHead", { ...head, ...sizes }));
+          flows += entries.length;
+          buckets++;
+        }
+      }
+      const structures = codec.unsaved();
+      if (structures !== undefined) {
+        dbs.header.putSync(STRUCTURES_KEY, encode("EntryStructures", structures));
+        codec.saved(structures.length);
+      }
+      const names = new Set([...root.getKeys()].map(String));
+      for (const name of V1_DATABASES) {
+        if (names.has(name)) root.openDB<Uint8Array, Key>(name, { encoding: "binary" }).dropSync();
+      }
+      dbs.header.putSync(HEADER_KEY, encode("PersistenceHeader", { ...header, format: FORMAT }));
+    });
+  } catch (cause) {
+    throw new PersistenceError(
+      "WRITE_FAILED",
+      `${dir}: migrating format ${header.format} to format ${FORMAT} failed, nothing was changed: ${message(cause)}`,
+      { dir, cause },
+    );
+  }
+  log?.info("flow persistence: migrated the data directory to the current format", {
+    dir,
+    from: header.format,
+    to: FORMAT,
+    buckets,
+    flows,
+    ms: Math.round(performance.now() - started),
+  });
+}
+
+/** Every bucket's head, as the state kept in memory (flow ids not read yet). */
+function readHeads(
+  dir: string,
+  db: Database<Uint8Array, Key>,
+): Map<DeviceId, Map<number, BucketState>> {
+  const codec = persistenceNamespace.serializer("BucketHead");
+  const buckets = new Map<DeviceId, Map<number, BucketState>>();
+  for (const { key, value } of db.getRange()) {
+    const parsed = asHeadKey(key);
+    if (parsed === undefined) throw corrupt(dir, "a bucket head has a malformed key");
+    const [device, bucket] = parsed;
+    const where = { device, bucket };
+    const head = decodeRecord(dir, where, "head", () => codec.decode(value));
+    if (head.bucket !== bucket) {
+      throw corrupt(dir, `the head of ${describe(where)} is of bucket ${head.bucket}`, where);
+    }
+    let states = buckets.get(device);
+    if (states === undefined) {
+      states = new Map();
+      buckets.set(device, states);
+    }
+    states.set(bucket, stateOf(head));
+  }
+  return buckets;
 }
 
 /** The `format` field of an encoded meta record, if it has one, whatever else it holds. */
@@ -993,30 +1300,6 @@ function readMeta(dir: string, db: Database<Uint8Array, Key>): Map<string, unkno
   return meta;
 }
 
-/** Decodes one record of a bucket; a failure is a `CORRUPT` error naming where it is. */
-function decodeRecord<T>(dir: string, where: RecordPlace, what: string, decode: () => T): T {
-  try {
-    return decode();
-  } catch (cause) {
-    throw corrupt(dir, `a stored ${what} of ${describe(where)} is unreadable: ${message(cause)}`, {
-      ...where,
-      cause,
-    });
-  }
-}
-
-function corrupt(
-  dir: string,
-  detail: string,
-  place: { device?: string; bucket?: number; cause?: unknown } = {},
-): PersistenceError {
-  return new PersistenceError("CORRUPT", `${dir} is unreadable: ${detail}`, { dir, ...place });
-}
-
-function describe(where: RecordPlace): string {
-  return `bucket ${where.bucket} of device ${where.device}`;
-}
-
 function checkNat(what: string, value: number): void {
   if (!(Number.isSafeInteger(value) && value >= 0)) {
     throw new RangeError(`${what} must be a non-negative safe integer, got ${value}`);
@@ -1033,8 +1316,4 @@ function fileSize(path: string): number {
   } catch {
     return 0;
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
