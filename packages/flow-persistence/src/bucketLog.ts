@@ -66,12 +66,12 @@ export interface Changes<T> {
 }
 
 /**
- * The entries of a bucket whose base holds `base` (ascending by id) after `changes`, in
- * order: each removes its ids, then stores its entries (an id in both is stored). Ascending by
- * id; `base` itself when there are no changes.
+ * The entries of a bucket whose base holds `base` (strictly ascending by id) after `changes`,
+ * in order: each removes its ids, then stores its entries (an id in both is stored).
+ * Ascending by id; `base` itself when there are no changes.
  *
- * @remarks The base's surviving entries keep their order and new ones come last, so the sort
- * at the end (V8's is a merge sort that finds runs) costs little more than merging them in.
+ * @remarks The changes are few next to the base: their ids are sorted and merged with the
+ * base in one pass, so the base's entries are neither hashed nor sorted.
  */
 export function foldById<T>(
   base: readonly T[],
@@ -79,15 +79,34 @@ export function foldById<T>(
   idOf: (value: T) => bigint,
 ): readonly T[] {
   if (changes.length === 0) return base;
-  const byId = new Map<bigint, T>();
-  for (const value of base) byId.set(idOf(value), value);
+  const latest = new Map<bigint, T | undefined>(); // undefined: removed
   for (const change of changes) {
-    for (const id of change.removed) byId.delete(id);
-    for (const value of change.entries) byId.set(idOf(value), value);
+    for (const id of change.removed) latest.set(id, undefined);
+    for (const value of change.entries) latest.set(idOf(value), value);
   }
-  const values = [...byId.values()];
-  values.sort((a, b) => (idOf(a) < idOf(b) ? -1 : 1));
-  return values;
+  const changed = [...latest.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const out: T[] = [];
+  let j = 0;
+  const take = () => {
+    const value = latest.get(changed[j++]!);
+    if (value !== undefined) out.push(value);
+  };
+  for (const value of base) {
+    const id = idOf(value);
+    while (j < changed.length && changed[j]! < id) take();
+    if (j < changed.length && changed[j] === id) take();
+    else out.push(value);
+  }
+  while (j < changed.length) take();
+  return out;
+}
+
+/** Whether `values` are in strictly ascending id order. */
+export function isAscending<T>(values: readonly T[], idOf: (value: T) => bigint): boolean {
+  for (let i = 1; i < values.length; i++) {
+    if (!(idOf(values[i - 1]!) < idOf(values[i]!))) return false;
+  }
+  return true;
 }
 
 /** The ids of `values` (ascending by id), as an array. */

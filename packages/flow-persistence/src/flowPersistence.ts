@@ -17,6 +17,7 @@ import {
   foldById,
   headOf,
   idsOf,
+  isAscending,
   shouldCompact,
   stateOf,
   withChanges,
@@ -120,7 +121,6 @@ const DEFAULT_COMMIT_INTERVAL = 100;
 const DEFAULT_RECORDS_PER_TRANSACTION = 2_000;
 /** Entries decoded by `load` between two turns of the event loop. */
 const LOAD_SLICE = 50_000;
-
 
 /**
  * The directories open in this process, resolved: lmdb keeps one environment per path, so a
@@ -535,14 +535,12 @@ export class FlowPersistence {
     }
     const entries = base.entries;
     this.#checkDevice(where, entries, "base");
-    for (let i = 1; i < entries.length; i++) {
-      if (!(entries[i - 1]!.rule.id < entries[i]!.rule.id)) {
-        throw corrupt(
-          this.dir,
-          `the base of ${describe(where)} is not in ascending flow id order at entry ${i}`,
-          where,
-        );
-      }
+    if (!isAscending(entries, entryId)) {
+      throw corrupt(
+        this.dir,
+        `the base of ${describe(where)} is not in ascending flow id order`,
+        where,
+      );
     }
     changes.forEach((change, i) => {
       if (change.type === BASE_TYPE_ID) {
@@ -927,15 +925,15 @@ export class FlowPersistence {
       );
       return this.#baseWrites(device, index, state, stamp, folded, idsOf(folded, entryId));
     }
-    const next: BucketState = {
+    const held = withChanges(ids, bucket.upserts.keys(), removed);
+    const after: BucketState = {
       ...stamp,
-      flows: 0,
+      flows: held.length,
       baseBytes: state.baseBytes,
       changes: state.changes + 1,
       changeBytes: state.changeBytes + bytes.length,
-      ids: withChanges(ids, bucket.upserts.keys(), removed),
+      ids: held,
     };
-    const after = { ...next, flows: next.ids!.length };
     const { heads } = this.#dbs;
     const records = recordWriter(this.#dbs.records);
     return {
@@ -1026,6 +1024,9 @@ export class FlowPersistence {
     };
     const base = read(BASE_SEQ);
     if (base.type !== BASE_TYPE_ID) throw new TypeError("the base record is a change record");
+    if (!isAscending(base.entries, entryId)) {
+      throw new TypeError("the base record is not in ascending flow id order");
+    }
     const folded: BucketRecord[] = [];
     for (let seq = 1; seq <= changes; seq++) {
       const change = read(seq);
