@@ -68,6 +68,8 @@ export class StoreChannel {
   /** Requests sent and their encoded bytes, per subject. */
   readonly sent = new Map<string, { messages: number; bytes: number }>();
   readonly #messaging: StoreMessaging;
+  /** The last request encoded (see `#encode`). */
+  #lastEncoded: { exchange: Exchange; request: unknown; bytes: Uint8Array } | undefined;
 
   constructor(messaging: StoreMessaging) {
     this.#messaging = messaging;
@@ -83,13 +85,27 @@ export class StoreChannel {
     request: MessageOf<E["request"]>,
     timeoutMs: number,
   ): Promise<MessageOf<E["reply"]>> {
-    const bytes = storeNamespace.serializer(exchange.request).encode(request as never);
+    const bytes = this.#encode(exchange, request);
     const sent = this.sent.get(exchange.subject) ?? { messages: 0, bytes: 0 };
     sent.messages++;
     sent.bytes += bytes.length;
     this.sent.set(exchange.subject, sent);
     const reply = await this.#messaging.request(node, exchange.subject, bytes, timeoutMs);
     return storeNamespace.serializer(exchange.reply).decode(reply) as MessageOf<E["reply"]>;
+  }
+
+  /**
+   * `request` encoded; the same request object sent again (one message to several nodes, as a
+   * backup round to a device's backups) is encoded once.
+   */
+  #encode(exchange: Exchange, request: unknown): Uint8Array {
+    const last = this.#lastEncoded;
+    if (last !== undefined && last.request === request && last.exchange === exchange) {
+      return last.bytes;
+    }
+    const bytes = storeNamespace.serializer(exchange.request).encode(request as never);
+    this.#lastEncoded = { exchange, request, bytes };
+    return bytes;
   }
 
   serve<E extends Exchange>(

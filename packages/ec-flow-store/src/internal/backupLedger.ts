@@ -52,6 +52,15 @@ export class BackupLedger {
   readonly #settled = new Map<NodeId, string>();
   /** Moves whenever acknowledgements are dropped or digests compared: what is owed may grow. */
   #ackEpoch = 0;
+  /**
+   * Per bucket, the last payload taken and the version it starts from (none: whole): backups
+   * owed the same get the same payload object, so a round to several backups encodes it once
+   * (see the replicator). One per bucket, replaced when the bucket changes.
+   */
+  readonly #lastPayload = new Map<
+    number,
+    { readonly base: Version | undefined; readonly payload: BackupPayload }
+  >();
 
   constructor(table: FlowBucketTable) {
     this.#table = table;
@@ -61,6 +70,7 @@ export class BackupLedger {
   reset(options: { readonly compared: boolean }): void {
     this.#acked.clear();
     this.#inFlight.clear();
+    this.#lastPayload.clear();
     if (options.compared) this.#compared.clear();
     this.#ackEpoch++;
   }
@@ -96,10 +106,30 @@ export class BackupLedger {
       const key = `${node}/${bucket.index}`;
       if (this.#inFlight.has(key)) continue;
       this.#inFlight.add(key);
-      out.push(payloadOf(bucket, acked?.get(bucket.index)));
+      out.push(this.#payloadOf(bucket, acked?.get(bucket.index)));
     }
     if (owed === 0) this.#settled.set(node, state);
     return out;
+  }
+
+  /**
+   * What a backup at `base` (none: it holds nothing known) is owed of `bucket`: what another
+   * backup at `base` was given, if the bucket has not changed since.
+   */
+  #payloadOf(bucket: FlowBucket, base: Version | undefined): BackupPayload {
+    const last = this.#lastPayload.get(bucket.index);
+    if (
+      last !== undefined &&
+      last.payload.term === bucket.term &&
+      last.payload.timestamp === bucket.timestamp &&
+      last.base?.term === base?.term &&
+      last.base?.timestamp === base?.timestamp
+    ) {
+      return last.payload;
+    }
+    const payload = payloadOf(bucket, base);
+    this.#lastPayload.set(bucket.index, { base, payload });
+    return payload;
   }
 
   /** A send of `payloads` to `node` ended (answered or not): they are no longer on their way. */

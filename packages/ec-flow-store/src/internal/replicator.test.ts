@@ -10,7 +10,7 @@ import { testDeviceTable } from "../testing/deviceTable.js";
 import { Replicator } from "./replicator.js";
 
 const device = deviceId("of:00000000000000bb");
-const [n1, n2] = [nodeId("n1"), nodeId("n2")];
+const [n1, n2, n3] = [nodeId("n1"), nodeId("n2"), nodeId("n3")];
 
 const rule = (i: number): FlowRule =>
   createFlowRule({
@@ -22,6 +22,9 @@ const rule = (i: number): FlowRule =>
   });
 
 interface Sent {
+  readonly node: NodeId;
+  /** The bytes sent. */
+  readonly payload: Uint8Array;
   readonly entries: number;
   answer(): void;
   fail(): void;
@@ -31,11 +34,15 @@ interface Sent {
  * A master of `device` (term 1, backup n2) and a replicator whose backup sends wait for
  * `answer()` or `fail()`; anti-entropy requests are counted in `summaries` and never answered.
  */
-async function setUp(flows: number, options: { maxEntriesPerMessage?: number } = {}) {
+async function setUp(
+  flows: number,
+  options: { maxEntriesPerMessage?: number; backups?: NodeId[] } = {},
+) {
+  const { backups = [n2], ...replicatorOptions } = options;
   const table = testDeviceTable(device, n1);
   table.onLifecycle({
     type: "TERM_START",
-    info: { term: 1, master: n1, backups: [n2] },
+    info: { term: 1, master: n1, backups },
     previous: undefined,
   });
   const write = async (from: number, count: number) => {
@@ -53,7 +60,7 @@ async function setUp(flows: number, options: { maxEntriesPerMessage?: number } =
   const reply = storeNamespace.serializer("BackupReply");
   const messaging: StoreMessaging = {
     localNode: n1,
-    request: (_node: NodeId, subject, payload) =>
+    request: (node: NodeId, subject, payload) =>
       new Promise((resolve, reject) => {
         if (subject !== "flowstore.backup") {
           summaries++;
@@ -66,6 +73,8 @@ async function setUp(flows: number, options: { maxEntriesPerMessage?: number } =
             .flatMap((d) => d.deltas)
             .reduce((n, d) => n + d.entries.length + d.removed.length, 0);
         sent.push({
+          node,
+          payload,
           entries,
           answer: () =>
             resolve(
@@ -87,7 +96,7 @@ async function setUp(flows: number, options: { maxEntriesPerMessage?: number } =
     config: () => config,
     scheduler: queueScheduler,
     log: silentLogger,
-    ...options,
+    ...replicatorOptions,
   });
   const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
   return { table, replicator, sent, write, settle, summaries: () => summaries };
@@ -197,6 +206,52 @@ describe("Replicator flow control", () => {
     expect(sent.at(-1)!.entries).toBe(1);
     replicator.antiEntropyRound();
     expect(summaries()).toBe(2);
+    replicator.close();
+  });
+});
+
+describe("Replicator rounds to several backups", () => {
+  it("a change owed alike to two backups is encoded once and sent to both", async () => {
+    const { table, replicator, sent, write, settle } = await setUp(10, { backups: [n2, n3] });
+    replicator.backupRound();
+    expect(sent.map((s) => [s.node, s.entries])).toEqual([
+      [n2, 10],
+      [n3, 10],
+    ]);
+    for (const s of sent) s.answer();
+    await settle();
+    await write(10, 5);
+    replicator.changed(table);
+    const [toN2, toN3] = sent.slice(2);
+    expect([toN2?.node, toN3?.node]).toEqual([n2, n3]);
+    // A delta: the buckets the new flows went to, not the table.
+    expect(toN2?.entries).toBeGreaterThanOrEqual(5);
+    expect(toN2?.entries).toBeLessThan(15);
+    expect(toN3?.entries).toBe(toN2?.entries);
+    expect(toN3?.payload).toBe(toN2?.payload);
+    toN2?.answer();
+    toN3?.answer();
+    await settle();
+    expect(table.unackedBuckets()).toBe(0);
+    replicator.close();
+  });
+
+  it("backups owed different things each get their own", async () => {
+    const { table, replicator, sent, write, settle } = await setUp(10, { backups: [n2, n3] });
+    replicator.backupRound();
+    sent[0]!.answer();
+    sent[1]!.fail(); // n3 holds nothing: it is owed every bucket whole
+    await settle();
+    await write(10, 5);
+    replicator.changed(table);
+    const [toN2, toN3] = sent.slice(2);
+    expect(toN2?.entries).toBeLessThan(15);
+    expect(toN3?.entries).toBe(15);
+    expect(toN3?.payload).not.toBe(toN2?.payload);
+    toN2?.answer();
+    toN3?.answer();
+    await settle();
+    expect(table.unackedBuckets()).toBe(0);
     replicator.close();
   });
 });

@@ -79,6 +79,11 @@ export class Replicator {
   /** The scheduled send of what is due, if one is pending. */
   #flush: Subscription | undefined;
   #closed = false;
+  /** The last backup message built, with what it was built from (see `#requestOf`). */
+  #lastRequest:
+    | { readonly outgoing: readonly Outgoing[]; readonly request: MessageOf<"BackupRequest"> }
+    | undefined;
+  #forgetRequest: Subscription | undefined;
 
   constructor(options: ReplicatorOptions) {
     this.#options = options;
@@ -208,15 +213,7 @@ export class Replicator {
 
   /** Sends one backup message and records its outcome; `false` if it failed. */
   async #send(node: NodeId, outgoing: readonly Outgoing[]): Promise<boolean> {
-    const request: MessageOf<"BackupRequest"> = {
-      devices: outgoing.map((item) => ({
-        deviceId: item.table.deviceId,
-        term: item.term,
-        clock: item.table.table.clock.current,
-        buckets: item.payloads.flatMap((p) => (p.kind === "whole" ? [p.snapshot] : [])),
-        deltas: item.payloads.flatMap((p) => (p.kind === "delta" ? [p.delta] : [])),
-      })),
-    };
+    const request = this.#requestOf(outgoing);
     this.stats.backupMessages++;
     try {
       const reply = await this.#options.channel.call(
@@ -236,6 +233,32 @@ export class Replicator {
       this.#release(node, [outgoing]);
       return false;
     }
+  }
+
+  /**
+   * The backup message of `outgoing`. The backups of a device are usually owed the same
+   * payloads (they acknowledged the same versions; the ledger hands them the same objects):
+   * then the message built for the first is reused, and the channel encodes it once.
+   */
+  #requestOf(outgoing: readonly Outgoing[]): MessageOf<"BackupRequest"> {
+    const last = this.#lastRequest;
+    if (last !== undefined && sameOutgoing(last.outgoing, outgoing)) return last.request;
+    const request: MessageOf<"BackupRequest"> = {
+      devices: outgoing.map((item) => ({
+        deviceId: item.table.deviceId,
+        term: item.term,
+        clock: item.table.table.clock.current,
+        buckets: item.payloads.flatMap((p) => (p.kind === "whole" ? [p.snapshot] : [])),
+        deltas: item.payloads.flatMap((p) => (p.kind === "delta" ? [p.delta] : [])),
+      })),
+    };
+    this.#lastRequest = { outgoing, request };
+    // Kept only for the sends of this turn: the next turn's changes make new payloads anyway.
+    this.#forgetRequest ??= this.#options.scheduler.schedule(() => {
+      this.#forgetRequest = undefined;
+      this.#lastRequest = undefined;
+    });
+    return request;
   }
 
   #onBackup(request: MessageOf<"BackupRequest">): MessageOf<"BackupReply"> {
@@ -332,7 +355,23 @@ export class Replicator {
   close(): void {
     this.#closed = true;
     this.#flush?.unsubscribe();
+    this.#forgetRequest?.unsubscribe();
+    this.#lastRequest = undefined;
     this.#due.clear();
     this.#subscription.unsubscribe();
   }
+}
+
+/** Whether two backup messages' worth of payloads are the same objects, at the same clock. */
+function sameOutgoing(a: readonly Outgoing[], b: readonly Outgoing[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.table !== y.table || x.term !== y.term || x.payloads.length !== y.payloads.length) {
+      return false;
+    }
+    for (let j = 0; j < x.payloads.length; j++) if (x.payloads[j] !== y.payloads[j]) return false;
+  }
+  return true;
 }
