@@ -116,45 +116,80 @@ export function idsOf<T>(values: readonly T[], idOf: (value: T) => bigint): BigU
   return ids;
 }
 
-/** Whether the ascending `ids` hold `id`. */
-function has(ids: BigUint64Array, id: bigint): boolean {
-  let low = 0;
-  let high = ids.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    const at = ids[mid]!;
-    if (at === id) return true;
-    if (at < id) low = mid + 1;
-    else high = mid;
+/** Where the high and low 32 bits of each id are in a `Uint32Array` over a `BigUint64Array`. */
+const [HIGH, LOW] = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? [1, 0] : [0, 1];
+const LOW_BITS = 0xffffffffn;
+
+/**
+ * Where `id` is in the ascending ids whose 32-bit halves are `words` (a view of the
+ * `BigUint64Array`): its index, or `-1 - index` of where it would go. Compares the halves as
+ * numbers: each read of a `BigUint64Array` would make a `bigint`.
+ */
+function search(words: Uint32Array, id: bigint): number {
+  const high = Number(id >> 32n);
+  const low = Number(id & LOW_BITS);
+  let from = 0;
+  let to = words.length >>> 1;
+  while (from < to) {
+    const mid = (from + to) >>> 1;
+    const h = words[2 * mid + HIGH]!;
+    const l = words[2 * mid + LOW]!;
+    if (h === high && l === low) return mid;
+    if (h < high || (h === high && l < low)) from = mid + 1;
+    else to = mid;
   }
-  return false;
+  return -1 - from;
 }
 
-/** The ascending `ids` with `removed` taken out, then `upserted` put in (an id in both stays). */
+/**
+ * The ascending `ids` with `removed` taken out, then `upserted` put in (an id in both stays);
+ * `ids` itself if that changes nothing.
+ *
+ * @remarks Each read of a `BigUint64Array` makes a `bigint`: only the changed ids are looked
+ * up (a binary search each), and the runs between them are copied as they are.
+ */
 export function withChanges(
   ids: BigUint64Array,
   upserted: Iterable<bigint>,
   removed: Iterable<bigint>,
 ): BigUint64Array {
+  const words = new Uint32Array(ids.buffer, ids.byteOffset, ids.length * 2);
   const stored = new Set(upserted);
-  const gone = new Set<bigint>();
-  for (const id of removed) if (!stored.has(id) && has(ids, id)) gone.add(id);
-  const kept: bigint[] = [];
-  for (const id of stored) if (!has(ids, id)) kept.push(id);
-  kept.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const out = new BigUint64Array(ids.length - gone.size + kept.length);
-  let i = 0;
-  let j = 0;
-  let k = 0;
-  while (i < ids.length || j < kept.length) {
-    const next = ids[i];
-    const add = kept[j];
-    if (next !== undefined && (add === undefined || next < add)) {
-      i++;
-      if (!gone.has(next)) out[k++] = next;
-    } else {
-      out[k++] = add as bigint;
-      j++;
+  const drops = new Set<number>();
+  for (const id of removed) {
+    if (stored.has(id)) continue;
+    const at = search(words, id);
+    if (at >= 0) drops.add(at);
+  }
+  const added: { id: bigint; at: number }[] = [];
+  for (const id of stored) {
+    const at = search(words, id);
+    if (at < 0) added.push({ id, at: -1 - at });
+  }
+  if (drops.size === 0 && added.length === 0) return ids;
+  added.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)); // and so by `at`
+  const adds = added.map(({ id }) => id);
+  const addAt = added.map(({ at }) => at);
+  const drop = [...drops].sort((a, b) => a - b);
+  const out = new BigUint64Array(ids.length - drop.length + adds.length);
+  let src = 0;
+  let dst = 0;
+  let d = 0;
+  let a = 0;
+  while (src < ids.length || a < adds.length) {
+    const nextDrop = d < drop.length ? drop[d]! : ids.length;
+    const nextAdd = a < adds.length ? addAt[a]! : ids.length;
+    const stop = Math.min(nextDrop, nextAdd);
+    if (stop > src) {
+      out.set(ids.subarray(src, stop), dst);
+      dst += stop - src;
+      src = stop;
+    }
+    if (a < adds.length && nextAdd === src) {
+      out[dst++] = adds[a++]!; // before ids[src], which is above it
+    } else if (d < drop.length && nextDrop === src) {
+      src++;
+      d++;
     }
   }
   return out;
