@@ -27,6 +27,9 @@ export class FlowManager {
   readonly #options: FlowManagerOptions;
   readonly #subscription: Subscription;
   #polling = false;
+  #closed = false;
+  /** Flows installed this turn, per device: the partial report at the turn's end. */
+  readonly #reports = new Map<DeviceId, FlowRule[]>();
 
   constructor(options: FlowManagerOptions) {
     this.#options = options;
@@ -62,26 +65,48 @@ export class FlowManager {
       );
     // The switch acknowledged the new flows: report them at once (a partial report), so they
     // are ADDED now rather than at the next stats period.
-    const installed =
-      failed.length === 0 ? event.batch.operations.filter((op) => op.operator !== "REMOVE") : [];
-    if (device !== undefined && installed.length > 0) {
-      store
-        .updateFlowStatistics(
-          event.batch.deviceId,
-          installed.map((op) => ({ rule: op.rule, packets: 0, bytes: 0, life: 0 })),
-          { complete: false },
-        )
-        .catch((error: unknown) =>
-          log.debug("could not report installed flows", {
-            device: event.batch.deviceId,
-            error: String(error),
-          }),
-        );
+    if (device !== undefined && failed.length === 0) {
+      for (const op of event.batch.operations) {
+        if (op.operator !== "REMOVE") this.#installed(event.batch.deviceId, op.rule);
+      }
     }
     // Removed from the device: now remove them from the store as well.
     for (const op of event.batch.operations) {
       if (op.operator !== "REMOVE" || failed.includes(op.rule)) continue;
       void this.#removeStored(op.rule);
+    }
+  }
+
+  /**
+   * Notes `rule` as installed on `device`. The batches of one turn of the event loop (a master
+   * applies every batch forwarded in one message together) make one partial report per device,
+   * sent once the turn's work is done.
+   */
+  #installed(device: DeviceId, rule: FlowRule): void {
+    const rules = this.#reports.get(device);
+    if (rules !== undefined) {
+      rules.push(rule);
+      return;
+    }
+    this.#reports.set(device, [rule]);
+    if (this.#reports.size === 1) setImmediate(() => this.#report());
+  }
+
+  #report(): void {
+    if (this.#closed) return;
+    const { store, log } = this.#options;
+    const reports = [...this.#reports];
+    this.#reports.clear();
+    for (const [device, rules] of reports) {
+      store
+        .updateFlowStatistics(
+          device,
+          rules.map((rule) => ({ rule, packets: 0, bytes: 0, life: 0 })),
+          { complete: false },
+        )
+        .catch((error: unknown) =>
+          log.debug("could not report installed flows", { device, error: String(error) }),
+        );
     }
   }
 
@@ -136,6 +161,8 @@ export class FlowManager {
   }
 
   close(): void {
+    this.#closed = true;
+    this.#reports.clear();
     this.#subscription.unsubscribe();
   }
 }
