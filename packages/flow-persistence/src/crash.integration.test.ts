@@ -2,7 +2,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FlowPersistence } from "./flowPersistence.js";
-import { CRASH_BUCKETS, CRASH_DEVICE, crashBatch } from "./testing/crashBatches.js";
+import {
+  CRASH_BUCKETS,
+  CRASH_DEVICE,
+  crashBatch,
+  crashChangesAfter,
+} from "./testing/crashBatches.js";
 import { tempDir } from "./testing/tables.js";
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url));
@@ -26,18 +31,16 @@ afterEach(async () => {
  * kills it with SIGKILL a few ms later, most likely in the middle of the next commit.
  * Resolves with the last batch it reported committed.
  */
-function writeThenKill(commits: number, delayMs: number, records?: number): Promise<number> {
+function writeThenKill(
+  commits: number,
+  delayMs: number,
+  records = 1_000_000,
+  mode: "whole" | "changes" = "whole",
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const process_ = spawn(
       process.execPath,
-      [
-        "--conditions=@flowstore/source",
-        "--import",
-        "tsx",
-        writer,
-        dir,
-        ...(records === undefined ? [] : [String(records)]),
-      ],
+      ["--conditions=@flowstore/source", "--import", "tsx", writer, dir, String(records), mode],
       { cwd: packageDir, stdio: ["ignore", "pipe", "pipe"] },
     );
     child = process_;
@@ -77,41 +80,54 @@ function writeThenKill(commits: number, delayMs: number, records?: number): Prom
 }
 
 describe("a kill -9 in the middle of commits", () => {
-  it("leaves the last committed batch whole, or the one in flight whole, and a directory that opens", async () => {
-    const delays = [0, 3, 7, 12]; // into the commit after the reported one
-    let previous = 0;
-    for (const delay of delays) {
-      const reported = await writeThenKill(4, delay);
-      expect(reported).toBeGreaterThan(previous);
+  it.each([
+    ["each bucket staged whole (a new base each time)", "whole"],
+    ["each bucket staged as changes (change records, and compactions)", "changes"],
+  ] as const)(
+    "with %s, leaves the last committed batch whole, or the one in flight whole, and a directory that opens",
+    async (_, mode) => {
+      const delays = [0, 3, 7, 12]; // into the commit after the reported one
+      let previous = 0;
+      for (const delay of delays) {
+        const reported = await writeThenKill(4, delay, undefined, mode);
+        expect(reported).toBeGreaterThan(previous);
 
-      const persistence = await FlowPersistence.open({ dir, cluster: "crash", node: "n1" });
-      try {
-        const [device, ...others] = await persistence.load();
-        expect(others).toEqual([]);
-        expect(device?.deviceId).toBe(CRASH_DEVICE);
-        const buckets = device?.buckets ?? [];
-        // One batch, whole: every bucket stamped by it, holding exactly its flows.
-        const batch = buckets[0]?.timestamp ?? -1;
-        expect(batch === reported || batch === reported + 1).toBe(true);
-        expect(persistence.getMeta("batch")).toBe(batch);
-        const expected = crashBatch(batch).buckets;
-        expect(buckets.map((b) => b.bucket)).toEqual([...Array(CRASH_BUCKETS).keys()]);
-        for (const bucket of buckets) {
-          expect(bucket.timestamp).toBe(batch);
-          const ids = bucket.entries.map((entry) => entry.rule.id);
-          const want = (expected[bucket.bucket] ?? []).map((entry) => entry.rule.id).sort();
-          expect(ids).toEqual(want);
-          expect(bucket.entries.every((entry) => entry.packets === batch)).toBe(true);
+        const persistence = await FlowPersistence.open({ dir, cluster: "crash", node: "n1" });
+        try {
+          const [device, ...others] = await persistence.load();
+          expect(others).toEqual([]);
+          expect(device?.deviceId).toBe(CRASH_DEVICE);
+          const buckets = device?.buckets ?? [];
+          // One batch, whole: every bucket stamped by it, holding exactly its flows.
+          const batch = buckets[0]?.timestamp ?? -1;
+          expect(batch === reported || batch === reported + 1).toBe(true);
+          expect(persistence.getMeta("batch")).toBe(batch);
+          const expected = crashBatch(batch).buckets;
+          expect(buckets.map((b) => b.bucket)).toEqual([...Array(CRASH_BUCKETS).keys()]);
+          const held = crashChangesAfter(batch);
+          for (const bucket of buckets) {
+            expect(bucket.timestamp).toBe(batch);
+            if (mode === "changes") {
+              const found = new Map(bucket.entries.map((entry) => [entry.rule.id, entry.packets]));
+              expect(found).toEqual(held[bucket.bucket]);
+              continue;
+            }
+            const ids = bucket.entries.map((entry) => entry.rule.id);
+            const want = (expected[bucket.bucket] ?? []).map((entry) => entry.rule.id).sort();
+            expect(ids).toEqual(want);
+            expect(bucket.entries.every((entry) => entry.packets === batch)).toBe(true);
+          }
+          previous = batch;
+        } finally {
+          await persistence.close();
         }
-        previous = batch;
-      } finally {
-        await persistence.close();
       }
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 
   it("with a commit split into transactions, leaves every bucket whole, of one batch or the next", async () => {
-    // 151 records a transaction: one bucket (150 entries and its stamp) each.
+    // 151 records a transaction: one bucket (its head and a base of 150 entries) each.
     for (const delay of [2, 6, 11]) {
       const reported = await writeThenKill(3, delay, 151);
       const persistence = await FlowPersistence.open({ dir, cluster: "crash", node: "n1" });
