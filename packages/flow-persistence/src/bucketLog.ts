@@ -32,9 +32,10 @@ export interface BucketState {
  * `bytes` bytes: when it would hold more than {@link MAX_CHANGE_RECORDS} change records, or
  * its change records would outweigh its base.
  *
- * @remarks Compaction rewrites the base, so each byte of change is rewritten into a base about
- * once (write cost at most about twice what changed), and `load` reads at most twice the
- * bucket's size and a bounded number of records.
+ * @remarks Compaction rewrites the base (copying its entries' bytes, not decoding them), so
+ * each byte of change is rewritten into a base about once or twice (a bucket growing from
+ * nothing is rewritten each time its changes reach its size), and `load` reads at most twice
+ * the bucket's size and a bounded number of records.
  */
 export function shouldCompact(state: BucketState, bytes: number): boolean {
   return state.changes + 1 > MAX_CHANGE_RECORDS || state.changeBytes + bytes > state.baseBytes;

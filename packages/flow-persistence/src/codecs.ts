@@ -54,14 +54,12 @@ export const BucketHeadSchema = z.object({
 export type BucketHead = z.infer<typeof BucketHeadSchema>;
 
 /**
- * Schema of a bucket's change record: entries stored or replaced (as they are now) and flow ids
- * removed, applied in that order over the base and the changes before it. Written by
- * `RecordCodec` with shared shapes; this schema documents it for tools.
+ * Schema of a bucket's change record: a list whose first element is the flow ids removed and
+ * whose others are the entries stored or replaced (as they are now), applied in that order
+ * over the base and the changes before it (an id in both is stored). Written by `RecordCodec`
+ * with shared shapes; this schema documents it for tools.
  */
-export const BucketChangesSchema = z.object({
-  entries: z.array(FlowEntrySchema),
-  removed: z.array(FlowIdSchema),
-});
+export const BucketChangesSchema = z.tuple([z.array(FlowIdSchema)]).rest(FlowEntrySchema);
 
 /**
  * The codecs of every record on disk, ids 500–599 over the flow-bucket types it includes:

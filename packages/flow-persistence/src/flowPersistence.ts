@@ -45,6 +45,7 @@ import { PersistenceError } from "./persistenceError.js";
 import {
   BASE_TYPE_ID,
   type BucketRecord,
+  type EntryBytes,
   type EntryStructures,
   RecordCodec,
   recordEncoding,
@@ -186,6 +187,9 @@ interface Write {
 
 /** The flow id of an entry. */
 const entryId = (entry: FlowEntry): bigint => entry.rule.id;
+
+/** The flow id of an entry's bytes. */
+const bytesId = (entry: EntryBytes): bigint => entry.id;
 
 const byId = (a: FlowEntry, b: FlowEntry): number => (a.rule.id < b.rule.id ? -1 : 1);
 
@@ -905,25 +909,30 @@ export class FlowPersistence {
     if (bucket.whole || state === undefined) {
       // Nothing stored stays: the staged upserts are the bucket.
       const entries = [...bucket.upserts.values()].sort(byId);
-      return this.#baseWrites(device, index, state, stamp, entries, idsOf(entries, entryId));
+      const bytes = this.#codec.encodeBase(entries);
+      return this.#baseWrites(device, index, state, stamp, bytes, idsOf(entries, entryId));
     }
     const upserts = [...bucket.upserts.values()];
     const removed = [...bucket.removed];
     const bytes = this.#codec.encodeChanges(upserts, removed);
     let ids = state.ids;
-    let stored: readonly FlowEntry[] | undefined;
+    let stored: readonly EntryBytes[] | undefined;
     if (ids === undefined) {
-      stored = this.#readBucket(device, index, state.changes);
-      ids = idsOf(stored, entryId);
+      stored = this.#scanBucket(device, index, state.changes);
+      ids = idsOf(stored, bytesId);
     }
     if (shouldCompact(state, bytes.length)) {
-      // The bucket as it is on disk, with this change: a new base, the change records go.
+      // The bucket as it is on disk, with this change, as a new base: its entries' bytes are
+      // copied as they are, and its change records go.
+      // The change's entries are encoded once: their bytes are found in the change record.
+      const change = this.#codec.scanRecord(bytes);
       const folded = foldById(
-        stored ?? this.#readBucket(device, index, state.changes),
-        [{ entries: upserts, removed }],
-        entryId,
+        stored ?? this.#scanBucket(device, index, state.changes),
+        [change],
+        bytesId,
       );
-      return this.#baseWrites(device, index, state, stamp, folded, idsOf(folded, entryId));
+      const base = this.#codec.spliceBase(folded);
+      return this.#baseWrites(device, index, state, stamp, base, idsOf(folded, bytesId));
     }
     const held = withChanges(ids, bucket.upserts.keys(), removed);
     const after: BucketState = {
@@ -951,24 +960,23 @@ export class FlowPersistence {
   }
 
   /**
-   * The writes that make `entries` (ascending by flow id) the bucket's base, with its change
-   * records deleted.
+   * The writes that make `bytes` (a base record holding the flows `ids`) the bucket's base,
+   * with its change records deleted.
    */
   #baseWrites(
     device: DeviceId,
     index: number,
     state: BucketState | undefined,
     stamp: { term: Term; timestamp: number },
-    entries: readonly FlowEntry[],
+    bytes: Uint8Array,
     ids: BigUint64Array,
   ): UnitWrites {
     const { heads } = this.#dbs;
     const records = recordWriter(this.#dbs.records);
-    const bytes = this.#codec.encodeBase(entries);
     const after: BucketState = {
       term: stamp.term,
       timestamp: stamp.timestamp,
-      flows: entries.length,
+      flows: ids.length,
       baseBytes: bytes.length,
       changes: 0,
       changeBytes: 0,
@@ -987,7 +995,7 @@ export class FlowPersistence {
     });
     return {
       writes,
-      records: 1 + entries.length + (state?.changes ?? 0),
+      records: 1 + ids.length + (state?.changes ?? 0),
       done: () => this.#setState(device, index, after),
     };
   }
@@ -1011,29 +1019,30 @@ export class FlowPersistence {
   }
 
   /**
-   * The entries of a bucket as its records hold them (for a change that needs them: its flow
-   * ids, or a compaction); a `DecodeError` or `TypeError` if a record does not decode, which
-   * leaves the bucket out of the commit.
+   * The entries of a bucket as its records hold them, as bytes with their flow ids, folded
+   * (for a change that needs them: the bucket's flow ids, or a compaction); unpacked, not
+   * validated, so that a compaction copies them without decoding them. A `DecodeError` or
+   * `TypeError` if a record does not unpack, which leaves the bucket out of the commit.
    */
-  #readBucket(device: DeviceId, index: number, changes: number): readonly FlowEntry[] {
-    const read = (seq: number): BucketRecord => {
-      const record = this.#dbs.records.get(recordKey(device, index, seq));
-      if (record === undefined) throw new TypeError(`record ${seq} is missing`);
-      if (record instanceof UnreadableEntry) throw record.error;
+  #scanBucket(device: DeviceId, index: number, changes: number): readonly EntryBytes[] {
+    const read = (seq: number) => {
+      const bytes = this.#dbs.records.getBinary(recordKey(device, index, seq));
+      if (bytes === undefined) throw new TypeError(`record ${seq} is missing`);
+      const record = this.#codec.scanRecord(bytes);
+      if ((record.type === BASE_TYPE_ID) !== (seq === BASE_SEQ)) {
+        throw new TypeError(
+          `record ${seq} is ${seq === BASE_SEQ ? "not a base" : "a second base"}`,
+        );
+      }
       return record;
     };
-    const base = read(BASE_SEQ);
-    if (base.type !== BASE_TYPE_ID) throw new TypeError("the base record is a change record");
-    if (!isAscending(base.entries, entryId)) {
+    const base = read(BASE_SEQ).entries;
+    if (!isAscending(base, bytesId)) {
       throw new TypeError("the base record is not in ascending flow id order");
     }
-    const folded: BucketRecord[] = [];
-    for (let seq = 1; seq <= changes; seq++) {
-      const change = read(seq);
-      if (change.type === BASE_TYPE_ID) throw new TypeError(`record ${seq} is a second base`);
-      folded.push(change);
-    }
-    return foldById(base.entries, folded as readonly Changes<FlowEntry>[], entryId);
+    const folded: Changes<EntryBytes>[] = [];
+    for (let seq = 1; seq <= changes; seq++) folded.push(read(seq));
+    return foldById(base, folded, bytesId);
   }
 
   #setState(device: DeviceId, index: number, state: BucketState | undefined): void {

@@ -1,5 +1,11 @@
-export type { PersistenceHeader } from "./codecs.js";
-export { FORMAT, PersistenceHeaderSchema, persistenceNamespace } from "./codecs.js";
+export type { BucketHead, PersistenceHeader } from "./codecs.js";
+export {
+  BucketChangesSchema,
+  BucketHeadSchema,
+  FORMAT,
+  PersistenceHeaderSchema,
+  persistenceNamespace,
+} from "./codecs.js";
 export type {
   FlowPersistenceOptions,
   PersistedDevice,

@@ -33,6 +33,12 @@ export type BucketRecord =
       readonly removed: readonly FlowId[];
     };
 
+/** A stored entry's bytes (an element of a bucket record) and its flow id. */
+export interface EntryBytes {
+  readonly id: bigint;
+  readonly bytes: Uint8Array;
+}
+
 /**
  * Entries unpacked before they are validated together: enough for one schema call to cost
  * little per entry, few enough that their unpacked form is garbage before the next scavenge
@@ -101,9 +107,13 @@ export class RecordCodec {
     return this.#typed(BASE_TYPE_ID, entries);
   }
 
-  /** The bytes of a change record: `entries` stored or replaced, then `removed` ids deleted. */
+  /**
+   * The bytes of a change record: `removed` ids deleted, then `entries` stored or replaced; a
+   * list whose first element is the removed ids and whose others are the entries, so that a
+   * compaction finds each entry's bytes as it finds a base's.
+   */
   encodeChanges(entries: readonly FlowEntry[], removed: readonly FlowId[]): Uint8Array {
-    return this.#typed(CHANGES_TYPE_ID, { entries, removed });
+    return this.#typed(CHANGES_TYPE_ID, [removed, ...entries]);
   }
 
   /**
@@ -113,31 +123,63 @@ export class RecordCodec {
    */
   decodeRecord(bytes: Uint8Array, size = bytes.length): BucketRecord {
     const type = typeIdOf(bytes, size, "bucket record");
-    if (type === BASE_TYPE_ID) return { type, entries: this.#decodeEntries(bytes, 2, size) };
-    if (type === CHANGES_TYPE_ID) {
-      const raw = this.#unpack(bytes, size, "BucketChanges") as { entries?: unknown } | null;
-      if (typeof raw !== "object" || raw === null || !Array.isArray(raw.entries)) {
-        throw new DecodeError("MALFORMED", "a change record holds no list of entries", {
-          typeName: "BucketChanges",
-        });
-      }
-      const { entries, removed } = raw as { entries: unknown[]; removed?: unknown };
-      return { type, entries: this.validateAll(entries), removed: this.validateRemoved(removed) };
+    if (type === BASE_TYPE_ID) {
+      return { type, entries: this.#decodeList(bytes, 2, size, "FlowEntries").entries };
     }
-    throw new DecodeError(
-      "WRONG_TYPE",
-      `expected type id ${BASE_TYPE_ID} or ${CHANGES_TYPE_ID}, got ${type}`,
-      { typeName: "bucket record" },
-    );
+    if (type === CHANGES_TYPE_ID) {
+      const { entries, head } = this.#decodeList(bytes, 2, size, "BucketChanges");
+      return { type, entries, removed: this.validateRemoved(head) };
+    }
+    throw wrongType(type);
   }
 
   /**
-   * The msgpack list of entries in `bytes[start, end)`, unpacked entry by entry and validated
-   * a chunk at a time.
+   * The msgpack list in `bytes[start, end)` — a base's entries, or a change record's removed
+   * ids (its first element, `head`) and entries — unpacked element by element and its entries
+   * validated a chunk at a time.
    */
-  #decodeEntries(bytes: Uint8Array, start: number, end: number): FlowEntry[] {
-    const malformed = (why: string) =>
-      new DecodeError("MALFORMED", why, { typeName: "FlowEntries" });
+  #decodeList(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    typeName: "FlowEntries" | "BucketChanges",
+  ): { entries: FlowEntry[]; head: unknown } {
+    const entries: FlowEntry[] = [];
+    let head: unknown;
+    let chunk: unknown[] = [];
+    const validate = () => {
+      for (const entry of this.validateAll(chunk)) entries.push(entry);
+      chunk = [];
+    };
+    const first = typeName === "BucketChanges";
+    const count = this.#scan(bytes, start, end, typeName, (raw, index) => {
+      if (first && index === 0) head = raw;
+      else {
+        chunk.push(raw);
+        if (chunk.length === VALIDATION_CHUNK) validate();
+      }
+    });
+    validate();
+    if (first && count === 0) {
+      throw new DecodeError("MALFORMED", "a change record has no list of removed ids", {
+        typeName,
+      });
+    }
+    return { entries, head };
+  }
+
+  /**
+   * Unpacks the msgpack list in `bytes[start, end)` element by element, giving each with its
+   * index and where its bytes are in `bytes`; its element count.
+   */
+  #scan(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    typeName: string,
+    each: (raw: unknown, index: number, from: number, to: number) => void,
+  ): number {
+    const malformed = (why: string) => new DecodeError("MALFORMED", why, { typeName });
     const head = bytes[start];
     let count: number;
     let offset: number;
@@ -148,40 +190,72 @@ export class RecordCodec {
       count = (bytes[start + 1]! << 8) | bytes[start + 2]!;
       offset = start + 3;
     } else if (head === 0xdd && start + 5 <= end) {
-      const view = new DataView(bytes.buffer, bytes.byteOffset + start + 1, 4);
-      count = view.getUint32(0);
+      count = new DataView(bytes.buffer, bytes.byteOffset + start + 1, 4).getUint32(0);
       offset = start + 5;
     } else {
-      throw malformed("a base record is not a list of entries");
+      throw malformed("a bucket record is not a list");
     }
-    const entries: FlowEntry[] = [];
     if (count === 0) {
-      if (offset !== end) throw malformed("a base record has bytes after its entries");
-      return entries;
+      if (offset !== end) throw malformed("a bucket record has bytes after its list");
+      return 0;
     }
-    let chunk: unknown[] = [];
-    const validate = () => {
-      for (const entry of this.validateAll(chunk)) entries.push(entry);
-      chunk = [];
-    };
+    let index = 0;
     try {
-      this.#packr.unpackMultiple(bytes.subarray(offset, end), (raw: unknown) => {
-        chunk.push(raw);
-        if (chunk.length === VALIDATION_CHUNK) validate();
-      });
+      this.#packr.unpackMultiple(
+        bytes.subarray(offset, end),
+        (raw: unknown, from?: number, to?: number) => {
+          if (index >= count) throw malformed(`a bucket record has more than ${count} elements`);
+          each(raw, index++, offset + (from ?? 0), offset + (to ?? 0));
+        },
+      );
     } catch (error) {
       if (error instanceof DecodeError) throw error;
       const incomplete = (error as { incomplete?: boolean }).incomplete === true;
       throw new DecodeError(incomplete ? "TRUNCATED" : "MALFORMED", message(error), {
-        typeName: "FlowEntries",
+        typeName,
         cause: error,
       });
     }
-    validate();
-    if (entries.length !== count) {
-      throw malformed(`a base record says ${count} entries and holds ${entries.length}`);
-    }
-    return entries;
+    if (index !== count)
+      throw malformed(`a bucket record says ${count} elements and holds ${index}`);
+    return count;
+  }
+
+  /**
+   * A bucket record's entries as byte segments with their flow ids, and (a change record's)
+   * removed ids, unpacked but not validated: what a compaction copies into a new base without
+   * decoding the entries. A `DecodeError` for bytes that do not unpack, or an entry without a
+   * flow id.
+   */
+  scanRecord(bytes: Uint8Array): {
+    readonly type: typeof BASE_TYPE_ID | typeof CHANGES_TYPE_ID;
+    readonly removed: readonly bigint[];
+    readonly entries: readonly EntryBytes[];
+  } {
+    const type = typeIdOf(bytes, bytes.length, "bucket record");
+    if (type !== BASE_TYPE_ID && type !== CHANGES_TYPE_ID) throw wrongType(type);
+    const changes = type === CHANGES_TYPE_ID;
+    let removed: readonly bigint[] = [];
+    const entries: EntryBytes[] = [];
+    this.#scan(bytes, 2, bytes.length, "bucket record", (raw, index, from, to) => {
+      if (changes && index === 0) {
+        removed = this.validateRemoved(raw);
+        return;
+      }
+      const id = (raw as { rule?: { id?: unknown } } | null)?.rule?.id;
+      if (typeof id !== "bigint") {
+        throw new DecodeError("MALFORMED", "a stored entry has no flow id", {
+          typeName: "FlowEntry",
+        });
+      }
+      entries.push({ id, bytes: bytes.subarray(from, to) });
+    });
+    return { type, removed, entries };
+  }
+
+  /** A base record of the entries whose bytes are `entries` (ascending by flow id). */
+  spliceBase(entries: readonly EntryBytes[]): Uint8Array {
+    return spliceList(BASE_TYPE_ID, entries);
   }
 
   /** The removed flow ids of a change record, checked; a {@link DecodeError} if one is not. */
@@ -276,6 +350,40 @@ export class RecordCodec {
   saved(count: number): void {
     if (count > this.#saved) this.#saved = count;
   }
+}
+
+/** A typed list record of `entries`' bytes. */
+function spliceList(type: number, entries: readonly EntryBytes[]): Uint8Array {
+  const count = entries.length;
+  const header = count < 16 ? 1 : count < 0x10000 ? 3 : 5;
+  let size = 2 + header;
+  for (const entry of entries) size += entry.bytes.length;
+  const out = new Uint8Array(size);
+  out[0] = type >>> 8;
+  out[1] = type & 0xff;
+  if (header === 1) out[2] = 0x90 | count;
+  else if (header === 3) {
+    out[2] = 0xdc;
+    out[3] = count >>> 8;
+    out[4] = count & 0xff;
+  } else {
+    out[2] = 0xdd;
+    new DataView(out.buffer).setUint32(3, count);
+  }
+  let at = 2 + header;
+  for (const entry of entries) {
+    out.set(entry.bytes, at);
+    at += entry.bytes.length;
+  }
+  return out;
+}
+
+function wrongType(type: number): DecodeError {
+  return new DecodeError(
+    "WRONG_TYPE",
+    `expected type id ${BASE_TYPE_ID} or ${CHANGES_TYPE_ID}, got ${type}`,
+    { typeName: "bucket record" },
+  );
 }
 
 function message(error: unknown): string {
