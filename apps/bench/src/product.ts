@@ -419,6 +419,24 @@ export async function scrape(node: {
 }
 
 /**
+ * Waits until no node owes its backups anything (`flowstore_backup_lag_buckets` is 0
+ * everywhere) for `quietMs`, at most 60 s: so one measurement does not pay for the
+ * replication of the one before it.
+ */
+export async function waitForBackups(ports: readonly number[], quietMs = 1_000): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  let since = performance.now();
+  while (performance.now() - since < quietMs && performance.now() < deadline) {
+    const lag = (await scrape({ restPorts: ports })).reduce(
+      (sum, metrics) => sum + sumMetric(metrics, "flowstore_backup_lag_buckets"),
+      0,
+    );
+    if (lag > 0) since = performance.now();
+    await sleep(200);
+  }
+}
+
+/**
  * The machine's ceiling for a REST ingest: a bare `node:http` server in its own process that
  * reads each body and `JSON.parse`s it, and answers 200 — what any Node.js server must do
  * with the same requests before it does anything of its own.
@@ -461,21 +479,26 @@ export async function startBareServer(): Promise<{ port: number; stop(): Promise
  * requests per second and the latency of each, in ms.
  */
 export async function postSingles(
-  port: number,
+  port: number | readonly number[],
   device: DeviceId,
   options: { clients: number; seconds: number; offset: number; path?: string },
-): Promise<{ perSecond: number; latencies: number[]; count: number }> {
+): Promise<{ perSecond: number; latencies: number[]; count: number; refused: number }> {
   const latencies: number[] = [];
+  let refused = 0;
   let next = options.offset;
   const end = performance.now() + options.seconds * 1000;
   const start = performance.now();
   const route = options.path ?? `/onos/v1/flows/${device}`;
-  const client = async () => {
+  const ports = typeof port === "number" ? [port] : port;
+  const client = async (_: unknown, i: number) => {
+    // Clients spread over the ports given, one port each.
+    const port = ports[i % ports.length]!;
     while (performance.now() < end) {
       const body = JSON.stringify(flowJson(device, next++));
       const sent = performance.now();
       const answer = await http(port, "POST", route, body);
       if (answer.status === 503) {
+        refused++;
         await sleep(10);
         continue;
       }
@@ -485,7 +508,32 @@ export async function postSingles(
   };
   await Promise.all(Array.from({ length: options.clients }, client));
   const seconds = (performance.now() - start) / 1000;
-  return { perSecond: latencies.length / seconds, latencies, count: latencies.length };
+  return { perSecond: latencies.length / seconds, latencies, count: latencies.length, refused };
+}
+
+/**
+ * {@link masterAndOther} once the device's master has stayed the same for `quietMs` (a node
+ * that joined late takes devices back a few seconds after it is up): what a measurement
+ * "through the master" needs.
+ */
+export async function settledMasterAndOther(
+  ports: readonly number[],
+  device: string,
+  quietMs = 3_000,
+): Promise<{ master: number; other: number }> {
+  const deadline = performance.now() + 30_000;
+  let roles = await masterAndOther(ports, device);
+  let since = performance.now();
+  while (performance.now() - since < quietMs) {
+    if (performance.now() > deadline) throw new Error(`the master of ${device} kept moving`);
+    await sleep(250);
+    const now = await masterAndOther(ports, device);
+    if (now.master !== roles.master) {
+      roles = now;
+      since = performance.now();
+    }
+  }
+  return roles;
 }
 
 /** The REST port of `device`'s master among a `--local` process's `ports`, and another node's. */

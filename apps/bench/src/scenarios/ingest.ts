@@ -1,12 +1,14 @@
 import { performance } from "node:perf_hooks";
-import { type BenchContext, defineScenario } from "../harness.js";
+import { type BenchContext, defineScenario, type Summary } from "../harness.js";
 import {
-  masterAndOther,
   type NodeProcess,
   postFlows,
   postSingles,
+  settledMasterAndOther,
   startBareServer,
+  startEtcdCluster,
   startLocalCluster,
+  waitForBackups,
 } from "../product.js";
 import { percentile } from "../stats.js";
 import { benchDevice } from "../workload.js";
@@ -30,8 +32,115 @@ async function batchRate(
   return flows / seconds;
 }
 
-/** The REST port of the device's master, and of another node. */
-const roles = (node: NodeProcess, device: string) => masterAndOther(node.restPorts, device);
+/** The REST port of the device's master, once it stays put, and of another node. */
+const roles = (node: NodeProcess, device: string) => settledMasterAndOther(node.restPorts, device);
+
+/**
+ * Batches through the master and a non-master, and single-flow POSTs, on the cluster whose
+ * REST ports are `ports` (`kind` names it in the figures).
+ */
+async function measureCluster(
+  ctx: BenchContext,
+  kind: string,
+  ports: readonly number[],
+  options: { flows: number; singleSeconds: number; ceiling: Summary; singleCeiling: number },
+): Promise<void> {
+  const device = benchDevice(1);
+  const { flows, singleSeconds } = options;
+  const { master, other } = await settledMasterAndOther(ports, device);
+  let offset = 0;
+  const through = async (port: number, clients: number) => {
+    await waitForBackups(ports);
+    const rate = await batchRate(port, device, flows, clients, offset);
+    offset += flows;
+    return rate;
+  };
+  const viaMaster = await ctx.sample(
+    `${kind}: batches of 1,000 through the master, 2 clients`,
+    "flows/s",
+    () => through(master, 2),
+    { runs: 3, warmup: 1, better: "higher" },
+  );
+  const viaOther = await ctx.sample(
+    `${kind}: batches of 1,000 through a non-master, 2 clients`,
+    "flows/s",
+    () => through(other, 2),
+    { runs: 3, warmup: 1, better: "higher" },
+  );
+  await ctx.sample(
+    `${kind}: batches of 1,000 through a non-master, 4 clients`,
+    "flows/s",
+    () => through(other, 4),
+    { runs: 3, warmup: 0, better: "higher" },
+  );
+  ctx.ratio(
+    `${kind}: batches through the master / ceiling`,
+    viaMaster,
+    options.ceiling,
+    "goal ≥ 0.3",
+  );
+  ctx.ratio(
+    `${kind}: batches through a non-master / through the master`,
+    viaOther,
+    viaMaster,
+    "goal ≥ 0.8",
+  );
+
+  const singles = async (label: string, to: number | readonly number[], at: number) => {
+    await waitForBackups(ports);
+    const result = await postSingles(to, device, {
+      clients: 32,
+      seconds: singleSeconds,
+      offset: at,
+    });
+    const nodes = typeof to === "number" ? 1 : to.length;
+    ctx.record(`${kind}: single-flow POSTs ${label}, 32 clients`, "requests/s", result.perSecond, {
+      better: "higher",
+    });
+    ctx.record(
+      `${kind}: single-flow POSTs ${label}, per node`,
+      "requests/s",
+      result.perSecond / nodes,
+      {
+        better: "higher",
+        note: "goal ≥ 15,000/s per node",
+      },
+    );
+    ctx.record(
+      `${kind}: single-flow POST latency ${label}, p50`,
+      "ms",
+      percentile(result.latencies, 0.5),
+      {
+        better: "lower",
+      },
+    );
+    ctx.record(
+      `${kind}: single-flow POST latency ${label}, p99`,
+      "ms",
+      percentile(result.latencies, 0.99),
+      {
+        better: "lower",
+        note: "goal ≤ 20 ms",
+      },
+    );
+    ctx.record(
+      `${kind}: single-flow POSTs ${label} answered 503 (retried)`,
+      "requests",
+      result.refused,
+      {
+        better: "lower",
+      },
+    );
+    ctx.record(
+      `${kind}: single-flow POSTs ${label} / ceiling`,
+      "×",
+      result.perSecond / options.singleCeiling,
+      { better: "higher" },
+    );
+  };
+  await singles("through a non-master", other, 10_000_000);
+  await singles("spread over every node", ports, 11_000_000);
+}
 
 async function ceilingRate(ctx: BenchContext, flows: number, clients: number): Promise<number> {
   const bare = await startBareServer();
@@ -46,7 +155,7 @@ async function ceilingRate(ctx: BenchContext, flows: number, clients: number): P
 export const ingestScenario = defineScenario({
   name: "ingest",
   description:
-    "REST ingest on flowstore-node --local 3: batches through the master and a non-master, single-flow POSTs, and the rate as the device grows, against a bare HTTP server parsing the same bodies",
+    "REST ingest on flowstore-node --local 3 and on three processes with etcd: batches through the master and a non-master, single-flow POSTs, and the rate as the device grows, against a bare HTTP server parsing the same bodies",
   async run(ctx) {
     const flows = ctx.quick ? 30_000 : 100_000;
     const sizes = ctx.quick ? [0, 100_000] : [0, 100_000, 1_000_000];
@@ -76,82 +185,36 @@ export const ingestScenario = defineScenario({
       better: "higher",
     });
 
-    // ---- flowstore ----------------------------------------------------------------------
-    const node = await startLocalCluster({
+    // ---- flowstore: one process with three nodes, and three processes with etcd ----------
+    const local = await startLocalCluster({
       nodes: 3,
       devices: 2,
       log: (line) => ctx.progress(line),
     });
     try {
-      const { master, other } = await roles(node, device);
-      let offset = 0;
-      const through = async (port: number, clients: number) => {
-        const rate = await batchRate(port, device, flows, clients, offset);
-        offset += flows;
-        return rate;
-      };
-      const viaMaster = await ctx.sample(
-        "flowstore: batches of 1,000 through the master, 2 clients",
-        "flows/s",
-        () => through(master, 2),
-        { runs: 3, warmup: 1, better: "higher" },
-      );
-      const viaOther = await ctx.sample(
-        "flowstore: batches of 1,000 through a non-master, 2 clients",
-        "flows/s",
-        () => through(other, 2),
-        { runs: 3, warmup: 1, better: "higher" },
-      );
-      await ctx.sample(
-        "flowstore: batches of 1,000 through a non-master, 4 clients",
-        "flows/s",
-        () => through(other, 4),
-        { runs: 3, warmup: 0, better: "higher" },
-      );
-      ctx.ratio("batches through the master / ceiling", viaMaster, ceiling, "goal ≥ 0.3");
-      ctx.ratio(
-        "batches through a non-master / through the master",
-        viaOther,
-        viaMaster,
-        "goal ≥ 0.8",
-      );
-
-      const singles = await postSingles(other, device, {
-        clients: 32,
-        seconds: singleSeconds,
-        offset: 10_000_000,
-      });
-      ctx.record(
-        "flowstore: single-flow POSTs through a non-master, 32 clients",
-        "requests/s",
-        singles.perSecond,
-        {
-          better: "higher",
-          note: "goal ≥ 15,000/s per node",
-        },
-      );
-      ctx.record(
-        "flowstore: single-flow POST latency p50",
-        "ms",
-        percentile(singles.latencies, 0.5),
-        {
-          better: "lower",
-        },
-      );
-      ctx.record(
-        "flowstore: single-flow POST latency p99",
-        "ms",
-        percentile(singles.latencies, 0.99),
-        {
-          better: "lower",
-          note: "goal ≤ 20 ms",
-        },
-      );
-      ctx.record("single-flow POSTs / ceiling", "×", singles.perSecond / singleCeiling.perSecond, {
-        better: "higher",
+      await measureCluster(ctx, "--local 3", local.restPorts, {
+        flows,
+        singleSeconds,
+        ceiling,
+        singleCeiling: singleCeiling.perSecond,
       });
     } finally {
-      await node.stop();
+      await local.stop();
+    }
+    const etcd = await startEtcdCluster({
+      nodes: 3,
+      devices: 2,
+      log: (line) => ctx.progress(line),
+    });
+    try {
+      await measureCluster(ctx, "3 processes with etcd", etcd.restPorts, {
+        flows,
+        singleSeconds,
+        ceiling,
+        singleCeiling: singleCeiling.perSecond,
+      });
+    } finally {
+      await etcd.stop();
     }
 
     // ---- the rate as the device grows ---------------------------------------------------
@@ -160,6 +223,8 @@ export const ingestScenario = defineScenario({
       const grown = await startLocalCluster({ nodes: 3, devices: 2 });
       try {
         const { other } = await roles(grown, device);
+        // The same warm-up for every size, on the other device: the measured path is compiled.
+        await postFlows(other, benchDevice(2), 20_000, { batch: BATCH, clients: 2 });
         if (preload > 0) {
           const started = performance.now();
           await postFlows(other, device, preload, { batch: BATCH, clients: 2, offset: 20_000_000 });
@@ -167,6 +232,7 @@ export const ingestScenario = defineScenario({
             `preloaded ${preload.toLocaleString("en")} flows in ${Math.round((performance.now() - started) / 1000)} s`,
           );
         }
+        await waitForBackups(grown.restPorts);
         const rate = await batchRate(other, device, flows, 2, 30_000_000);
         ctx.record(
           `flowstore: batches through a non-master with ${preload.toLocaleString("en")} flows stored`,
