@@ -781,6 +781,33 @@ describe("bucket logs", () => {
   });
 });
 
+describe("when every shared shape is taken", () => {
+  it("refuses to write a bucket (WRITE_FAILED), and keeps what is on disk readable", async () => {
+    const store = await openStore();
+    store.stageBucket(d1, { bucket: 1, term: 1, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
+    await store.close();
+    opened.length = 0;
+    const root = open({ path: dir, overlappingSync: false });
+    const header = root.openDB("header", { encoding: "binary" });
+    const codec = persistenceNamespace.serializer("EntryStructures");
+    const shapes = codec.decode(header.getBinary("structures")!);
+    const taken = [...shapes, ...Array.from({ length: 1024 - shapes.length }, (_, i) => [`x${i}`])];
+    await header.put("structures", persistenceNamespace.encode("EntryStructures", taken));
+    await root.close();
+
+    const again = await openStore();
+    again.stageBucket(d1, { bucket: 1, term: 1, timestamp: 2, upserts: [e(d1, 2)], removed: [] });
+    const error = await again.flush().then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(PersistenceError.is(error, "WRITE_FAILED")).toBe(true);
+    expect((error as PersistenceError).message).toMatch(/shared shapes .* are taken/);
+    const [, loaded] = await reopen(again);
+    expect(contents(loaded, d1)).toEqual({ 1: ids(e(d1, 1)) });
+  });
+});
+
 describe("a format 1 directory", () => {
   const buckets = [
     { device: d1, bucket: 0, term: 2, timestamp: 5, entries: [e(d1, 1), e(d1, 2)] },

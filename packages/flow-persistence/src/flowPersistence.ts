@@ -923,8 +923,8 @@ export class FlowPersistence {
     }
     if (shouldCompact(state, bytes.length)) {
       // The bucket as it is on disk, with this change, as a new base: its entries' bytes are
-      // copied as they are, and its change records go.
-      // The change's entries are encoded once: their bytes are found in the change record.
+      // copied as they are (the change's from the change record just encoded), and its change
+      // records go.
       const change = this.#codec.scanRecord(bytes);
       const folded = foldById(
         stored ?? this.#scanBucket(device, index, state.changes),

@@ -274,12 +274,27 @@ export class RecordCodec {
   }
 
   #typed(type: number, value: unknown): Uint8Array {
+    this.#assertRoom();
     const body = this.#packr.pack(value);
+    this.#assertRoom();
     const bytes = new Uint8Array(body.length + 2);
     bytes[0] = type >>> 8;
     bytes[1] = type & 0xff;
     bytes.set(body, 2);
     return bytes;
+  }
+
+  /**
+   * Refuses to encode once every shared shape is taken: msgpackr would define further shapes
+   * inside the record, which it then fails to read back with this many shared ones, and an
+   * entry's bytes could no longer be copied on their own. (A directory holds a few dozen.)
+   */
+  #assertRoom(): void {
+    if (this.#structures.length >= MAX_SHARED_STRUCTURES) {
+      throw new RangeError(
+        `all ${MAX_SHARED_STRUCTURES} shared shapes of the data directory are taken: no more records can be written`,
+      );
+    }
   }
 
   #unpack(bytes: Uint8Array, size: number, typeName: string): unknown {
