@@ -1,13 +1,18 @@
 import { performance } from "node:perf_hooks";
+import { sleep } from "../cluster.js";
 import { type BenchContext, defineScenario, type Summary } from "../harness.js";
 import {
+  batchBody,
+  http,
   type NodeProcess,
   postFlows,
   postSingles,
+  scrape,
   settledMasterAndOther,
   startBareServer,
   startEtcdCluster,
   startLocalCluster,
+  sumMetric,
   waitForBackups,
 } from "../product.js";
 import { percentile } from "../stats.js";
@@ -152,6 +157,102 @@ async function ceilingRate(ctx: BenchContext, flows: number, clients: number): P
   }
 }
 
+/** Operations a node may have on their way to masters in the overload run (its limit). */
+const OVERLOAD_LIMIT = 5_000;
+
+/**
+ * A sustained overload: 16 clients post batches of 1,000 through a non-master of a
+ * `--local 3` whose `maxPendingOperations` is {@link OVERLOAD_LIMIT}, retrying each 503 after
+ * 10 ms, for `seconds`. Records what was acknowledged and refused, the process's memory
+ * before, at its peak and after, and whether every acknowledged flow is stored.
+ */
+async function measureOverload(ctx: BenchContext, seconds: number): Promise<void> {
+  const device = benchDevice(1);
+  const node = await startLocalCluster({
+    nodes: 3,
+    devices: 2,
+    config: { store: { maxPendingOperations: OVERLOAD_LIMIT } },
+    inspect: true,
+    log: (line) => ctx.progress(line),
+  });
+  try {
+    const { other } = await roles(node, device);
+    const stored = async () =>
+      (await scrape(node)).reduce((sum, metrics) => sum + sumMetric(metrics, "flowstore_flows"), 0);
+    const before = await stored();
+    const heapBefore = await node.liveHeap();
+    const rssBefore = node.rss();
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => {
+      rssPeak = Math.max(rssPeak, node.rss());
+    }, 250);
+    let acknowledged = 0;
+    let refused = 0;
+    let next = 40_000_000;
+    const end = performance.now() + seconds * 1000;
+    const client = async () => {
+      while (performance.now() < end) {
+        const from = next;
+        next += BATCH;
+        const body = batchBody(device, from, BATCH);
+        for (;;) {
+          const answer = await http(other, "POST", "/onos/v1/flows", body);
+          if (answer.status === 200) {
+            acknowledged += BATCH;
+            break;
+          }
+          if (answer.status !== 503) throw new Error(`POST /onos/v1/flows: ${answer.status}`);
+          refused++;
+          if (performance.now() >= end) break;
+          await sleep(10);
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: 16 }, client));
+    } finally {
+      clearInterval(sampler);
+    }
+    await waitForBackups(node.restPorts);
+    const after = await stored();
+    const heapAfter = await node.liveHeap();
+    const mb = (bytes: number) => bytes / 2 ** 20;
+    ctx.record(
+      "overload: flows acknowledged per second, 16 clients",
+      "flows/s",
+      acknowledged / seconds,
+      {
+        better: "higher",
+      },
+    );
+    ctx.record("overload: batches answered 503 (and retried)", "requests", refused, {
+      note: `maxPendingOperations ${OVERLOAD_LIMIT.toLocaleString("en")}`,
+    });
+    ctx.record("overload: node process memory before", "MiB", mb(rssBefore), { better: "lower" });
+    ctx.record("overload: node process memory at its peak", "MiB", mb(rssPeak), {
+      better: "lower",
+      note: "bounded: what was acknowledged, not what was offered",
+    });
+    ctx.record(
+      "overload: live heap afterwards per acknowledged flow (three copies)",
+      "B",
+      (heapAfter - heapBefore) / Math.max(acknowledged, 1),
+      { better: "lower", note: "what the stored flows take: no queue left behind" },
+    );
+    ctx.record(
+      "overload: acknowledged flows not stored afterwards",
+      "flows",
+      before + acknowledged - after,
+      {
+        better: "lower",
+        note: "goal 0",
+      },
+    );
+  } finally {
+    await node.stop();
+  }
+}
+
 export const ingestScenario = defineScenario({
   name: "ingest",
   description:
@@ -184,6 +285,9 @@ export const ingestScenario = defineScenario({
     ctx.record("ceiling: single-flow POSTs, 32 clients", "requests/s", singleCeiling.perSecond, {
       better: "higher",
     });
+
+    // ---- overload: more than the node takes, from many clients ---------------------------
+    await measureOverload(ctx, ctx.quick ? 10 : 30);
 
     // ---- flowstore: one process with three nodes, and three processes with etcd ----------
     const local = await startLocalCluster({
