@@ -26,6 +26,9 @@ export type BackupPayload = Version & { readonly index: number; readonly size: n
     | { readonly kind: "delta"; readonly delta: FlowBucketDelta }
   );
 
+/** The largest payload (entries and removals) kept for other backups owed the same. */
+const MAX_SHARED_PAYLOAD = 1024;
+
 /**
  * A master's account of its backups for one device in the current term: the version of each
  * bucket each backup acknowledged, the sends on their way, which backups anti-entropy has
@@ -55,7 +58,7 @@ export class BackupLedger {
   /**
    * Per bucket, the last payload taken and the version it starts from (none: whole): backups
    * owed the same get the same payload object, so a round to several backups encodes it once
-   * (see the replicator). One per bucket, replaced when the bucket changes.
+   * (see the replicator). One per bucket, of at most `MAX_SHARED_PAYLOAD` entries.
    */
   readonly #lastPayload = new Map<
     number,
@@ -128,7 +131,10 @@ export class BackupLedger {
       return last.payload;
     }
     const payload = payloadOf(bucket, base);
-    this.#lastPayload.set(bucket.index, { base, payload });
+    // A large payload is not kept (it would hold a copy of the bucket's entry list until the
+    // bucket next changes); one that large is sent as its own messages anyway.
+    if (payload.size <= MAX_SHARED_PAYLOAD) this.#lastPayload.set(bucket.index, { base, payload });
+    else this.#lastPayload.delete(bucket.index);
     return payload;
   }
 
