@@ -131,7 +131,7 @@ try {
     random = (random * 1103515245 + 12345) & 0x7fffffff;
     return random;
   };
-  for (let i = 0; i < updates; i++) {
+  for (let i = 0; i < (all.length === 0 ? 0 : updates); i++) {
     const target = all[next() % all.length]!;
     const entry = target.entries[next() % target.entries.length] as FlowEntry;
     const changed = withFlowEntry(entry, { state: "ADDED" });
