@@ -266,7 +266,8 @@ export class FlowPersistence {
    *
    * @throws {PersistenceError} `FOREIGN_CLUSTER`, `FOREIGN_NODE`, `NEWER_FORMAT`, `CORRUPT`
    * or `NOT_A_DATA_DIR` for a directory that is not this node's in a format this code reads;
-   * nothing in it is changed.
+   * nothing in it is changed. `WRITE_FAILED` if the migration of a format 1 directory could not
+   * be committed (nothing in it is changed either).
    */
   static async open(options: FlowPersistenceOptions): Promise<FlowPersistence> {
     const { dir, cluster, node } = options;

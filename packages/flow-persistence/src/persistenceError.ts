@@ -10,14 +10,18 @@ export type PersistenceErrorCode =
   | "NEWER_FORMAT"
   /**
    * The directory or a record in it cannot be read: not an LMDB file, a meta record that does
-   * not validate, or an entry, stamp or term whose bytes fail their codec.
+   * not validate, a bucket record, head or term whose bytes fail their codec or do not fit
+   * together (or, in a format 1 directory to migrate, an entry or stamp).
    */
   | "CORRUPT"
   /** The directory holds files that are not flowstore's, and no flowstore data. */
   | "NOT_A_DATA_DIR"
   /** The directory is open already in this process (lmdb would share one environment). */
   | "IN_USE"
-  /** A commit failed (the changes stay staged and are tried again at the next interval). */
+  /**
+   * A commit failed (the changes stay staged and are tried again at the next interval), or the
+   * migration of a format 1 directory did (the directory is left as it was).
+   */
   | "WRITE_FAILED"
   /** The persistence is closed. */
   | "CLOSED";
