@@ -8,10 +8,12 @@ import {
   crashBatch,
   crashChangesAfter,
 } from "./testing/crashBatches.js";
-import { tempDir } from "./testing/tables.js";
+import { writeFormatV1Directory } from "./testing/formatV1Directory.js";
+import { tempDir, testBuckets } from "./testing/tables.js";
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url));
 const writer = fileURLToPath(new URL("./testing/crashWriter.ts", import.meta.url));
+const migrator = fileURLToPath(new URL("./testing/migrateWriter.ts", import.meta.url));
 
 let dir = "";
 let remove: () => Promise<void> = async () => {};
@@ -148,5 +150,74 @@ describe("a kill -9 in the middle of commits", () => {
         await persistence.close();
       }
     }
+  }, 120_000);
+});
+
+describe("a kill -9 in the middle of a migration", () => {
+  /** Starts the migrator on `dir` and kills it `delayMs` after it starts opening. */
+  function migrateThenKill(delayMs: number): Promise<"killed" | "migrated"> {
+    return new Promise((resolve, reject) => {
+      const process_ = spawn(
+        process.execPath,
+        ["--conditions=@flowstore/source", "--import", "tsx", migrator, dir],
+        { cwd: packageDir, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      child = process_;
+      let output = "";
+      let errors = "";
+      process_.stdout?.setEncoding("utf8");
+      process_.stderr?.setEncoding("utf8");
+      process_.stderr?.on("data", (text: string) => {
+        errors += text;
+      });
+      process_.stdout?.on("data", (text: string) => {
+        const before = output;
+        output += text;
+        if (!before.includes("opening") && output.includes("opening")) {
+          setTimeout(() => process_.kill("SIGKILL"), delayMs);
+        }
+      });
+      process_.on("exit", (code, signal) => {
+        if (output.includes("migrated")) resolve("migrated");
+        else if (signal === "SIGKILL") resolve("killed");
+        else reject(new Error(`migrator exited (${code ?? signal}):\n${errors}`));
+      });
+    });
+  }
+
+  it("leaves format 1 to migrate again, or format 2, with every flow", async () => {
+    const device = CRASH_DEVICE;
+    const buckets = [...testBuckets(device, 0, 48_000, 64)]
+      .sort(([a], [b]) => a - b)
+      .map(([bucket, entries]) => ({
+        device,
+        bucket,
+        term: 2,
+        timestamp: 7,
+        entries: entries.sort((x, y) => (x.rule.id < y.rule.id ? -1 : 1)),
+      }));
+    const outcomes: string[] = [];
+    for (const delay of [50, 250, 450, 700]) {
+      await remove();
+      ({ dir, remove } = await tempDir());
+      await writeFormatV1Directory(dir, { cluster: "crash", node: "n1", buckets });
+      outcomes.push(await migrateThenKill(delay));
+      const persistence = await FlowPersistence.open({ dir, cluster: "crash", node: "n1" });
+      try {
+        const [loaded, ...others] = await persistence.load();
+        expect(others).toEqual([]);
+        expect(loaded?.buckets.length).toBe(buckets.length);
+        for (const [i, bucket] of (loaded?.buckets ?? []).entries()) {
+          expect(bucket).toMatchObject({ bucket: buckets[i]?.bucket, term: 2, timestamp: 7 });
+          expect(bucket.entries.map((entry) => entry.rule.id)).toEqual(
+            buckets[i]?.entries.map((entry) => entry.rule.id),
+          );
+        }
+      } finally {
+        await persistence.close();
+      }
+    }
+    // At least one kill came before the migration was committed.
+    expect(outcomes).toContain("killed");
   }, 120_000);
 });
