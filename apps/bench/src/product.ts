@@ -47,6 +47,11 @@ export interface LocalClusterOptions {
   /** Open the node's inspector on a free loopback port, for {@link NodeProcess.liveHeap}. */
   readonly inspect?: boolean;
   readonly log?: (line: string) => void;
+  /**
+   * What to wait for before resolving: every node answering REST with a master for every
+   * device (the default), or only the process started (a restart measured from outside).
+   */
+  readonly waitFor?: "every node" | "nothing";
 }
 
 /** Starts `flowstore-node --local N` as its own process, and waits until every node answers REST. */
@@ -117,6 +122,7 @@ async function startNodeProcess(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  if (options.waitFor === "nothing") return node;
   const deadline = Date.now() + 60_000;
   try {
     for (const port of restPorts) {

@@ -24,8 +24,10 @@ import {
   campaign,
   handOverBeforeStop,
   joinCluster,
+  loadDisk,
   type NodeDisk,
-  openDisk,
+  type OpenDisk,
+  openDataDir,
   type Running,
   type StartedNode,
   startServices,
@@ -75,28 +77,36 @@ export async function startLocalCluster(
   const running = new Map<NodeId, { cluster: TcpCluster; started: StartedNode }>();
   const runningNodes = new BehaviorSubject<ReadonlyMap<NodeId, TcpCluster>>(new Map());
   const membership = localMembership(nodes, runningNodes);
-  // --data-dir: every node's directory is opened first, so the coordinator's terms start above
-  // the highest any of them saw before this process started.
-  const diskOf = (id: NodeId) =>
+  // --data-dir: every node's directory is opened first (not loaded), so the coordinator's terms
+  // start above the highest any of them saw before this process started. Each node loads its
+  // tables as it starts: the first serves while the others load.
+  const dirOf = (id: NodeId) => path.join(config.dataDir ?? "", id);
+  const openDir = (id: NodeId) =>
     config.dataDir === undefined
       ? Promise.resolve(undefined)
-      : openDisk(
-          path.join(config.dataDir, id),
+      : openDataDir(
+          dirOf(id),
           config.clusterName,
           id,
           config.commitInterval,
           log.child({ node: id }),
         );
-  const opened = new Map<NodeId, NodeDisk>();
+  const opened = new Map<NodeId, OpenDisk>();
   try {
     for (const node of nodes) {
-      const disk = await diskOf(node.id);
+      const disk = await openDir(node.id);
       if (disk !== undefined) opened.set(node.id, disk);
     }
   } catch (error) {
     for (const disk of opened.values()) await disk.persistence.close();
     throw error;
   }
+  /** Node `id`'s directory loaded: the one opened at start, or opened again after a stop. */
+  const diskOf = async (id: NodeId): Promise<NodeDisk | undefined> => {
+    const open = opened.get(id) ?? (await openDir(id));
+    opened.delete(id);
+    return open === undefined ? undefined : loadDisk(dirOf(id), open, log.child({ node: id }));
+  };
   const termFloor = Math.max(0, ...[...opened.values()].map((d) => d.persistence.highestTerm()));
   const coordinator = createEmbeddedCoordinator<DeviceId>({
     membership,
@@ -118,8 +128,7 @@ export async function startLocalCluster(
     if (!nodes.some((n) => n.id === id)) throw new Error(`no node ${text} in this cluster`);
     if (running.has(id)) return;
     const nodeLog = log.child({ node: id });
-    const disk = opened.get(id) ?? (await diskOf(id));
-    opened.delete(id);
+    const disk = await diskOf(id);
     const cluster = await joinCluster(config, nodes, id, nodeLog);
     const mastership = coordinator.forNode(id, { backupCount });
     const started = await startServices({

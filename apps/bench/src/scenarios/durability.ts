@@ -4,10 +4,11 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { type BenchContext, defineScenario, type Summary } from "../harness.js";
 import {
+  get,
   masterAndOther,
+  parseMetrics,
   postFlows,
   postSingles,
-  scrape,
   startLocalCluster,
   sumMetric,
 } from "../product.js";
@@ -144,28 +145,58 @@ export const durabilityScenario = defineScenario({
       });
       ctx.record("disk bytes per flow copy", "B", bytes / stored / 3, { better: "lower" });
       const restartedAt = performance.now();
-      const second = await startLocalCluster({ nodes: 3, devices: 2, config });
+      const second = await startLocalCluster({ nodes: 3, devices: 2, config, waitFor: "nothing" });
       try {
+        // Flows served: those on the devices' masters, on whichever nodes answer already (each
+        // node loads its directory as it starts; the first serves while the others load).
+        const servedNow = async () => {
+          let sum = 0;
+          let up = 0;
+          for (const port of second.restPorts) {
+            const answer = await get(port, "/metrics").catch(() => undefined);
+            if (answer?.status !== 200) continue;
+            up++;
+            sum += sumMetric(parseMetrics(answer.body), "flowstore_flows");
+          }
+          return { sum, up };
+        };
         let served = 0;
+        let everyNodeAt: number | undefined;
         const deadline = performance.now() + 120_000;
-        while (served < stored && performance.now() < deadline) {
-          served = (await scrape(second)).reduce(
-            (sum, metrics) => sum + sumMetric(metrics, "flowstore_flows"),
-            0,
+        while ((served < stored || everyNodeAt === undefined) && performance.now() < deadline) {
+          const now = await servedNow();
+          if (served < stored && now.sum >= stored) {
+            ctx.record(
+              `full restart with ${stored.toLocaleString("en")} flows: until every flow is served`,
+              "s",
+              (performance.now() - restartedAt) / 1000,
+              { better: "lower", note: "goal ≤ 10 s at 1,000,000" },
+            );
+          }
+          served = Math.max(served, now.sum);
+          if (everyNodeAt === undefined && now.up === second.restPorts.length) {
+            everyNodeAt = performance.now();
+          }
+          if (served < stored || everyNodeAt === undefined) {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        }
+        if (served < stored) {
+          ctx.record(
+            `full restart with ${stored.toLocaleString("en")} flows: until every flow is served`,
+            "s",
+            (performance.now() - restartedAt) / 1000,
+            {
+              better: "lower",
+              note: `gave up: ${served.toLocaleString("en")} of ${stored.toLocaleString("en")} served`,
+            },
           );
-          if (served < stored) await new Promise((resolve) => setTimeout(resolve, 100));
         }
         ctx.record(
-          `full restart with ${stored.toLocaleString("en")} flows: until every flow is served`,
+          `full restart with ${stored.toLocaleString("en")} flows: until every node answers`,
           "s",
-          (performance.now() - restartedAt) / 1000,
-          {
-            better: "lower",
-            note:
-              served >= stored
-                ? "goal ≤ 10 s at 1,000,000"
-                : `gave up: ${served.toLocaleString("en")} of ${stored.toLocaleString("en")} served`,
-          },
+          ((everyNodeAt ?? performance.now()) - restartedAt) / 1000,
+          { better: "lower" },
         );
         ctx.record("flows served after the restart / acknowledged before", "×", served / stored, {
           better: "higher",
