@@ -83,6 +83,8 @@ async function startNodeProcess(
   const child = spawn(
     process.execPath,
     [
+      // As `pnpm start` runs it (see apps/node's start script).
+      "--max-semi-space-size=64",
       "--conditions=@flowstore/source",
       "--import",
       "tsx",
