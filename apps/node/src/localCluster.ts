@@ -24,10 +24,8 @@ import {
   campaign,
   handOverBeforeStop,
   joinCluster,
-  loadDisk,
   type NodeDisk,
-  type OpenDisk,
-  openDataDir,
+  openDisk,
   type Running,
   type StartedNode,
   startServices,
@@ -77,36 +75,28 @@ export async function startLocalCluster(
   const running = new Map<NodeId, { cluster: TcpCluster; started: StartedNode }>();
   const runningNodes = new BehaviorSubject<ReadonlyMap<NodeId, TcpCluster>>(new Map());
   const membership = localMembership(nodes, runningNodes);
-  // --data-dir: every node's directory is opened first (not loaded), so the coordinator's terms
-  // start above the highest any of them saw before this process started. Each node loads its
-  // tables as it starts: the first serves while the others load.
-  const dirOf = (id: NodeId) => path.join(config.dataDir ?? "", id);
-  const openDir = (id: NodeId) =>
+  // --data-dir: every node's directory is opened first, so the coordinator's terms start above
+  // the highest any of them saw before this process started.
+  const diskOf = (id: NodeId) =>
     config.dataDir === undefined
       ? Promise.resolve(undefined)
-      : openDataDir(
-          dirOf(id),
+      : openDisk(
+          path.join(config.dataDir, id),
           config.clusterName,
           id,
           config.commitInterval,
           log.child({ node: id }),
         );
-  const opened = new Map<NodeId, OpenDisk>();
+  const opened = new Map<NodeId, NodeDisk>();
   try {
     for (const node of nodes) {
-      const disk = await openDir(node.id);
+      const disk = await diskOf(node.id);
       if (disk !== undefined) opened.set(node.id, disk);
     }
   } catch (error) {
     for (const disk of opened.values()) await disk.persistence.close();
     throw error;
   }
-  /** Node `id`'s directory loaded: the one opened at start, or opened again after a stop. */
-  const diskOf = async (id: NodeId): Promise<NodeDisk | undefined> => {
-    const open = opened.get(id) ?? (await openDir(id));
-    opened.delete(id);
-    return open === undefined ? undefined : loadDisk(dirOf(id), open, log.child({ node: id }));
-  };
   const termFloor = Math.max(0, ...[...opened.values()].map((d) => d.persistence.highestTerm()));
   const coordinator = createEmbeddedCoordinator<DeviceId>({
     membership,
@@ -128,7 +118,8 @@ export async function startLocalCluster(
     if (!nodes.some((n) => n.id === id)) throw new Error(`no node ${text} in this cluster`);
     if (running.has(id)) return;
     const nodeLog = log.child({ node: id });
-    const disk = await diskOf(id);
+    const disk = opened.get(id) ?? (await diskOf(id));
+    opened.delete(id);
     const cluster = await joinCluster(config, nodes, id, nodeLog);
     const mastership = coordinator.forNode(id, { backupCount });
     const started = await startServices({
