@@ -340,10 +340,13 @@ describe("the fast path", () => {
             fc.constantFrom(undefined, null, {}, { clearDeferred: "yes" }),
           ),
         }),
-        fc.record({
-          appId: fc.constantFrom(undefined, 1, 70_000),
-          deviceId: fc.constantFrom(undefined, "of:0000000000000001", "of:3"),
-        }),
+        fc.record(
+          {
+            appId: fc.constantFrom(1, 70_000),
+            deviceId: fc.constantFrom("of:0000000000000001", "of:3"),
+          },
+          { requiredKeys: [] },
+        ),
         (json, defaults) => agrees(json, defaults),
       ),
       { numRuns: 1_000 },
