@@ -109,16 +109,21 @@ export class Connection implements Link, FrameSink {
       // Nothing was said yet: no need to wait for a dial that may hang.
       this.#socket.destroy();
     } else if (this.#phase !== "closed") {
-      this.#writer.flush();
-      this.#reader.stop();
-      this.#socket.end();
-      const grace = this.#transport.options.scheduler.schedule(
-        () => this.#socket.destroy(),
-        CLOSE_GRACE_MS,
-      );
-      void this.#closedPromise.then(() => grace.unsubscribe());
+      this.#end();
     }
     return this.#closedPromise;
+  }
+
+  /** Flushes, stops reading and ends the socket; destroys it if it is not closed in time. */
+  #end(): void {
+    this.#writer.flush();
+    this.#reader.stop();
+    this.#socket.end();
+    const grace = this.#transport.options.scheduler.schedule(
+      () => this.#socket.destroy(),
+      CLOSE_GRACE_MS,
+    );
+    void this.#closedPromise.then(() => grace.unsubscribe());
   }
 
   // ---- Link: frames out --------------------------------------------------------------
@@ -231,15 +236,8 @@ export class Connection implements Link, FrameSink {
       ...(claimed === undefined ? {} : { claimed }),
     });
     this.#writer.control(FrameKind.REFUSE, textEncoder.encode(reason));
-    this.#writer.flush();
     this.#phase = "closed";
-    this.#reader.stop();
-    this.#socket.end();
-    const grace = this.#transport.options.scheduler.schedule(
-      () => this.#socket.destroy(),
-      CLOSE_GRACE_MS,
-    );
-    void this.#closedPromise.then(() => grace.unsubscribe());
+    this.#end();
   }
 
   #data(chunk: Buffer): void {
