@@ -83,7 +83,6 @@ export class Replicator {
   #lastRequest:
     | { readonly outgoing: readonly Outgoing[]; readonly request: MessageOf<"BackupRequest"> }
     | undefined;
-  #forgetRequest: Subscription | undefined;
 
   constructor(options: ReplicatorOptions) {
     this.#options = options;
@@ -113,6 +112,7 @@ export class Replicator {
       if (table.isActiveMaster) for (const node of table.backups) nodes.add(node);
     }
     for (const node of nodes) this.#backupTo(node, this.#options.tables());
+    this.#lastRequest = undefined;
   }
 
   /**
@@ -134,6 +134,7 @@ export class Replicator {
         this.#due.delete(node);
         this.#backupTo(node, due);
       }
+      this.#lastRequest = undefined;
     });
   }
 
@@ -252,12 +253,8 @@ export class Replicator {
         deltas: item.payloads.flatMap((p) => (p.kind === "delta" ? [p.delta] : [])),
       })),
     };
+    // Kept for the other backups of this sweep (the rounds above forget it when they end).
     this.#lastRequest = { outgoing, request };
-    // Kept only for the sends of this turn: the next turn's changes make new payloads anyway.
-    this.#forgetRequest ??= this.#options.scheduler.schedule(() => {
-      this.#forgetRequest = undefined;
-      this.#lastRequest = undefined;
-    });
     return request;
   }
 
@@ -355,7 +352,6 @@ export class Replicator {
   close(): void {
     this.#closed = true;
     this.#flush?.unsubscribe();
-    this.#forgetRequest?.unsubscribe();
     this.#lastRequest = undefined;
     this.#due.clear();
     this.#subscription.unsubscribe();
