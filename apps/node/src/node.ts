@@ -240,13 +240,9 @@ export interface ServicesOptions {
 }
 
 /** A node's data directory, open, with what it held at start. */
-export interface NodeDisk extends OpenDisk {
-  readonly loaded: readonly PersistedDevice[];
-}
-
-/** A node's data directory, open (its header checked), not loaded yet. */
-export interface OpenDisk {
+export interface NodeDisk {
   readonly persistence: FlowPersistence;
+  readonly loaded: readonly PersistedDevice[];
   readonly commitInterval: number;
 }
 
@@ -262,22 +258,9 @@ export async function openDisk(
   commitInterval: number,
   log: JsonLogger,
 ): Promise<NodeDisk> {
-  return loadDisk(dir, await openDataDir(dir, cluster, id, commitInterval, log), log);
-}
-
-/**
- * Opens node `id`'s data directory without loading its tables: what the term floor needs
- * (`highestTerm()`). Refused as {@link openDisk} says.
- */
-export async function openDataDir(
-  dir: string,
-  cluster: string,
-  id: NodeId,
-  commitInterval: number,
-  log: JsonLogger,
-): Promise<OpenDisk> {
+  let persistence: FlowPersistence;
   try {
-    const persistence = await FlowPersistence.open({
+    persistence = await FlowPersistence.open({
       dir,
       cluster,
       node: id,
@@ -288,23 +271,11 @@ export async function openDataDir(
         warn: (message, fields) => log.warn(message, fields as Record<string, unknown>),
       },
     });
-    return { persistence, commitInterval };
   } catch (error) {
     throw new ConfigError(`data-dir: ${(error as Error).message}`);
   }
-}
-
-/** Loads an open data directory's tables (a damaged record is a {@link ConfigError}). */
-export async function loadDisk(dir: string, open: OpenDisk, log: JsonLogger): Promise<NodeDisk> {
-  const { persistence } = open;
   const started = Date.now();
-  let loaded: readonly PersistedDevice[];
-  try {
-    loaded = await persistence.load();
-  } catch (error) {
-    await persistence.close();
-    throw new ConfigError(`data-dir: ${(error as Error).message}`);
-  }
+  const loaded = await persistence.load();
   const flows = loaded.reduce((n, d) => n + d.buckets.reduce((m, b) => m + b.entries.length, 0), 0);
   log.info("data directory loaded", {
     dir,
@@ -313,7 +284,7 @@ export async function loadDisk(dir: string, open: OpenDisk, log: JsonLogger): Pr
     highestTerm: persistence.highestTerm(),
     ms: Date.now() - started,
   });
-  return { ...open, loaded };
+  return { persistence, loaded, commitInterval };
 }
 
 /** The store, the flow manager and the REST API of one node. */
