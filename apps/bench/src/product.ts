@@ -161,14 +161,23 @@ export interface EtcdClusterOptions {
   readonly config?: Record<string, unknown>;
   /** Open each node's inspector, for {@link NodeProcess.liveHeap}. */
   readonly inspect?: boolean;
+  /** Each node keeps its tables under `dataDir/<id>` (`--data-dir`). */
+  readonly dataDir?: string;
   readonly log?: (line: string) => void;
 }
 
 /** A cluster of `flowstore-node` processes, one node each, coordinated by a real etcd. */
 export interface EtcdCluster {
+  /** The node processes now running (new ones after {@link restart}). */
   readonly processes: readonly NodeProcess[];
   /** The REST port of each node, in node order (n1, n2, …). */
   readonly restPorts: readonly number[];
+  /**
+   * SIGKILLs every node process at once, then starts each again with the same arguments
+   * (the same data directories, the same etcd); resolves once they are started, without
+   * waiting for them to answer.
+   */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -182,39 +191,50 @@ export async function startEtcdCluster(options: EtcdClusterOptions = {}): Promis
   const etcd = await startEtcd();
   const ports = await freePorts(2 * count);
   const ids = Array.from({ length: count }, (_, i) => `n${i + 1}`);
-  const processes: NodeProcess[] = [];
+  const restPorts = ports.slice(count);
+  let processes: NodeProcess[] = [];
+  const launch = (i: number, waitFor: "every node" | "nothing") => {
+    const id = ids[i]!;
+    const peers = ids
+      .map((other, j) => (other === id ? undefined : `${other}=127.0.0.1:${ports[j]}`))
+      .filter((peer) => peer !== undefined)
+      .join(",");
+    return startNodeProcess(
+      [
+        ...["--id", id, "--listen", `127.0.0.1:${ports[i]}`, "--peers", peers],
+        ...["--etcd", etcd.endpoint, "--rest", `127.0.0.1:${restPorts[i]}`],
+        ...(options.dataDir === undefined ? [] : ["--data-dir", path.join(options.dataDir, id)]),
+      ],
+      [restPorts[i]!],
+      { ...options, waitForMasters: false, waitFor },
+    );
+  };
+  const stopAll = async () => {
+    await Promise.all(processes.map((node) => node.stop()));
+  };
   try {
-    for (const [i, id] of ids.entries()) {
-      const peers = ids
-        .map((other, j) => (other === id ? undefined : `${other}=127.0.0.1:${ports[j]}`))
-        .filter((peer) => peer !== undefined)
-        .join(",");
-      processes.push(
-        await startNodeProcess(
-          [
-            ...["--id", id, "--listen", `127.0.0.1:${ports[i]}`, "--peers", peers],
-            ...["--etcd", etcd.endpoint, "--rest", `127.0.0.1:${ports[count + i]}`],
-          ],
-          [ports[count + i]!],
-          { ...options, waitForMasters: false },
-        ),
-      );
-    }
-    const restPorts = ports.slice(count);
+    for (let i = 0; i < count; i++) processes.push(await launch(i, "every node"));
     await waitForMasters(restPorts[0]!, options.devices ?? 2, Date.now() + 60_000);
     options.log?.(
       `${count} flowstore-node processes with etcd (pids ${processes.map((p) => p.pid).join(", ")}), REST on ${restPorts.join(", ")}`,
     );
     return {
-      processes,
+      get processes() {
+        return processes;
+      },
       restPorts,
+      async restart() {
+        await stopAll();
+        processes = [];
+        for (let i = 0; i < count; i++) processes.push(await launch(i, "nothing"));
+      },
       async stop() {
-        for (const node of processes) await node.stop();
+        await stopAll();
         await etcd.stop();
       },
     };
   } catch (error) {
-    for (const node of processes) await node.stop();
+    await stopAll();
     await etcd.stop();
     throw error;
   }

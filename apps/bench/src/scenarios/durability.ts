@@ -9,6 +9,7 @@ import {
   parseMetrics,
   postFlows,
   postSingles,
+  startEtcdCluster,
   startLocalCluster,
   sumMetric,
 } from "../product.js";
@@ -19,8 +20,9 @@ import { benchDevice } from "../workload.js";
  * What durability costs a user, on `flowstore-node --local 3` through REST: the same writes
  * with `--replication async` (the default: acknowledged once the master applied them) and
  * `sync` (once a backup holds them too), and without and with `--data-dir`, in the same run;
- * then a full restart (kill -9 of the process, a new one on the same directory) with a large
- * table: how long until it serves every flow again.
+ * then a full restart with a large table (kill -9 of every node at once, new processes on the
+ * same directories), of `--local 3` and of three processes with etcd: how long until every
+ * flow is served again.
  */
 
 const BATCH = 1000;
@@ -61,7 +63,7 @@ function sampleBatches(
 export const durabilityScenario = defineScenario({
   name: "durability",
   description:
-    "what durability costs on flowstore-node --local 3: replication async vs sync (batches, single-flow POSTs, latency), memory only vs --data-dir (batches), and a full restart with a large table (time until every flow is served, disk bytes per flow)",
+    "what durability costs on flowstore-node --local 3: replication async vs sync (batches, single-flow POSTs, latency), memory only vs --data-dir (batches), and a full restart with a large table of --local 3 and of 3 processes with etcd (time until every flow is served, disk bytes per flow)",
   async run(ctx) {
     const flows = ctx.quick ? 30_000 : 100_000;
     const singleSeconds = ctx.quick ? 6 : 15;
@@ -120,89 +122,36 @@ export const durabilityScenario = defineScenario({
       "goal ≥ 0.7",
     );
 
-    // ---- a full restart with a large table ------------------------------------------------
+    // ---- a full restart with a large table, in both deployments --------------------------
     const stored = ctx.quick ? 200_000 : 1_000_000;
-    const dir = mkdtempSync(path.join(tmpdir(), "flowstore-restart-"));
-    try {
-      const config = { dataDir: dir };
-      const first = await startLocalCluster({ nodes: 3, devices: 2, config });
-      try {
-        const { other } = await masterAndOther(first.restPorts, device);
-        const started = performance.now();
-        await postFlows(other, device, stored, { batch: BATCH, clients: 2, offset: 50_000_000 });
-        ctx.progress(
-          `stored ${stored.toLocaleString("en")} flows in ${Math.round((performance.now() - started) / 1000)} s`,
-        );
-        // A write acknowledged more than maxDiskLag (1 s) + a commit interval (0.1 s) before
-        // a kill is on disk: the node refuses writes while its disk is further behind.
-        await new Promise((resolve) => setTimeout(resolve, 1200));
-      } finally {
-        await first.stop(); // SIGKILL: every node of the process at once
-      }
-      const bytes = diskBytes(dir);
-      ctx.record("disk bytes per flow (three nodes' copies)", "B", bytes / stored, {
-        better: "lower",
-      });
-      ctx.record("disk bytes per flow copy", "B", bytes / stored / 3, { better: "lower" });
-      const restartedAt = performance.now();
-      const second = await startLocalCluster({ nodes: 3, devices: 2, config, waitFor: "nothing" });
-      try {
-        // Flows served: those on the devices' masters, on whichever nodes answer already.
-        const servedNow = async () => {
-          let sum = 0;
-          let up = 0;
-          for (const port of second.restPorts) {
-            const answer = await get(port, "/metrics").catch(() => undefined);
-            if (answer?.status !== 200) continue;
-            up++;
-            sum += sumMetric(parseMetrics(answer.body), "flowstore_flows");
-          }
-          return { sum, up };
-        };
-        let served = 0;
-        let servedAt: number | undefined;
-        let everyNodeAt: number | undefined;
-        const deadline = performance.now() + 120_000;
-        while (
-          (servedAt === undefined || everyNodeAt === undefined) &&
-          performance.now() < deadline
-        ) {
-          const now = await servedNow();
-          served = Math.max(served, now.sum);
-          if (servedAt === undefined && served >= stored) servedAt = performance.now();
-          if (everyNodeAt === undefined && now.up === second.restPorts.length) {
-            everyNodeAt = performance.now();
-          }
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        const since = (at: number | undefined) => ((at ?? performance.now()) - restartedAt) / 1000;
-        ctx.record(
-          `full restart with ${stored.toLocaleString("en")} flows: until every flow is served`,
-          "s",
-          since(servedAt),
-          {
-            better: "lower",
-            note:
-              servedAt === undefined
-                ? `gave up: ${served.toLocaleString("en")} of ${stored.toLocaleString("en")} served`
-                : "goal ≤ 10 s at 1,000,000",
-          },
-        );
-        ctx.record(
-          `full restart with ${stored.toLocaleString("en")} flows: until every node answers`,
-          "s",
-          since(everyNodeAt),
-          { better: "lower" },
-        );
-        ctx.record("flows served after the restart / acknowledged before", "×", served / stored, {
-          better: "higher",
-        });
-      } finally {
-        await second.stop();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await measureRestart(ctx, "--local 3", stored, async (dir) => {
+      let node = await startLocalCluster({ nodes: 3, devices: 2, config: { dataDir: dir } });
+      return {
+        restPorts: node.restPorts,
+        async restart() {
+          await node.stop(); // SIGKILL: every node of the process at once
+          node = await startLocalCluster({
+            nodes: 3,
+            devices: 2,
+            config: { dataDir: dir },
+            waitFor: "nothing",
+          });
+          return node.restPorts;
+        },
+        stop: () => node.stop(),
+      };
+    });
+    await measureRestart(ctx, "3 processes with etcd", stored, async (dir) => {
+      const cluster = await startEtcdCluster({ nodes: 3, devices: 2, dataDir: dir });
+      return {
+        restPorts: cluster.restPorts,
+        async restart() {
+          await cluster.restart(); // SIGKILL of every process at once, then each started again
+          return cluster.restPorts;
+        },
+        stop: () => cluster.stop(),
+      };
+    });
 
     const async = results.get("async")!;
     const sync = results.get("sync")!;
@@ -215,3 +164,111 @@ export const durabilityScenario = defineScenario({
     });
   },
 });
+
+/** A cluster on data directories under `dir` that a full restart can be measured on. */
+interface RestartableCluster {
+  readonly restPorts: readonly number[];
+  /** Kills every node at once and starts them again on the same directories; their REST ports. */
+  restart(): Promise<readonly number[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Stores `stored` flows through a non-master of a cluster started by `start`, kills every
+ * node at once, starts them again and records how long until every flow is served (by the
+ * devices' masters, on whichever nodes answer) and until every node answers, from outside
+ * the processes; and the disk bytes per flow.
+ */
+async function measureRestart(
+  ctx: BenchContext,
+  label: string,
+  stored: number,
+  start: (dir: string) => Promise<RestartableCluster>,
+): Promise<void> {
+  const device = benchDevice(1);
+  const dir = mkdtempSync(path.join(tmpdir(), "flowstore-restart-"));
+  try {
+    const cluster = await start(dir);
+    try {
+      const { other } = await masterAndOther(cluster.restPorts, device);
+      const started = performance.now();
+      await postFlows(other, device, stored, { batch: BATCH, clients: 2, offset: 50_000_000 });
+      ctx.progress(
+        `${label}: stored ${stored.toLocaleString("en")} flows in ${Math.round((performance.now() - started) / 1000)} s`,
+      );
+      // A write acknowledged more than maxDiskLag (1 s) + a commit interval (0.1 s) before
+      // a kill is on disk: the node refuses writes while its disk is further behind.
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      const bytes = diskBytes(dir);
+      ctx.record(`${label}: disk bytes per flow (three nodes' copies)`, "B", bytes / stored, {
+        better: "lower",
+      });
+      ctx.record(`${label}: disk bytes per flow copy`, "B", bytes / stored / 3, {
+        better: "lower",
+      });
+      const restartedAt = performance.now();
+      const restPorts = await cluster.restart();
+      // Flows served: those on the devices' masters, on whichever nodes answer already.
+      const servedNow = async () => {
+        let sum = 0;
+        let up = 0;
+        for (const port of restPorts) {
+          const answer = await get(port, "/metrics").catch(() => undefined);
+          if (answer?.status !== 200) continue;
+          up++;
+          sum += sumMetric(parseMetrics(answer.body), "flowstore_flows");
+        }
+        return { sum, up };
+      };
+      let served = 0;
+      let servedAt: number | undefined;
+      let everyNodeAt: number | undefined;
+      const deadline = performance.now() + 120_000;
+      while (
+        (servedAt === undefined || everyNodeAt === undefined) &&
+        performance.now() < deadline
+      ) {
+        const now = await servedNow();
+        served = Math.max(served, now.sum);
+        if (servedAt === undefined && served >= stored) servedAt = performance.now();
+        if (everyNodeAt === undefined && now.up === restPorts.length)
+          everyNodeAt = performance.now();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const since = (at: number | undefined) => ((at ?? performance.now()) - restartedAt) / 1000;
+      const flows = stored.toLocaleString("en");
+      ctx.record(
+        `${label}: full restart with ${flows} flows: until every flow is served`,
+        "s",
+        since(servedAt),
+        {
+          better: "lower",
+          note:
+            servedAt === undefined
+              ? `gave up: ${served.toLocaleString("en")} of ${flows} served`
+              : "goal ≤ 10 s at 1,000,000",
+        },
+      );
+      ctx.record(
+        `${label}: full restart with ${flows} flows: until every node answers`,
+        "s",
+        since(everyNodeAt),
+        {
+          better: "lower",
+        },
+      );
+      ctx.record(
+        `${label}: flows served after the restart / acknowledged before`,
+        "×",
+        served / stored,
+        {
+          better: "higher",
+        },
+      );
+    } finally {
+      await cluster.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
