@@ -18,6 +18,12 @@ describe("the rebalancing options", () => {
     const withSync = parseCommandLine(["--local", "3", "--sync-timeout", "700"]);
     if (withSync === "help") throw new Error("unexpected help");
     expect(withSync.config.store.syncTimeout).toBe(700);
+    const withRestart = parseCommandLine(["--local", "3", "--restart-sync-timeout", "3000"]);
+    if (withRestart === "help") throw new Error("unexpected help");
+    expect(withRestart.config.store.restartSyncTimeout).toBe(3000);
+    expect(() => parseCommandLine(["--local", "3", "--restart-sync-timeout", "5"])).toThrow(
+      /restartSyncTimeout must be at least 10 ms/,
+    );
     expect(() => parseCommandLine(["--local", "3", "--max-moves", "0"])).toThrow(/maxMoves/);
     for (const flag of ["--rebalance-delay", "--max-moves", "--move-interval"])
       expect(usage).toContain(flag);

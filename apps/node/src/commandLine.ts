@@ -48,6 +48,8 @@ Both:
   --commit-interval MS      --data-dir: how often changes are committed to disk (default 100)
   --max-disk-lag MS         --data-dir: past this disk lag writes get 503 until it catches up,
                             so a write acknowledged longer ago is on disk (default 1000)
+  --restart-sync-timeout MS --data-dir: after this node starts, its first master of a device
+                            waits this long for every other node's copy (default 10000)
   --rebalance-delay MS      a returning node gets devices back after this long up (default 2000)
   --max-moves N             balancing moves at most N devices per --move-interval (default 100)
   --move-interval MS        the window of --max-moves (default 1000)
@@ -101,6 +103,7 @@ const flags = {
   "data-dir": { type: "string" },
   "commit-interval": { type: "string" },
   "max-disk-lag": { type: "string" },
+  "restart-sync-timeout": { type: "string" },
   "max-moves": { type: "string" },
   "move-interval": { type: "string" },
   "log-level": { type: "string" },
@@ -129,6 +132,7 @@ const STORE = new Set([
   "syncTimeout",
   "minSyncBackups",
   "maxDiskLag",
+  "restartSyncTimeout",
 ]);
 /** Store settings given as words, not numbers. */
 const STORE_WORDS = new Set(["replication", "underReplicated"]);

@@ -72,6 +72,14 @@ export const StoreConfigSchema = z
      * writes come faster than the disk takes them.
      */
     maxDiskLag: positiveMs("maxDiskLag").default(1000),
+    /**
+     * With persistence: how long the first master of a device after this node started waits
+     * for every other node of the cluster to answer its synchronization before it activates
+     * with the copies of those that did, in ms. After a full restart any node's disk may hold
+     * writes the others lack (its own acknowledged last, or backed up last), and a master that
+     * served first would write over them.
+     */
+    restartSyncTimeout: positiveMs("restartSyncTimeout").default(10_000),
   })
   .strict();
 

@@ -86,6 +86,116 @@ describe("persistence", () => {
       expect(c.store(c.coordinator.mastership(d).master!).term(d)).toBeGreaterThan(1);
   });
 
+  it("the first node back after a full restart waits for the others before it serves: writes only the old master's disk holds are kept", async () => {
+    const disks = new Map<NodeId, MemoryDisk>();
+    // Four buckets, so the writes after the restart land in the buckets of the earlier ones.
+    cluster = await startSimCluster(3, [D1], {
+      config: { backupPeriod: 200, bucketCount: 4 },
+      persistence: (node) => {
+        let disk = disks.get(node);
+        if (disk === undefined) {
+          disk = new MemoryDisk();
+          disks.set(node, disk);
+        }
+        return { sink: disk, loaded: disk.load(), commitInterval: 100 };
+      },
+    });
+    const c = cluster;
+    const add = (node: NodeId, from: number, count: number) =>
+      c.run(
+        c.store(node).storeBatch({
+          deviceId: D1,
+          operations: Array.from({ length: count }, (_, i) => ({
+            operator: "ADD" as const,
+            rule: rule(D1, from + i),
+          })),
+        }),
+      );
+    await add(c.nodes[0]!, 1, 20);
+    await c.advance(300);
+    const master = c.coordinator.mastership(D1).master!;
+    const backups = c.nodes.filter((node) => node !== master);
+    // The backups die first; the master goes on acknowledging writes that only its own disk
+    // then holds, and dies too.
+    for (const node of backups) {
+      disks.get(node)!.crash();
+      await c.crash(node);
+    }
+    await add(master, 1000, 20);
+    await c.advance(300);
+    disks.get(master)!.crash();
+    await c.crash(master);
+    await c.advance(500);
+    // The two backups come back first, a client writes through one of them, and the old
+    // master comes back a second later.
+    for (const node of backups) await c.restart(node);
+    const late = c.store(backups[0]!).storeBatch({
+      deviceId: D1,
+      operations: Array.from({ length: 20 }, (_, i) => ({
+        operator: "ADD" as const,
+        rule: rule(D1, 2000 + i),
+      })),
+    });
+    late.catch(() => {});
+    await c.advance(1000);
+    await c.restart(master);
+    await c.run(late);
+    await c.advance(3000);
+    const now = c.coordinator.mastership(D1).master!;
+    const held = new Set([...(c.store(now).localTable(D1)?.entries() ?? [])].map((e) => e.rule.id));
+    const acknowledged = [1, 1000, 2000].flatMap((from) =>
+      Array.from({ length: 20 }, (_, i) => rule(D1, from + i).id),
+    );
+    expect(acknowledged.filter((id) => !held.has(id))).toEqual([]);
+  });
+
+  it("a node that does not come back is waited for restartSyncTimeout, then the others serve what they hold", async () => {
+    const disks = new Map<NodeId, MemoryDisk>();
+    cluster = await startSimCluster(3, [D1], {
+      config: { backupPeriod: 200, restartSyncTimeout: 2000 },
+      persistence: (node) => {
+        let disk = disks.get(node);
+        if (disk === undefined) {
+          disk = new MemoryDisk();
+          disks.set(node, disk);
+        }
+        return { sink: disk, loaded: disk.load(), commitInterval: 100 };
+      },
+    });
+    const c = cluster;
+    const rules = Array.from({ length: 20 }, (_, i) => rule(D1, i));
+    await c.run(
+      c.store(c.nodes[0]!).storeBatch({
+        deviceId: D1,
+        operations: rules.map((r) => ({ operator: "ADD" as const, rule: r })),
+      }),
+    );
+    await c.advance(300); // on every node's disk
+    for (const node of c.nodes) {
+      disks.get(node)!.crash();
+      await c.crash(node);
+    }
+    await c.advance(500);
+    const [gone, ...back] = c.nodes;
+    for (const node of back) await c.restart(node);
+    await c.advance(1000);
+    const master = c.coordinator.mastership(D1).master!;
+    expect(master).not.toBe(gone);
+    expect(c.store(master).isActiveMaster(D1)).toBe(false); // still waiting for `gone`
+    await c.advance(1500);
+    expect(c.store(master).isActiveMaster(D1)).toBe(true);
+    const held = new Set(
+      [...(c.store(master).localTable(D1)?.entries() ?? [])].map((e) => e.rule.id),
+    );
+    expect(rules.filter((r) => !held.has(r.id))).toEqual([]);
+    await c.run(
+      c.store(back[1]!).storeBatch({
+        deviceId: D1,
+        operations: [{ operator: "ADD", rule: rule(D1, 500) }],
+      }),
+    );
+  });
+
   it("without persistence the same restart keeps nothing (the control)", async () => {
     const disks = new Map<NodeId, MemoryDisk>();
     cluster = await start(disks, false);

@@ -270,6 +270,39 @@ describe("reads on a new master", () => {
     expect(table.isActiveMaster).toBe(true);
   });
 
+  it("a sync answered a few buckets at a time still brings every bucket over", async () => {
+    // A replica answers as many buckets as fit in one message (a large table passed the
+    // cluster's 16 MiB frame limit in one answer); the new master asks again for the rest.
+    const previous = await activeMaster(300);
+    const within = previous.snapshotsWithin(
+      Array.from({ length: 16 }, (_, i) => i),
+      40,
+    );
+    expect(within.length).toBeGreaterThan(0);
+    expect(within.length).toBeLessThan(16);
+    expect(
+      within.slice(1).reduce((n, b) => n + b.entries.length, within[0]!.entries.length),
+    ).toBeLessThanOrEqual(Math.max(40, within[0]!.entries.length));
+    let requests = 0;
+    const table = testDeviceTable(device, n2, {
+      sync: {
+        digests: async () => ({ digests: previous.digests(), activated: info }),
+        buckets: async (_node, _device, _term, indices) => {
+          requests++;
+          return previous.snapshotsWithin(indices, 40);
+        },
+      },
+    });
+    table.onLifecycle({ type: "TERM_ACTIVE", info });
+    table.onLifecycle({
+      type: "TERM_START",
+      info: { term: 2, master: n2, backups: [n1] },
+      previous: info,
+    });
+    expect(await table.read((t) => t.size)).toBe(300);
+    expect(requests).toBeGreaterThan(1);
+  });
+
   it("are refused on a node that is not the master", async () => {
     const backup = tableOn(n2);
     await expect(backup.read((t) => t.size)).rejects.toMatchObject({ code: "NOT_MASTER" });

@@ -80,6 +80,14 @@ export interface DeviceFlowTableOptions {
   /** The time, for `syncTimeout` (the store's scheduler). */
   readonly now?: () => number;
   /**
+   * Set when this node keeps its tables on disk: before this node has seen any term of the
+   * device activate (it just started), the first term it masters waits for every node of
+   * `peers` to answer its synchronization, at most this long (ms). See `restartSyncTimeout`.
+   */
+  readonly restartSyncTimeout?: number;
+  /** Every node of the cluster (this one included), for `restartSyncTimeout`. */
+  readonly peers?: () => readonly NodeId[];
+  /**
    * Whether this node's lease on its masterships is provably fresh now: a write is applied
    * (and so acknowledged) only while it is, so a process resumed after a stall cannot
    * acknowledge anything once another node may have taken its devices (default: always).
@@ -510,14 +518,29 @@ export class DeviceFlowTable {
 
   /** Copies of buckets `indices` (empty ones included), for a synchronizing master. */
   snapshots(indices: readonly number[]): FlowBucketSnapshot[] {
-    return indices.map(
-      (index) =>
-        this.table.bucket(index)?.snapshot() ?? {
-          bucket: index,
-          term: 0,
-          timestamp: 0,
-          entries: [],
-        },
+    return indices.map((index) => this.#snapshot(index));
+  }
+
+  /**
+   * The snapshots of the first of `indices` whose entries add up to at most `maxEntries`
+   * (always the first one, however big): what fits in one message. The asker asks again
+   * for the rest.
+   */
+  snapshotsWithin(indices: readonly number[], maxEntries: number): FlowBucketSnapshot[] {
+    const out: FlowBucketSnapshot[] = [];
+    let entries = 0;
+    for (const index of indices) {
+      const size = this.table.bucket(index)?.size ?? 0;
+      if (out.length > 0 && entries + size > maxEntries) break;
+      out.push(this.#snapshot(index));
+      entries += size;
+    }
+    return out;
+  }
+
+  #snapshot(index: number): FlowBucketSnapshot {
+    return (
+      this.table.bucket(index)?.snapshot() ?? { bucket: index, term: 0, timestamp: 0, entries: [] }
     );
   }
 

@@ -80,6 +80,12 @@ export class DeviceTables {
       wait: (ms) => this.#options.wait(ms),
       retryDelay: Math.min(1000, config.requestTimeout),
       syncTimeout: config.syncTimeout,
+      ...(persister === undefined
+        ? {}
+        : {
+            restartSyncTimeout: config.restartSyncTimeout,
+            peers: () => membership.nodes().map((node) => node.id),
+          }),
       now: () => scheduler.now(),
       activeTerm: () => mastership.activeTerm(device),
       leaseFresh: () => scheduler.now() < mastership.leaseFreshUntil(),

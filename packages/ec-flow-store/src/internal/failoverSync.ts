@@ -46,6 +46,14 @@ export async function synchronize(
   // A node with no earlier term in view (it just started) asks the current backups, so it
   // never activates an empty table over theirs.
   addReplicas({ ...info, master: undefined });
+  // One that started on a data directory asks every node of the cluster, and waits for each
+  // (up to restartSyncTimeout): after a full restart any node's disk may hold writes the
+  // others lack, and nothing tells which until they answer.
+  const restartWait = table.options.restartSyncTimeout;
+  const restarting = restartWait !== undefined && newest === undefined;
+  if (restarting) {
+    for (const node of table.options.peers?.() ?? []) if (node !== local) sources.add(node);
+  }
   if (sources.size === 0) return;
   // A replica with no connection at all (its process is gone: the reconnect was refused) is
   // taken for dead at once, without waiting for the failure detector's verdict.
@@ -54,6 +62,7 @@ export async function synchronize(
   const now = table.options.now ?? (() => Date.now());
   const started = now();
   const deadline = started + (table.options.syncTimeout ?? Number.POSITIVE_INFINITY);
+  const restartDeadline = started + (restartWait ?? 0);
   const rounds =
     table.options.isNodeAlive === undefined ? (table.options.syncAttempts ?? 3) : Infinity;
   const answered = new Set<NodeId>();
@@ -102,6 +111,30 @@ export async function synchronize(
       await everyAnswer;
     }
     if (!syncing()) return;
+    if (restarting) {
+      // Every node answered: no copy anywhere is newer than what was merged.
+      const silent = [...sources].filter((node) => !answered.has(node));
+      if (silent.length === 0) return;
+      if (now() >= restartDeadline) {
+        table.options.log.warn("activating without the copies of nodes that did not answer", {
+          device: table.deviceId,
+          silent,
+          answered: [...answered],
+          waitedMs: now() - started,
+        });
+        return;
+      }
+      // Not started yet, or still loading its disk: asked again after a pause.
+      table.options.log.debug("waiting for every node after a restart", {
+        device: table.deviceId,
+        silent,
+        round,
+      });
+      await table.options.wait(
+        Math.min(table.options.retryDelay ?? 200, Math.max(1, restartDeadline - now())),
+      );
+      continue;
+    }
     // The master of the newest activated term holds every write it acknowledged.
     const holder = newest?.master;
     const coordinatorTerm = table.options.activeTerm?.() ?? 0;
@@ -158,16 +191,24 @@ async function syncFrom(
     .filter((digest) => isNewerThan(digest, table.table.digest(digest.bucket)))
     .map((digest) => digest.bucket);
   const batch = table.options.syncBatch ?? 16;
-  for (let i = 0; i < wanted.length; i += batch) {
-    const snapshots = await table.options.sync.buckets(
-      node,
-      table.deviceId,
-      term,
-      wanted.slice(i, i + batch),
-    );
+  // A replica answers with the buckets that fit in one message, at least the first asked
+  // for: the rest are asked for again.
+  let remaining = wanted;
+  while (remaining.length > 0) {
+    const asked = remaining.slice(0, batch);
+    const snapshots = await table.options.sync.buckets(node, table.deviceId, term, asked);
     // An answer after the term moved on, or after activation, is not merged.
     if (!syncing() || table.fence.activeTerm === term) break;
-    for (const snapshot of snapshots) table.table.merge(snapshot);
+    const given = new Set<number>();
+    for (const snapshot of snapshots) {
+      if (!asked.includes(snapshot.bucket)) continue;
+      table.table.merge(snapshot);
+      given.add(snapshot.bucket);
+    }
+    if (given.size === 0) {
+      throw new Error(`${node} answered none of the ${asked.length} buckets asked for`);
+    }
+    remaining = remaining.filter((bucket) => !given.has(bucket));
   }
   table.options.log.debug("synchronized", {
     device: table.deviceId,
