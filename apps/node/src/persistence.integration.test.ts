@@ -68,10 +68,10 @@ async function postFlows(port: number, count: number): Promise<string[]> {
   return ids;
 }
 
-/** The flow ids `port` lists for both devices, or undefined while it cannot answer. */
-async function listed(port: number): Promise<Set<string> | undefined> {
+/** The flow ids `port` lists for `devices`, or undefined while it cannot answer. */
+async function listed(port: number, devices = DEVICES): Promise<Set<string> | undefined> {
   const ids = new Set<string>();
-  for (const device of DEVICES) {
+  for (const device of devices) {
     const answer = await fetch(url(port, `/onos/v1/flows/${device}`)).catch(() => undefined);
     if (answer?.status !== 200) return undefined;
     for (const f of ((await answer.json()) as { flows: { id: string }[] }).flows) ids.add(f.id);
@@ -150,76 +150,90 @@ describe("--data-dir", () => {
   }, 120_000);
 });
 
+/** Three `flowstore-node` processes on etcd, each on its own data directory under one base. */
+function etcdTrio(etcd: () => EtcdServer, children: Map<string, ChildProcess>) {
+  const base = tempDir();
+  let nodes: { id: string; port: number; rest: number }[] = [];
+  const ready = freePorts(6).then((ports) => {
+    nodes = ["n1", "n2", "n3"].map((id, i) => ({ id, port: ports[i]!, rest: ports[3 + i]! }));
+  });
+  const launch = (node: { id: string; port: number; rest: number }, devices = 2) => {
+    const peers = nodes
+      .filter((o) => o !== node)
+      .map((o) => `${o.id}=127.0.0.1:${o.port}`)
+      .join(",");
+    const child = spawn(
+      process.execPath,
+      ["--conditions=@flowstore/source", "--import", "tsx", cli]
+        .concat(["--id", node.id, "--listen", `127.0.0.1:${node.port}`, "--peers", peers])
+        .concat(["--etcd", etcd().endpoint, "--lease-ttl", "2", "--rest", `127.0.0.1:${node.rest}`])
+        .concat(["--devices", String(devices), "--log-level", "warn"])
+        .concat(["--data-dir", path.join(base, node.id)]),
+      { cwd: path.join(here, ".."), stdio: ["ignore", "ignore", "inherit"] },
+    );
+    children.set(node.id, child);
+  };
+  const kill = (ids: readonly string[]) =>
+    Promise.all(
+      ids.map((id) => {
+        const child = children.get(id)!;
+        return new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve(undefined);
+          child.once("exit", resolve);
+          child.kill("SIGKILL");
+        });
+      }),
+    );
+  /** Waits until `node` answers with a master for `device`; that master. */
+  const masterOf = (node: { rest: number }, device: string) =>
+    waitFor(
+      `a master of ${device} on port ${node.rest}`,
+      async () => {
+        const answer = await fetch(url(node.rest, `/onos/v1/mastership/${device}/master`)).catch(
+          () => undefined,
+        );
+        return answer?.status === 200
+          ? ((await answer.json()) as { nodeId: string }).nodeId
+          : undefined;
+      },
+      60_000,
+    );
+  return {
+    ready,
+    get nodes() {
+      return nodes;
+    },
+    launch,
+    kill,
+    masterOf,
+  };
+}
+
 describe("--data-dir with etcd", () => {
   let etcd: EtcdServer | undefined;
   const children = new Map<string, ChildProcess>();
-  afterAll(async () => {
+  afterEach(async () => {
     for (const child of children.values()) if (child.exitCode === null) child.kill("SIGKILL");
+    children.clear();
     await etcd?.stop();
+    etcd = undefined;
   });
 
   it("three processes killed at once and restarted keep every acknowledged flow, in higher terms", async () => {
     etcd = await startEtcd();
-    const base = tempDir();
-    const ports = await freePorts(6);
-    const nodes = ["n1", "n2", "n3"].map((id, i) => ({ id, port: ports[i]!, rest: ports[3 + i]! }));
-    const launch = (node: (typeof nodes)[number]) => {
-      const peers = nodes
-        .filter((o) => o !== node)
-        .map((o) => `${o.id}=127.0.0.1:${o.port}`)
-        .join(",");
-      const child = spawn(
-        process.execPath,
-        ["--conditions=@flowstore/source", "--import", "tsx", cli]
-          .concat(["--id", node.id, "--listen", `127.0.0.1:${node.port}`, "--peers", peers])
-          .concat([
-            "--etcd",
-            etcd!.endpoint,
-            "--lease-ttl",
-            "2",
-            "--rest",
-            `127.0.0.1:${node.rest}`,
-          ])
-          .concat([
-            "--devices",
-            "2",
-            "--log-level",
-            "warn",
-            "--data-dir",
-            path.join(base, node.id),
-          ]),
-        { cwd: path.join(here, ".."), stdio: ["ignore", "ignore", "inherit"] },
-      );
-      children.set(node.id, child);
-    };
+    const trio = etcdTrio(() => etcd!, children);
+    await trio.ready;
+    const nodes = trio.nodes;
     const allUp = async () => {
-      for (const node of nodes)
-        await waitFor(
-          `${node.id} up with masters`,
-          async () => {
-            const answer = await fetch(
-              url(node.rest, `/onos/v1/mastership/${DEVICES[1]}/master`),
-            ).catch(() => undefined);
-            return answer?.status === 200 ? true : undefined;
-          },
-          60_000,
-        );
+      for (const node of nodes) await trio.masterOf(node, DEVICES[1]!);
     };
-    for (const node of nodes) launch(node);
+    for (const node of nodes) trio.launch(node);
     await allUp();
     const ids = await postFlows(nodes[0]!.rest, 3000);
     const termBefore = await term(nodes[0]!.rest, DEVICES[0]!);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await Promise.all(
-      [...children.values()].map(
-        (child) =>
-          new Promise((resolve) => {
-            child.once("exit", resolve);
-            child.kill("SIGKILL");
-          }),
-      ),
-    );
-    for (const node of nodes) launch(node);
+    await trio.kill(nodes.map((n) => n.id));
+    for (const node of nodes) trio.launch(node);
     await allUp();
     for (const node of nodes) {
       const after = await waitFor(
@@ -234,4 +248,76 @@ describe("--data-dir with etcd", () => {
     }
     expect(await term(nodes[1]!.rest, DEVICES[0]!)).toBeGreaterThan(termBefore);
   }, 180_000);
+
+  it("the first nodes back wait for the last one: writes only its disk holds are kept", async () => {
+    etcd = await startEtcd();
+    const trio = etcdTrio(() => etcd!, children);
+    await trio.ready;
+    const nodes = trio.nodes;
+    const device = DEVICES[0]!;
+    for (const node of nodes) trio.launch(node, 1);
+    for (const node of nodes) await trio.masterOf(node, device);
+    const masterId = await trio.masterOf(nodes[0]!, device);
+    const master = nodes.find((n) => n.id === masterId)!;
+    const others = nodes.filter((n) => n !== master);
+    const early = await postOne(master.rest, device, 0, 200);
+    // The backups die; the master goes on acknowledging writes only its disk then holds.
+    await trio.kill(others.map((n) => n.id));
+    const solo = await postOne(master.rest, device, 200, 200);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a few commit intervals
+    await trio.kill([master.id]);
+    // The two others come back first and a client writes through one of them; the old
+    // master comes back three seconds later.
+    for (const node of others) trio.launch(node, 1);
+    await trio.masterOf(others[0]!, device);
+    const late = postOne(others[0]!.rest, device, 400, 200);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    trio.launch(master, 1);
+    const lateIds = await late;
+    const acknowledged = [...early, ...solo, ...lateIds];
+    for (const node of nodes) {
+      const after = await waitFor(
+        `every acknowledged flow listed by ${node.id}`,
+        async () => {
+          const now = await listed(node.rest, [device]);
+          return now !== undefined && acknowledged.every((id) => now.has(id)) ? now : undefined;
+        },
+        60_000,
+      );
+      expect(acknowledged.filter((id) => !after.has(id))).toEqual([]);
+    }
+  }, 180_000);
 });
+
+/**
+ * Posts flows `from` … `from + count − 1` of `device` through `port` as one batch, again after
+ * any answer but 200 (a node still starting, a master still synchronizing; adding the same
+ * flows again is harmless) for up to 60 s; their ids.
+ */
+async function postOne(port: number, device: string, from: number, count: number) {
+  const flows = Array.from({ length: count }, (_, j) => ({
+    deviceId: device,
+    priority: 31000,
+    isPermanent: true,
+    selector: {
+      criteria: [
+        { type: "ETH_TYPE", ethType: "0x800" },
+        { type: "IPV4_DST", ip: `10.1.${((from + j) >> 8) & 255}.${(from + j) & 255}/32` },
+      ],
+    },
+    treatment: { instructions: [{ type: "OUTPUT", port: "2" }] },
+  }));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const answer = await fetch(url(port, "/onos/v1/flows"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ flows }),
+    }).catch(() => undefined);
+    if (answer?.status === 200) {
+      return ((await answer.json()) as { flows: { flowId: string }[] }).flows.map((f) => f.flowId);
+    }
+    if (Date.now() > deadline) throw new Error(`POST through ${port}: ${answer?.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

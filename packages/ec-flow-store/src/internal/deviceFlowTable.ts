@@ -80,9 +80,10 @@ export interface DeviceFlowTableOptions {
   /** The time, for `syncTimeout` (the store's scheduler). */
   readonly now?: () => number;
   /**
-   * Set when this node keeps its tables on disk: before this node has seen any term of the
-   * device activate (it just started), the first term it masters waits for every node of
-   * `peers` to answer its synchronization, at most this long (ms). See `restartSyncTimeout`.
+   * Set when this node keeps its tables on disk: until this node activates a term of the
+   * device or takes a backup of it from an active master (it just started), a term it
+   * masters waits for every node of `peers` to answer its synchronization, at most this long
+   * (ms). See `restartSyncTimeout`.
    */
   readonly restartSyncTimeout?: number;
   /** Every node of the cluster (this one included), for `restartSyncTimeout`. */
@@ -156,8 +157,15 @@ export class DeviceFlowTable {
   readonly #ledger: BackupLedger;
   #closed = false;
 
+  /**
+   * With persistence: since this node started, no term of the device activated here and no
+   * active master sent it a backup (see `restartSyncTimeout`).
+   */
+  #restored: boolean;
+
   constructor(options: DeviceFlowTableOptions) {
     this.#options = options;
+    this.#restored = options.restartSyncTimeout !== undefined;
     this.deviceId = options.deviceId;
     this.fence = new TermFence(options.deviceId, options.localNode);
     this.table = new FlowBucketTable({
@@ -174,6 +182,7 @@ export class DeviceFlowTable {
       fence: this.fence,
       table: this.table,
       closed: () => this.#closed,
+      restored: () => this.#restored,
     };
   }
 
@@ -368,6 +377,7 @@ export class DeviceFlowTable {
       return;
     }
     this.fence.activated(info);
+    this.#restored = false;
     const queued = [...this.#queued.values()];
     this.#queued.clear();
     for (const queue of queued) for (const write of queue) write.run(info.term);
@@ -500,6 +510,8 @@ export class DeviceFlowTable {
     if (refusal !== undefined) {
       return { accepted: false, reason: refusal, term: this.fence.info?.term ?? 0 };
     }
+    // Only an active master sends backups: this copy is now fed by the live cluster.
+    this.#restored = false;
     for (const snapshot of snapshots) this.table.merge(snapshot);
     const missingBase: number[] = [];
     for (const delta of deltas) if (!this.table.applyDelta(delta)) missingBase.push(delta.bucket);

@@ -12,6 +12,12 @@ export interface SyncTarget {
   readonly table: FlowBucketTable;
   /** Whether the table was closed (the store is stopping). */
   closed(): boolean;
+  /**
+   * Whether this node keeps its tables on disk and, since it started, has neither activated a
+   * term of the device nor taken a backup of it from an active master: what it holds is only
+   * what its disk held, and it has no word yet of who holds newer writes.
+   */
+  restored(): boolean;
 }
 
 /**
@@ -46,11 +52,13 @@ export async function synchronize(
   // A node with no earlier term in view (it just started) asks the current backups, so it
   // never activates an empty table over theirs.
   addReplicas({ ...info, master: undefined });
-  // One that started on a data directory asks every node of the cluster, and waits for each
-  // (up to restartSyncTimeout): after a full restart any node's disk may hold writes the
-  // others lack, and nothing tells which until they answer.
+  // One that started on a data directory and has heard from no active master since asks
+  // every node of the cluster, and waits for each (up to restartSyncTimeout): after a full
+  // restart any node's disk may hold writes the others lack, and nothing tells which until
+  // they answer — not even the last activated term a coordinator replays (etcd keeps it):
+  // its master is not started yet, not dead.
   const restartWait = table.options.restartSyncTimeout;
-  const restarting = restartWait !== undefined && newest === undefined;
+  const restarting = restartWait !== undefined && table.restored();
   if (restarting) {
     for (const node of table.options.peers?.() ?? []) if (node !== local) sources.add(node);
   }
