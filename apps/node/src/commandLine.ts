@@ -47,7 +47,7 @@ Both:
                             committed before it; a directory of another cluster or node is refused
   --commit-interval MS      --data-dir: how often changes are committed to disk (default 100)
   --max-disk-lag MS         --data-dir: past this disk lag writes get 503 until it catches up,
-                            so a write acknowledged longer ago is on disk (default 1000)
+                            so the disk trails acknowledgements by about that (default 1000)
   --restart-sync-timeout MS --data-dir: after this node starts, its first master of a device
                             waits this long for every other node's copy (default 10000)
   --rebalance-delay MS      a returning node gets devices back after this long up (default 2000)

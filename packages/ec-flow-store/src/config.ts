@@ -68,8 +68,9 @@ export const StoreConfigSchema = z
     /**
      * With persistence: past this many ms between the oldest change not yet on disk and now,
      * a master refuses new batches with `OVERLOADED` (REST: 503 with Retry-After) until the
-     * disk catches up — so a write acknowledged longer ago than this is on disk, even when
-     * writes come faster than the disk takes them.
+     * disk catches up — so the disk trails acknowledgements by about this much even when
+     * writes come faster than it takes them. Not a hard bound: a commit already under way
+     * when the lag passes it (a large one, or a process busy elsewhere) still has to finish.
      */
     maxDiskLag: positiveMs("maxDiskLag").default(1000),
     /**
