@@ -15,22 +15,23 @@ afterEach(async () => {
   cluster = undefined;
 });
 
+/** Each node's persistence on its {@link MemoryDisk} in `disks` (made at its first start). */
+function onDisks(disks: Map<NodeId, MemoryDisk>) {
+  return (node: NodeId) => {
+    let disk = disks.get(node);
+    if (disk === undefined) {
+      disk = new MemoryDisk();
+      disks.set(node, disk);
+    }
+    return { sink: disk, loaded: disk.load(), commitInterval: 100 };
+  };
+}
+
 /** A cluster whose nodes each keep a {@link MemoryDisk} (or none, `persist: false`). */
 async function start(disks: Map<NodeId, MemoryDisk>, persist = true) {
   return startSimCluster(3, [D1, D2], {
     config: { backupPeriod: 200 },
-    ...(persist
-      ? {
-          persistence: (node: NodeId) => {
-            let disk = disks.get(node);
-            if (disk === undefined) {
-              disk = new MemoryDisk();
-              disks.set(node, disk);
-            }
-            return { sink: disk, loaded: disk.load(), commitInterval: 100 };
-          },
-        }
-      : {}),
+    ...(persist ? { persistence: onDisks(disks) } : {}),
   });
 }
 
@@ -91,14 +92,7 @@ describe("persistence", () => {
     // Four buckets, so the writes after the restart land in the buckets of the earlier ones.
     cluster = await startSimCluster(3, [D1], {
       config: { backupPeriod: 200, bucketCount: 4 },
-      persistence: (node) => {
-        let disk = disks.get(node);
-        if (disk === undefined) {
-          disk = new MemoryDisk();
-          disks.set(node, disk);
-        }
-        return { sink: disk, loaded: disk.load(), commitInterval: 100 };
-      },
+      persistence: onDisks(disks),
     });
     const c = cluster;
     const add = (node: NodeId, from: number, count: number) =>
@@ -153,14 +147,7 @@ describe("persistence", () => {
     const disks = new Map<NodeId, MemoryDisk>();
     cluster = await startSimCluster(3, [D1], {
       config: { backupPeriod: 200, restartSyncTimeout: 2000 },
-      persistence: (node) => {
-        let disk = disks.get(node);
-        if (disk === undefined) {
-          disk = new MemoryDisk();
-          disks.set(node, disk);
-        }
-        return { sink: disk, loaded: disk.load(), commitInterval: 100 };
-      },
+      persistence: onDisks(disks),
     });
     const c = cluster;
     const rules = Array.from({ length: 20 }, (_, i) => rule(D1, i));
