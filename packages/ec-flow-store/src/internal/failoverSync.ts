@@ -20,6 +20,9 @@ export interface SyncTarget {
   restored(): boolean;
 }
 
+/** How often a restarted master asks again the nodes that have not answered yet, in ms. */
+const RESTART_POLL_MS = 100;
+
 /**
  * Pulls newer buckets from every replica that may hold the newest acknowledged writes, and
  * merges them bucket by bucket (the newer digest wins), before the term may activate.
@@ -132,14 +135,19 @@ export async function synchronize(
         });
         return;
       }
-      // Not started yet, or still loading its disk: asked again after a pause.
+      // Not started yet, or still loading its disk: asked again soon (a node not listening
+      // yet refuses at once, so asking costs little, and every node waits for the last).
       table.options.log.debug("waiting for every node after a restart", {
         device: table.deviceId,
         silent,
         round,
       });
       await table.options.wait(
-        Math.min(table.options.retryDelay ?? 200, Math.max(1, restartDeadline - now())),
+        Math.min(
+          RESTART_POLL_MS,
+          table.options.retryDelay ?? 200,
+          Math.max(1, restartDeadline - now()),
+        ),
       );
       continue;
     }
