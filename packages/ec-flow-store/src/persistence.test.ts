@@ -1,8 +1,9 @@
 // Persistence: every node keeps the tables it masters and backs up on disk; a full restart
 // (every node killed at once) brings back every flow acknowledged a commit interval before.
 import type { NodeId } from "@flowstore/cluster-messaging";
-import type { FlowId } from "@flowstore/flow-bucket";
+import type { DeviceId, FlowId } from "@flowstore/flow-bucket";
 import { afterEach, describe, expect, it } from "vitest";
+import type { StoreConfigInput } from "./config.js";
 import { MemoryDisk } from "./testing/memoryDisk.js";
 import { device, rule, type SimCluster, startSimCluster } from "./testing/simCluster.js";
 
@@ -27,11 +28,17 @@ function onDisks(disks: Map<NodeId, MemoryDisk>) {
   };
 }
 
-/** A cluster whose nodes each keep a {@link MemoryDisk} (or none, `persist: false`). */
-async function start(disks: Map<NodeId, MemoryDisk>, persist = true) {
-  return startSimCluster(3, [D1, D2], {
-    config: { backupPeriod: 200 },
-    ...(persist ? { persistence: onDisks(disks) } : {}),
+/**
+ * Three nodes (of D1 and D2 unless told otherwise), each keeping a {@link MemoryDisk}
+ * (or none, `persist: false`); `config` goes over a backup period of 200 ms.
+ */
+async function start(
+  disks: Map<NodeId, MemoryDisk>,
+  options: { persist?: boolean; devices?: DeviceId[]; config?: StoreConfigInput } = {},
+) {
+  return startSimCluster(3, options.devices ?? [D1, D2], {
+    config: { backupPeriod: 200, ...options.config },
+    ...(options.persist === false ? {} : { persistence: onDisks(disks) }),
   });
 }
 
@@ -90,10 +97,7 @@ describe("persistence", () => {
   it("the first node back after a full restart waits for the others before it serves: writes only the old master's disk holds are kept", async () => {
     const disks = new Map<NodeId, MemoryDisk>();
     // Four buckets, so the writes after the restart land in the buckets of the earlier ones.
-    cluster = await startSimCluster(3, [D1], {
-      config: { backupPeriod: 200, bucketCount: 4 },
-      persistence: onDisks(disks),
-    });
+    cluster = await start(disks, { devices: [D1], config: { bucketCount: 4 } });
     const c = cluster;
     const add = (node: NodeId, from: number, count: number) =>
       c.run(
@@ -145,10 +149,7 @@ describe("persistence", () => {
 
   it("a node that does not come back is waited for restartSyncTimeout, then the others serve what they hold", async () => {
     const disks = new Map<NodeId, MemoryDisk>();
-    cluster = await startSimCluster(3, [D1], {
-      config: { backupPeriod: 200, restartSyncTimeout: 2000 },
-      persistence: onDisks(disks),
-    });
+    cluster = await start(disks, { devices: [D1], config: { restartSyncTimeout: 2000 } });
     const c = cluster;
     const rules = Array.from({ length: 20 }, (_, i) => rule(D1, i));
     await c.run(
@@ -185,7 +186,7 @@ describe("persistence", () => {
 
   it("without persistence the same restart keeps nothing (the control)", async () => {
     const disks = new Map<NodeId, MemoryDisk>();
-    cluster = await start(disks, false);
+    cluster = await start(disks, { persist: false });
     const c = cluster;
     await writeFlows(c, 1, 50);
     await c.advance(150);

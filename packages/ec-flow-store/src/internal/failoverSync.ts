@@ -74,6 +74,10 @@ export async function synchronize(
   const started = now();
   const deadline = started + (table.options.syncTimeout ?? Number.POSITIVE_INFINITY);
   const restartDeadline = started + (restartWait ?? 0);
+  const retryDelay = table.options.retryDelay ?? 200;
+  /** Waits `ms`, but not past `until`. */
+  const pause = (until: number, ms: number) =>
+    table.options.wait(Math.min(ms, Math.max(1, until - now())));
   const rounds =
     table.options.isNodeAlive === undefined ? (table.options.syncAttempts ?? 3) : Infinity;
   const answered = new Set<NodeId>();
@@ -142,13 +146,7 @@ export async function synchronize(
         silent,
         round,
       });
-      await table.options.wait(
-        Math.min(
-          RESTART_POLL_MS,
-          table.options.retryDelay ?? 200,
-          Math.max(1, restartDeadline - now()),
-        ),
-      );
+      await pause(restartDeadline, Math.min(RESTART_POLL_MS, retryDelay));
       continue;
     }
     // The master of the newest activated term holds every write it acknowledged.
@@ -189,9 +187,7 @@ export async function synchronize(
       waiting,
       round,
     });
-    await table.options.wait(
-      Math.min(table.options.retryDelay ?? 200, Math.max(1, deadline - now())),
-    );
+    await pause(deadline, retryDelay);
   }
 }
 
