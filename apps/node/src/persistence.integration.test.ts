@@ -150,13 +150,14 @@ describe("--data-dir", () => {
   }, 120_000);
 });
 
-/** Three `flowstore-node` processes on etcd, each on its own data directory under one base. */
-function etcdTrio(etcd: () => EtcdServer, children: Map<string, ChildProcess>) {
+/**
+ * Three nodes for `flowstore-node` processes on `etcd`, each on its own data directory under
+ * one base: their ports, and how to start (into `children`) and SIGKILL them.
+ */
+async function etcdTrio(etcd: EtcdServer, children: Map<string, ChildProcess>) {
   const base = tempDir();
-  let nodes: { id: string; port: number; rest: number }[] = [];
-  const ready = freePorts(6).then((ports) => {
-    nodes = ["n1", "n2", "n3"].map((id, i) => ({ id, port: ports[i]!, rest: ports[3 + i]! }));
-  });
+  const ports = await freePorts(6);
+  const nodes = ["n1", "n2", "n3"].map((id, i) => ({ id, port: ports[i]!, rest: ports[3 + i]! }));
   const launch = (node: { id: string; port: number; rest: number }, devices = 2) => {
     const peers = nodes
       .filter((o) => o !== node)
@@ -166,7 +167,7 @@ function etcdTrio(etcd: () => EtcdServer, children: Map<string, ChildProcess>) {
       process.execPath,
       ["--conditions=@flowstore/source", "--import", "tsx", cli]
         .concat(["--id", node.id, "--listen", `127.0.0.1:${node.port}`, "--peers", peers])
-        .concat(["--etcd", etcd().endpoint, "--lease-ttl", "2", "--rest", `127.0.0.1:${node.rest}`])
+        .concat(["--etcd", etcd.endpoint, "--lease-ttl", "2", "--rest", `127.0.0.1:${node.rest}`])
         .concat(["--devices", String(devices), "--log-level", "warn"])
         .concat(["--data-dir", path.join(base, node.id)]),
       { cwd: path.join(here, ".."), stdio: ["ignore", "ignore", "inherit"] },
@@ -184,29 +185,23 @@ function etcdTrio(etcd: () => EtcdServer, children: Map<string, ChildProcess>) {
         });
       }),
     );
-  /** Waits until `node` answers with a master for `device`; that master. */
-  const masterOf = (node: { rest: number }, device: string) =>
-    waitFor(
-      `a master of ${device} on port ${node.rest}`,
-      async () => {
-        const answer = await fetch(url(node.rest, `/onos/v1/mastership/${device}/master`)).catch(
-          () => undefined,
-        );
-        return answer?.status === 200
-          ? ((await answer.json()) as { nodeId: string }).nodeId
-          : undefined;
-      },
-      60_000,
-    );
-  return {
-    ready,
-    get nodes() {
-      return nodes;
+  return { nodes, launch, kill };
+}
+
+/** Waits until the node at `node.rest` answers with a master for `device`; that master. */
+function masterOf(node: { rest: number }, device: string): Promise<string> {
+  return waitFor(
+    `a master of ${device} on port ${node.rest}`,
+    async () => {
+      const answer = await fetch(url(node.rest, `/onos/v1/mastership/${device}/master`)).catch(
+        () => undefined,
+      );
+      return answer?.status === 200
+        ? ((await answer.json()) as { nodeId: string }).nodeId
+        : undefined;
     },
-    launch,
-    kill,
-    masterOf,
-  };
+    60_000,
+  );
 }
 
 describe("--data-dir with etcd", () => {
@@ -221,11 +216,10 @@ describe("--data-dir with etcd", () => {
 
   it("three processes killed at once and restarted keep every acknowledged flow, in higher terms", async () => {
     etcd = await startEtcd();
-    const trio = etcdTrio(() => etcd!, children);
-    await trio.ready;
+    const trio = await etcdTrio(etcd, children);
     const nodes = trio.nodes;
     const allUp = async () => {
-      for (const node of nodes) await trio.masterOf(node, DEVICES[1]!);
+      for (const node of nodes) await masterOf(node, DEVICES[1]!);
     };
     for (const node of nodes) trio.launch(node);
     await allUp();
@@ -251,13 +245,12 @@ describe("--data-dir with etcd", () => {
 
   it("the first nodes back wait for the last one: writes only its disk holds are kept", async () => {
     etcd = await startEtcd();
-    const trio = etcdTrio(() => etcd!, children);
-    await trio.ready;
+    const trio = await etcdTrio(etcd, children);
     const nodes = trio.nodes;
     const device = DEVICES[0]!;
     for (const node of nodes) trio.launch(node, 1);
-    for (const node of nodes) await trio.masterOf(node, device);
-    const masterId = await trio.masterOf(nodes[0]!, device);
+    for (const node of nodes) await masterOf(node, device);
+    const masterId = await masterOf(nodes[0]!, device);
     const master = nodes.find((n) => n.id === masterId)!;
     const others = nodes.filter((n) => n !== master);
     const early = await postOne(master.rest, device, 0, 200);
@@ -269,7 +262,7 @@ describe("--data-dir with etcd", () => {
     // The two others come back first and a client writes through one of them; the old
     // master comes back three seconds later.
     for (const node of others) trio.launch(node, 1);
-    await trio.masterOf(others[0]!, device);
+    await masterOf(others[0]!, device);
     const late = postOne(others[0]!.rest, device, 400, 200);
     await new Promise((resolve) => setTimeout(resolve, 3000));
     trio.launch(master, 1);
