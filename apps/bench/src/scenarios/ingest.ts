@@ -290,35 +290,23 @@ export const ingestScenario = defineScenario({
     await measureOverload(ctx, ctx.quick ? 10 : 30);
 
     // ---- flowstore: one process with three nodes, and three processes with etcd ----------
-    const local = await startLocalCluster({
-      nodes: 3,
-      devices: 2,
-      log: (line) => ctx.progress(line),
-    });
-    try {
-      await measureCluster(ctx, "--local 3", local.restPorts, {
-        flows,
-        singleSeconds,
-        ceiling,
-        singleCeiling: singleCeiling.perSecond,
-      });
-    } finally {
-      await local.stop();
-    }
-    const etcd = await startEtcdCluster({
-      nodes: 3,
-      devices: 2,
-      log: (line) => ctx.progress(line),
-    });
-    try {
-      await measureCluster(ctx, "3 processes with etcd", etcd.restPorts, {
-        flows,
-        singleSeconds,
-        ceiling,
-        singleCeiling: singleCeiling.perSecond,
-      });
-    } finally {
-      await etcd.stop();
+    const log = (line: string) => ctx.progress(line);
+    const deployments = [
+      ["--local 3", () => startLocalCluster({ nodes: 3, devices: 2, log })],
+      ["3 processes with etcd", () => startEtcdCluster({ nodes: 3, devices: 2, log })],
+    ] as const;
+    for (const [label, start] of deployments) {
+      const cluster = await start();
+      try {
+        await measureCluster(ctx, label, cluster.restPorts, {
+          flows,
+          singleSeconds,
+          ceiling,
+          singleCeiling: singleCeiling.perSecond,
+        });
+      } finally {
+        await cluster.stop();
+      }
     }
 
     // ---- the rate as the device grows ---------------------------------------------------
