@@ -24,6 +24,13 @@ export interface StoreMessaging {
   ): Subscription;
 }
 
+/**
+ * Flow entries in one backup message or sync answer at most (a single bigger bucket still
+ * goes alone): a whole large table in one message would pass the cluster's frame limit
+ * (16 MiB, about 100,000 entries), and the connection would be dropped on every attempt.
+ */
+export const MAX_MESSAGE_ENTRIES = 20_000;
+
 /** The value of a store message type. */
 export type MessageOf<T extends StoreMessageType> = ReturnType<
   ReturnType<typeof storeNamespace.serializer<T>>["decode"]

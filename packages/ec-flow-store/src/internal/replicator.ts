@@ -12,7 +12,12 @@ import {
 } from "rxjs";
 import type { StoreConfig } from "../config.js";
 import type { Logger } from "../logger.js";
-import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.js";
+import {
+  MAX_MESSAGE_ENTRIES,
+  type MessageOf,
+  type StoreChannel,
+  SUBJECTS,
+} from "../storeMessaging.js";
 import type { BackupPayload } from "./backupLedger.js";
 import type { DeviceFlowTable } from "./deviceFlowTable.js";
 
@@ -191,7 +196,7 @@ export class Replicator {
 
   /** Splits a round's payloads into messages of at most `maxEntriesPerMessage` entries. */
   *#chunks(outgoing: readonly Outgoing[]): Iterable<Outgoing[]> {
-    const limit = this.#options.maxEntriesPerMessage ?? 20_000;
+    const limit = this.#options.maxEntriesPerMessage ?? MAX_MESSAGE_ENTRIES;
     let chunk: Outgoing[] = [];
     let size = 0;
     for (const item of outgoing) {

@@ -1,30 +1,24 @@
 import type { DeviceId, Term } from "@flowstore/flow-bucket";
 import type { Subscription } from "rxjs";
-import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.js";
+import {
+  MAX_MESSAGE_ENTRIES,
+  type MessageOf,
+  type StoreChannel,
+  SUBJECTS,
+} from "../storeMessaging.js";
 import type { DeviceFlowTable } from "./deviceFlowTable.js";
 import type { DeviceTables } from "./deviceTables.js";
 
 /**
- * Flow entries in one sync answer at most (a single bigger bucket still goes alone), as in a
- * backup message: a whole large table in one answer would pass the cluster's frame limit
- * (16 MiB, about 100,000 entries), and the connection would be dropped on every attempt.
- */
-export const SYNC_REPLY_ENTRIES = 20_000;
-
-/**
  * The replica side of synchronization: a new master asks this node for its digests of a
- * device, then for the buckets it lacks — answered with as many of them as fit in
- * `maxEntriesPerReply` entries; it asks again for the rest. Returns the handlers'
+ * device, then for the buckets it lacks — answered with as many of them as fit in one
+ * message (`MAX_MESSAGE_ENTRIES`); it asks again for the rest. Returns the handlers'
  * subscriptions.
  */
-export function serveSync(
-  channel: StoreChannel,
-  tables: DeviceTables,
-  maxEntriesPerReply = SYNC_REPLY_ENTRIES,
-): Subscription[] {
+export function serveSync(channel: StoreChannel, tables: DeviceTables): Subscription[] {
   return [
     channel.serve(SUBJECTS.syncDigests, (r) => onSyncDigests(tables, r)),
-    channel.serve(SUBJECTS.syncBuckets, (r) => onSyncBuckets(tables, r, maxEntriesPerReply)),
+    channel.serve(SUBJECTS.syncBuckets, (r) => onSyncBuckets(tables, r)),
   ];
 }
 
@@ -51,12 +45,11 @@ function onSyncDigests(
 function onSyncBuckets(
   tables: DeviceTables,
   request: MessageOf<"SyncBucketsRequest">,
-  maxEntries: number,
 ): MessageOf<"SyncBucketsReply"> {
   const table = fencedReplica(tables, request.deviceId, request.term, request.clock);
   return {
     clock: table.table.clock.current,
-    buckets: table.snapshotsWithin(request.buckets, maxEntries),
+    buckets: table.snapshotsWithin(request.buckets, MAX_MESSAGE_ENTRIES),
   };
 }
 
