@@ -7,6 +7,8 @@ import {
 import { createValidator, DecodeError } from "@flowstore/serializers";
 import { Packr } from "msgpackr";
 import { z } from "zod";
+import { RecordScanner } from "./recordScanner.js";
+import { RecordWriter } from "./recordWriter.js";
 
 /** The type id of `FlowEntry` in flow-bucket's namespace: format 1's entries. */
 export const FLOW_ENTRY_TYPE_ID = 203;
@@ -33,10 +35,15 @@ export type BucketRecord =
       readonly removed: readonly FlowId[];
     };
 
-/** A stored entry's bytes (an element of a bucket record) and its flow id. */
+/**
+ * A stored entry's bytes (an element of a bucket record: `record[from, to)`) and its flow id.
+ * The record is shared by its entries, so that scanning one makes no view per entry.
+ */
 export interface EntryBytes {
   readonly id: bigint;
-  readonly bytes: Uint8Array;
+  readonly record: Uint8Array;
+  readonly from: number;
+  readonly to: number;
 }
 
 /**
@@ -73,6 +80,10 @@ export type EntryStructures = z.infer<typeof EntryStructuresSchema>;
 export class RecordCodec {
   readonly #structures: EntryStructures;
   readonly #packr: Packr;
+  /** msgpackr's bytes for values of known shapes, written faster (see `RecordWriter`). */
+  readonly #writer: RecordWriter;
+  /** Element bounds and flow ids of records, found without unpacking (see `RecordScanner`). */
+  readonly #scanner: RecordScanner;
   readonly #check = createValidator("FlowEntry", FlowEntrySchema);
   readonly #checkAll = createValidator("FlowEntries", FlowEntriesSchema);
   /** The number of shapes known to be on disk. */
@@ -92,6 +103,8 @@ export class RecordCodec {
       // New shapes are written with the commit that first uses them (see `unsaved`).
       saveStructures: () => true,
     });
+    this.#writer = new RecordWriter(this.#structures);
+    this.#scanner = new RecordScanner(this.#structures);
   }
 
   /** Format 1's bytes for one `entry` (to make a format 1 directory in tests). */
@@ -235,6 +248,8 @@ export class RecordCodec {
     const type = typeIdOf(bytes, bytes.length, "bucket record");
     if (type !== BASE_TYPE_ID && type !== CHANGES_TYPE_ID) throw wrongType(type);
     const changes = type === CHANGES_TYPE_ID;
+    const fast = this.#scanner.scan(bytes, 2, bytes.length, changes);
+    if (fast !== undefined) return { type, ...fast };
     let removed: readonly bigint[] = [];
     const entries: EntryBytes[] = [];
     this.#scan(bytes, 2, bytes.length, "bucket record", (raw, index, from, to) => {
@@ -248,7 +263,7 @@ export class RecordCodec {
           typeName: "FlowEntry",
         });
       }
-      entries.push({ id, bytes: bytes.subarray(from, to) });
+      entries.push({ id, record: bytes, from, to });
     });
     return { type, removed, entries };
   }
@@ -275,6 +290,8 @@ export class RecordCodec {
 
   #typed(type: number, value: unknown): Uint8Array {
     this.#assertRoom();
+    const fast = this.#writer.write(type, value);
+    if (fast !== undefined) return fast;
     const body = this.#packr.pack(value);
     this.#assertRoom();
     const bytes = new Uint8Array(body.length + 2);
@@ -372,7 +389,7 @@ function spliceList(type: number, entries: readonly EntryBytes[]): Uint8Array {
   const count = entries.length;
   const header = count < 16 ? 1 : count < 0x10000 ? 3 : 5;
   let size = 2 + header;
-  for (const entry of entries) size += entry.bytes.length;
+  for (const entry of entries) size += entry.to - entry.from;
   const out = new Uint8Array(size);
   out[0] = type >>> 8;
   out[1] = type & 0xff;
@@ -385,10 +402,17 @@ function spliceList(type: number, entries: readonly EntryBytes[]): Uint8Array {
     out[2] = 0xdd;
     new DataView(out.buffer).setUint32(3, count);
   }
+  // Entries that lie one after another in one record are copied together.
   let at = 2 + header;
-  for (const entry of entries) {
-    out.set(entry.bytes, at);
-    at += entry.bytes.length;
+  let i = 0;
+  while (i < entries.length) {
+    const { record, from } = entries[i]!;
+    let to = entries[i]!.to;
+    for (i++; i < entries.length && entries[i]!.record === record && entries[i]!.from === to; i++) {
+      to = entries[i]!.to;
+    }
+    out.set(record.subarray(from, to), at);
+    at += to - from;
   }
   return out;
 }
