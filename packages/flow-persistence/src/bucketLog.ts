@@ -119,7 +119,6 @@ export function idsOf<T>(values: readonly T[], idOf: (value: T) => bigint): BigU
 
 /** Where the high and low 32 bits of each id are in a `Uint32Array` over a `BigUint64Array`. */
 const [HIGH, LOW] = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? [1, 0] : [0, 1];
-const LOW_BITS = 0xffffffffn;
 
 /**
  * Where `id` is in the ascending ids whose 32-bit halves are `words` (a view of the
@@ -128,7 +127,7 @@ const LOW_BITS = 0xffffffffn;
  */
 function search(words: Uint32Array, id: bigint): number {
   const high = Number(id >> 32n);
-  const low = Number(id & LOW_BITS);
+  const low = Number(BigInt.asUintN(32, id));
   let from = 0;
   let to = words.length >>> 1;
   while (from < to) {
@@ -155,10 +154,13 @@ export function withChanges(
   removed: Iterable<bigint>,
 ): BigUint64Array {
   const words = new Uint32Array(ids.buffer, ids.byteOffset, ids.length * 2);
-  const stored = new Set(upserted);
+  const stored = [...upserted];
   const drops = new Set<number>();
+  // A set of the upserted ids only when a removal needs it (a write adds, mostly).
+  let kept: Set<bigint> | undefined;
   for (const id of removed) {
-    if (stored.has(id)) continue;
+    kept ??= new Set(stored);
+    if (kept.has(id)) continue;
     const at = search(words, id);
     if (at >= 0) drops.add(at);
   }
@@ -169,8 +171,13 @@ export function withChanges(
   }
   if (drops.size === 0 && added.length === 0) return ids;
   added.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)); // and so by `at`
-  const adds = added.map(({ id }) => id);
-  const addAt = added.map(({ at }) => at);
+  const adds: bigint[] = [];
+  const addAt: number[] = [];
+  for (const { id, at } of added) {
+    if (adds.length > 0 && adds[adds.length - 1] === id) continue; // upserted twice
+    adds.push(id);
+    addAt.push(at);
+  }
   const drop = [...drops].sort((a, b) => a - b);
   const out = new BigUint64Array(ids.length - drop.length + adds.length);
   let src = 0;
