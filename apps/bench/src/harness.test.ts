@@ -48,6 +48,39 @@ describe("runScenario", () => {
     expect(lines).toContain("[demo] a: run 3/3: 200 ops/s");
   });
 
+  it("interleaves measurements run by run, after their warm-ups, each with its own summary", async () => {
+    const order: string[] = [];
+    const result = await runScenario(
+      defineScenario({
+        name: "turns",
+        description: "two measurements in turns",
+        async run(ctx) {
+          const turn = (name: string, values: number[]) => ({
+            name,
+            unit: "flows/s",
+            body: () => {
+              order.push(name);
+              return values.shift()!;
+            },
+          });
+          const [a, b] = await ctx.interleave(
+            [turn("x", [5, 10, 30, 20]), turn("y", [1, 2, 6, 4])],
+            { runs: 3, warmup: 1 },
+          );
+          ctx.ratio("x / y", a!, b!);
+        },
+      }),
+      { quick: true, log: () => {} },
+    );
+    expect(order).toEqual(["x", "y", "x", "y", "x", "y", "x", "y"]);
+    expect(result.figures.map((f) => [f.name, f.value])).toEqual([
+      ["x", 20],
+      ["y", 4],
+      ["x / y", 5],
+    ]);
+    expect(result.figures[0]?.stats?.samples).toEqual([10, 30, 20]);
+  });
+
   it("--runs overrides every measurement's run count", async () => {
     const result = await runScenario(scenario, { quick: true, runs: 1, log: () => {} });
     expect(result.figures[1]?.stats?.samples).toEqual([50]);

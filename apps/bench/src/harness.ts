@@ -69,6 +69,21 @@ export interface BenchContext {
     body: () => number | Promise<number>,
     options?: SampleOptions,
   ): Promise<Summary>;
+  /**
+   * {@link sample} for several measurements at once, run in turns (a, b, a, b…), so that the
+   * machine's load drifting over the run touches each alike: for a ratio of two of them.
+   * Returns one summary per entry, in order.
+   */
+  interleave(
+    entries: readonly {
+      readonly name: string;
+      readonly unit: string;
+      readonly body: () => number | Promise<number>;
+      readonly better?: Better;
+      readonly note?: string;
+    }[],
+    options?: { readonly runs?: number; readonly warmup?: number },
+  ): Promise<Summary[]>;
   /** Records one measured figure. */
   record(
     name: string,
@@ -137,25 +152,37 @@ export async function runScenario(
     quick: options.quick,
     progress: say,
     async sample(name, unit, body, sampleOptions = {}) {
-      const runs = options.runs ?? sampleOptions.runs ?? (options.quick ? 3 : 5);
-      const warmup = sampleOptions.warmup ?? 2;
-      for (let i = 0; i < warmup; i++) await body();
-      const samples: number[] = [];
-      for (let i = 0; i < runs; i++) {
-        samples.push(await body());
-        say(`${name}: run ${i + 1}/${runs}: ${formatNumber(samples[i]!)} ${unit}`);
-      }
-      const summary: Summary = { name, unit, ...stats(samples) };
-      figures.push({
-        name,
-        unit,
-        kind: "sample",
-        value: summary.median,
-        stats: stats(samples),
-        ...(sampleOptions.better === undefined ? {} : { better: sampleOptions.better }),
-        ...(sampleOptions.note === undefined ? {} : { note: sampleOptions.note }),
+      const [summary] = await context.interleave([{ name, unit, body, ...sampleOptions }], {
+        ...(sampleOptions.runs === undefined ? {} : { runs: sampleOptions.runs }),
+        ...(sampleOptions.warmup === undefined ? {} : { warmup: sampleOptions.warmup }),
       });
-      return summary;
+      return summary!;
+    },
+    async interleave(entries, interleaveOptions = {}) {
+      const runs = options.runs ?? interleaveOptions.runs ?? (options.quick ? 3 : 5);
+      const warmup = interleaveOptions.warmup ?? 2;
+      for (let i = 0; i < warmup; i++) for (const entry of entries) await entry.body();
+      const samples = entries.map(() => [] as number[]);
+      for (let i = 0; i < runs; i++) {
+        for (const [k, entry] of entries.entries()) {
+          const value = await entry.body();
+          samples[k]!.push(value);
+          say(`${entry.name}: run ${i + 1}/${runs}: ${formatNumber(value)} ${entry.unit}`);
+        }
+      }
+      return entries.map(({ name, unit, better, note }, k) => {
+        const summary: Summary = { name, unit, ...stats(samples[k]!) };
+        figures.push({
+          name,
+          unit,
+          kind: "sample",
+          value: summary.median,
+          stats: stats(samples[k]!),
+          ...(better === undefined ? {} : { better }),
+          ...(note === undefined ? {} : { note }),
+        });
+        return summary;
+      });
     },
     record(name, unit, value, recordOptions = {}) {
       figures.push({ name, unit, kind: "single", value, ...recordOptions });
