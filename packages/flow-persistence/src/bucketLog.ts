@@ -146,7 +146,11 @@ function search(words: Uint32Array, id: bigint): number {
  * `ids` itself if that changes nothing.
  *
  * @remarks Each read of a `BigUint64Array` makes a `bigint`: only the changed ids are looked
- * up (a binary search each), and the runs between them are copied as they are.
+ * up (a binary search each), and the runs between them are moved as they are. Arrays are
+ * made with room to grow, and ids that are only added go into that room in place, so that a
+ * bucket that grows by a few flows a commit is not copied whole each time: **then `ids` no
+ * longer holds what it did** (the caller keeps one array per bucket, and forgets it if the
+ * change does not happen after all).
  */
 export function withChanges(
   ids: BigUint64Array,
@@ -178,8 +182,24 @@ export function withChanges(
     adds.push(id);
     addAt.push(at);
   }
+  const length = ids.length - drops.size + adds.length;
+  const room = (ids.buffer.byteLength - ids.byteOffset) / 8;
+  if (drops.size === 0 && length <= room) {
+    // In place, from the end: each run of stored ids moves up once, past the ids added below it.
+    const all = new BigUint64Array(ids.buffer, ids.byteOffset, room);
+    let src = ids.length;
+    let dst = length;
+    for (let a = adds.length - 1; a >= 0; a--) {
+      const at = addAt[a]!;
+      all.copyWithin(dst - (src - at), at, src);
+      dst -= src - at;
+      src = at;
+      all[--dst] = adds[a]!;
+    }
+    return all.subarray(0, length);
+  }
   const drop = [...drops].sort((a, b) => a - b);
-  const out = new BigUint64Array(ids.length - drop.length + adds.length);
+  const out = withRoom(length);
   let src = 0;
   let dst = 0;
   let d = 0;
@@ -201,4 +221,9 @@ export function withChanges(
     }
   }
   return out;
+}
+
+/** An array of `length` ids (zeros) with room for a quarter more after them. */
+function withRoom(length: number): BigUint64Array {
+  return new BigUint64Array(length + (length >>> 2) + 16).subarray(0, length);
 }

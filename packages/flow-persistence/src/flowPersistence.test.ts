@@ -407,6 +407,49 @@ describe("FlowPersistence", () => {
     expect(contents(loaded, d1)).toEqual({ 3: ids(good), 4: ids(old) }); // bucket 4 as it was
   });
 
+  it("keeps a bucket's flow count right after a commit that failed once it had worked out the bucket's flow ids", async () => {
+    const store = await openStore();
+    const stage = (timestamp: number, upserts: number[], removed: number[] = []) =>
+      store.stageBucket(d1, {
+        bucket: 2,
+        term: 1,
+        timestamp,
+        upserts: upserts.map((i) => e(d1, i)),
+        removed: removed.map((i) => e(d1, i).rule.id),
+      });
+    stage(1, [1, 2, 3, 4]);
+    await store.flush(); // a base
+    stage(2, [5]);
+    await store.flush(); // a change record: the bucket's flow ids now have room to grow in place
+    // The bucket's next change fails after its flow ids took it (its head cannot be encoded).
+    const encode = persistenceNamespace.encode.bind(persistenceNamespace);
+    let failed = false;
+    const spy = vi.spyOn(persistenceNamespace, "encode").mockImplementation(((
+      type: string,
+      value: unknown,
+    ) => {
+      if (type === "BucketHead" && !failed) {
+        failed = true;
+        throw new Error("no room for the head");
+      }
+      return encode(type as never, value as never);
+    }) as typeof persistenceNamespace.encode);
+    stage(3, [6, 7]);
+    const error = await store.flush().then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    spy.mockRestore();
+    expect(PersistenceError.is(error, "WRITE_FAILED")).toBe(true);
+    // Every flow stored so far goes, and one comes: the count is right only if the bucket's
+    // flow ids are what is on disk, not what the failed change made of them.
+    stage(4, [8], [1, 2, 3, 4, 5]);
+    await store.flush();
+    const [again, loaded] = await reopen(store);
+    expect(contents(loaded, d1)).toEqual({ 2: ids(e(d1, 8)) });
+    expect(again.stats().flows).toBe(1);
+  });
+
   it("refuses to be used once closed", async () => {
     const store = await openStore();
     await store.close();

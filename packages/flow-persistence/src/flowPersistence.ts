@@ -763,6 +763,7 @@ export class FlowPersistence {
       skipped = written.skipped;
     } catch (cause) {
       this.#failedCommits++;
+      this.#forgetIds();
       // What failed goes back in front of what was staged meanwhile; a retry is idempotent.
       work.absorb(this.#staging);
       this.#staging = work;
@@ -813,6 +814,7 @@ export class FlowPersistence {
           try {
             planned = unit.plan(); // reads and encodes the whole unit before writing any of it
           } catch (error) {
+            this.#forgetIds();
             skipped.push({ device: unit.device, bucket: unit.bucket, error });
             this.#log?.warn("flow persistence: a bucket could not be encoded and was not written", {
               dir: this.dir,
@@ -1044,6 +1046,19 @@ export class FlowPersistence {
     const folded: Changes<EntryBytes>[] = [];
     for (let seq = 1; seq <= changes; seq++) folded.push(read(seq));
     return foldById(base, folded, bytesId);
+  }
+
+  /**
+   * Forgets the flow ids kept of every bucket: a commit that failed may have left them
+   * changed in place (`withChanges`) for a change that did not happen. Each bucket's next
+   * change reads them from its records again.
+   */
+  #forgetIds(): void {
+    for (const states of this.#buckets.values()) {
+      for (const [index, state] of states) {
+        if (state.ids !== undefined) states.set(index, { ...state, ids: undefined });
+      }
+    }
   }
 
   #setState(device: DeviceId, index: number, state: BucketState | undefined): void {
