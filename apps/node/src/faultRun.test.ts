@@ -66,6 +66,26 @@ describe("the fault run's history check", () => {
     expect(report.lost.map((f) => f.flowId).sort()).toEqual(["b-other", "old"]);
   });
 
+  it("tells deletes resurrected in the asynchronous window of a kill -9 from other resurrections", () => {
+    const report = check(
+      [
+        // Acknowledged 13 ms before its master was killed: the asynchronous window.
+        { flowId: "w", deviceId: D1, addAckAt: 100, deleteSentAt: 9_980, deleteAckAt: 9_987 },
+        // Acknowledged long before, or on a device the killed node did not master.
+        { flowId: "old", deviceId: D1, addAckAt: 100, deleteSentAt: 5_000, deleteAckAt: 5_010 },
+        { flowId: "b-other", deviceId: D2, addAckAt: 100, deleteSentAt: 9_980, deleteAckAt: 9_990 },
+      ],
+      [
+        listing("w", "old", "b-other"),
+        listing("w", "old", "b-other"),
+        listing("w", "old", "b-other"),
+      ],
+    );
+    expect(report.asyncWindowResurrected.map((f) => f.flowId)).toEqual(["w"]);
+    expect(report.resurrected.map((f) => f.flowId).sort()).toEqual(["b-other", "old"]);
+    expect(report.lines.join("\n")).toContain("resurrected deletes: 2, in the window: 1");
+  });
+
   it("finds resurrected deletes and divergence, and prints the seed with each flow's timeline", () => {
     const report = check(
       [

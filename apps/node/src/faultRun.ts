@@ -88,8 +88,13 @@ export interface FaultReport {
    * master (a stopped master is a crashed one as far as the others can tell).
    */
   readonly asyncWindowLost: readonly FlowTimeline[];
-  /** Acknowledged deletes whose flow is listed at the end. */
+  /** Acknowledged deletes whose flow is listed at the end — outside the asynchronous window. */
   readonly resurrected: readonly FlowTimeline[];
+  /**
+   * Deletes acknowledged within `asyncWindowMs` before a kill -9 or a SIGSTOP of their
+   * master whose flow is listed at the end: a delete is a write, with the same window.
+   */
+  readonly asyncWindowResurrected: readonly FlowTimeline[];
   /** Flows some nodes list and others do not, at the end. */
   readonly divergent: readonly FlowTimeline[];
   /** Distinct terms per device seen by sampling (every 100 ms). */
@@ -690,7 +695,8 @@ export interface History {
 /**
  * The history check: an acknowledged add never deleted must be listed (else it is lost —
  * in the asynchronous window when acknowledged at most `asyncWindowMs` before a kill -9 or
- * SIGSTOP of its device's master); an acknowledged delete must not be listed; every node
+ * SIGSTOP of its device's master); an acknowledged delete must not be listed (the same window
+ * for deletes); every node
  * must list the same flows. Adds and deletes that were not acknowledged prove nothing.
  */
 export function checkHistory(input: History): FaultReport {
@@ -724,7 +730,18 @@ export function checkHistory(input: History): FaultReport {
   const lost: FlowTimeline[] = [];
   const asyncWindowLost: FlowTimeline[] = [];
   const resurrected: FlowTimeline[] = [];
+  const asyncWindowResurrected: FlowTimeline[] = [];
   const divergent: FlowTimeline[] = [];
+  /** Whether a write of `flow` acknowledged at `ack` is in the asynchronous window of a fault. */
+  const inWindow = (flow: FlowRecord, ack: number) =>
+    asyncWindowMs >= 0 &&
+    faults.some(
+      (f) =>
+        f.kind !== "term" &&
+        f.mastered.includes(flow.deviceId) &&
+        ack >= f.at - asyncWindowMs &&
+        ack <= f.at + 50,
+    );
   let acknowledgedAdds = 0;
   let acknowledgedDeletes = 0;
   for (const flow of flows.values()) {
@@ -732,19 +749,13 @@ export function checkHistory(input: History): FaultReport {
     if (flow.deleteAckAt !== undefined) acknowledgedDeletes++;
     const listed = listedAnywhere(flow.flowId);
     if (flow.deleteAckAt !== undefined) {
-      if (listed) resurrected.push(timeline(flow));
-    } else if (flow.deleteSentAt === undefined && flow.addAckAt !== undefined && !listed) {
-      const ack = flow.addAckAt;
-      const inWindow =
-        asyncWindowMs >= 0 &&
-        faults.some(
-          (f) =>
-            f.kind !== "term" &&
-            f.mastered.includes(flow.deviceId) &&
-            ack >= f.at - asyncWindowMs &&
-            ack <= f.at + 50,
+      if (listed) {
+        (inWindow(flow, flow.deleteAckAt) ? asyncWindowResurrected : resurrected).push(
+          timeline(flow),
         );
-      (inWindow ? asyncWindowLost : lost).push(timeline(flow));
+      }
+    } else if (flow.deleteSentAt === undefined && flow.addAckAt !== undefined && !listed) {
+      (inWindow(flow, flow.addAckAt) ? asyncWindowLost : lost).push(timeline(flow));
     }
   }
   const all = new Set(listings.flatMap((l) => [...l.keys()]));
@@ -778,7 +789,7 @@ export function checkHistory(input: History): FaultReport {
     `seed ${input.seed}: ${faults.length} faults (${kills.length} kill -9, ${stalls.length} SIGSTOP, ${terms.length} SIGTERM), ${input.requests} requests (${input.failedRequests} failed), ${acknowledgedAdds} acknowledged adds, ${acknowledgedDeletes} acknowledged deletes`,
     asyncWindowMs < 0
       ? `lost (sync replication: no asynchronous window): ${lost.length}; resurrected deletes: ${resurrected.length}; divergent flows: ${divergent.length}`
-      : `lost outside the asynchronous window: ${lost.length}; in it (≤ ${asyncWindowMs} ms before a kill -9 or SIGSTOP of the master): ${asyncWindowLost.length}; resurrected deletes: ${resurrected.length}; divergent flows: ${divergent.length}`,
+      : `lost outside the asynchronous window: ${lost.length}; in it (≤ ${asyncWindowMs} ms before a kill -9 or SIGSTOP of the master): ${asyncWindowLost.length}; resurrected deletes: ${resurrected.length}, in the window: ${asyncWindowResurrected.length}; divergent flows: ${divergent.length}`,
     `kill -9 → writes accepted: ${fmt(spread(kills.flatMap((f) => f.writesAgainMs)))}`,
     `SIGSTOP → another master named: ${fmt(spread(stalls.flatMap((f) => f.masterMovedMs)))}; writes accepted elsewhere: ${fmt(spread(stalls.flatMap((f) => f.writesAgainMs)))}`,
     `SIGTERM → writes accepted elsewhere: ${fmt(spread(terms.flatMap((f) => f.writesAgainMs)))}`,
@@ -801,6 +812,7 @@ export function checkHistory(input: History): FaultReport {
     lost,
     asyncWindowLost,
     resurrected,
+    asyncWindowResurrected,
     divergent,
     termsPerDevice,
     convictions: input.convictions,

@@ -85,13 +85,19 @@ export const failoverFaultsScenario = defineScenario({
       { better: "lower", note: "acknowledged ≤ 100 ms before a kill -9 of the device's master" },
     );
     ctx.record(
-      "acknowledged deletes resurrected",
+      "acknowledged deletes resurrected outside the asynchronous window",
       "flows",
       sum((r) => r.resurrected.length),
       {
         better: "lower",
         note: `of ${sum((r) => r.acknowledgedDeletes)} acknowledged deletes; goal 0`,
       },
+    );
+    ctx.record(
+      "acknowledged deletes resurrected in the asynchronous window",
+      "flows",
+      sum((r) => r.asyncWindowResurrected.length),
+      { better: "lower", note: "acknowledged ≤ 100 ms before a kill -9 of the device's master" },
     );
     ctx.record(
       "flows the nodes disagree on",
