@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { type BenchContext, defineScenario, type Summary } from "../harness.js";
+import { type BenchContext, defineScenario } from "../harness.js";
 import {
   get,
   masterAndOther,
@@ -37,31 +37,6 @@ function diskBytes(dir: string): number {
   return bytes;
 }
 
-/** REST batches of 1,000 through `port`, 2 clients, sampled as `label`: flows/s. */
-function sampleBatches(
-  ctx: BenchContext,
-  label: string,
-  port: number,
-  device: ReturnType<typeof benchDevice>,
-  flows: number,
-): Promise<Summary> {
-  let offset = 0;
-  return ctx.sample(
-    `${label}: batches of 1,000 through a non-master, 2 clients`,
-    "flows/s",
-    async () => {
-      const { seconds } = await postFlows(port, device, flows, {
-        batch: BATCH,
-        clients: 2,
-        offset,
-      });
-      offset += flows;
-      return flows / seconds;
-    },
-    { runs: 3, warmup: 1, better: "higher" },
-  );
-}
-
 export const durabilityScenario = defineScenario({
   name: "durability",
   description:
@@ -70,7 +45,49 @@ export const durabilityScenario = defineScenario({
     const flows = ctx.quick ? 30_000 : 100_000;
     const singleSeconds = ctx.quick ? 6 : 15;
     const device = benchDevice(1);
-    const results = new Map<string, { batches: Summary; p50: number; p99: number }>();
+    // Batches: each run on a new cluster, the kinds compared taking turns, so that a change of
+    // the machine's load during the scenario touches them alike.
+    const batchesOn =
+      (config: { store?: { replication: "async" | "sync" }; persisted?: boolean }) => async () => {
+        const dir = mkdtempSync(path.join(tmpdir(), "flowstore-durability-"));
+        const node = await startLocalCluster({
+          nodes: 3,
+          devices: 2,
+          config: {
+            ...(config.store === undefined ? {} : { store: config.store }),
+            ...(config.persisted === true ? { dataDir: dir } : {}),
+          },
+          log: (line) => ctx.progress(line),
+        });
+        try {
+          const { other } = await masterAndOther(node.restPorts, device);
+          await postFlows(other, device, WARM_UP, { batch: BATCH, clients: 2, offset: 0 });
+          const { seconds } = await postFlows(other, device, flows, {
+            batch: BATCH,
+            clients: 2,
+            offset: WARM_UP,
+          });
+          return flows / seconds;
+        } finally {
+          await node.stop();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      };
+    const batches = (label: string) => ({
+      name: `${label}: batches of 1,000 through a non-master, 2 clients`,
+      unit: "flows/s",
+      better: "higher" as const,
+    });
+
+    // ---- replication: async and sync -----------------------------------------------------
+    const [asyncBatches, syncBatches] = await ctx.interleave(
+      (["async", "sync"] as const).map((mode) => ({
+        ...batches(mode),
+        body: batchesOn({ store: { replication: mode } }),
+      })),
+      { warmup: 0 },
+    );
+    const latency = new Map<string, { p50: number; p99: number }>();
     for (const mode of ["async", "sync"] as const) {
       const node = await startLocalCluster({
         nodes: 3,
@@ -80,7 +97,6 @@ export const durabilityScenario = defineScenario({
       });
       try {
         const { other } = await masterAndOther(node.restPorts, device);
-        const batches = await sampleBatches(ctx, mode, other, device, flows);
         const singles = await postSingles(other, device, {
           clients: 32,
           seconds: singleSeconds,
@@ -93,43 +109,18 @@ export const durabilityScenario = defineScenario({
         });
         ctx.record(`${mode}: single-flow POST latency p50`, "ms", p50, { better: "lower" });
         ctx.record(`${mode}: single-flow POST latency p99`, "ms", p99, { better: "lower" });
-        results.set(mode, { batches, p50, p99 });
+        latency.set(mode, { p50, p99 });
       } finally {
         await node.stop();
       }
     }
+
     // ---- persistence: the same batches without and with --data-dir -------------------------
-    // Each run starts its own cluster, and the two kinds take turns, so that a change of the
-    // machine's load during the scenario touches both alike.
-    const batchesOn = (persisted: boolean) => async () => {
-      const dir = mkdtempSync(path.join(tmpdir(), "flowstore-durability-"));
-      const node = await startLocalCluster({
-        nodes: 3,
-        devices: 2,
-        config: persisted ? { dataDir: dir } : {},
-        log: (line) => ctx.progress(line),
-      });
-      try {
-        const { other } = await masterAndOther(node.restPorts, device);
-        await postFlows(other, device, WARM_UP, { batch: BATCH, clients: 2, offset: 0 });
-        const { seconds } = await postFlows(other, device, flows, {
-          batch: BATCH,
-          clients: 2,
-          offset: WARM_UP,
-        });
-        return flows / seconds;
-      } finally {
-        await node.stop();
-        rmSync(dir, { recursive: true, force: true });
-      }
-    };
     const [memoryOnly, dataDir] = await ctx.interleave(
-      ["memory only", "--data-dir"].map((label) => ({
-        name: `${label}: batches of 1,000 through a non-master, 2 clients`,
-        unit: "flows/s",
-        body: batchesOn(label === "--data-dir"),
-        better: "higher" as const,
-      })),
+      [
+        { ...batches("memory only"), body: batchesOn({}) },
+        { ...batches("--data-dir"), body: batchesOn({ persisted: true }) },
+      ],
       { warmup: 0 },
     );
     ctx.ratio("--data-dir batches / memory-only batches", dataDir!, memoryOnly!, "goal ≥ 0.7");
@@ -165,9 +156,9 @@ export const durabilityScenario = defineScenario({
       };
     });
 
-    const async = results.get("async")!;
-    const sync = results.get("sync")!;
-    ctx.ratio("sync batches / async batches", sync.batches, async.batches, "goal ≥ 0.5");
+    const async = latency.get("async")!;
+    const sync = latency.get("sync")!;
+    ctx.ratio("sync batches / async batches", syncBatches!, asyncBatches!, "goal ≥ 0.5");
     ctx.record("sync: added single-flow latency p50", "ms", sync.p50 - async.p50, {
       better: "lower",
     });
