@@ -37,7 +37,11 @@ afterAll(() => {
 
 const url = (port: number, route: string) => `http://127.0.0.1:${port}${route}`;
 
-/** Posts `count` flows over both devices through `port`, in batches of 500; their ids. */
+/**
+ * Posts `count` flows over both devices through `port`, in batches of 500; their ids. A batch
+ * answered 503 (a device's mastership moving as the nodes come up: "try again shortly") is
+ * posted again, as a client does, a bounded number of times.
+ */
 async function postFlows(port: number, count: number): Promise<string[]> {
   const ids: string[] = [];
   for (let start = 0; start < count; start += 500) {
@@ -56,11 +60,17 @@ async function postFlows(port: number, count: number): Promise<string[]> {
         treatment: { instructions: [{ type: "OUTPUT", port: "2" }] },
       };
     });
-    const answer = await fetch(url(port, "/onos/v1/flows"), {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ flows }),
-    });
+    const post = () =>
+      fetch(url(port, "/onos/v1/flows"), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ flows }),
+      });
+    let answer = await post();
+    for (let attempt = 1; answer.status === 503 && attempt < 20; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      answer = await post();
+    }
     expect(answer.status, await answer.clone().text()).toBe(200);
     const body = (await answer.json()) as { flows: { flowId: string }[] };
     ids.push(...body.flows.map((f) => f.flowId));
