@@ -541,9 +541,16 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
           // devices are measured for its own stop only.
           again = measure();
           for (const node of [victim, ...nodes.filter((n) => n !== victim)]) {
+            // Each step in the log, with what the node mastered: a loss near a later step is
+            // placed by these lines (the fault's own line names the first node only).
+            const step = await mastered(node);
+            log(
+              `${(now() / 1000).toFixed(1)} s: rolling: SIGTERM ${node.id} (mastered ${step.join(" ") || "nothing"})`,
+            );
             await killNode(node, "SIGTERM");
             launch(node);
             await waitUp(node);
+            log(`${(now() / 1000).toFixed(1)} s: rolling: ${node.id} back`);
             if (node === victim) faultOver = true;
           }
           break;
