@@ -7,7 +7,7 @@ import {
 import { createValidator, DecodeError } from "@flowstore/serializers";
 import { Packr } from "msgpackr";
 import { z } from "zod";
-import { RecordScanner } from "./recordScanner.js";
+import { listHeader, RecordScanner } from "./recordScanner.js";
 import { RecordWriter } from "./recordWriter.js";
 
 /** The type id of `FlowEntry` in flow-bucket's namespace: format 1's entries. */
@@ -193,21 +193,9 @@ export class RecordCodec {
     each: (raw: unknown, index: number, from: number, to: number) => void,
   ): number {
     const malformed = (why: string) => new DecodeError("MALFORMED", why, { typeName });
-    const head = bytes[start];
-    let count: number;
-    let offset: number;
-    if (head !== undefined && head >= 0x90 && head <= 0x9f) {
-      count = head & 0x0f;
-      offset = start + 1;
-    } else if (head === 0xdc && start + 3 <= end) {
-      count = (bytes[start + 1]! << 8) | bytes[start + 2]!;
-      offset = start + 3;
-    } else if (head === 0xdd && start + 5 <= end) {
-      count = new DataView(bytes.buffer, bytes.byteOffset + start + 1, 4).getUint32(0);
-      offset = start + 5;
-    } else {
-      throw malformed("a bucket record is not a list");
-    }
+    const list = listHeader(bytes, start, end);
+    if (list === undefined) throw malformed("a bucket record is not a list");
+    const { count, at: offset } = list;
     if (count === 0) {
       if (offset !== end) throw malformed("a bucket record has bytes after its list");
       return 0;

@@ -38,7 +38,7 @@ export class RecordScanner {
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#end = end;
-    const list = this.#listHeader(start);
+    const list = listHeader(this.#bytes, start, end);
     if (list === undefined) return undefined;
     let { count, at } = list;
     let removed: bigint[] = [];
@@ -69,21 +69,9 @@ export class RecordScanner {
     }));
   }
 
-  /** The element count and first element of the list at `at`. */
-  #listHeader(at: number): { count: number; at: number } | undefined {
-    if (at >= this.#end) return undefined;
-    const token = this.#bytes[at]!;
-    if (token >= 0x90 && token <= 0x9f) return { count: token & 0x0f, at: at + 1 };
-    if (token === 0xdc && at + 3 <= this.#end)
-      return { count: this.#view.getUint16(at + 1), at: at + 3 };
-    if (token === 0xdd && at + 5 <= this.#end)
-      return { count: this.#view.getUint32(at + 1), at: at + 5 };
-    return undefined;
-  }
-
   /** A list of non-negative 64-bit integers at `at`, and where it ends. */
   #ids(at: number): { values: bigint[]; end: number } | undefined {
-    const list = this.#listHeader(at);
+    const list = listHeader(this.#bytes, at, this.#end);
     if (list === undefined) return undefined;
     const values: bigint[] = [];
     let next = list.at;
@@ -210,4 +198,23 @@ interface Shape {
   readonly fields: number;
   readonly rule: number;
   readonly id: number;
+}
+
+/** The element count and first element of the msgpack list at `bytes[at]`, if one is there. */
+export function listHeader(
+  bytes: Uint8Array,
+  at: number,
+  end: number,
+): { count: number; at: number } | undefined {
+  if (at >= end) return undefined;
+  const token = bytes[at]!;
+  if (token >= 0x90 && token <= 0x9f) return { count: token & 0x0f, at: at + 1 };
+  if (token === 0xdc && at + 3 <= end) {
+    return { count: (bytes[at + 1]! << 8) | bytes[at + 2]!, at: at + 3 };
+  }
+  if (token === 0xdd && at + 5 <= end) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset + at + 1, 4);
+    return { count: view.getUint32(0), at: at + 5 };
+  }
+  return undefined;
 }
