@@ -49,13 +49,15 @@ export const durabilityScenario = defineScenario({
     // the machine's load during the scenario touches them alike.
     const batchesOn =
       (config: { store?: { replication: "async" | "sync" }; persisted?: boolean }) => async () => {
-        const dir = mkdtempSync(path.join(tmpdir(), "flowstore-durability-"));
+        const dir = config.persisted
+          ? mkdtempSync(path.join(tmpdir(), "flowstore-durability-"))
+          : undefined;
         const node = await startLocalCluster({
           nodes: 3,
           devices: 2,
           config: {
             ...(config.store === undefined ? {} : { store: config.store }),
-            ...(config.persisted === true ? { dataDir: dir } : {}),
+            ...(dir === undefined ? {} : { dataDir: dir }),
           },
           log: (line) => ctx.progress(line),
         });
@@ -70,7 +72,7 @@ export const durabilityScenario = defineScenario({
           return flows / seconds;
         } finally {
           await node.stop();
-          rmSync(dir, { recursive: true, force: true });
+          if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
         }
       };
     const batches = (label: string) => ({
