@@ -4,7 +4,8 @@
 // faults (its convictions are false ones). Environment: FAULT_STALL_MS=500-1500 (SIGSTOP
 // length, e.g. GC-like pauses), FAULT_GAP_MS=2000-5000, FAULT_WRITERS=3, FAULT_BATCH=5,
 // FAULT_NODE_ARGS="--request-timeout 1000" (extra flowstore-node flags), FAULT_REPLICATION=sync
-// (the nodes acknowledge a write once a backup holds it: no asynchronous window).
+// (the nodes acknowledge a write once a backup holds it: no asynchronous window),
+// FAULT_LOG_DIR=DIR (each node's whole output in DIR/<id>.log), FAULT_LOG_LEVEL=info.
 // Exit code 1 when the history check fails.
 import { type FaultKind, runFaults } from "./faultRun.js";
 
@@ -33,6 +34,8 @@ const report = await runFaults({
   ...(process.env.FAULT_NODE_ARGS === undefined
     ? {}
     : { nodeArgs: process.env.FAULT_NODE_ARGS.split(" ").filter(Boolean) }),
+  ...(process.env.FAULT_LOG_DIR === undefined ? {} : { logDir: process.env.FAULT_LOG_DIR }),
+  ...(process.env.FAULT_LOG_LEVEL === undefined ? {} : { logLevel: process.env.FAULT_LOG_LEVEL }),
   log: (line) => process.stdout.write(`${line}\n`),
 });
 for (const line of report.lines) process.stdout.write(`${line}\n`);

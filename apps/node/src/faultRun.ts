@@ -2,7 +2,9 @@
 // and a deleter on the REST API, and a checker of the acknowledgement history. Used by the
 // short CI test (fault.integration.test.ts) and the long `failover-faults` bench scenario.
 import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
 import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRandom, freePorts, type Random } from "@flowstore/cluster-messaging";
 import { type EtcdServer, startEtcd } from "@flowstore/mastership/etcd-server";
@@ -47,6 +49,14 @@ export interface FaultRunOptions {
    * every acknowledged add must survive any fault.
    */
   readonly replication?: "async" | "sync";
+  /**
+   * A directory to keep every node's whole output in (`<id>.log`, appended across restarts,
+   * each line as the node wrote it), for placing a failure; by default only the last 20,000
+   * characters are kept, for an error message.
+   */
+  readonly logDir?: string;
+  /** The nodes' `--log-level` (default warn). */
+  readonly logLevel?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -253,7 +263,14 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
         ...["--id", node.id, "--listen", `127.0.0.1:${node.cluster}`, "--peers", peers],
         ...["--etcd", etcd.endpoint, "--lease-ttl", String(options.leaseTtl ?? 2)],
         ...["--rest", `127.0.0.1:${node.rest}`, "--devices", String(devices.length)],
-        ...["--log-level", "warn", "--backup-period", "500", "--stats-period", "1000"],
+        ...[
+          "--log-level",
+          options.logLevel ?? "warn",
+          "--backup-period",
+          "500",
+          "--stats-period",
+          "1000",
+        ],
         ...(sync ? ["--replication", "sync"] : []),
         ...(options.nodeArgs ?? []),
       ],
@@ -262,13 +279,20 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
     node.child = child;
     node.stopped = false;
     node.ready = false;
+    const file =
+      options.logDir === undefined
+        ? undefined
+        : createWriteStream(join(options.logDir, `${node.id}.log`), { flags: "a" });
     const keep = (chunk: Buffer) => {
+      file?.write(chunk);
       const text = chunk.toString();
       node.convictions += text.split('"node inactive"').length - 1;
       node.output = (node.output + text).slice(-20_000);
     };
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
+    // "close": after the last output, which may come after "exit".
+    child.once("close", () => file?.end());
     child.once("exit", () => {
       if (node.child === child) {
         node.child = undefined;

@@ -499,45 +499,57 @@ export class EcFlowRuleStore {
   }
 
   /**
-   * A planned hand-over, for a graceful stop: gives up mastership of every device this node
-   * masters, and waits until each successor is active. A successor synchronizes from this
-   * node (the master of the last activated term, still alive and answering), so every write
-   * this node acknowledged moves with the device; writes that arrive meanwhile are refused
-   * here and retried by their senders on the new master. Resolves with the devices that
-   * moved and those that had not within `timeoutMs` (then {@link EcFlowRuleStore.close}).
+   * A planned hand-over, for a graceful stop: gives up this node's candidacy for every device
+   * (master or backup), and waits until every device it was master of has a successor active
+   * in a newer term. A successor synchronizes from this node (the master of the last activated
+   * term, still alive and answering), so every write this node acknowledged moves with the
+   * device; writes that arrive meanwhile are refused here and retried by their senders on the
+   * new master. Resolves with the devices that moved and those that had not within
+   * `timeoutMs` (then {@link EcFlowRuleStore.close}).
+   *
+   * @remarks Every candidacy goes, not only the masterships: a node still a backup can be
+   * given a device while it leaves (a rebalance, or its master failing), and a device it
+   * masters then must be handed over too, not stopped with the writes it took. One given to
+   * it before its candidacy was gone is waited for like the others.
    */
   async handOver(timeoutMs = 10_000): Promise<{ moved: DeviceId[]; remaining: DeviceId[] }> {
     this.#checkOpen();
     const { mastership } = this.#options;
-    const mine = [...this.#tables.keys()].filter(
-      (device) => mastership.mastership(device).master === this.localNode,
-    );
-    const terms = new Map(mine.map((device) => [device, mastership.mastership(device).term]));
-    this.#log.info("handing over", { devices: mine.length });
+    const local = this.localNode;
+    /** Whether `device` has no term this node mastered that a newer active term has not taken over. */
+    const handedOver = (device: DeviceId): boolean => {
+      const info = mastership.mastership(device);
+      if (info.master === local) return false;
+      const mine = this.#tables.get(device)?.fence.lastActivatedHere ?? 0;
+      if (mine === 0) return true;
+      return (
+        info.master !== undefined &&
+        info.term > mine &&
+        (mastership.activeTerm(device) ?? 0) >= info.term
+      );
+    };
+    const devices = this.#knownDevices();
+    const leaving = new Set(devices.filter((device) => !handedOver(device)));
+    this.#log.info("handing over", { devices: leaving.size });
     await Promise.all(
-      mine.map((device) =>
+      devices.map((device) =>
         mastership
           .relinquish(device)
           .catch((error: unknown) =>
-            this.#log.warn("could not give up mastership", { device, error: String(error) }),
+            this.#log.warn("could not give up the candidacy", { device, error: String(error) }),
           ),
       ),
     );
-    const movedOn = (device: DeviceId) => {
-      const info = mastership.mastership(device);
-      return (
-        info.master !== undefined &&
-        info.master !== this.localNode &&
-        (mastership.activeTerm(device) ?? 0) >= info.term &&
-        info.term > (terms.get(device) ?? 0)
-      );
-    };
     const deadline = this.#scheduler.now() + timeoutMs;
-    while (!mine.every(movedOn) && this.#scheduler.now() < deadline && !this.#closed) {
+    for (;;) {
+      // A device given to this node before its candidacy was gone is handed over too.
+      for (const device of this.#knownDevices()) if (!handedOver(device)) leaving.add(device);
+      const done = [...leaving].every(handedOver);
+      if (done || this.#scheduler.now() >= deadline || this.#closed) break;
       await this.#wait(20);
     }
-    const moved = mine.filter(movedOn);
-    const remaining = mine.filter((device) => !movedOn(device));
+    const moved = [...leaving].filter(handedOver);
+    const remaining = [...leaving].filter((device) => !handedOver(device));
     this.#log.info("handed over", { moved: moved.length, remaining });
     return { moved, remaining };
   }

@@ -170,4 +170,33 @@ describe("planned hand-over", () => {
       }
     }
   });
+
+  it("a node handing over is given no device meanwhile: it masters none when it stops, and no write is lost", async () => {
+    // backupPeriod: what a master acknowledges reaches its backups only a second later.
+    cluster = await startSimCluster(3, [D1, D2, D3], { config: { backupPeriod: 1000 } });
+    const c = cluster;
+    const leaving = masterOf(c, D1);
+    const writer = c.nodes.find((n) => n !== leaving)!;
+    const result = await $(c.store(leaving).handOver(5000));
+    expect(result.remaining).toEqual([]);
+    // The rebalance after the hand-over (its successor now masters two devices) has run.
+    await c.advance(1500);
+    expect(c.coordinator.forNode(leaving).mastersOf(leaving)).toEqual([]);
+    // Writes through another node are acknowledged, then the node stops as a graceful stop
+    // does, well within the backup period.
+    const rules = [D1, D2, D3].flatMap((d) => Array.from({ length: 5 }, (_, i) => rule(d, i)));
+    for (const d of [D1, D2, D3]) {
+      await $(
+        c
+          .store(writer)
+          .storeBatch({ deviceId: d, operations: add(rules.filter((r) => r.deviceId === d)) }),
+      );
+    }
+    await c.crash(leaving);
+    await c.advance(3000);
+    for (const r of rules) {
+      const master = masterOf(c, r.deviceId);
+      expect(c.store(master).localTable(r.deviceId)?.find(r), `${r.id} on ${master}`).toBeDefined();
+    }
+  });
 });

@@ -31,6 +31,7 @@ export class TermFence {
   /** The newest term this node has heard of, from lifecycle events or messages. */
   #knownTerm: Term = 0;
   #lastActivated: ReplicaInfo | undefined;
+  #lastActivatedHere: Term = 0;
 
   constructor(deviceId: DeviceId, localNode: NodeId) {
     this.deviceId = deviceId;
@@ -55,6 +56,14 @@ export class TermFence {
   /** The newest term this node saw become active, with its master and backups. */
   get lastActivated(): ReplicaInfo | undefined {
     return this.#lastActivated;
+  }
+
+  /**
+   * The newest term this node activated as its master (0 if none): the last term in which it
+   * may have acknowledged writes nobody else holds yet.
+   */
+  get lastActivatedHere(): Term {
+    return this.#lastActivatedHere;
   }
 
   /** Whether this node is the master of the current term (active or still synchronizing). */
@@ -95,6 +104,9 @@ export class TermFence {
     this.#info = now;
     this.observe(now.term);
     this.#activeTerm = Math.max(this.#activeTerm, now.term);
+    if (now.master === this.localNode && now.term > this.#lastActivatedHere) {
+      this.#lastActivatedHere = now.term;
+    }
     if (this.#lastActivated === undefined || now.term > this.#lastActivated.term) {
       this.#lastActivated = now;
     }
