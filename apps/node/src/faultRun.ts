@@ -55,6 +55,12 @@ export interface FaultRunOptions {
    * characters are kept, for an error message.
    */
   readonly logDir?: string;
+  /**
+   * A directory under which each node keeps its flows on disk (`--data-dir <dataDir>/<id>`):
+   * every restart then loads what the node had, and a stale copy must not undo newer writes
+   * or bring deleted flows back.
+   */
+  readonly dataDir?: string;
   /** The nodes' `--log-level` (default warn). */
   readonly logLevel?: string;
   readonly log?: (line: string) => void;
@@ -272,6 +278,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
           "1000",
         ],
         ...(sync ? ["--replication", "sync"] : []),
+        ...(options.dataDir === undefined ? [] : ["--data-dir", join(options.dataDir, node.id)]),
         ...(options.nodeArgs ?? []),
       ],
       { cwd: tmpdir(), stdio: ["ignore", "pipe", "pipe"] },
