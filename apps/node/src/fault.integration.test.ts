@@ -2,6 +2,9 @@
 // (kill -9, SIGSTOP, SIGTERM, burst then kill -9, a rolling restart) while writers and a
 // deleter post through random nodes. FAULT_SEED=<n> replays a seed; the long run is the
 // `failover-faults` bench scenario.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runFaults } from "./faultRun.js";
 
@@ -25,5 +28,34 @@ describe("flowstore-node processes under faults", () => {
     expect(report.lost, failure).toEqual([]);
     expect(report.resurrected, failure).toEqual([]);
     expect(report.divergent, failure).toEqual([]);
+  }, 170_000);
+
+  it(`with data directories, a restarted node's old copy undoes no write or delete (seed ${seed + 200})`, async () => {
+    // Every restart (after kill -9, SIGTERM, a rolling restart) loads the node's copy from
+    // disk: older than the live ones, it must not bring deleted flows back nor hide new ones.
+    const dataDir = mkdtempSync(join(tmpdir(), "flowstore-faults-"));
+    try {
+      const report = await runFaults({
+        seed: seed + 200,
+        durationMs: 30_000,
+        gapMs: [2000, 4000],
+        stallMs: [5000, 8000],
+        faults: ["kill", "term", "rolling", "burstKill"],
+        dataDir,
+        log: (line) => process.stdout.write(`fault run (data): ${line}\n`),
+      });
+      process.stdout.write(
+        `${report.lines.map((line) => `fault run (data): ${line}`).join("\n")}\n`,
+      );
+      expect(report.faults.length).toBeGreaterThan(0);
+      expect(report.acknowledgedAdds).toBeGreaterThan(1000);
+      expect(report.acknowledgedDeletes).toBeGreaterThan(0);
+      const failure = report.lines.join("\n");
+      expect(report.lost, failure).toEqual([]);
+      expect(report.resurrected, failure).toEqual([]);
+      expect(report.divergent, failure).toEqual([]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }, 170_000);
 });
