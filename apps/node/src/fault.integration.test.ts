@@ -30,17 +30,19 @@ describe("flowstore-node processes under faults", () => {
     expect(report.divergent, failure).toEqual([]);
   }, 170_000);
 
-  it(`with data directories, a restarted node's old copy undoes no write or delete (seed ${seed + 200})`, async () => {
+  it(`with data directories, a restarted node's old copy undoes no write or delete, and a full restart keeps what the disks had (seed ${seed + 200})`, async () => {
     // Every restart (after kill -9, SIGTERM, a rolling restart) loads the node's copy from
     // disk: older than the live ones, it must not bring deleted flows back nor hide new ones.
+    // killAll: kill -9 of every node at once, and a full restart from the disks, under load:
+    // what was acknowledged more than 300 ms before (three commit intervals) must be there.
     const dataDir = mkdtempSync(join(tmpdir(), "flowstore-faults-"));
     try {
       const report = await runFaults({
         seed: seed + 200,
-        durationMs: 30_000,
+        durationMs: 40_000,
         gapMs: [2000, 4000],
         stallMs: [5000, 8000],
-        faults: ["kill", "term", "rolling", "burstKill"],
+        faults: ["kill", "killAll", "term", "rolling", "burstKill"],
         dataDir,
         log: (line) => process.stdout.write(`fault run (data): ${line}\n`),
       });

@@ -6,7 +6,8 @@
 // FAULT_NODE_ARGS="--request-timeout 1000" (extra flowstore-node flags), FAULT_REPLICATION=sync
 // (the nodes acknowledge a write once a backup holds it: no asynchronous window),
 // FAULT_LOG_DIR=DIR (each node's whole output in DIR/<id>.log), FAULT_LOG_LEVEL=info,
-// FAULT_DATA_DIR=DIR (each node keeps its flows in DIR/<id>: restarts load them).
+// FAULT_DATA_DIR=DIR (each node keeps its flows in DIR/<id>: restarts load them),
+// FAULT_DISK_WINDOW_MS=300 (writes acknowledged this long before a killAll are in its window).
 // Exit code 1 when the history check fails.
 import { type FaultKind, runFaults } from "./faultRun.js";
 
@@ -35,6 +36,9 @@ const report = await runFaults({
   ...(process.env.FAULT_NODE_ARGS === undefined
     ? {}
     : { nodeArgs: process.env.FAULT_NODE_ARGS.split(" ").filter(Boolean) }),
+  ...(process.env.FAULT_DISK_WINDOW_MS === undefined
+    ? {}
+    : { diskWindowMs: Number(process.env.FAULT_DISK_WINDOW_MS) }),
   ...(process.env.FAULT_DATA_DIR === undefined ? {} : { dataDir: process.env.FAULT_DATA_DIR }),
   ...(process.env.FAULT_LOG_DIR === undefined ? {} : { logDir: process.env.FAULT_LOG_DIR }),
   ...(process.env.FAULT_LOG_LEVEL === undefined ? {} : { logLevel: process.env.FAULT_LOG_LEVEL }),

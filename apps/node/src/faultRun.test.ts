@@ -66,6 +66,33 @@ describe("the fault run's history check", () => {
     expect(report.lost.map((f) => f.flowId).sort()).toEqual(["b-other", "old"]);
   });
 
+  it("after a kill -9 of every node, tells writes within the disk's window from older ones, on every device", () => {
+    const killAll: FaultEvent = {
+      kind: "killAll",
+      node: "n1",
+      at: 20_000,
+      forMs: 800,
+      mastered: [D1, D2],
+      writesAgainMs: [],
+      masterMovedMs: [],
+    };
+    const report = check(
+      [
+        // Acknowledged 250 ms before every node was killed: maybe not on any disk yet.
+        { flowId: "w", deviceId: D1, addAckAt: 19_750 },
+        { flowId: "b-w", deviceId: D2, addAckAt: 19_900 },
+        // Acknowledged 400 ms before: a commit (every 100 ms) had written it.
+        { flowId: "old", deviceId: D1, addAckAt: 19_600 },
+      ],
+      [listing(), listing(), listing()],
+      [killAll],
+    );
+    expect(report.asyncWindowLost.map((f) => f.flowId).sort()).toEqual(["b-w", "w"]);
+    expect(report.lost.map((f) => f.flowId)).toEqual(["old"]);
+    expect(report.lines.join("\n")).toContain("1 kill -9 of every node");
+    expect(report.lines.join("\n")).toContain("≤ 300 ms before a kill -9 of every node");
+  });
+
   it("tells deletes resurrected in the asynchronous window of a kill -9 from other resurrections", () => {
     const report = check(
       [

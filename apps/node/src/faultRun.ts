@@ -13,9 +13,11 @@ const BIN = fileURLToPath(new URL("../bin/flowstore-node.js", import.meta.url));
 
 /**
  * What the nemesis does: to one node (kill -9, SIGSTOP, SIGTERM, a burst of writes then
- * kill -9), or `rolling`: SIGTERM and restart of every node in turn (a rolling restart).
+ * kill -9), `rolling`: SIGTERM and restart of every node in turn (a rolling restart), or
+ * `killAll`: kill -9 of every node at once, then all started again (with `dataDir`: a full
+ * restart from disk; without, every flow is gone and the run reports it).
  */
-export type FaultKind = "kill" | "stall" | "term" | "burstKill" | "rolling";
+export type FaultKind = "kill" | "stall" | "term" | "burstKill" | "rolling" | "killAll";
 
 /** Options of {@link runFaults}. */
 export interface FaultRunOptions {
@@ -42,6 +44,12 @@ export interface FaultRunOptions {
   readonly batch?: number;
   /** A lost write acknowledged this long before a kill -9 of its master is "asynchronous window" (default 100 ms). */
   readonly asyncWindowMs?: number;
+  /**
+   * A write acknowledged this long before a `killAll` is in its window (default 300 ms): the
+   * disks hold what was acknowledged at least a commit interval (100 ms) before, once that
+   * commit is written.
+   */
+  readonly diskWindowMs?: number;
   /** Extra node flags, e.g. `["--sync-timeout", "500"]`. */
   readonly nodeArgs?: readonly string[];
   /**
@@ -586,6 +594,16 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
           }
           break;
         }
+        case "killAll": {
+          await Promise.all(nodes.map((node) => killNode(node, "SIGKILL")));
+          forMs = between(random, options.downMs ?? [500, 2000]);
+          await sleep(forMs);
+          for (const node of nodes) launch(node);
+          for (const node of nodes) await waitUp(node);
+          log(`${(now() / 1000).toFixed(1)} s: killAll: every node answers again`);
+          faultOver = true;
+          break;
+        }
         case "term": {
           again = measure();
           await killNode(victim, "SIGTERM");
@@ -607,13 +625,15 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
         node: victim.id,
         at,
         forMs,
-        mastered: devicesOf,
+        mastered: kind === "killAll" ? [...devices] : devicesOf,
         writesAgainMs,
         masterMovedMs,
       };
       faults.push(event);
       log(
-        `${(at / 1000).toFixed(1)} s: ${kind} ${victim.id} (${forMs} ms; mastered ${devicesOf.length}) → another master after ${list(masterMovedMs)}, writes again after ${list(writesAgainMs)}`,
+        kind === "killAll"
+          ? `${(at / 1000).toFixed(1)} s: killAll: kill -9 of every node, down ${forMs} ms, then all started again`
+          : `${(at / 1000).toFixed(1)} s: ${kind} ${victim.id} (${forMs} ms; mastered ${devicesOf.length}) → another master after ${list(masterMovedMs)}, writes again after ${list(writesAgainMs)}`,
       );
     }
   };
@@ -656,6 +676,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
       listings,
       terms,
       asyncWindowMs,
+      diskWindowMs: options.diskWindowMs ?? 300,
       requests,
       failedRequests,
       convictions: nodes.reduce((sum, n) => sum + n.convictions, 0),
@@ -725,6 +746,8 @@ export interface History {
   readonly listings: readonly Listing[];
   readonly terms: ReadonlyMap<string, ReadonlySet<number>>;
   readonly asyncWindowMs: number;
+  /** The window of a `killAll` (default 300 ms): see {@link FaultRunOptions.diskWindowMs}. */
+  readonly diskWindowMs?: number;
   readonly requests: number;
   readonly failedRequests: number;
   readonly convictions: number;
@@ -733,12 +756,13 @@ export interface History {
 /**
  * The history check: an acknowledged add never deleted must be listed (else it is lost —
  * in the asynchronous window when acknowledged at most `asyncWindowMs` before a kill -9 or
- * SIGSTOP of its device's master); an acknowledged delete must not be listed (the same window
- * for deletes); every node
+ * SIGSTOP of its device's master, or `diskWindowMs` before a kill -9 of every node); an
+ * acknowledged delete must not be listed (the same windows for deletes); every node
  * must list the same flows. Adds and deletes that were not acknowledged prove nothing.
  */
 export function checkHistory(input: History): FaultReport {
   const { flows, faults, listings, asyncWindowMs } = input;
+  const diskWindowMs = input.diskWindowMs ?? 300;
   const listedAnywhere = (id: string) => listings.some((l) => l.has(id));
   const timeline = (flow: FlowRecord): FlowTimeline => {
     const events: string[] = [];
@@ -772,13 +796,14 @@ export function checkHistory(input: History): FaultReport {
   const divergent: FlowTimeline[] = [];
   /** Whether a write of `flow` acknowledged at `ack` is in the asynchronous window of a fault. */
   const inWindow = (flow: FlowRecord, ack: number) =>
-    asyncWindowMs >= 0 &&
-    faults.some(
-      (f) =>
-        f.kind !== "term" &&
-        f.mastered.includes(flow.deviceId) &&
-        ack >= f.at - asyncWindowMs &&
-        ack <= f.at + 50,
+    faults.some((f) =>
+      f.kind === "killAll"
+        ? ack >= f.at - diskWindowMs && ack <= f.at + 50
+        : asyncWindowMs >= 0 &&
+          f.kind !== "term" &&
+          f.mastered.includes(flow.deviceId) &&
+          ack >= f.at - asyncWindowMs &&
+          ack <= f.at + 50,
     );
   let acknowledgedAdds = 0;
   let acknowledgedDeletes = 0;
@@ -820,14 +845,21 @@ export function checkHistory(input: History): FaultReport {
   const kills = faults.filter((f) => f.kind === "kill" || f.kind === "burstKill");
   const stalls = faults.filter((f) => f.kind === "stall");
   const terms = faults.filter((f) => f.kind === "term");
+  const killAlls = faults.filter((f) => f.kind === "killAll").length;
+  const everyNode =
+    killAlls === 0
+      ? ""
+      : asyncWindowMs < 0
+        ? `; ≤ ${diskWindowMs} ms before a kill -9 of every node: ${asyncWindowLost.length} lost, ${asyncWindowResurrected.length} deletes undone`
+        : ` (the window also: ≤ ${diskWindowMs} ms before a kill -9 of every node)`;
   const fmt = (s: { median: number; max: number; n: number }) =>
     `median ${s.median.toFixed(0)} ms, max ${s.max.toFixed(0)} ms (n=${s.n})`;
   const totalTerms = [...termsPerDevice.values()].reduce((a, b) => a + b, 0);
   const lines = [
-    `seed ${input.seed}: ${faults.length} faults (${kills.length} kill -9, ${stalls.length} SIGSTOP, ${terms.length} SIGTERM), ${input.requests} requests (${input.failedRequests} failed), ${acknowledgedAdds} acknowledged adds, ${acknowledgedDeletes} acknowledged deletes`,
+    `seed ${input.seed}: ${faults.length} faults (${kills.length} kill -9, ${stalls.length} SIGSTOP, ${terms.length} SIGTERM${killAlls === 0 ? "" : `, ${killAlls} kill -9 of every node`}), ${input.requests} requests (${input.failedRequests} failed), ${acknowledgedAdds} acknowledged adds, ${acknowledgedDeletes} acknowledged deletes`,
     asyncWindowMs < 0
-      ? `lost (sync replication: no asynchronous window): ${lost.length}; resurrected deletes: ${resurrected.length}; divergent flows: ${divergent.length}`
-      : `lost outside the asynchronous window: ${lost.length}; in it (≤ ${asyncWindowMs} ms before a kill -9 or SIGSTOP of the master): ${asyncWindowLost.length}; resurrected deletes: ${resurrected.length}, in the window: ${asyncWindowResurrected.length}; divergent flows: ${divergent.length}`,
+      ? `lost (sync replication: no asynchronous window): ${lost.length}; resurrected deletes: ${resurrected.length}; divergent flows: ${divergent.length}${everyNode}`
+      : `lost outside the asynchronous window: ${lost.length}; in it (≤ ${asyncWindowMs} ms before a kill -9 or SIGSTOP of the master): ${asyncWindowLost.length}; resurrected deletes: ${resurrected.length}, in the window: ${asyncWindowResurrected.length}; divergent flows: ${divergent.length}${everyNode}`,
     `kill -9 → writes accepted: ${fmt(spread(kills.flatMap((f) => f.writesAgainMs)))}`,
     `SIGSTOP → another master named: ${fmt(spread(stalls.flatMap((f) => f.masterMovedMs)))}; writes accepted elsewhere: ${fmt(spread(stalls.flatMap((f) => f.writesAgainMs)))}`,
     `SIGTERM → writes accepted elsewhere: ${fmt(spread(terms.flatMap((f) => f.writesAgainMs)))}`,
