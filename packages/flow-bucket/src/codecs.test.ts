@@ -5,6 +5,7 @@ import { z } from "zod";
 import { flowBucketNamespace } from "./codecs.js";
 import { FlowBucket } from "./flowBucket.js";
 import { FlowBucketTable } from "./flowBucketTable.js";
+import { decodeCheckedEntries, decodeEntries } from "./flowEntry.js";
 import { createFlowRule } from "./flowRule.js";
 import { parseFlowRule } from "./flowRuleJson.js";
 import { deviceId } from "./ids.js";
@@ -145,5 +146,43 @@ describe("flowBucketNamespace", () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe("decodeCheckedEntries (entries whose bytes the caller checked)", () => {
+  /** `entries` as plain objects, as unpacking gives them (not the decoded entries). */
+  const raw = (entries: readonly unknown[]) =>
+    entries.map((entry) => structuredClone(entry) as Record<string, unknown>);
+
+  it("gives what decodeEntries gives, field for field", () => {
+    fc.assert(
+      fc.property(fc.array(flowEntry([DEVICE]), { maxLength: 8 }), (entries) => {
+        const values = raw(entries);
+        const checked = decodeEntries(values);
+        expect(checked).toBeDefined();
+        expect(decodeCheckedEntries(values)).toEqual(checked);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("takes the flow id as stored, and still refuses any other field that is not valid", () => {
+    const rule = createFlowRule({ deviceId: DEVICE, appId: 3, priority: 7 });
+    const [entry] = raw([
+      {
+        rule,
+        state: "ADDED",
+        packets: 1,
+        bytes: 2,
+        life: 3,
+        lastSeen: 4,
+        created: 4,
+        liveType: "UNKNOWN",
+      },
+    ]) as [{ rule: { id: bigint } }];
+    const otherId = { ...entry, rule: { ...entry.rule, id: entry.rule.id + 1n } };
+    expect(decodeEntries([otherId])).toBeUndefined();
+    expect(decodeCheckedEntries([otherId])?.[0]?.rule.id).toBe(entry.rule.id + 1n);
+    expect(decodeCheckedEntries([{ ...entry, state: "LOST" }])).toBeUndefined();
   });
 });

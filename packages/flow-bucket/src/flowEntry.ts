@@ -182,7 +182,7 @@ const isTime = (value: unknown): value is number =>
  * @internal An entry decoded from its canonical wire form without zod (see {@link decodeRule});
  * undefined when unsure, and then the full {@link FlowEntrySchema} decides.
  */
-export function decodeEntry(raw: unknown): FlowEntry | undefined {
+export function decodeEntry(raw: unknown, verifyId = true): FlowEntry | undefined {
   if (!isRecord(raw)) return undefined;
   const { packets, bytes, life, lastSeen, created } = raw;
   const state = STATES.get(raw.state);
@@ -199,7 +199,7 @@ export function decodeEntry(raw: unknown): FlowEntry | undefined {
   ) {
     return undefined;
   }
-  const rule = decodeRule(raw.rule);
+  const rule = decodeRule(raw.rule, verifyId);
   if (rule === undefined) return undefined;
   // One boxed number for both times when they are equal, as for an entry created locally.
   const seen = Object.is(lastSeen, created) ? created : lastSeen;
@@ -208,10 +208,25 @@ export function decodeEntry(raw: unknown): FlowEntry | undefined {
 
 /** @internal A list of entries decoded like {@link decodeEntry}: all of them, or undefined. */
 export function decodeEntries(raw: unknown): FlowEntry[] | undefined {
+  return decodeList(raw, true);
+}
+
+/**
+ * @internal Entries in this package's own form from bytes whose integrity the caller checked
+ * (a data directory's checksummed record, written from entries that were valid): decoded like
+ * {@link decodeEntries}, every field checked, except that each rule's id is taken as stored
+ * instead of hashed again from the rule — the hash is most of the cost. Undefined when
+ * unsure, and then the full {@link FlowEntrySchema} decides.
+ */
+export function decodeCheckedEntries(raw: unknown): FlowEntry[] | undefined {
+  return decodeList(raw, false);
+}
+
+function decodeList(raw: unknown, verifyIds: boolean): FlowEntry[] | undefined {
   if (!Array.isArray(raw)) return undefined;
   const decoded = new Array<FlowEntry>(raw.length);
   for (let i = 0; i < raw.length; i++) {
-    const entry = decodeEntry(raw[i]);
+    const entry = decodeEntry(raw[i], verifyIds);
     if (entry === undefined) return undefined;
     decoded[i] = entry;
   }

@@ -176,7 +176,7 @@ const MAX_FLOW_ID = 2n ** 64n - 1n;
  * the id matching the identity), without zod; undefined when unsure, and then the full
  * {@link FlowRuleSchema} decides. Gives what the schema gives, shared objects included.
  */
-export function decodeRule(raw: unknown): FlowRule | undefined {
+export function decodeRule(raw: unknown, verifyId = true): FlowRule | undefined {
   if (!isRecord(raw)) return undefined;
   const { id, appId, priority, tableId, timeout, hardTimeout, permanent } = raw;
   if (typeof id !== "bigint" || id < 0n || id > MAX_FLOW_ID) return undefined;
@@ -192,9 +192,11 @@ export function decodeRule(raw: unknown): FlowRule | undefined {
   ) {
     return undefined;
   }
-  const selector = decodeSelector(raw.criteria, deviceId, priority, tableId);
+  const selector = decodeSelector(raw.criteria, deviceId, priority, tableId, verifyId);
   // A mismatch of the id is left to the schema, which names the field.
-  if (selector === undefined || !flowIdMatches(id, appId, selector.hash)) return undefined;
+  if (selector === undefined || (verifyId && !flowIdMatches(id, appId, selector.hash))) {
+    return undefined;
+  }
   const criteria = selector.criteria;
   const treatment = raw.treatment === undefined ? EMPTY_TREATMENT : decodeTreatment(raw.treatment);
   if (treatment === undefined) return undefined;

@@ -41,6 +41,7 @@ export type {
 } from "./flowEntry.js";
 export {
   createFlowEntry,
+  decodeCheckedEntries,
   FLOW_ENTRY_STATES,
   FLOW_LIVE_TYPES,
   FlowEntrySchema,

@@ -11,9 +11,11 @@ import { EntryStructuresSchema } from "./recordCodec.js";
 
 /**
  * The on-disk format this code writes and reads. A directory of a newer one is refused; one of
- * format 1 (a record per entry) is migrated when it is opened.
+ * format 1 (a record per entry) is migrated when it is opened; one of format 2 (bucket records
+ * without checksums) is marked format 3 when it is opened, its records read as they are and
+ * replaced by checked ones as its buckets change.
  */
-export const FORMAT = 2;
+export const FORMAT = 3;
 
 /** Schema of the meta record that says whose a data directory is. */
 export const PersistenceHeaderSchema = z.object({
@@ -74,10 +76,13 @@ export const BucketChangesSchema = z.tuple([z.array(FlowIdSchema)]).rest(FlowEnt
  * | 503 | `EntryStructures` | the object shapes stored entries share (see `RecordCodec`) |
  * | 504 | `BucketHead` | {@link BucketHead} |
  * | 505 | `BucketChanges` | a bucket's change record (see {@link BucketChangesSchema}) |
+ * | 506 | checked `FlowEntries` | a base record with the CRC-32 of its bytes (see `RecordCodec`) |
+ * | 507 | checked `BucketChanges` | a change record with the CRC-32 of its bytes |
  *
- * A bucket's base record is flow-bucket's `FlowEntries` (210), and its change records are
- * `BucketChanges`, both written with shared shapes by `RecordCodec`; format 1's entries were
- * `FlowEntry` (203), its stamps `FlowBucketDigest` (205).
+ * A bucket's base record is flow-bucket's `FlowEntries` list and its change records are
+ * `BucketChanges`, both written with shared shapes by `RecordCodec`, with a checksum (506,
+ * 507) since format 3 and without (210, 505) in format 2; format 1's entries were `FlowEntry`
+ * (203), its stamps `FlowBucketDigest` (205).
  */
 export const persistenceNamespace = createNamespace("flow-persistence")
   .include(flowBucketNamespace)

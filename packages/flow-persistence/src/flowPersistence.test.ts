@@ -16,7 +16,7 @@ import { persistenceNamespace } from "./codecs.js";
 import { FlowPersistence, type PersistedDevice } from "./flowPersistence.js";
 import { headKey, recordKey } from "./layout.js";
 import { PersistenceError } from "./persistenceError.js";
-import { RecordCodec } from "./recordCodec.js";
+import { BASE_TYPE_ID, RecordCodec } from "./recordCodec.js";
 import { writeFormatV1Directory } from "./testing/formatV1Directory.js";
 import { tempDir, testDevice, testEntry } from "./testing/tables.js";
 
@@ -527,12 +527,26 @@ describe("opening a data directory", () => {
   it("refuses a directory of a newer format and leaves it as it was", async () => {
     await populated();
     // A newer format may change the record too: only its `format` is read.
-    await writeHeader({ format: 3, layout: "next" });
+    await writeHeader({ format: 4, layout: "next" });
     const before = await fingerprint(dir);
     const error = await refusal();
     expect(error.code).toBe("NEWER_FORMAT");
-    expect(error.message).toContain("format 3");
+    expect(error.message).toContain("format 4");
     expect(await fingerprint(dir)).toEqual(before);
+  });
+
+  it("marks a format 2 directory as format 3 when it opens, so that a version reading only format 2 refuses it", async () => {
+    await populated();
+    await writeHeader({ format: 2, cluster: "lab", node: "n1", createdAt: 5 });
+    const store = await openStore();
+    expect(contents(await store.load(), d1)).toEqual({ 0: ids(e(d1, 1)) });
+    await store.close();
+    const root = open({ path: dir, overlappingSync: false, readOnly: true });
+    const bytes = root.openDB("header", { encoding: "binary" }).getBinary("store");
+    await root.close();
+    expect(persistenceNamespace.decode(bytes!)).toMatchObject({
+      value: { format: 3, createdAt: 5 },
+    });
   });
 
   it("refuses a directory whose meta record does not validate", async () => {
@@ -643,6 +657,34 @@ describe("loading records that do not decode", () => {
     expect(error).toMatchObject({ device: d1, bucket: 6 });
     expect(error.message).toContain(`record 0 of bucket 6 of device ${d1}`);
     expect(error.message).toContain("unreadable");
+  });
+
+  it("refuses a record whose bytes changed after they were written, by its checksum", async () => {
+    const root = open({ path: dir, overlappingSync: false });
+    const stored = root.openDB("records", { encoding: "binary" }).getBinary(recordKey(d1, 6, 0));
+    await root.close();
+    // One bit of the entry's last byte (its creation time): still a valid entry, but not the
+    // one written.
+    const bytes = Uint8Array.from(stored!);
+    bytes[bytes.length - 1]! ^= 1;
+    await poke("records", recordKey(d1, 6, 0), bytes);
+    const error = await loadError();
+    expect(error).toMatchObject({ device: d1, bucket: 6 });
+    expect(error.message).toMatch(/record 0 of bucket 6 .*checksum/);
+  });
+
+  it("reads a format 2 record (no checksum), still checking that each flow id is its rule's", async () => {
+    const entry = e(d1, 1);
+    await pokeRecord(recordKey(d1, 6, 0), (codec) => codec.encodeUnchecked(BASE_TYPE_ID, [entry]));
+    const store = await FlowPersistence.open({ dir, cluster: "lab", node: "n1" });
+    const loaded = await store.load().finally(() => store.close());
+    expect(loaded[0]?.buckets.find((b) => b.bucket === 6)?.entries).toEqual([entry]);
+    // A rule whose id is not the hash of its fields is refused, as from the network.
+    const forged = { ...entry, rule: { ...entry.rule, priority: entry.rule.priority + 1 } };
+    await pokeRecord(recordKey(d1, 6, 0), (codec) =>
+      codec.encodeUnchecked(BASE_TYPE_ID, [forged as FlowEntry]),
+    );
+    expect((await loadError()).message).toMatch(/record 0 of bucket 6 .*id/);
   });
 
   it("names the field of an entry that does not validate", async () => {
@@ -868,7 +910,7 @@ describe("a format 1 directory", () => {
     return names;
   }
 
-  it("is migrated when opened: the same buckets, terms and metadata, in format 2", async () => {
+  it("is migrated when opened: the same buckets, terms and metadata, in the current format", async () => {
     await writeFormatV1Directory(dir, {
       cluster: "lab",
       node: "n1",

@@ -341,7 +341,7 @@ export class FlowPersistence {
       const metaRead = readMeta(dir, meta);
       // Format 1 is read, and refused if it does not validate, before anything is written.
       const old =
-        found !== undefined && found.format < FORMAT
+        found !== undefined && found.format === 1
           ? await readFormatV1(dir, root, codec)
           : undefined;
       // `encoder` is documented by lmdb but missing from its typings' `DatabaseOptions`.
@@ -357,6 +357,16 @@ export class FlowPersistence {
       };
       if (found !== undefined && old !== undefined) {
         migrate(dir, root, dbs, codec, found, old, options.log);
+      } else if (found !== undefined && found.format < FORMAT) {
+        // Format 2's records stay readable as they are; from now on checked ones are written
+        // beside them, which a version that knows only format 2 must refuse, not misread.
+        await header.put(HEADER_KEY, encode("PersistenceHeader", { ...found, format: FORMAT }));
+        await root.flushed;
+        options.log?.info("flow persistence: marked the data directory as the current format", {
+          dir,
+          from: found.format,
+          to: FORMAT,
+        });
       }
       return new FlowPersistence(
         dir,

@@ -27,16 +27,18 @@ export class RecordWriter {
   }
 
   /**
-   * `value` as msgpackr packs it with these shapes, after the two bytes of `type`; undefined
-   * if `value` holds something this writer leaves to msgpackr.
+   * `value` as msgpackr packs it with these shapes, after a header of `header` bytes that
+   * starts with the two bytes of `type` (the rest zero, for the caller to fill); undefined if
+   * `value` holds something this writer leaves to msgpackr.
    */
-  write(type: number, value: unknown): Uint8Array | undefined {
+  write(type: number, value: unknown, header = 2): Uint8Array | undefined {
     if (this.#known !== this.#structures.length) this.#learnShapes();
     this.#position = 0;
-    this.#room(2);
+    this.#room(header);
+    this.#buffer.fill(0, 0, header);
     this.#buffer[0] = type >>> 8;
     this.#buffer[1] = type & 0xff;
-    this.#position = 2;
+    this.#position = header;
     if (!this.#value(value)) return undefined;
     return this.#buffer.slice(0, this.#position);
   }

@@ -308,6 +308,7 @@ export function decodeSelector(
   deviceId: DeviceId,
   priority: number,
   tableId: number,
+  hashed = true,
 ): DecodedSelector | undefined {
   if (!Array.isArray(raw) || raw.length > MAX_CRITERIA) return undefined;
   const count = raw.length;
@@ -326,6 +327,12 @@ export function decodeSelector(
     if (i > 0 && spec.rank < (specs[i - 1] as RecordSpec).rank) sorted = false;
     specs[i] = spec;
     (criteria as Criterion[])[i] = criterionOf(item, spec);
+  }
+  if (!hashed) {
+    // The caller takes the rule's id as stored (its bytes were checked): no hash to compare.
+    selector.criteria = criteria;
+    selector.hash = -1;
+    return selector;
   }
   hasher.begin(deviceId);
   hasher.ascii(String(priority));
