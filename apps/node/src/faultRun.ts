@@ -853,7 +853,7 @@ export function checkHistory(input: History): FaultReport {
         ? `; ≤ ${diskWindowMs} ms before a kill -9 of every node: ${asyncWindowLost.length} lost, ${asyncWindowResurrected.length} deletes undone`
         : ` (the window also: ≤ ${diskWindowMs} ms before a kill -9 of every node)`;
   const fmt = (s: { median: number; max: number; n: number }) =>
-    `median ${s.median.toFixed(0)} ms, max ${s.max.toFixed(0)} ms (n=${s.n})`;
+    s.n === 0 ? "none" : `median ${s.median.toFixed(0)} ms, max ${s.max.toFixed(0)} ms (n=${s.n})`;
   const totalTerms = [...termsPerDevice.values()].reduce((a, b) => a + b, 0);
   const lines = [
     `seed ${input.seed}: ${faults.length} faults (${kills.length} kill -9, ${stalls.length} SIGSTOP, ${terms.length} SIGTERM${killAlls === 0 ? "" : `, ${killAlls} kill -9 of every node`}), ${input.requests} requests (${input.failedRequests} failed), ${acknowledgedAdds} acknowledged adds, ${acknowledgedDeletes} acknowledged deletes`,
