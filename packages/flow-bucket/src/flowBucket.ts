@@ -352,7 +352,10 @@ export class FlowBucket {
     if (!isNewerThan(theirs, this.digest())) return false;
     const previousTerm = this.#term;
     const previousTimestamp = this.#timestamp;
-    this.#adopt(other instanceof FlowBucket ? other : FlowBucket.fromSnapshot(other));
+    // A live bucket's entries are copied; a snapshot's are placed once, in a bucket made for
+    // them, whose slots this one then takes as they are.
+    if (other instanceof FlowBucket) this.#adopt(other);
+    else this.#take(FlowBucket.fromSnapshot(other));
     this.#notify(previousTerm, previousTimestamp);
     return true;
   }
@@ -476,6 +479,17 @@ export class FlowBucket {
     this.#logTerm = this.#term;
     this.#logTimestamp = this.#timestamp;
     this.#log = undefined;
+  }
+
+  /** Takes the slots of `other`, a bucket nobody else holds, without copying them. */
+  #take(other: FlowBucket): void {
+    this.#slots = other.#slots;
+    other.#slots = new Map();
+    this.#size = other.#size;
+    this.#states = [...other.#states];
+    this.#term = other.#term;
+    this.#timestamp = other.#timestamp;
+    this.#resetLog();
   }
 
   #adopt(other: FlowBucket): void {
