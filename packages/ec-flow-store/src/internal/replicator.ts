@@ -12,11 +12,7 @@ import {
 } from "rxjs";
 import type { StoreConfig } from "../config.js";
 import type { Logger } from "../logger.js";
-import {
-  type MessageOf,
-  type StoreChannel,
-  SUBJECTS,
-} from "../storeMessaging.js";
+import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.js";
 import type { BackupPayload } from "./backupLedger.js";
 import type { DeviceFlowTable } from "./deviceFlowTable.js";
 
