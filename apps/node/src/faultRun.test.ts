@@ -93,6 +93,21 @@ describe("the fault run's history check", () => {
     expect(report.lines.join("\n")).toContain("≤ 300 ms before a kill -9 of every node");
   });
 
+  it("lists a lost flow's events in time order, marking the faults that struck its device", () => {
+    const other: FaultEvent = { ...kill, node: "n3", at: 4_000, mastered: [D2] };
+    const report = check(
+      [{ flowId: "old", deviceId: D1, addAckAt: 5_000, addVia: "n2" }],
+      [listing(), listing(), listing()],
+      [kill, other],
+    );
+    expect(report.lost[0]?.events).toEqual([
+      "4000 ms: kill n3 (mastered of:0000000000000002)",
+      "5000 ms: add acknowledged by n2",
+      "10000 ms: kill n1 (mastered of:0000000000000001) <- its device",
+      "at the end: listed by nobody",
+    ]);
+  });
+
   it("tells deletes resurrected in the asynchronous window of a kill -9 from other resurrections", () => {
     const report = check(
       [

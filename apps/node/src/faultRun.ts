@@ -765,20 +765,29 @@ export function checkHistory(input: History): FaultReport {
   const diskWindowMs = input.diskWindowMs ?? 300;
   const listedAnywhere = (id: string) => listings.some((l) => l.has(id));
   const timeline = (flow: FlowRecord): FlowTimeline => {
-    const events: string[] = [];
+    // In time order, the faults that struck the flow's device (its master, or every node)
+    // told from the others.
+    const timed: [number, string][] = [];
     if (flow.addAckAt !== undefined)
-      events.push(`${flow.addAckAt} ms: add acknowledged by ${flow.addVia}`);
-    if (flow.deleteSentAt !== undefined) events.push(`${flow.deleteSentAt} ms: delete sent`);
+      timed.push([flow.addAckAt, `${flow.addAckAt} ms: add acknowledged by ${flow.addVia}`]);
+    if (flow.deleteSentAt !== undefined)
+      timed.push([flow.deleteSentAt, `${flow.deleteSentAt} ms: delete sent`]);
     if (flow.deleteAckAt !== undefined)
-      events.push(`${flow.deleteAckAt} ms: delete acknowledged by ${flow.deleteVia}`);
-    if (flow.deleteUncertain === true) events.push("delete failed (uncertain)");
+      timed.push([
+        flow.deleteAckAt,
+        `${flow.deleteAckAt} ms: delete acknowledged by ${flow.deleteVia}`,
+      ]);
     for (const fault of faults) {
       const t = flow.addAckAt ?? 0;
-      if (fault.at >= t - 30_000 && fault.at <= (flow.deleteAckAt ?? t) + 30_000)
-        events.push(
-          `${fault.at} ms: ${fault.kind} ${fault.node} (mastered ${fault.mastered.join(" ") || "none"})`,
-        );
+      if (fault.at < t - 30_000 || fault.at > (flow.deleteAckAt ?? t) + 30_000) continue;
+      const ofDevice = fault.kind === "killAll" || fault.mastered.includes(flow.deviceId);
+      timed.push([
+        fault.at,
+        `${fault.at} ms: ${fault.kind} ${fault.node} (mastered ${fault.mastered.join(" ") || "none"})${ofDevice ? " <- its device" : ""}`,
+      ]);
     }
+    const events = timed.sort((a, b) => a[0] - b[0]).map(([, text]) => text);
+    if (flow.deleteUncertain === true) events.push("delete failed (uncertain)");
     events.push(
       `at the end: listed by ${
         listings
