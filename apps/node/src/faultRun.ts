@@ -19,6 +19,9 @@ const BIN = fileURLToPath(new URL("../bin/flowstore-node.js", import.meta.url));
  */
 export type FaultKind = "kill" | "stall" | "term" | "burstKill" | "rolling" | "killAll";
 
+/** The default of {@link FaultRunOptions.diskWindowMs}, ms. */
+export const DISK_WINDOW_MS = 300;
+
 /** Options of {@link runFaults}. */
 export interface FaultRunOptions {
   readonly seed: number;
@@ -77,6 +80,7 @@ export interface FaultRunOptions {
 /** One fault the nemesis injected. */
 export interface FaultEvent {
   readonly kind: FaultKind;
+  /** The node struck (`every node` for a `killAll`). */
   readonly node: string;
   /** When it struck (ms since the run started). */
   readonly at: number;
@@ -622,7 +626,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
       const [writesAgainMs, masterMovedMs] = await again;
       const event = {
         kind,
-        node: victim.id,
+        node: kind === "killAll" ? "every node" : victim.id,
         at,
         forMs,
         mastered: kind === "killAll" ? [...devices] : devicesOf,
@@ -676,7 +680,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
       listings,
       terms,
       asyncWindowMs,
-      diskWindowMs: options.diskWindowMs ?? 300,
+      diskWindowMs: options.diskWindowMs ?? DISK_WINDOW_MS,
       requests,
       failedRequests,
       convictions: nodes.reduce((sum, n) => sum + n.convictions, 0),
@@ -746,7 +750,7 @@ export interface History {
   readonly listings: readonly Listing[];
   readonly terms: ReadonlyMap<string, ReadonlySet<number>>;
   readonly asyncWindowMs: number;
-  /** The window of a `killAll` (default 300 ms): see {@link FaultRunOptions.diskWindowMs}. */
+  /** The window of a `killAll`: see {@link FaultRunOptions.diskWindowMs}. */
   readonly diskWindowMs?: number;
   readonly requests: number;
   readonly failedRequests: number;
@@ -762,7 +766,7 @@ export interface History {
  */
 export function checkHistory(input: History): FaultReport {
   const { flows, faults, listings, asyncWindowMs } = input;
-  const diskWindowMs = input.diskWindowMs ?? 300;
+  const diskWindowMs = input.diskWindowMs ?? DISK_WINDOW_MS;
   const listedAnywhere = (id: string) => listings.some((l) => l.has(id));
   const timeline = (flow: FlowRecord): FlowTimeline => {
     // In time order, the faults that struck the flow's device (its master, or every node)
