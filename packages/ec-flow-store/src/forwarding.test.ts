@@ -171,7 +171,7 @@ describe("planned hand-over", () => {
     }
   });
 
-  it("a node handing over is given no device meanwhile: it masters none when it stops, and no write is lost", async () => {
+  it("a node handing over is given no device meanwhile: it masters none when it stops", async () => {
     // backupPeriod: what a master acknowledges reaches its backups only a second later.
     cluster = await startSimCluster(3, [D1, D2, D3], { config: { backupPeriod: 1000 } });
     const c = cluster;
@@ -182,8 +182,10 @@ describe("planned hand-over", () => {
     // The rebalance after the hand-over (its successor now masters two devices) has run.
     await c.advance(1500);
     expect(c.coordinator.forNode(leaving).mastersOf(leaving)).toEqual([]);
-    // Writes through another node are acknowledged, then the node stops as a graceful stop
-    // does, well within the backup period.
+    // Writes through another node are acknowledged, then the node stops, and they are on the
+    // devices' masters. (Here backups land before the stop whoever took the writes, so this
+    // part holds without the fix too; with real processes, a device given to the leaving
+    // node lost the writes it took in its last 40 ms: the fault test's rolling restart.)
     const rules = [D1, D2, D3].flatMap((d) => Array.from({ length: 5 }, (_, i) => rule(d, i)));
     for (const d of [D1, D2, D3]) {
       await $(
