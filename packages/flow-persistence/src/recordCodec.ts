@@ -451,12 +451,13 @@ function wrongType(type: number): DecodeError {
 
 /** Writes the CRC-32 of a checked record's bytes after its header into the header. */
 function seal(bytes: Uint8Array): Uint8Array {
-  const crc = crc32(bytes.subarray(CHECKED_HEADER));
-  bytes[2] = crc >>> 24;
-  bytes[3] = (crc >>> 16) & 0xff;
-  bytes[4] = (crc >>> 8) & 0xff;
-  bytes[5] = crc & 0xff;
+  checksumView(bytes).setUint32(0, crc32(bytes.subarray(CHECKED_HEADER)));
   return bytes;
+}
+
+/** The four bytes of a checked record's checksum (big-endian, after its type id). */
+function checksumView(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset + PLAIN_HEADER, CHECKED_HEADER - PLAIN_HEADER);
 }
 
 /**
@@ -481,7 +482,7 @@ function envelopeOf(
       typeName: "bucket record",
     });
   }
-  const stored = ((bytes[2]! << 24) | (bytes[3]! << 16) | (bytes[4]! << 8) | bytes[5]!) >>> 0;
+  const stored = checksumView(bytes).getUint32(0);
   const actual = crc32(bytes.subarray(CHECKED_HEADER, size));
   if (stored !== actual) {
     throw new DecodeError(
