@@ -242,7 +242,11 @@ export interface ServicesOptions {
 /** A node's data directory, open, with what it held at start. */
 export interface NodeDisk {
   readonly persistence: FlowPersistence;
-  readonly loaded: readonly PersistedDevice[];
+  /**
+   * What the directory held at start, given once (to the store, which then owns it): kept
+   * nowhere else, a loaded bucket's bytes go as soon as its table has decoded or replaced it.
+   */
+  takeLoaded(): readonly PersistedDevice[];
   readonly commitInterval: number;
 }
 
@@ -275,8 +279,8 @@ export async function openDisk(
     throw new ConfigError(`data-dir: ${(error as Error).message}`);
   }
   const started = Date.now();
-  const loaded = await persistence.load();
-  const flows = loaded.reduce((n, d) => n + d.buckets.reduce((m, b) => m + b.entries.length, 0), 0);
+  let loaded: readonly PersistedDevice[] = await persistence.load();
+  const flows = loaded.reduce((n, d) => n + d.buckets.reduce((m, b) => m + b.size, 0), 0);
   log.info("data directory loaded", {
     dir,
     devices: loaded.length,
@@ -284,7 +288,15 @@ export async function openDisk(
     highestTerm: persistence.highestTerm(),
     ms: Date.now() - started,
   });
-  return { persistence, loaded, commitInterval };
+  return {
+    persistence,
+    takeLoaded: () => {
+      const taken = loaded;
+      loaded = [];
+      return taken;
+    },
+    commitInterval,
+  };
 }
 
 /** The store, the flow manager and the REST API of one node. */
@@ -302,7 +314,7 @@ export async function startServices(options: ServicesOptions): Promise<StartedNo
       : {
           persistence: {
             sink: options.disk.persistence,
-            loaded: options.disk.loaded,
+            loaded: options.disk.takeLoaded(),
             commitInterval: options.disk.commitInterval,
           },
         }),

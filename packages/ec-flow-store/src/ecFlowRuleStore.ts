@@ -116,7 +116,13 @@ export class EcFlowRuleStore {
   #closed = false;
 
   constructor(options: FlowRuleStoreOptions) {
-    this.#options = options;
+    // What was loaded goes to the tables and is not kept here: a loaded bucket's bytes go as
+    // soon as its table has decoded or replaced it.
+    const { loaded: _, ...persistence } = options.persistence ?? {};
+    this.#options =
+      options.persistence === undefined
+        ? options
+        : { ...options, persistence: { ...persistence, sink: options.persistence.sink } };
     this.localNode = options.messaging.localNode;
     this.settings = new StoreSettings(options.config);
     this.#channel = new StoreChannel(options.messaging);

@@ -94,6 +94,33 @@ describe("persistence", () => {
       expect(c.store(c.coordinator.mastership(d).master!).term(d)).toBeGreaterThan(1);
   });
 
+  it("after a full restart a master decodes its copy before it serves; a backup's stays encoded until needed", async () => {
+    const disks = new Map<NodeId, MemoryDisk>();
+    cluster = await start(disks, { devices: [D1], config: { bucketCount: 4 } });
+    const c = cluster;
+    await c.run(
+      c.store(c.nodes[0]!).storeBatch({
+        deviceId: D1,
+        operations: Array.from({ length: 40 }, (_, i) => ({
+          operator: "ADD" as const,
+          rule: rule(D1, i),
+        })),
+      }),
+    );
+    await c.advance(300);
+    await restartAll(c, disks);
+    const master = c.coordinator.mastership(D1).master!;
+    expect(c.store(master).isActiveMaster(D1)).toBe(true);
+    expect(disks.get(master)!.decodes).toBe(4);
+    for (const node of c.nodes.filter((n) => n !== master)) {
+      expect(disks.get(node)!.decodes).toBe(0);
+      // Still every flow there, and readable when asked for (which decodes it).
+      expect([...(c.store(node).localTable(D1)?.entries() ?? [])]).toHaveLength(40);
+      expect(disks.get(node)!.decodes).toBe(4);
+    }
+    expect([...(c.store(master).localTable(D1)?.entries() ?? [])]).toHaveLength(40);
+  });
+
   it("the first node back after a full restart waits for the others before it serves: writes only the old master's disk holds are kept", async () => {
     const disks = new Map<NodeId, MemoryDisk>();
     // Four buckets, so the writes after the restart land in the buckets of the earlier ones.

@@ -1,4 +1,5 @@
 import type {
+  DeferredFlowBucket,
   DeviceId,
   FlowBucketSnapshot,
   FlowEntry,
@@ -25,7 +26,8 @@ export interface PersistedDevice {
   readonly deviceId: DeviceId;
   /** The highest term this node had seen for the device. */
   readonly highestTerm: Term;
-  readonly buckets: readonly FlowBucketSnapshot[];
+  /** Its buckets: with their entries, or with them still encoded (decoded when needed). */
+  readonly buckets: readonly (FlowBucketSnapshot | DeferredFlowBucket)[];
 }
 
 /**

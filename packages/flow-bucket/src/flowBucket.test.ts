@@ -96,15 +96,35 @@ describe("FlowBucket against a model", () => {
     fc.assert(
       fc.property(
         fc.array(flowRule([DEVICE]), { minLength: RULES, maxLength: RULES }),
-        fc.array(fc.tuple(op, fc.integer({ min: -1, max: 2 })), { maxLength: 60 }),
+        fc.array(fc.tuple(op, fc.integer({ min: -1, max: 2 }), fc.boolean()), { maxLength: 60 }),
         (generated, ops) => {
           const first = generated[0]!;
           const rules = [...generated, collidingTwin(first)];
-          const bucket = new FlowBucket(3);
+          let bucket = new FlowBucket(3);
           const clock = new LogicalClock();
           const model = new Model();
           let term = 1;
-          for (const [o, termStep] of ops) {
+          for (const [o, termStep, reload] of ops) {
+            if (reload && bucket.term + bucket.timestamp > 0) {
+              // As a node that restarts takes its copy from disk: deferred, decoded when needed.
+              const copy = new FlowBucket(3);
+              let decodes = 0;
+              const { entries, ...stamp } = bucket.snapshot();
+              expect(
+                copy.mergeFrom({
+                  ...stamp,
+                  size: entries.length,
+                  decode: () => {
+                    decodes++;
+                    return entries;
+                  },
+                }),
+              ).toBe(true);
+              expect(copy.deferred).toBe(true);
+              expect([copy.digest(), copy.size]).toEqual([bucket.digest(), bucket.size]);
+              expect(decodes).toBe(0);
+              bucket = copy;
+            }
             // Mostly the same or a later term; sometimes an earlier one, which must be refused.
             const opTerm = Math.max(0, term + termStep);
             const ticksBefore = clock.current;
@@ -300,6 +320,45 @@ describe("FlowBucket", () => {
     copy.add(createFlowEntry(other, { created: 1 }), 5, clock);
     expect(bucket.find(other)).toBeUndefined();
     expect(bucket.digest()).toEqual({ bucket: 2, term: 4, timestamp: 2 });
+  });
+
+  it("a deferred copy decodes its entries once, when first needed, and never if replaced first", () => {
+    const clock = new LogicalClock();
+    const source = new FlowBucket(2);
+    const rules = [1, 2, 3].map((n) => createFlowRule({ deviceId: DEVICE, appId: n, priority: n }));
+    for (const r of rules) source.add(createFlowEntry(r, { created: 1 }), 4, clock);
+    const { entries, ...stamp } = source.snapshot();
+    let decodes = 0;
+    let fail = true;
+    const deferred = {
+      ...stamp,
+      size: entries.length,
+      decode: () => {
+        decodes++;
+        if (fail) throw new Error("the bytes do not decode");
+        return entries;
+      },
+    };
+    const bucket = new FlowBucket(2);
+    expect(bucket.mergeFrom(deferred)).toBe(true);
+    expect([bucket.deferred, bucket.size, bucket.digest()]).toEqual([true, 3, source.digest()]);
+    // Every use of an entry decodes first: a failure reaches the caller and changes nothing.
+    expect(() => bucket.find(rules[0]!)).toThrow("the bytes do not decode");
+    expect([bucket.deferred, bucket.size, decodes]).toEqual([true, 3, 1]);
+    fail = false;
+    expect(bucket.countOf("PENDING_ADD")).toBe(3);
+    expect(bucket.deferred).toBe(false);
+    expect(bucket.find(rules[1]!)).toBe(entries.find((e) => e.rule === rules[1]));
+    expect(bucket.add(createFlowEntry(rules[0]!, { created: 2 }), 4, clock)).toBeDefined();
+    expect(decodes).toBe(2);
+
+    // A newer copy taken before anything needed the entries: they are never decoded.
+    const replaced = new FlowBucket(2);
+    replaced.mergeFrom(deferred);
+    expect(replaced.mergeFrom(bucket.snapshot())).toBe(true);
+    expect(replaced.deferred).toBe(false);
+    expect(replaced.size).toBe(3);
+    expect(decodes).toBe(2);
   });
 
   it("mergeFrom keeps the newer copy only (term first) and round-trips snapshots", () => {

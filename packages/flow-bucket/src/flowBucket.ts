@@ -1,7 +1,11 @@
 import type { FlowBucketDelta } from "./flowBucketDelta.js";
 import { type FlowBucketDigest, isNewerThan, type Term } from "./flowBucketDigest.js";
 import { FlowBucketError } from "./flowBucketError.js";
-import type { FlowBucketSnapshot } from "./flowBucketSnapshot.js";
+import {
+  type DeferredFlowBucket,
+  type FlowBucketSnapshot,
+  isDeferred,
+} from "./flowBucketSnapshot.js";
 import {
   FLOW_ENTRY_STATES,
   type FlowCounters,
@@ -105,6 +109,8 @@ export class FlowBucket {
    * it gave the bucket, three slots of one array (no object per change); none until needed.
    */
   #log: (FlowRule | number)[] | undefined;
+  /** Entries not decoded yet ({@link FlowBucket.deferred}); the slots are empty meanwhile. */
+  #deferred: DeferredFlowBucket | undefined;
   readonly #onChange: BucketChangeListener | undefined;
   readonly #logDeltas: boolean;
 
@@ -151,13 +157,40 @@ export class FlowBucket {
     return this.#size;
   }
 
+  /**
+   * Whether the entries are still encoded (the bucket took a {@link DeferredFlowBucket}):
+   * its stamp, digest and size are known; anything that needs an entry decodes them first.
+   */
+  get deferred(): boolean {
+    return this.#deferred !== undefined;
+  }
+
+  /**
+   * Decodes the entries of a {@link FlowBucket.deferred} bucket now (nothing otherwise). Not
+   * a change: the stamp stays and no listener is told.
+   *
+   * @throws whatever the deferred bucket's `decode` throws (the bucket stays deferred).
+   */
+  decode(): void {
+    const deferred = this.#deferred;
+    if (deferred === undefined) return;
+    const entries = deferred.decode();
+    this.#slots = new Map();
+    this.#size = 0;
+    this.#states = [0, 0, 0, 0, 0];
+    for (const entry of entries) this.#put(entry);
+    this.#deferred = undefined;
+  }
+
   /** How many entries are in `state` (maintained, not counted). */
   countOf(state: FlowEntryState): number {
+    if (this.#deferred !== undefined) this.decode();
     return this.#states[STATE_INDEX[state]] ?? 0;
   }
 
   /** Adds this bucket's entries per state to `counts`. */
   addStateCounts(counts: FlowStateCounts): void {
+    if (this.#deferred !== undefined) this.decode();
     for (let i = 0; i < FLOW_ENTRY_STATES.length; i++) {
       const state = FLOW_ENTRY_STATES[i] as FlowEntryState;
       counts[state] += this.#states[i] ?? 0;
@@ -171,6 +204,7 @@ export class FlowBucket {
 
   /** The entry with flow id `id` (if two rules share an id, the first stored). */
   get(id: FlowId): FlowEntry | undefined {
+    if (this.#deferred !== undefined) this.decode();
     const slot = this.#slots.get(slotKey(id));
     if (!Array.isArray(slot)) return slot?.rule.id === id ? slot : undefined;
     return slot.find((entry) => entry.rule.id === id);
@@ -183,6 +217,7 @@ export class FlowBucket {
 
   /** @internal {@link FlowBucket.find} with the rule's {@link slotKey} already worked out. */
   findKeyed(key: number, rule: FlowRule): FlowEntry | undefined {
+    if (this.#deferred !== undefined) this.decode();
     const slot = this.#slots.get(key);
     if (slot === undefined) return undefined;
     if (!Array.isArray(slot)) return isOf(slot, rule) ? slot : undefined;
@@ -191,6 +226,7 @@ export class FlowBucket {
 
   /** Every entry, in no particular order. */
   *entries(): IterableIterator<FlowEntry> {
+    if (this.#deferred !== undefined) this.decode();
     for (const slot of this.#slots.values()) {
       if (Array.isArray(slot)) yield* slot;
       else yield slot;
@@ -203,6 +239,7 @@ export class FlowBucket {
    */
   add(entry: FlowEntry, term: Term, clock: LogicalClock): FlowEntry | undefined {
     this.#checkTerm(term);
+    if (this.#deferred !== undefined) this.decode();
     const previous = this.#put(entry);
     this.#stamp(term, clock, [entry.rule]);
     return previous;
@@ -290,6 +327,7 @@ export class FlowBucket {
         : typeof filter === "function"
           ? filter
           : (entry: FlowEntry) => entry.rule.appId === filter.appId;
+    if (this.#deferred !== undefined) this.decode();
     const removed = [...this.entries()].filter(accepts);
     if (removed.length === 0) return removed;
     for (const entry of removed) this.#delete(entry);
@@ -309,6 +347,7 @@ export class FlowBucket {
     const previousTerm = this.#term;
     const previousTimestamp = this.#timestamp;
     this.#slots.clear();
+    this.#deferred = undefined;
     this.#size = 0;
     this.#states = [0, 0, 0, 0, 0];
     this.#term = 0;
@@ -326,6 +365,7 @@ export class FlowBucket {
 
   /** The bucket as plain data, for a codec. */
   snapshot(): FlowBucketSnapshot {
+    if (this.#deferred !== undefined) this.decode();
     return {
       bucket: this.index,
       term: this.#term,
@@ -336,9 +376,10 @@ export class FlowBucket {
 
   /**
    * Takes `other`'s entries and stamp if `other` is newer (see {@link isNewerThan}); returns
-   * whether it did. This is how a backup keeps the newer of two copies.
+   * whether it did. This is how a backup keeps the newer of two copies. A
+   * {@link DeferredFlowBucket} is taken as it is: its entries are decoded when first needed.
    */
-  mergeFrom(other: FlowBucket | FlowBucketSnapshot): boolean {
+  mergeFrom(other: FlowBucket | FlowBucketSnapshot | DeferredFlowBucket): boolean {
     const theirs =
       other instanceof FlowBucket
         ? other.digest()
@@ -355,6 +396,7 @@ export class FlowBucket {
     // A live bucket's entries are copied; a snapshot's are placed once, in a bucket made for
     // them, whose slots this one then takes as they are.
     if (other instanceof FlowBucket) this.#adopt(other);
+    else if (isDeferred(other)) this.#defer(other);
     else this.#take(FlowBucket.fromSnapshot(other));
     this.#notify(previousTerm, previousTimestamp);
     return true;
@@ -415,6 +457,7 @@ export class FlowBucket {
     if (!isNewerThan(delta, base)) return false;
     const previousTerm = this.#term;
     const previousTimestamp = this.#timestamp;
+    if (this.#deferred !== undefined) this.decode();
     for (const entry of delta.entries) this.#put(entry);
     for (const rule of delta.removed) {
       const stored = this.find(rule);
@@ -483,6 +526,7 @@ export class FlowBucket {
 
   /** Takes the slots of `other`, a bucket nobody else holds, without copying them. */
   #take(other: FlowBucket): void {
+    this.#deferred = undefined;
     this.#slots = other.#slots;
     other.#slots = new Map();
     this.#size = other.#size;
@@ -493,6 +537,8 @@ export class FlowBucket {
   }
 
   #adopt(other: FlowBucket): void {
+    if (other.#deferred !== undefined) other.decode();
+    this.#deferred = undefined;
     this.#slots = new Map();
     for (const [key, slot] of other.#slots) {
       this.#slots.set(key, Array.isArray(slot) ? [...slot] : slot);
@@ -501,6 +547,17 @@ export class FlowBucket {
     this.#states = [...other.#states];
     this.#term = other.#term;
     this.#timestamp = other.#timestamp;
+    this.#resetLog();
+  }
+
+  /** Takes `deferred`'s stamp and size; its entries wait in it until first needed. */
+  #defer(deferred: DeferredFlowBucket): void {
+    this.#deferred = deferred;
+    this.#slots = new Map();
+    this.#size = deferred.size;
+    this.#states = [0, 0, 0, 0, 0];
+    this.#term = deferred.term;
+    this.#timestamp = deferred.timestamp;
     this.#resetLog();
   }
 

@@ -13,6 +13,31 @@ export interface FlowBucketSnapshot {
 }
 
 /**
+ * A bucket whose entries are still encoded: its stamp and size are known, its entries are
+ * decoded only when something needs them (a bucket loaded from disk that this node only
+ * backs up may never need them before the master replaces it).
+ */
+export interface DeferredFlowBucket {
+  readonly bucket: number;
+  readonly term: Term;
+  readonly timestamp: LogicalTimestamp;
+  /** How many entries {@link DeferredFlowBucket.decode} gives. */
+  readonly size: number;
+  /**
+   * Decodes the entries (each call anew); throws when they cannot be (the bucket then stays
+   * deferred, and the error reaches whoever needed the entries).
+   */
+  decode(): readonly FlowEntry[];
+}
+
+/** Whether `bucket` is a {@link DeferredFlowBucket} rather than a snapshot with its entries. */
+export function isDeferred(
+  bucket: FlowBucketSnapshot | DeferredFlowBucket,
+): bucket is DeferredFlowBucket {
+  return typeof (bucket as Partial<DeferredFlowBucket>).decode === "function";
+}
+
+/**
  * @internal A snapshot decoded from its canonical wire form without zod (see `decodeEntry`);
  * undefined when unsure, and then the full {@link FlowBucketSnapshotSchema} decides.
  */

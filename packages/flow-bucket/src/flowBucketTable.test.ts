@@ -161,6 +161,28 @@ describe("FlowBucketTable", () => {
     expect(table.summary().timestamp).toBe(0);
   });
 
+  it("merge takes a deferred copy (loaded from disk) undecoded, and checks its entries when they decode", () => {
+    const master = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
+    const a = ruleNumber(5);
+    master.add(entry(a), 2);
+    const index = master.bucketIndexOf(a.id);
+    const { entries, ...stamp } = master.bucket(index)!.snapshot();
+    const loaded = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
+    expect(loaded.merge({ ...stamp, size: 1, decode: () => entries })).toBe(true);
+    expect(loaded.bucket(index)?.deferred).toBe(true);
+    expect([loaded.size, loaded.summary()]).toEqual([1, master.summary()]);
+    expect(loaded.find(a)).toBe(entries[0]);
+
+    // An entry that is not of this bucket surfaces when the entries are first needed.
+    const misplaced = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
+    const other = { ...stamp, bucket: (index + 1) % 128, size: 1, decode: () => entries };
+    expect(misplaced.merge(other)).toBe(true);
+    expect(() => misplaced.stateCounts()).toThrow(
+      expect.objectContaining({ code: "INVALID_BUCKET" }),
+    );
+    expect(misplaced.bucket(other.bucket)?.deferred).toBe(true);
+  });
+
   it("copy() is an independent deep copy with the same summary", () => {
     const table = new FlowBucketTable({ deviceId: DEVICE, bucketCount: 128 });
     for (let i = 0; i < 50; i++) table.add(entry(ruleNumber(i)), 3);

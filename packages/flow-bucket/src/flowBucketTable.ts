@@ -15,7 +15,11 @@ import {
   TermSchema,
 } from "./flowBucketDigest.js";
 import { FlowBucketError } from "./flowBucketError.js";
-import type { FlowBucketSnapshot } from "./flowBucketSnapshot.js";
+import {
+  type DeferredFlowBucket,
+  type FlowBucketSnapshot,
+  isDeferred,
+} from "./flowBucketSnapshot.js";
 import type { FlowCounters, FlowEntry, FlowEntryState } from "./flowEntry.js";
 import { bucketOf } from "./flowId.js";
 import type { FlowRule } from "./flowRule.js";
@@ -286,10 +290,30 @@ export class FlowBucketTable {
    * Keeps the newer of the local bucket and `remote` (a copy from another node), and moves
    * the clock past `remote`'s timestamp. Returns whether the local bucket took the remote copy.
    *
+   * A {@link DeferredFlowBucket} (a copy loaded from disk) is taken with its entries still
+   * encoded; they are checked as above when they are decoded, which then throws instead.
+   *
    * @throws {FlowBucketError} `WRONG_DEVICE` or `INVALID_BUCKET` if an entry of `remote` does
    *   not belong in that bucket of this table (nothing is changed).
    */
-  merge(remote: FlowBucket | FlowBucketSnapshot): boolean {
+  merge(remote: FlowBucket | FlowBucketSnapshot | DeferredFlowBucket): boolean {
+    if (!(remote instanceof FlowBucket) && isDeferred(remote)) {
+      this.clock.observe(remote.timestamp);
+      if (remote.term === 0 && remote.timestamp === 0) return false;
+      const index = remote.bucket;
+      const bucket = this.allocate(index);
+      return bucket.mergeFrom({
+        bucket: index,
+        term: remote.term,
+        timestamp: remote.timestamp,
+        size: remote.size,
+        decode: () => {
+          const entries = remote.decode();
+          for (const entry of entries) this.#checkBelongs(entry.rule, index);
+          return entries;
+        },
+      });
+    }
     const index = remote instanceof FlowBucket ? remote.index : remote.bucket;
     const entries = remote instanceof FlowBucket ? remote.entries() : remote.entries;
     for (const entry of entries) this.#checkBelongs(entry.rule, index);

@@ -23,8 +23,8 @@ export {
 } from "./flowBucketDigest.js";
 export type { FlowBucketErrorCode } from "./flowBucketError.js";
 export { FlowBucketError } from "./flowBucketError.js";
-export type { FlowBucketSnapshot } from "./flowBucketSnapshot.js";
-export { FlowBucketSnapshotSchema } from "./flowBucketSnapshot.js";
+export type { DeferredFlowBucket, FlowBucketSnapshot } from "./flowBucketSnapshot.js";
+export { FlowBucketSnapshotSchema, isDeferred } from "./flowBucketSnapshot.js";
 export type { DeviceDigest, FlowBucketTableOptions } from "./flowBucketTable.js";
 export {
   DEFAULT_BUCKET_COUNT,

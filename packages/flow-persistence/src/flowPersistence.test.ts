@@ -20,6 +20,14 @@ import { BASE_TYPE_ID, RecordCodec } from "./recordCodec.js";
 import { writeFormatV1Directory } from "./testing/formatV1Directory.js";
 import { tempDir, testDevice, testEntry } from "./testing/tables.js";
 
+/** What `load` gave, its buckets as plain snapshots (their entries decoded). */
+function plain(devices: readonly PersistedDevice[]) {
+  return devices.map((device) => ({
+    ...device,
+    buckets: device.buckets.map((bucket) => bucket.snapshot()),
+  }));
+}
+
 const d1 = testDevice(1);
 const d2 = testDevice(2);
 const e = (device: DeviceId, i: number): FlowEntry => testEntry(device, i);
@@ -85,7 +93,7 @@ async function fingerprint(path: string): Promise<Record<string, string>> {
 describe("FlowPersistence", () => {
   it("loads what was staged and flushed, after a reopen", async () => {
     const store = await openStore();
-    expect(await store.load()).toEqual([]);
+    expect(plain(await store.load())).toEqual([]);
     const a = [e(d1, 1), e(d1, 2)];
     const b = [e(d2, 3)];
     store.stageBucket(d1, { bucket: 3, term: 2, timestamp: 7, upserts: a, removed: [] });
@@ -95,7 +103,8 @@ describe("FlowPersistence", () => {
 
     const [, loaded] = await reopen(store);
     a.sort((x, y) => (x.rule.id < y.rule.id ? -1 : 1)); // a bucket's entries come by flow id
-    expect(loaded).toEqual([
+    expect(loaded.map((d) => d.buckets.map((bucket) => bucket.size))).toEqual([[2], [1]]);
+    expect(plain(loaded)).toEqual([
       { deviceId: d1, highestTerm: 2, buckets: [{ bucket: 3, term: 2, timestamp: 7, entries: a }] },
       { deviceId: d2, highestTerm: 4, buckets: [{ bucket: 0, term: 4, timestamp: 1, entries: b }] },
     ]);
@@ -597,12 +606,16 @@ describe("loading records that do not decode", () => {
     await root.close();
   }
 
-  /** The error of opening and loading the directory, which must be `CORRUPT`. */
+  /**
+   * The error of opening and loading the directory and decoding its buckets, which must be
+   * `CORRUPT`.
+   */
   async function loadError(): Promise<PersistenceError> {
     let error: unknown;
     try {
       const store = await FlowPersistence.open({ dir, cluster: "lab", node: "n1" });
-      await store.load().finally(() => store.close());
+      const loaded = await store.load().finally(() => store.close());
+      for (const device of loaded) for (const bucket of device.buckets) bucket.decode();
     } catch (thrown) {
       error = thrown;
     }
@@ -685,6 +698,26 @@ describe("loading records that do not decode", () => {
       codec.encodeUnchecked(BASE_TYPE_ID, [forged as FlowEntry]),
     );
     expect((await loadError()).message).toMatch(/record 0 of bucket 6 .*id/);
+  });
+
+  it("checks every checksum when it loads, and what only decoding finds when a bucket is decoded", async () => {
+    const entry = e(d1, 1);
+    await pokeRecord(recordKey(d1, 6, 0), base([{ ...entry, state: "LOST" }]));
+    const store = await FlowPersistence.open({ dir, cluster: "lab", node: "n1" });
+    const loaded = await store.load().finally(() => store.close());
+    const bucket = loaded[0]?.buckets[0];
+    // Its stamp and size come from its head; its checksummed record is read, not decoded.
+    expect(bucket).toMatchObject({ bucket: 6, term: 1, timestamp: 1, size: 1, deferred: true });
+    let error: unknown;
+    try {
+      bucket?.decode();
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(PersistenceError.is(error, "CORRUPT")).toBe(true);
+    expect(error).toMatchObject({ device: d1, bucket: 6 });
+    expect((error as Error).message).toMatch(/record 0 of bucket 6 .*FlowEntry: state/);
+    expect(bucket?.deferred).toBe(true);
   });
 
   it("names the field of an entry that does not validate", async () => {
@@ -934,7 +967,7 @@ describe("a format 1 directory", () => {
         buckets: buckets.filter((b) => b.device === d2).map(({ device: _, ...bucket }) => bucket),
       },
     ];
-    expect(await store.load()).toEqual(expected);
+    expect(plain(await store.load())).toEqual(expected);
     // Changed as format 2 is, and still the same after a reopen (not migrated twice).
     store.stageBucket(d1, { bucket: 0, term: 2, timestamp: 6, upserts: [e(d1, 3)], removed: [] });
     const [again, loaded] = await reopen(store);

@@ -2,7 +2,7 @@ import { statSync } from "node:fs";
 import { mkdir, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import type { DeviceId, FlowBucketSnapshot, FlowEntry, Term } from "@flowstore/flow-bucket";
+import type { DeviceId, FlowEntry, Term } from "@flowstore/flow-bucket";
 import { unpack } from "@flowstore/serializers";
 import {
   type Database,
@@ -41,15 +41,17 @@ import {
   STRUCTURES_KEY,
   V1_DATABASES,
 } from "./layout.js";
+import { LoadedBucket } from "./loadedBucket.js";
 import { PersistenceError } from "./persistenceError.js";
 import {
   BASE_TYPE_ID,
   type BucketRecord,
+  CheckedRecord,
   type EntryBytes,
   type EntryStructures,
   RecordCodec,
   recordEncoding,
-  UnreadableEntry,
+  type UnreadableEntry,
 } from "./recordCodec.js";
 import { type BucketChange, type StagedBucket, Staging } from "./staging.js";
 
@@ -90,8 +92,11 @@ export interface PersistedDevice {
   readonly deviceId: DeviceId;
   /** The highest term this node saw for the device (0 if none was recorded). */
   readonly highestTerm: Term;
-  /** Its buckets, by ascending index, each with its stamp and entries (by ascending flow id). */
-  readonly buckets: readonly FlowBucketSnapshot[];
+  /**
+   * Its buckets, by ascending index, each with its stamp and size, and its entries (by
+   * ascending flow id) decoded when first needed.
+   */
+  readonly buckets: readonly LoadedBucket[];
 }
 
 /** Figures for metrics and benchmarks. */
@@ -386,12 +391,16 @@ export class FlowPersistence {
   }
 
   /**
-   * Everything committed on disk, per device (by ascending id): its buckets (stamp and
+   * Everything committed on disk, per device (by ascending id): its buckets (stamp, size and
    * entries) and the highest term this node saw for it. A device whose buckets were dropped
    * but whose term is recorded comes with no buckets. Changes still staged are not included.
+   * Each record's checksum is checked now; entries are decoded when first needed (see
+   * {@link LoadedBucket}), so a node that only backs a bucket up may never decode it.
    *
    * @throws {PersistenceError} `CORRUPT` naming the device and bucket of a record whose bytes
-   * fail their codec, or that does not fit its bucket's head; nothing partial is returned.
+   * fail their checksum or codec, or that does not fit its bucket's head; nothing partial is
+   * returned. (A record that passes its checksum and still does not decode is reported by
+   * its bucket's `decode`.)
    */
   async load(): Promise<PersistedDevice[]> {
     this.#assertOpen();
@@ -403,8 +412,8 @@ export class FlowPersistence {
     const headCodec = persistenceNamespace.serializer("BucketHead");
     type Loading = {
       head: BucketHead;
-      records: BucketRecord[];
-      entries: readonly FlowEntry[] | undefined;
+      records: (BucketRecord | CheckedRecord)[];
+      loaded: LoadedBucket | undefined;
     };
     const devices = new Map<DeviceId, Map<number, Loading>>();
     const bucketsOf = (device: DeviceId): Map<number, Loading> => {
@@ -429,21 +438,26 @@ export class FlowPersistence {
             ...where,
           });
         }
-        bucketsOf(device).set(bucket, { head, records: [], entries: undefined });
+        bucketsOf(device).set(bucket, { head, records: [], loaded: undefined });
       }
 
       // Records come by key, so a bucket's are contiguous, its base first: each bucket is
-      // validated and folded once its records are read, as a bucket from the network is.
+      // checked once its records are read; its entries are decoded and folded when first
+      // needed (see LoadedBucket), as a bucket from the network is.
       let deviceText = "";
       let where: RecordPlace | undefined;
       let loading: Loading | undefined;
       const finish = () => {
         if (where === undefined || loading === undefined) return;
-        loading.entries = this.#foldBucket(where, loading);
+        loading.loaded = this.#loadedBucket(where, loading.head, loading.records, generation);
         loading.records = [];
-        count += loading.entries.length;
+        count += loading.loaded.size;
       };
-      for (const { key, value } of this.#dbs.records.getRange({ transaction: snapshot })) {
+      const records = this.#dbs.records as unknown as {
+        getKeys(options: { transaction: typeof snapshot }): Iterable<Key>;
+        getBinary(key: Key, options: { transaction: typeof snapshot }): Uint8Array | undefined;
+      };
+      for (const key of records.getKeys({ transaction: snapshot })) {
         if (!isRecordKey(key)) throw corrupt(this.dir, "a bucket record has a malformed key");
         if (where === undefined || key[0] !== deviceText || key[1] !== where.bucket) {
           finish();
@@ -462,11 +476,17 @@ export class FlowPersistence {
             await nextTurn();
           }
         }
-        if (value instanceof UnreadableEntry) {
+        // A copy of the bytes, kept until the bucket is decoded (lmdb reuses its buffer).
+        const bytes = records.getBinary(key, { transaction: snapshot });
+        let value: BucketRecord | CheckedRecord;
+        try {
+          if (bytes === undefined) throw new Error("it vanished while being read");
+          value = this.#codec.readRecord(bytes);
+        } catch (error) {
           throw corrupt(
             this.dir,
-            `record ${key[2]} of ${describe(where)} is unreadable: ${message(value.error)}`,
-            { ...where, cause: value.error },
+            `record ${key[2]} of ${describe(where)} is unreadable: ${message(error)}`,
+            { ...where, cause: error },
           );
         }
         const expected = loading!.records.length;
@@ -492,9 +512,9 @@ export class FlowPersistence {
     const result: PersistedDevice[] = [];
     for (const [deviceId, buckets] of [...devices].sort(([a], [b]) => compareText(a, b))) {
       let highestTerm = this.#terms.get(deviceId) ?? 0;
-      const snapshots: FlowBucketSnapshot[] = [];
-      for (const [index, { head, entries }] of [...buckets].sort(([a], [b]) => a - b)) {
-        if (entries === undefined) {
+      const snapshots: LoadedBucket[] = [];
+      for (const [index, { head, loaded }] of [...buckets].sort(([a], [b]) => a - b)) {
+        if (loaded === undefined) {
           throw corrupt(
             this.dir,
             `${describe({ device: deviceId, bucket: index })} has a head but no base record`,
@@ -502,19 +522,25 @@ export class FlowPersistence {
           );
         }
         if (head.term > highestTerm) highestTerm = head.term;
-        snapshots.push({ bucket: index, term: head.term, timestamp: head.timestamp, entries });
+        snapshots.push(loaded);
       }
       result.push({ deviceId, highestTerm, buckets: snapshots });
     }
-    // What was read is what is on disk if no commit ended meanwhile: the flow ids it gave
-    // spare each bucket's first change a read of its records.
+    // What was read is what is on disk if no commit ended meanwhile: the flow ids of a bucket
+    // decoded now spare its first change a read of its records. (A bucket decoded later
+    // passes them on itself, if its records are still those it was read from.)
     if (generation === this.#generation) {
       for (const { deviceId, buckets } of result) {
         const states = this.#buckets.get(deviceId);
-        for (const { bucket, entries } of buckets) {
-          const state = states?.get(bucket);
-          if (state !== undefined && state.ids === undefined && state.flows === entries.length) {
-            states!.set(bucket, { ...state, ids: idsOf(entries, entryId) });
+        for (const loaded of buckets) {
+          const state = states?.get(loaded.bucket);
+          if (
+            !loaded.deferred &&
+            state !== undefined &&
+            state.ids === undefined &&
+            state.flows === loaded.size
+          ) {
+            states!.set(loaded.bucket, { ...state, ids: idsOf(loaded.entries, entryId) });
           }
         }
       }
@@ -526,6 +552,69 @@ export class FlowPersistence {
       ms: Math.round(performance.now() - started),
     });
     return result;
+  }
+
+  /**
+   * A bucket from its records as read: their count, kinds and order checked against its head
+   * now; its entries folded now if every record was decoded (format 2), otherwise when first
+   * needed (see {@link LoadedBucket}). A `CORRUPT` error names the bucket.
+   */
+  #loadedBucket(
+    where: RecordPlace,
+    head: BucketHead,
+    records: readonly (BucketRecord | CheckedRecord)[],
+    generation: number,
+  ): LoadedBucket {
+    const [base, ...changes] = records;
+    if (base === undefined || base.type !== BASE_TYPE_ID) {
+      throw corrupt(this.dir, `${describe(where)} has no base record`, where);
+    }
+    if (changes.length !== head.changes) {
+      throw corrupt(
+        this.dir,
+        `${describe(where)} has ${changes.length} change records, its head says ${head.changes}`,
+        where,
+      );
+    }
+    changes.forEach((change, i) => {
+      if (change.type === BASE_TYPE_ID) {
+        throw corrupt(this.dir, `record ${i + 1} of ${describe(where)} is a second base`, where);
+      }
+    });
+    const stamp = { bucket: where.bucket, term: head.term, timestamp: head.timestamp };
+    const read = records.filter(
+      (record): record is BucketRecord => !(record instanceof CheckedRecord),
+    );
+    if (read.length === records.length) {
+      return new LoadedBucket(stamp, head.flows, this.#foldBucket(where, { head, records: read }));
+    }
+    // What is on disk now: if the bucket's records are still these when it is decoded, its
+    // flow ids are kept for its first change (see `load`).
+    const readState =
+      generation === this.#generation
+        ? this.#buckets.get(where.device)?.get(where.bucket)
+        : undefined;
+    return new LoadedBucket(stamp, head.flows, () => {
+      const decoded = records.map((record, i) => {
+        if (!(record instanceof CheckedRecord)) return record;
+        try {
+          return this.#codec.decodeRecord(record.bytes);
+        } catch (error) {
+          throw corrupt(
+            this.dir,
+            `record ${i} of ${describe(where)} is unreadable: ${message(error)}`,
+            { ...where, cause: error },
+          );
+        }
+      });
+      const entries = this.#foldBucket(where, { head, records: decoded });
+      const states = this.#buckets.get(where.device);
+      const state = states?.get(where.bucket);
+      if (state !== undefined && state === readState && state.ids === undefined) {
+        states!.set(where.bucket, { ...state, ids: idsOf(entries, entryId) });
+      }
+      return entries;
+    });
   }
 
   /**

@@ -13,6 +13,7 @@ export type {
   PersistenceStats,
 } from "./flowPersistence.js";
 export { FlowPersistence } from "./flowPersistence.js";
+export { LoadedBucket } from "./loadedBucket.js";
 export type { PersistenceErrorCode, PersistenceErrorOptions } from "./persistenceError.js";
 export { PersistenceError } from "./persistenceError.js";
 export type { BucketChange } from "./staging.js";

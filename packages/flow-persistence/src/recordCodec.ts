@@ -47,6 +47,18 @@ export type BucketRecord =
     };
 
 /**
+ * A checksummed record whose checksum matched, kept as its bytes (a copy) and not decoded yet:
+ * how `load` reads a bucket whose entries are decoded only when first needed
+ * ({@link RecordCodec.decodeRecord} decodes it then).
+ */
+export class CheckedRecord {
+  constructor(
+    readonly type: typeof BASE_TYPE_ID | typeof CHANGES_TYPE_ID,
+    readonly bytes: Uint8Array,
+  ) {}
+}
+
+/**
  * A stored entry's bytes (an element of a bucket record: `record[from, to)`) and its flow id.
  * The record is shared by its entries, so that scanning one makes no view per entry.
  */
@@ -173,6 +185,16 @@ export class RecordCodec {
     }
     const { entries, head } = this.#decodeList(bytes, start, size, "BucketChanges", checked);
     return { type, entries, removed: this.validateRemoved(head) };
+  }
+
+  /**
+   * The record in `bytes` (a copy the caller keeps) as `load` reads it: a checksummed record
+   * whose checksum matches, kept as its bytes; a record of format 2 (no checksum), decoded
+   * and validated. A {@link DecodeError} for bytes that are neither.
+   */
+  readRecord(bytes: Uint8Array): BucketRecord | CheckedRecord {
+    const { type, checked } = envelopeOf(bytes, bytes.length);
+    return checked ? new CheckedRecord(type, bytes) : this.decodeRecord(bytes);
   }
 
   /**

@@ -354,12 +354,13 @@ export class DeviceFlowTable {
   }
 
   async #activate(info: ReplicaInfo): Promise<void> {
-    if (
-      this.#closed ||
-      this.fence.info?.term !== info.term ||
-      info.master !== this.#options.localNode
-    )
-      return;
+    const mine = () =>
+      !this.#closed &&
+      this.fence.info?.term === info.term &&
+      info.master === this.#options.localNode;
+    if (!mine()) return;
+    await this.#decodeLoaded(mine);
+    if (!mine()) return;
     let published = false;
     try {
       published = await this.#options.activate(info.term);
@@ -382,6 +383,41 @@ export class DeviceFlowTable {
     this.#queued.clear();
     for (const queue of queued) for (const write of queue) write.run(info.term);
     this.#options.log.info("term active", { device: this.deviceId, term: info.term });
+  }
+
+  /**
+   * Decodes the buckets still as they were loaded from disk (see `DeferredFlowBucket`), one
+   * per turn: a master serves its entries, so it decodes them before its term is active,
+   * while the node's other work (heartbeats, other devices) goes on between buckets. A backup
+   * decodes a bucket only when something needs its entries; so does a master whose term
+   * ends meanwhile (`going` turns false). A bucket that does not decode is reported and left
+   * as it is (its entries stay unreadable: every use fails).
+   */
+  async #decodeLoaded(going: () => boolean): Promise<void> {
+    const started = performance.now();
+    let decoded = 0;
+    for (const bucket of this.table.buckets()) {
+      if (!bucket.deferred) continue;
+      decoded++;
+      try {
+        bucket.decode();
+      } catch (error) {
+        this.#options.log.error("a bucket loaded from disk does not decode", {
+          device: this.deviceId,
+          bucket: bucket.index,
+          error: String(error),
+        });
+      }
+      await this.#options.wait(0);
+      if (!going()) return;
+    }
+    if (decoded > 0) {
+      this.#options.log.info("decoded the buckets loaded from disk", {
+        device: this.deviceId,
+        buckets: decoded,
+        ms: Math.round(performance.now() - started),
+      });
+    }
   }
 
   #activateTerm(info: ReplicaInfo): void {

@@ -19,6 +19,8 @@ export class MemoryDisk implements FlowTablePersistence {
   readonly #devices = new Map<DeviceId, { term: Term; buckets: Map<number, StoredBucket> }>();
   #staged: Array<() => void> = [];
   commits = 0;
+  /** Buckets whose loaded entries a table decoded. */
+  decodes = 0;
 
   stageBucket(device: DeviceId, change: PersistedBucketChange): void {
     this.#staged.push(() => {
@@ -58,17 +60,27 @@ export class MemoryDisk implements FlowTablePersistence {
     this.#staged = [];
   }
 
-  /** What a restarted node finds. */
+  /**
+   * What a restarted node finds: as the LMDB persistence gives it, each bucket's entries
+   * still encoded, decoded (and counted in {@link decodes}) when a table needs them.
+   */
   load(): PersistedDevice[] {
     return [...this.#devices].map(([deviceId, stored]) => ({
       deviceId,
       highestTerm: stored.term,
-      buckets: [...stored.buckets].map(([bucket, b]) => ({
-        bucket,
-        term: b.term,
-        timestamp: b.timestamp,
-        entries: [...b.entries.values()],
-      })),
+      buckets: [...stored.buckets].map(([bucket, b]) => {
+        const entries = [...b.entries.values()];
+        return {
+          bucket,
+          term: b.term,
+          timestamp: b.timestamp,
+          size: entries.length,
+          decode: () => {
+            this.decodes++;
+            return entries;
+          },
+        };
+      }),
     }));
   }
 
