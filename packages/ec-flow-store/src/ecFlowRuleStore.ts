@@ -197,6 +197,7 @@ export class EcFlowRuleStore {
     // so does every device found on disk (a copy other nodes may need).
     for (const device of options.mastership.keys()) this.#tables.table(device);
     for (const device of this.#tables.loadedDevices()) this.#tables.table(device);
+    void this.#tables.decodeLoaded(() => this.#closed);
     this.#subscription.add(
       options.mastership.events$.subscribe((event) => this.#tables.table(event.key)),
     );

@@ -1,5 +1,5 @@
 import type { ClusterMembership, NodeId } from "@flowstore/cluster-messaging";
-import type { DeviceId } from "@flowstore/flow-bucket";
+import type { DeviceId, Term } from "@flowstore/flow-bucket";
 import type { Mastership } from "@flowstore/mastership";
 import type { SchedulerLike, Subscription } from "rxjs";
 import type { StoreConfig } from "../config.js";
@@ -9,6 +9,13 @@ import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.j
 import { DeviceFlowTable } from "./deviceFlowTable.js";
 import { deviceLifecycle$ } from "./lifecycle.js";
 import type { Persister } from "./persister.js";
+
+/** The pause between two buckets that {@link DeviceTables.decodeLoaded} decodes, in ms. */
+const BACKGROUND_DECODE_PAUSE = 20;
+/** How often {@link DeviceTables.decodeLoaded} looks whether the cluster serves again, in ms. */
+const SERVING_POLL = 250;
+/** How long {@link DeviceTables.decodeLoaded} waits for that at most, in ms. */
+const SERVING_WAIT_LIMIT = 60_000;
 
 /** What {@link DeviceTables} creates each device's table with. */
 export interface DeviceTablesOptions {
@@ -41,10 +48,49 @@ export class DeviceTables {
   readonly #tables = new Map<DeviceId, DeviceFlowTable>();
   /** What was on disk at start, per device, until its table is created. */
   readonly #loaded = new Map<DeviceId, PersistedDevice>();
+  /** The highest term on disk of each device loaded at start. */
+  readonly #loadedTerms = new Map<DeviceId, Term>();
 
   constructor(options: DeviceTablesOptions) {
     this.#options = options;
-    for (const device of options.loaded) this.#loaded.set(device.deviceId, device);
+    for (const device of options.loaded) {
+      this.#loaded.set(device.deviceId, device);
+      this.#loadedTerms.set(device.deviceId, device.highestTerm);
+    }
+  }
+
+  /**
+   * Decodes the buckets loaded from disk that are still encoded (the copies this node backs
+   * up; a master decodes its own before it serves), in the background: once every device
+   * loaded has a term active above the highest on disk (the cluster serves again, or after
+   * a minute), one bucket every few ms, so that a failover or a backup's first write later
+   * finds them decoded. Stops when none is left or `closed()` says so.
+   */
+  async decodeLoaded(closed: () => boolean): Promise<void> {
+    const { mastership, wait, log } = this.#options;
+    const devices = [...this.#loadedTerms];
+    const serving = () =>
+      devices.every(([device, term]) => (mastership.activeTerm(device) ?? 0) > term);
+    for (let waited = 0; !serving() && waited < SERVING_WAIT_LIMIT; waited += SERVING_POLL) {
+      await wait(SERVING_POLL);
+      if (closed()) return;
+    }
+    for (const [device] of devices) {
+      for (const bucket of this.#tables.get(device)?.table.buckets() ?? []) {
+        if (!bucket.deferred) continue;
+        try {
+          bucket.decode();
+        } catch (error) {
+          log.error("a bucket loaded from disk does not decode", {
+            device,
+            bucket: bucket.index,
+            error: String(error),
+          });
+        }
+        await wait(BACKGROUND_DECODE_PAUSE);
+        if (closed()) return;
+      }
+    }
   }
 
   /** This node's table of `device`, if it has one. */
