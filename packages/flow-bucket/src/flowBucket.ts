@@ -45,7 +45,7 @@ export type BucketChangeListener = (
   previousTimestamp: LogicalTimestamp,
 ) => void;
 
-/** How many changes a bucket logs beyond half its size before it forgets the oldest half. */
+/** How many changes a bucket logs beyond its size before it forgets the oldest half. */
 const LOG_SLACK = 4;
 /** A bucket smaller than twice this keeps no log: its deltas would save a flow or two. */
 const MIN_LOGGED = 2;
@@ -81,8 +81,8 @@ export type PurgeFilter =
  * of the caller's clock; a change that does nothing (an update of an absent flow, a refused
  * stale update) leaves the stamp alone. A change with a term older than the bucket's is
  * refused with `STALE_TERM`. Entries are immutable, so {@link FlowBucket.copy} shares them.
- * The bucket logs which rules each change touched (at most half its size plus 4, oldest
- * forgotten first; none in a bucket under 4 entries, nor on a replica, whose log restarts
+ * The bucket logs which rules each change touched (at most its size plus 4, the oldest half
+ * forgotten then; none in a bucket under 4 entries, nor on a replica, whose log restarts
  * with each delta it applies), so {@link FlowBucket.delta} can tell a replica what changed since the
  * version it holds without sending the whole bucket.
  *
@@ -497,10 +497,18 @@ export class FlowBucket {
     return low > 0 && log[3 * low - 1] === timestamp && log[3 * low - 2] === term ? low : undefined;
   }
 
-  /** Logs that `rules` changed, with the bucket's current stamp; forgets the oldest half when long. */
+  /**
+   * Logs that `rules` changed, with the bucket's current stamp; forgets the oldest half when
+   * longer than the bucket (plus a few).
+   */
   #record(rules: readonly FlowRule[]): void {
-    const limit = this.#size >>> 1;
-    if (limit < MIN_LOGGED) {
+    // A delta is never bigger than the bucket, so a longer log would serve none. With half
+    // the bucket, a disk's commit that fell behind a busy bucket (more changes since its
+    // last commit than a quarter of the bucket) found no delta and rewrote the bucket whole:
+    // 385,000 of 626,000 entries written for 110,000 flows into `--local 3 --data-dir`,
+    // against 43,000 of 370,000 with the whole bucket.
+    const limit = this.#size;
+    if (limit < 2 * MIN_LOGGED) {
       this.#resetLog();
       return;
     }
@@ -509,8 +517,7 @@ export class FlowBucket {
     for (const rule of rules) log.push(rule, this.#term, this.#timestamp);
     if (log.length > 3 * (limit + LOG_SLACK)) {
       // Every change after the new starting version stays logged (a few of its own may too,
-      // which a delta sends again harmlessly). A delta longer than the log would be no
-      // cheaper than half the bucket anyway.
+      // which a delta sends again harmlessly).
       const cut = 3 * Math.floor(log.length / 6);
       this.#logTerm = log[cut - 2] as Term;
       this.#logTimestamp = log[cut - 1] as LogicalTimestamp;
