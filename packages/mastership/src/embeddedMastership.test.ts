@@ -139,6 +139,24 @@ describe("embedded coordinator", () => {
     expect(changes).toHaveLength(20);
   });
 
+  it("moves a key whose term is active before one whose master is still synchronizing", async () => {
+    // n1 alone first: it masters both keys; it activates only "small" (its sync of "big", a
+    // table loaded from disk, is still under way) when n2 comes back and balancing starts.
+    cluster = startEmbedded(2, { rebalanceDelay: 1000 });
+    const c = cluster;
+    const [n1, n2] = c.nodes as [NodeId, NodeId];
+    await c.crash(n2);
+    for (const key of ["big", "small"]) await c.view(n1).requestRoleFor(key);
+    advance(c.scheduler, 1);
+    expect(c.view(n1).mastersOf(n1)).toEqual(["big", "small"]);
+    await c.view(n1).activate("small", c.coordinator.mastership("small").term);
+    for (const key of ["big", "small"]) await c.view(n2).requestRoleFor(key);
+    await c.restart(n2);
+    advance(c.scheduler, 1001);
+    expect(c.coordinator.mastership("big").master).toBe(n1);
+    expect(c.coordinator.mastership("small").master).toBe(n2);
+  });
+
   it("hands a closed view's keys over at once and refuses its later commands", async () => {
     cluster = await balancedCluster();
     const c = cluster;

@@ -194,6 +194,21 @@ export function createEmbeddedCoordinator<K extends string>(
     state.candidates.splice(index, 0, node);
   }
 
+  /**
+   * `owned` with the keys whose current term is active first: moving a key whose new master
+   * is still synchronizing (decoding a table loaded from disk, pulling buckets) would throw
+   * that work away and make the next master start it over.
+   */
+  function movableFirst(owned: Iterable<K> | undefined): K[] {
+    const active: K[] = [];
+    const activating: K[] = [];
+    for (const key of owned ?? []) {
+      const state = keys.get(key);
+      (state !== undefined && state.activeTerm === state.info.term ? active : activating).push(key);
+    }
+    return [...active, ...activating];
+  }
+
   /** Moves masters from the busiest to the idlest nodes, then spreads first backups. */
   function balanceNow(): void {
     if (closed) return;
@@ -225,7 +240,7 @@ export function createEmbeddedCoordinator<K extends string>(
       search: for (const low of ordered) {
         for (const high of [...ordered].reverse()) {
           if (count(high) - count(low) < 2) break;
-          for (const key of mastered.get(high) ?? []) {
+          for (const key of movableFirst(mastered.get(high))) {
             const state = keys.get(key);
             if (state === undefined || !state.candidates.includes(low)) continue;
             moveTo(state, low, 0);

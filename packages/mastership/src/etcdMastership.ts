@@ -460,6 +460,7 @@ class EtcdView<K extends string> implements EtcdMastership<K> {
         infos: this.#infos,
         mastered: this.#mastered,
         settled: (node) => this.#settled(node),
+        active: (key) => this.#activeTerms.get(key) === this.#infos.get(key)?.term,
       });
       const handoffs = planned.slice(0, Math.max(0, budget));
       if (handoffs.length < planned.length) {

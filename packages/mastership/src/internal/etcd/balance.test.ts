@@ -40,6 +40,17 @@ describe("balance planning", () => {
     expect(plan(n2, orders)).toEqual([]);
   });
 
+  it("hands off keys whose term is active first, so a synchronizing master keeps its key", () => {
+    const state = stateOf(new Map(Object.entries({ k1: [n1, n2], k2: [n1, n2] })));
+    const settled = () => true;
+    // k1's master is still synchronizing (a big table loaded from disk): k2 goes instead.
+    expect(planHandoffs({ ...state, me: n1, settled, active: (key) => key !== "k1" })).toEqual([
+      "k2",
+    ]);
+    // With none active, the keys go in their usual order.
+    expect(planHandoffs({ ...state, me: n1, settled, active: () => false })).toEqual(["k1"]);
+  });
+
   it("leaves counts within one as they are", () => {
     expect(plan(n1, { k1: [n1, n2], k2: [n1, n2], k3: [n2, n1] })).toEqual([]);
   });

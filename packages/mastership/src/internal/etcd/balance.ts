@@ -13,6 +13,11 @@ export interface BalanceInput<K extends string> {
   readonly mastered: ReadonlyMap<NodeId, ReadonlySet<K>>;
   /** Whether balancing may hand `node` masterships yet (it has been up long enough). */
   readonly settled: (node: NodeId) => boolean;
+  /**
+   * Whether `key`'s current term is active (its master synchronized); such keys are handed
+   * off first (default: all are).
+   */
+  readonly active?: (key: K) => boolean;
 }
 
 /**
@@ -28,7 +33,11 @@ export interface BalanceInput<K extends string> {
  */
 export function planHandoffs<K extends string>(input: BalanceInput<K>): K[] {
   const { me, candidates: byKey, infos, mastered, settled } = input;
-  const mine = [...(mastered.get(me) ?? [])].sort();
+  // Keys whose term is active first: moving one whose master is still synchronizing (decoding
+  // a table loaded from disk, pulling buckets) would throw that work away.
+  const active = input.active ?? (() => true);
+  const sorted = [...(mastered.get(me) ?? [])].sort();
+  const mine = [...sorted.filter(active), ...sorted.filter((key) => !active(key))];
   const group = new Set<NodeId>();
   for (const candidates of byKey.values())
     for (const node of candidates.keys()) if (settled(node)) group.add(node);
