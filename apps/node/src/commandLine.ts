@@ -46,8 +46,9 @@ Both:
                             --local N, DIR/n1 … DIR/nN. A full restart keeps every flow
                             committed before it; a directory of another cluster or node is refused
   --commit-interval MS      --data-dir: how often changes are committed to disk (default 100)
-  --max-disk-lag MS         --data-dir: past this disk lag writes get 503 until it catches up,
-                            so the disk trails acknowledgements by about that (default 1000)
+  --max-disk-lag MS         --data-dir: past this disk lag a write waits for the disk (at most
+                            this long again, then 503), so the disk trails acknowledgements
+                            by about that (default 1000)
   --restart-sync-timeout MS --data-dir: after this node starts, its first master of a device
                             waits this long for every other node's copy (default 10000)
   --rebalance-delay MS      a returning node gets devices back after this long up (default 2000)

@@ -249,7 +249,53 @@ describe("persistence", () => {
     expect(ids.length).toBe(200);
   });
 
-  it("a disk that falls behind by maxDiskLag makes the master refuse writes (OVERLOADED) until it catches up", async () => {
+  it("a batch that comes while the disk is behind by maxDiskLag is held, and stored once the disk catches up", async () => {
+    let stalled = false;
+    const waiting: (() => void)[] = [];
+    cluster = await startSimCluster(3, [D1], {
+      config: { maxDiskLag: 500 },
+      persistence: () => {
+        const disk = new MemoryDisk();
+        const flush = disk.flush.bind(disk);
+        disk.flush = async () => {
+          if (stalled) await new Promise<void>((resolve) => waiting.push(resolve));
+          await flush();
+        };
+        return { sink: disk, commitInterval: 100 };
+      },
+    });
+    const c = cluster;
+    const master = c.store(c.coordinator.mastership(D1).master!);
+    const add = (from: number) =>
+      master.storeBatch({
+        deviceId: D1,
+        operations: [0, 1].map((i) => ({ operator: "ADD" as const, rule: rule(D1, from + i) })),
+      });
+    await c.run(add(1));
+    stalled = true;
+    await c.run(add(10));
+    await c.advance(700);
+    expect(master.stats().persistence?.lagMs).toBeGreaterThan(500);
+    // Two batches come while the disk is behind: held, in order, not refused.
+    const outcomes: string[] = [];
+    const held = [add(20), add(30)].map((p, i) =>
+      p.then(
+        () => outcomes.push(`stored ${i}`),
+        (error: unknown) => outcomes.push(`refused ${i}: ${String(error)}`),
+      ),
+    );
+    await c.advance(200);
+    expect(outcomes).toEqual([]);
+    expect(master.localTable(D1)?.find(rule(D1, 20))).toBeUndefined();
+    stalled = false;
+    for (const resume of waiting.splice(0)) resume();
+    await c.run(Promise.all(held));
+    expect(outcomes).toEqual(["stored 0", "stored 1"]);
+    for (const n of [20, 21, 30, 31])
+      expect(master.localTable(D1)?.find(rule(D1, n))).toBeDefined();
+  });
+
+  it("a disk that stays behind by maxDiskLag makes the master refuse writes (OVERLOADED), after holding them for maxDiskLag, until it catches up", async () => {
     const disks = new Map<NodeId, MemoryDisk>();
     let stalled = false;
     const waiting: (() => void)[] = [];

@@ -13,6 +13,9 @@ import type { BackedUp } from "./backupWaiters.js";
 import type { ApplyResult, BatchForwarder } from "./batchForwarder.js";
 import { checkTerm, type StoreContext } from "./storeContext.js";
 
+/** How often a batch held for the disk looks whether it caught up, in ms. */
+const DISK_POLL = 10;
+
 /**
  * The master's side of a batch: applies its operations bucket by bucket, asks the device for
  * it (`BATCH_REQUESTED`), waits for the backups with `replication: "sync"`, and sends the
@@ -27,6 +30,9 @@ export class BatchApplier {
   readonly #origins = new Map<string, NodeId>();
   /** Synchronous replication's figures (`replication: "sync"`), for metrics. */
   readonly syncStats = { syncBatches: 0, underReplicatedBatches: 0 };
+  /** The batches held for the disk to catch up, in arrival order (see {@link #diskTurn}). */
+  #diskQueue: Promise<void> = Promise.resolve();
+  #diskHeld = 0;
 
   constructor(context: StoreContext, forwarder: BatchForwarder, diskLag: () => number) {
     this.#context = context;
@@ -44,12 +50,8 @@ export class BatchApplier {
     const config = context.config();
     const { replication, minSyncBackups, underReplicated, requestTimeout } = config;
     const sync = replication === "sync";
-    const diskLag = this.#diskLag();
-    if (diskLag > config.maxDiskLag) {
-      throw new FlowStoreError(
-        "OVERLOADED",
-        `the disk of ${context.localNode} is ${Math.round(diskLag)} ms behind (maxDiskLag ${config.maxDiskLag}): batch ${batch.id} was not stored; try again shortly`,
-      );
+    if (this.#diskHeld > 0 || this.#diskLag() > config.maxDiskLag) {
+      await this.#diskTurn(batch.id, config.maxDiskLag);
     }
     if (
       sync &&
@@ -105,6 +107,38 @@ export class BatchApplier {
       });
     }
     return backedUp;
+  }
+
+  /**
+   * Holds a batch while the disk is more than `maxDiskLag` behind, for at most `maxDiskLag`
+   * more: it is stored as soon as the disk catches up, so a client waits for the disk rather
+   * than sleeping on a refusal while the node could take its batch. Batches held leave in
+   * the order they came (one queue), and a batch that comes meanwhile queues behind them.
+   *
+   * @throws {FlowStoreError} `OVERLOADED` if the disk is still behind after the hold.
+   */
+  #diskTurn(batchId: string, maxDiskLag: number): Promise<void> {
+    const context = this.#context;
+    this.#diskHeld++;
+    const turn = this.#diskQueue.then(async () => {
+      const deadline = context.scheduler.now() + maxDiskLag;
+      let lag = this.#diskLag();
+      while (lag > maxDiskLag && context.scheduler.now() < deadline) {
+        await context.wait(DISK_POLL);
+        lag = this.#diskLag();
+      }
+      if (lag > maxDiskLag) {
+        throw new FlowStoreError(
+          "OVERLOADED",
+          `the disk of ${context.localNode} is ${Math.round(lag)} ms behind (maxDiskLag ${maxDiskLag}): batch ${batchId} was not stored; try again shortly`,
+        );
+      }
+    });
+    const done = () => {
+      this.#diskHeld--;
+    };
+    this.#diskQueue = turn.then(done, done);
+    return turn;
   }
 
   /**
