@@ -144,6 +144,7 @@ export class EcFlowRuleStore {
       config: () => this.config,
       wait: (ms) => this.#wait(ms),
       onWrite: (table) => this.#replicator.changed(table),
+      onActive: (table) => this.#replicator.activated(table),
       persister: () => this.#persister,
       loaded: options.persistence?.loaded ?? [],
       subscription: this.#subscription,

@@ -145,6 +145,9 @@ export class DeviceFlowTable {
   readonly #bucketChanged = new Subject<number>();
   /** A write ran on the master's table (replication sends it on the scheduler's next turn). */
   readonly written$: Observable<void> = this.#written.asObservable();
+  readonly #activated = new Subject<void>();
+  /** This node activated a term of the device as its master (it serves it now). */
+  readonly activated$: Observable<void> = this.#activated.asObservable();
   /** A bucket's digest changed, by index (with `tracksBuckets`: persistence writes it). */
   readonly bucketChanged$: Observable<number> = this.#bucketChanged.asObservable();
   readonly #queued = new Map<number, QueuedWrite[]>();
@@ -383,6 +386,7 @@ export class DeviceFlowTable {
     this.#queued.clear();
     for (const queue of queued) for (const write of queue) write.run(info.term);
     this.#options.log.info("term active", { device: this.deviceId, term: info.term });
+    this.#activated.next();
   }
 
   /**
@@ -554,6 +558,16 @@ export class DeviceFlowTable {
     return { accepted: true, term, missingBase };
   }
 
+  /**
+   * The active master of `term` (this node's current term) found this copy equal to its own
+   * (an anti-entropy summary with the same checksum): like a backup it sent, this copy is now
+   * fed by the live cluster. Without it, a node restarted with its disk and not written to
+   * since waited `restartSyncTimeout` for the dead master at a failover (10 s by default).
+   */
+  confirmedByMaster(term: Term): void {
+    if (term === this.fence.info?.term) this.#restored = false;
+  }
+
   /** The digests of every changed bucket, for a new master or an anti-entropy round. */
   digests(): FlowBucketDigest[] {
     return this.table.digests();
@@ -596,6 +610,7 @@ export class DeviceFlowTable {
   close(): void {
     this.#closed = true;
     this.#written.complete();
+    this.#activated.complete();
     this.#bucketChanged.complete();
     this.#rejectQueued("CLOSED", "the store is closed");
     this.#waiters.rejectAll(

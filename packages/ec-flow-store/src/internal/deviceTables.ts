@@ -30,6 +30,8 @@ export interface DeviceTablesOptions {
   readonly wait: (ms: number) => Promise<void>;
   /** A table was written: its backups are owed the change. */
   readonly onWrite: (table: DeviceFlowTable) => void;
+  /** This node activated a term of `table`'s device as its master. */
+  readonly onActive?: (table: DeviceFlowTable) => void;
   /** With `persistence`: what keeps the tables on disk. */
   readonly persister: () => Persister | undefined;
   /** What was on disk at start. */
@@ -168,6 +170,9 @@ export class DeviceTables {
     const owned = table;
     // What the table changes goes to replication (writes) and to disk (every bucket).
     this.#options.subscription.add(owned.written$.subscribe(() => this.#options.onWrite(owned)));
+    this.#options.subscription.add(
+      owned.activated$.subscribe(() => this.#options.onActive?.(owned)),
+    );
     if (persister !== undefined) {
       this.#options.subscription.add(
         owned.bucketChanged$.subscribe((bucket) =>

@@ -278,6 +278,20 @@ export class Replicator {
   }
 
   /**
+   * `table`'s term just became active here: its backups compare their copies with it at
+   * once rather than at the next anti-entropy period, so that a backup restarted with its
+   * disk learns straight away that its copy is the live master's (see
+   * `DeviceFlowTable.confirmedByMaster`) and a failover soon after need not wait
+   * `restartSyncTimeout` for the dead master.
+   */
+  activated(table: DeviceFlowTable): void {
+    if (this.#closed || !table.isActiveMaster) return;
+    for (const node of table.backups) {
+      if (!this.#backlogged.has(node)) void this.#compare(node, [table]);
+    }
+  }
+
+  /**
    * Compares summaries with every backup: one message per backup node, a checksum per device;
    * the backup answers with bucket digests only for the devices that differ. A backup node
    * with a backlog still going out to it (a round of several messages) is left for the next
@@ -351,7 +365,10 @@ export class Replicator {
       table.table.clock.observe(device.clock);
       table.observeTerm(device.term);
       const term = table.info?.term ?? 0;
-      if (term === device.term && table.summary().checksum === device.checksum) continue;
+      if (term === device.term && table.summary().checksum === device.checksum) {
+        table.confirmedByMaster(term);
+        continue;
+      }
       devices.push({ deviceId: device.deviceId, term, digests: table.digests() });
     }
     return { devices };
