@@ -77,9 +77,12 @@ export class DeviceTables {
       await wait(SERVING_POLL);
       if (closed()) return;
     }
+    const started = this.#options.scheduler.now();
+    let decoded = 0;
     for (const [device] of devices) {
       for (const bucket of this.#tables.get(device)?.table.buckets() ?? []) {
         if (!bucket.deferred) continue;
+        decoded++;
         try {
           bucket.decode();
         } catch (error) {
@@ -92,6 +95,12 @@ export class DeviceTables {
         await wait(BACKGROUND_DECODE_PAUSE);
         if (closed()) return;
       }
+    }
+    if (decoded > 0) {
+      log.info("decoded the backup copies loaded from disk", {
+        buckets: decoded,
+        ms: Math.round(this.#options.scheduler.now() - started),
+      });
     }
   }
 
