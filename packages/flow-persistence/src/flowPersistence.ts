@@ -586,7 +586,7 @@ export class FlowPersistence {
       (record): record is BucketRecord => !(record instanceof CheckedRecord),
     );
     if (read.length === records.length) {
-      return new LoadedBucket(stamp, head.flows, this.#foldBucket(where, { head, records: read }));
+      return new LoadedBucket(stamp, head.flows, this.#foldBucket(where, head, read));
     }
     // What is on disk now: if the bucket's records are still these when it is decoded, its
     // flow ids are kept for its first change (see `load`).
@@ -598,7 +598,7 @@ export class FlowPersistence {
       const decoded = records.map((record, i) => {
         if (!(record instanceof CheckedRecord)) return record;
         try {
-          return this.#codec.decodeRecord(record.bytes);
+          return this.#codec.decodeChecked(record);
         } catch (error) {
           throw corrupt(
             this.dir,
@@ -607,7 +607,7 @@ export class FlowPersistence {
           );
         }
       });
-      const entries = this.#foldBucket(where, { head, records: decoded });
+      const entries = this.#foldBucket(where, head, decoded);
       const states = this.#buckets.get(where.device);
       const state = states?.get(where.bucket);
       if (state !== undefined && state === readState && state.ids === undefined) {
@@ -618,25 +618,17 @@ export class FlowPersistence {
   }
 
   /**
-   * The entries of a bucket from its records as read (decoded and validated): its base
-   * (record 0), then its changes, each entry of the bucket's device, folded; the count must be
-   * the head's. A `CORRUPT` error names the bucket.
+   * The entries of a bucket from its records as read (decoded and validated), whose kinds and
+   * count {@link #loadedBucket} checked: its base (record 0), then its changes, each entry of
+   * the bucket's device, folded; the count must be the head's. A `CORRUPT` error names the
+   * bucket.
    */
   #foldBucket(
     where: RecordPlace,
-    { head, records }: { head: BucketHead; records: readonly BucketRecord[] },
+    head: BucketHead,
+    records: readonly BucketRecord[],
   ): readonly FlowEntry[] {
-    const [base, ...changes] = records;
-    if (base === undefined || base.type !== BASE_TYPE_ID) {
-      throw corrupt(this.dir, `${describe(where)} has no base record`, where);
-    }
-    if (changes.length !== head.changes) {
-      throw corrupt(
-        this.dir,
-        `${describe(where)} has ${changes.length} change records, its head says ${head.changes}`,
-        where,
-      );
-    }
+    const [base, ...changes] = records as [BucketRecord, ...BucketRecord[]];
     const entries = base.entries;
     this.#checkDevice(where, entries, "base");
     if (!isAscending(entries, entryId)) {
@@ -647,9 +639,6 @@ export class FlowPersistence {
       );
     }
     changes.forEach((change, i) => {
-      if (change.type === BASE_TYPE_ID) {
-        throw corrupt(this.dir, `record ${i + 1} of ${describe(where)} is a second base`, where);
-      }
       this.#checkDevice(where, change.entries, `change record ${i + 1}`);
     });
     const folded = foldById(entries, changes as readonly Changes<FlowEntry>[], entryId);

@@ -49,7 +49,7 @@ export type BucketRecord =
 /**
  * A checksummed record whose checksum matched, kept as its bytes (a copy) and not decoded yet:
  * how `load` reads a bucket whose entries are decoded only when first needed
- * ({@link RecordCodec.decodeRecord} decodes it then).
+ * ({@link RecordCodec.decodeChecked} decodes it then).
  */
 export class CheckedRecord {
   constructor(
@@ -177,6 +177,24 @@ export class RecordCodec {
    */
   decodeRecord(bytes: Uint8Array, size = bytes.length): BucketRecord {
     const { type, start, checked } = envelopeOf(bytes, size);
+    return this.#decodeBody(bytes, type, start, size, checked);
+  }
+
+  /**
+   * A record {@link RecordCodec.readRecord} checked and kept, decoded and validated (its
+   * checksum is not computed again); a {@link DecodeError} for a list that does not validate.
+   */
+  decodeChecked(record: CheckedRecord): BucketRecord {
+    return this.#decodeBody(record.bytes, record.type, CHECKED_HEADER, record.bytes.length, true);
+  }
+
+  #decodeBody(
+    bytes: Uint8Array,
+    type: typeof BASE_TYPE_ID | typeof CHANGES_TYPE_ID,
+    start: number,
+    size: number,
+    checked: boolean,
+  ): BucketRecord {
     if (type === BASE_TYPE_ID) {
       return {
         type,
