@@ -91,7 +91,7 @@ export class EcFlowRuleStore {
   readonly localNode: NodeId;
   readonly settings: StoreSettings;
   readonly #replicator: Replicator;
-  readonly #options: FlowRuleStoreOptions;
+  readonly #mastership: Mastership<DeviceId>;
   readonly #channel: StoreChannel;
   readonly #scheduler: SchedulerLike;
   readonly #log: Logger;
@@ -116,13 +116,9 @@ export class EcFlowRuleStore {
   #closed = false;
 
   constructor(options: FlowRuleStoreOptions) {
-    // What was loaded goes to the tables and is not kept here: a loaded bucket's bytes go as
-    // soon as its table has decoded or replaced it.
-    const { loaded: _, ...persistence } = options.persistence ?? {};
-    this.#options =
-      options.persistence === undefined
-        ? options
-        : { ...options, persistence: { ...persistence, sink: options.persistence.sink } };
+    // Not `options` itself: what was loaded goes to the tables only, so that a loaded bucket's
+    // bytes go as soon as its table has decoded or replaced it.
+    this.#mastership = options.mastership;
     this.localNode = options.messaging.localNode;
     this.settings = new StoreSettings(options.config);
     this.#channel = new StoreChannel(options.messaging);
@@ -499,7 +495,7 @@ export class EcFlowRuleStore {
   }
 
   #knownDevices(): DeviceId[] {
-    return [...new Set([...this.#options.mastership.keys(), ...this.#tables.keys()])];
+    return [...new Set([...this.#mastership.keys(), ...this.#tables.keys()])];
   }
 
   #checkOpen(): void {
@@ -522,7 +518,7 @@ export class EcFlowRuleStore {
    */
   async handOver(timeoutMs = 10_000): Promise<{ moved: DeviceId[]; remaining: DeviceId[] }> {
     this.#checkOpen();
-    const { mastership } = this.#options;
+    const mastership = this.#mastership;
     const local = this.localNode;
     /** Whether `device` has no term this node mastered that a newer active term has not taken over. */
     const handedOver = (device: DeviceId): boolean => {

@@ -68,6 +68,37 @@ async function restartAll(c: SimCluster, disks: Map<NodeId, MemoryDisk>) {
   await c.advance(3000);
 }
 
+/**
+ * Three nodes of D1 with `maxDiskLag` 500 ms, whose disks' commits hang from `stall()` until
+ * `resume()`.
+ */
+async function startWithStallingDisks() {
+  let stalled = false;
+  const waiting: (() => void)[] = [];
+  cluster = await startSimCluster(3, [D1], {
+    config: { maxDiskLag: 500 },
+    persistence: () => {
+      const disk = new MemoryDisk();
+      const flush = disk.flush.bind(disk);
+      disk.flush = async () => {
+        if (stalled) await new Promise<void>((resolve) => waiting.push(resolve));
+        await flush();
+      };
+      return { sink: disk, commitInterval: 100 };
+    },
+  });
+  return {
+    c: cluster,
+    stall: () => {
+      stalled = true;
+    },
+    resume: () => {
+      stalled = false;
+      for (const go of waiting.splice(0)) go();
+    },
+  };
+}
+
 /** Every flow id the masters of D1 and D2 hold. */
 function listed(c: SimCluster): Set<FlowId> {
   const ids = new Set<FlowId>();
@@ -281,21 +312,7 @@ describe("persistence", () => {
   });
 
   it("a batch that comes while the disk is behind by maxDiskLag is held, and stored once the disk catches up", async () => {
-    let stalled = false;
-    const waiting: (() => void)[] = [];
-    cluster = await startSimCluster(3, [D1], {
-      config: { maxDiskLag: 500 },
-      persistence: () => {
-        const disk = new MemoryDisk();
-        const flush = disk.flush.bind(disk);
-        disk.flush = async () => {
-          if (stalled) await new Promise<void>((resolve) => waiting.push(resolve));
-          await flush();
-        };
-        return { sink: disk, commitInterval: 100 };
-      },
-    });
-    const c = cluster;
+    const { c, stall, resume } = await startWithStallingDisks();
     const master = c.store(c.coordinator.mastership(D1).master!);
     const add = (from: number) =>
       master.storeBatch({
@@ -303,7 +320,7 @@ describe("persistence", () => {
         operations: [0, 1].map((i) => ({ operator: "ADD" as const, rule: rule(D1, from + i) })),
       });
     await c.run(add(1));
-    stalled = true;
+    stall();
     await c.run(add(10));
     await c.advance(700);
     expect(master.stats().persistence?.lagMs).toBeGreaterThan(500);
@@ -318,8 +335,7 @@ describe("persistence", () => {
     await c.advance(200);
     expect(outcomes).toEqual([]);
     expect(master.localTable(D1)?.find(rule(D1, 20))).toBeUndefined();
-    stalled = false;
-    for (const resume of waiting.splice(0)) resume();
+    resume();
     await c.run(Promise.all(held));
     expect(outcomes).toEqual(["stored 0", "stored 1"]);
     for (const n of [20, 21, 30, 31])
@@ -327,34 +343,17 @@ describe("persistence", () => {
   });
 
   it("a disk that stays behind by maxDiskLag makes the master refuse writes (OVERLOADED), after holding them for maxDiskLag, until it catches up", async () => {
-    const disks = new Map<NodeId, MemoryDisk>();
-    let stalled = false;
-    const waiting: (() => void)[] = [];
-    cluster = await startSimCluster(3, [D1], {
-      config: { maxDiskLag: 500 },
-      persistence: (node) => {
-        const disk = new MemoryDisk();
-        disks.set(node, disk);
-        const flush = disk.flush.bind(disk);
-        disk.flush = async () => {
-          if (stalled) await new Promise<void>((resolve) => waiting.push(resolve));
-          await flush();
-        };
-        return { sink: disk, commitInterval: 100 };
-      },
-    });
-    const c = cluster;
+    const { c, stall, resume } = await startWithStallingDisks();
     const master = c.store(c.coordinator.mastership(D1).master!);
     const add = (i: number) =>
       master.storeBatch({ deviceId: D1, operations: [{ operator: "ADD", rule: rule(D1, i) }] });
     await c.run(add(1));
-    stalled = true;
+    stall();
     await c.run(add(2)); // the change the stuck commit holds
     await c.advance(700);
     expect(master.stats().persistence?.lagMs).toBeGreaterThan(500);
     await expect(c.run(add(3))).rejects.toMatchObject({ code: "OVERLOADED" });
-    stalled = false;
-    for (const resume of waiting.splice(0)) resume();
+    resume();
     await c.advance(300);
     expect(master.stats().persistence?.lagMs).toBeLessThan(500);
     await c.run(add(4));

@@ -19,6 +19,7 @@ import { BackupLedger, type BackupPayload, type Version } from "./backupLedger.j
 import { type BackedUp, BackupWaiters, type UnderReplicated } from "./backupWaiters.js";
 import { type SyncTarget, synchronize } from "./failoverSync.js";
 import type { LifecycleEvent } from "./lifecycle.js";
+import { decodeLoadedBuckets } from "./loadedBuckets.js";
 import { TermFence } from "./termFence.js";
 
 /** What a replica answers a synchronizing master first: its digests, and what it knows. */
@@ -399,23 +400,12 @@ export class DeviceFlowTable {
    */
   async #decodeLoaded(going: () => boolean): Promise<void> {
     const started = performance.now();
-    let decoded = 0;
-    for (const bucket of this.table.buckets()) {
-      if (!bucket.deferred) continue;
-      decoded++;
-      try {
-        bucket.decode();
-      } catch (error) {
-        this.#options.log.error("a bucket loaded from disk does not decode", {
-          device: this.deviceId,
-          bucket: bucket.index,
-          error: String(error),
-        });
-      }
-      await this.#options.wait(0);
-      if (!going()) return;
-    }
-    if (decoded > 0) {
+    const decoded = await decodeLoadedBuckets(this.deviceId, this.table.buckets(), {
+      pause: () => this.#options.wait(0),
+      going,
+      log: this.#options.log,
+    });
+    if (decoded !== undefined && decoded > 0) {
       this.#options.log.info("decoded the buckets loaded from disk", {
         device: this.deviceId,
         buckets: decoded,

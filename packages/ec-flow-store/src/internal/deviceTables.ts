@@ -8,6 +8,7 @@ import type { PersistedDevice } from "../persistence.js";
 import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.js";
 import { DeviceFlowTable } from "./deviceFlowTable.js";
 import { deviceLifecycle$ } from "./lifecycle.js";
+import { decodeLoadedBuckets } from "./loadedBuckets.js";
 import type { Persister } from "./persister.js";
 
 /** The pause between two buckets that {@link DeviceTables.decodeLoaded} decodes, in ms. */
@@ -80,21 +81,17 @@ export class DeviceTables {
     const started = this.#options.scheduler.now();
     let decoded = 0;
     for (const [device] of devices) {
-      for (const bucket of this.#tables.get(device)?.table.buckets() ?? []) {
-        if (!bucket.deferred) continue;
-        decoded++;
-        try {
-          bucket.decode();
-        } catch (error) {
-          log.error("a bucket loaded from disk does not decode", {
-            device,
-            bucket: bucket.index,
-            error: String(error),
-          });
-        }
-        await wait(BACKGROUND_DECODE_PAUSE);
-        if (closed()) return;
-      }
+      const done = await decodeLoadedBuckets(
+        device,
+        this.#tables.get(device)?.table.buckets() ?? [],
+        {
+          pause: () => wait(BACKGROUND_DECODE_PAUSE),
+          going: () => !closed(),
+          log,
+        },
+      );
+      if (done === undefined) return;
+      decoded += done;
     }
     if (decoded > 0) {
       log.info("decoded the backup copies loaded from disk", {
