@@ -297,12 +297,14 @@ export class FlowBucketTable {
    *   not belong in that bucket of this table (nothing is changed).
    */
   merge(remote: FlowBucket | FlowBucketSnapshot | DeferredFlowBucket): boolean {
-    if (!(remote instanceof FlowBucket) && isDeferred(remote)) {
-      this.clock.observe(remote.timestamp);
-      if (remote.term === 0 && remote.timestamp === 0) return false;
-      const index = remote.bucket;
-      const bucket = this.allocate(index);
-      return bucket.mergeFrom({
+    const index = remote instanceof FlowBucket ? remote.index : remote.bucket;
+    let copy = remote;
+    if (remote instanceof FlowBucket || !isDeferred(remote)) {
+      const entries = remote instanceof FlowBucket ? remote.entries() : remote.entries;
+      for (const entry of entries) this.#checkBelongs(entry.rule, index);
+    } else {
+      // Checked as they are decoded.
+      copy = {
         bucket: index,
         term: remote.term,
         timestamp: remote.timestamp,
@@ -312,14 +314,11 @@ export class FlowBucketTable {
           for (const entry of entries) this.#checkBelongs(entry.rule, index);
           return entries;
         },
-      });
+      };
     }
-    const index = remote instanceof FlowBucket ? remote.index : remote.bucket;
-    const entries = remote instanceof FlowBucket ? remote.entries() : remote.entries;
-    for (const entry of entries) this.#checkBelongs(entry.rule, index);
     this.clock.observe(remote.timestamp);
     if (remote.term === 0 && remote.timestamp === 0) return false;
-    return this.allocate(index).mergeFrom(remote);
+    return this.allocate(index).mergeFrom(copy);
   }
 
   /**

@@ -199,14 +199,15 @@ export function createEmbeddedCoordinator<K extends string>(
    * is still synchronizing (decoding a table loaded from disk, pulling buckets) would throw
    * that work away and make the next master start it over.
    */
-  function movableFirst(owned: Iterable<K> | undefined): K[] {
-    const active: K[] = [];
+  function* movableFirst(owned: Iterable<K> | undefined): Generator<K> {
+    // Lazily: the caller stops at the first key it can move (an active one, usually).
     const activating: K[] = [];
     for (const key of owned ?? []) {
       const state = keys.get(key);
-      (state !== undefined && state.activeTerm === state.info.term ? active : activating).push(key);
+      if (state !== undefined && state.activeTerm === state.info.term) yield key;
+      else activating.push(key);
     }
-    return [...active, ...activating];
+    yield* activating;
   }
 
   /** Moves masters from the busiest to the idlest nodes, then spreads first backups. */
