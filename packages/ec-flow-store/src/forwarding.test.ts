@@ -119,6 +119,24 @@ describe("forwarded batches are coalesced", () => {
     expect(now).not.toBe(old);
     expect(await $(c.store(origin).getFlowEntry(rule(D1, 9)))).toBeDefined();
   });
+  it("a batch its own master took while synchronizing is retried on the next master when that term ends", async () => {
+    cluster = await startSimCluster(3, [D1], { config: { backupPeriod: 100 } });
+    const c = cluster;
+    const old = masterOf(c, D1);
+    await c.coordinator.forNode(old).relinquish(D1);
+    const next = masterOf(c, D1);
+    expect(next).not.toBe(old);
+    // The new master is still pulling the newest copy: a batch it takes waits for its term.
+    expect(c.store(next).isActiveMaster(D1)).toBe(false);
+    const stored = c.store(next).storeBatch({ deviceId: D1, operations: add([rule(D1, 7)]) });
+    // The term ends before it is active: the batch was not stored, so it goes to the next master.
+    await c.coordinator.forNode(next).relinquish(D1);
+    await $(stored);
+    const last = masterOf(c, D1);
+    expect(last).not.toBe(next);
+    expect(await $(c.store(next).getFlowEntry(rule(D1, 7)))).toBeDefined();
+    expect(c.store(last).localTable(D1)?.find(rule(D1, 7))).toBeDefined();
+  });
 });
 
 describe("backpressure", () => {

@@ -76,19 +76,28 @@ export class BatchSender {
     // stopped being master and refuses it: look again and retry a few times.
     for (let attempt = 1; ; attempt++) {
       const current = attempt === 1 ? info : context.mastership.mastership(batch.deviceId);
-      if (current.master === undefined)
-        fail(new FlowStoreError("NO_MASTER", `no master for ${batch.deviceId}`));
+      if (current.master === undefined) {
+        // On a retry the last master just let the device go: its successor may not be named
+        // yet.
+        if (attempt === 1 || attempt >= FORWARD_ATTEMPTS || context.isClosed())
+          fail(new FlowStoreError("NO_MASTER", `no master for ${batch.deviceId}`));
+        await context.wait(RETRY_DELAY_MS * attempt);
+        continue;
+      }
       let result: ApplyResult;
+      const local = current.master === context.localNode;
       try {
-        if (current.master === context.localNode) {
-          return receipt(await this.#applier.apply(batch, context.localNode));
-        }
+        if (local) return receipt(await this.#applier.apply(batch, context.localNode));
         result = await this.#forwarder.forward(current.master!, current.term, batch);
       } catch (error) {
         // After a timeout or a lost connection the master may have stored the batch, and a
         // late second copy could bring back a flow removed in between: no retry. A master
-        // with no handler at all (its store is closing) did not take it.
-        const refused = MessagingError.is(error, "NO_HANDLER");
+        // with no handler at all (its store is closing) did not take it; nor did this node
+        // when it refused as a master would (its term ended while the batch waited for it to
+        // be active, say): that is retried on the next master, as a forward's refusal is.
+        const refused = local
+          ? error instanceof FlowStoreError && RETRIED_REFUSALS.has(error.code)
+          : MessagingError.is(error, "NO_HANDLER");
         if (!refused || attempt >= FORWARD_ATTEMPTS || context.isClosed()) fail(error);
         context.log.debug("batch not taken; retrying", {
           batch: batch.id,
