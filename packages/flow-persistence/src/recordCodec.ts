@@ -5,12 +5,11 @@ import {
   type FlowId,
   flowBucketNamespace,
 } from "@flowstore/flow-bucket";
-import { createValidator, DecodeError } from "@flowstore/serializers";
+import { createValidator, DecodeError, RecordWriter } from "@flowstore/serializers";
 import { Packr } from "msgpackr";
 import { z } from "zod";
 import { crc32 } from "./internal/checksum.js";
 import { listHeader, RecordScanner } from "./recordScanner.js";
-import { RecordWriter } from "./recordWriter.js";
 
 /** The type id of `FlowEntry` in flow-bucket's namespace: format 1's entries. */
 export const FLOW_ENTRY_TYPE_ID = 203;

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { createFlowEntry, type FlowEntry, parseFlowRule } from "@flowstore/flow-bucket";
+import { RecordWriter } from "@flowstore/serializers";
 import { Packr } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { RecordCodec } from "./recordCodec.js";
 import { RecordScanner } from "./recordScanner.js";
-import { RecordWriter } from "./recordWriter.js";
 import { testDevice, testEntry } from "./testing/tables.js";
 
 /** msgpackr as `RecordCodec` sets it up, over a shape list the writer and scanner share. */

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { DecodeError } from "./decodeError.js";
-import { pack, unpack } from "./msgpack.js";
+import { packTyped, unpack } from "./msgpack.js";
 import { createValidator, type Serializer } from "./serializer.js";
 
 /** Names of a namespace's types mapped to the values they stand for. */
@@ -154,14 +154,7 @@ function typedSerializer(
   const check = createValidator(name, schema);
   return {
     typeName: name,
-    encode: (value) => {
-      const body = pack(value);
-      const bytes = new Uint8Array(body.length + 2);
-      bytes[0] = id >>> 8;
-      bytes[1] = id & 0xff;
-      bytes.set(body, 2);
-      return bytes;
-    },
+    encode: (value) => packTyped(id, value),
     decode: (bytes) => {
       const found = readTypeId(bytes, name);
       if (found !== id) {

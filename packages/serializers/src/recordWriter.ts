@@ -1,39 +1,55 @@
 /**
- * The bytes msgpackr writes for a value with shared shapes (`useRecords` and a `structures`
- * list), written four times faster for values made of the shapes already in the list: plain
- * objects, arrays, strings, numbers, bigints, booleans and null. Anything else — a shape not in
- * the list yet, `undefined`, a `Map`, a typed array — makes {@link RecordWriter.write} answer
- * `undefined`, and the caller packs the value with msgpackr itself (which adds the shape).
+ * The bytes msgpackr writes for a value with records (`useRecords`), written three to four
+ * times faster for values made of plain objects, arrays, strings, numbers, bigints, booleans
+ * and null. Anything else — `undefined`, a `Map`, a typed array, a class instance — makes
+ * {@link RecordWriter.write} answer `undefined`, and the caller packs the value with msgpackr
+ * itself. Two ways to name an object's shape (its keys, in order):
+ *
+ * - **Shared shapes** (a writer made over a `structures` list, as flow-persistence keeps on
+ *   disk): shape `i` is the record id `0x40 + i`, in two bytes from `0x60` on (more than 32
+ *   shared shapes). A shape not in the list yet is left to msgpackr, which adds it.
+ * - **Shapes in the message** (a writer made without a list, as every flowstore message is
+ *   packed): the first object of each shape in a value defines it inline — msgpackr's record
+ *   definition, `0xd4 0x72 id` and the list of keys — with ids from `0x40` in order, and the
+ *   objects after it name it by that id. More than 64 shapes in one value are left to
+ *   msgpackr. The bytes are self-describing: any msgpackr unpacker with records reads them.
  *
  * @remarks msgpackr finds an object's shape by walking its keys with `for…in` and
- * `hasOwnProperty` twice per object; a stored entry is some ten objects. This writer keeps the
- * same rules byte for byte (the tests compare the two): a shape `i` is the record id `0x40 + i`,
- * in two bytes from `0x60` on (more than 32 shared shapes); positive integers below `0x40` are
- * one byte (`0x40`–`0x7f` are record ids); strings take the smallest header.
+ * `hasOwnProperty` twice per object, and writes a message's shapes anew for every message;
+ * a flow entry is some ten objects. This writer keeps the same rules byte for byte (the tests
+ * compare the two): positive integers below `0x40` are one byte (`0x40`–`0x7f` are record
+ * ids); strings take the smallest header.
  */
 export class RecordWriter {
-  readonly #structures: readonly (readonly string[])[];
-  /** The shapes as a tree of keys; a node's `id` is the record id of the keys leading to it. */
+  /** The shared shapes, or undefined when each value defines its own. */
+  readonly #structures: readonly (readonly string[])[] | undefined;
+  /** The shapes as a tree of keys: a node stands for the keys leading to it. */
   #root: ShapeNode = newNode();
-  /** How many shapes of the list `#root` holds. */
+  /** Shared: how many shapes of the list `#root` holds. Own: how many nodes it has. */
   #known = 0;
+  /** Own shapes: the value being written (a node's `epoch` says it is defined in it). */
+  #epoch = 0;
+  /** Own shapes: how many the value being written defined. */
+  #defined = 0;
   #buffer = new Uint8Array(64 * 1024);
   #view = new DataView(this.#buffer.buffer);
   #position = 0;
 
-  /** A writer over `structures`, the list msgpackr keeps (shapes it adds are picked up). */
-  constructor(structures: readonly (readonly string[])[]) {
+  /**
+   * A writer over `structures`, the list msgpackr keeps (shapes it adds are picked up); with
+   * no list, a writer whose values each define their shapes.
+   */
+  constructor(structures?: readonly (readonly string[])[]) {
     this.#structures = structures;
   }
 
   /**
-   * `value` as msgpackr packs it with these shapes, after a header of `header` bytes that
-   * starts with the two bytes of `type` (the rest zero, for the caller to fill); undefined if
-   * `value` holds something this writer leaves to msgpackr.
+   * `value` as msgpackr packs it, after a header of `header` bytes that starts with the two
+   * bytes of `type` (the rest zero, for the caller to fill); undefined if `value` holds
+   * something this writer leaves to msgpackr.
    */
   write(type: number, value: unknown, header = 2): Uint8Array | undefined {
-    if (this.#known !== this.#structures.length) this.#learnShapes();
-    this.#position = 0;
+    this.#begin();
     this.#room(header);
     this.#buffer.fill(0, 0, header);
     this.#buffer[0] = type >>> 8;
@@ -43,29 +59,35 @@ export class RecordWriter {
     return this.#buffer.slice(0, this.#position);
   }
 
-  #learnShapes(): void {
-    const root = newNode();
-    this.#structures.forEach((keys, i) => {
-      let node = root;
-      for (const key of keys) {
-        let next = node.next.get(key);
-        if (next === undefined) {
-          next = newNode();
-          node.next.set(key, next);
-        }
-        if (node.next.size === 1) {
-          node.onlyKey = key;
-          node.onlyNext = next;
-        } else {
-          node.onlyKey = undefined;
-          node.onlyNext = undefined;
-        }
-        node = next;
+  /** `value` as msgpackr packs it, with no header; undefined as for {@link write}. */
+  pack(value: unknown): Uint8Array | undefined {
+    this.#begin();
+    if (!this.#value(value)) return undefined;
+    return this.#buffer.slice(0, this.#position);
+  }
+
+  #begin(): void {
+    this.#position = 0;
+    if (this.#structures === undefined) {
+      this.#epoch++;
+      this.#defined = 0;
+      // Keys come from the values: a tree grown past this by varied keys starts over.
+      if (this.#known > MAX_OWN_NODES) {
+        this.#root = newNode();
+        this.#known = 0;
       }
+    } else if (this.#known !== this.#structures.length) this.#learnShapes(this.#structures);
+  }
+
+  #learnShapes(structures: readonly (readonly string[])[]): void {
+    const root = newNode();
+    structures.forEach((keys, i) => {
+      let node = root;
+      for (const key of keys) node = childOf(node, key);
       node.id = 0x40 + i;
     });
     this.#root = root;
-    this.#known = this.#structures.length;
+    this.#known = structures.length;
   }
 
   /** Writes `value`; false if it holds something left to msgpackr. */
@@ -115,21 +137,44 @@ export class RecordWriter {
   }
 
   #record(object: Record<string, unknown>): boolean {
+    const own = this.#structures === undefined;
     let node = this.#root;
     for (const key in object) {
       // Most keys have one key after them: a string comparison instead of a map lookup.
-      const next = key === node.onlyKey ? node.onlyNext : node.next.get(key);
-      if (next === undefined) return false;
+      let next = key === node.onlyKey ? node.onlyNext : node.next.get(key);
+      if (next === undefined) {
+        if (!own) return false;
+        next = childOf(node, key);
+        this.#known++;
+      }
       node = next;
     }
-    const id = node.id;
-    if (id === undefined) return false;
-    this.#room(2);
-    if (id >= 0x60) {
-      this.#buffer[this.#position++] = ((id - 0x60) & 0x1f) + 0x60;
-      this.#buffer[this.#position++] = (id - 0x60) >> 5;
+    if (own) {
+      if (node.epoch === this.#epoch) {
+        this.#room(1);
+        this.#buffer[this.#position++] = node.id!;
+      } else {
+        // The shape's first object in this value: msgpackr's record definition, then its keys.
+        if (this.#defined === MAX_OWN_SHAPES) return false;
+        node.id = 0x40 + this.#defined++;
+        node.epoch = this.#epoch;
+        this.#room(3);
+        this.#buffer[this.#position++] = 0xd4;
+        this.#buffer[this.#position++] = 0x72;
+        this.#buffer[this.#position++] = node.id;
+        node.keys ??= Object.keys(object);
+        this.#array(node.keys);
+      }
     } else {
-      this.#buffer[this.#position++] = id;
+      const id = node.id;
+      if (id === undefined) return false;
+      this.#room(2);
+      if (id >= 0x60) {
+        this.#buffer[this.#position++] = ((id - 0x60) & 0x1f) + 0x60;
+        this.#buffer[this.#position++] = (id - 0x60) >> 5;
+      } else {
+        this.#buffer[this.#position++] = id;
+      }
     }
     for (const key in object) if (!this.#value(object[key])) return false;
     return true;
@@ -247,14 +292,47 @@ export class RecordWriter {
   }
 }
 
+/** The most shapes one value defines (msgpackr's own record ids, `0x40`–`0x7f`). */
+const MAX_OWN_SHAPES = 64;
+/** The most keys an own-shape writer remembers before it starts its tree over. */
+const MAX_OWN_NODES = 4096;
+
 interface ShapeNode {
   readonly next: Map<string, ShapeNode>;
   /** The only key after this one, if there is one. */
   onlyKey: string | undefined;
   onlyNext: ShapeNode | undefined;
+  /** The record id of the keys leading here (shared: fixed; own: in the value `epoch`). */
   id: number | undefined;
+  /** Own shapes: the value in which `id` was defined. */
+  epoch: number;
+  /** Own shapes: the keys leading here, for the definition. */
+  keys: string[] | undefined;
 }
 
 function newNode(): ShapeNode {
-  return { next: new Map(), onlyKey: undefined, onlyNext: undefined, id: undefined };
+  return {
+    next: new Map(),
+    onlyKey: undefined,
+    onlyNext: undefined,
+    id: undefined,
+    epoch: 0,
+    keys: undefined,
+  };
+}
+
+/** The node after `node` for `key`, made if it is not there yet. */
+function childOf(node: ShapeNode, key: string): ShapeNode {
+  let next = node.next.get(key);
+  if (next !== undefined) return next;
+  next = newNode();
+  node.next.set(key, next);
+  if (node.next.size === 1) {
+    node.onlyKey = key;
+    node.onlyNext = next;
+  } else {
+    node.onlyKey = undefined;
+    node.onlyNext = undefined;
+  }
+  return next;
 }
