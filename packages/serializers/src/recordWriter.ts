@@ -1,3 +1,5 @@
+import { Buffer } from "node:buffer";
+
 /**
  * The bytes msgpackr writes for a value with records (`useRecords`), written three to four
  * times faster for values made of plain objects, arrays, strings, numbers, bigints, booleans
@@ -56,14 +58,25 @@ export class RecordWriter {
     this.#buffer[1] = type & 0xff;
     this.#position = header;
     if (!this.#value(value)) return undefined;
-    return this.#buffer.slice(0, this.#position);
+    return this.#output();
   }
 
   /** `value` as msgpackr packs it, with no header; undefined as for {@link write}. */
   pack(value: unknown): Uint8Array | undefined {
     this.#begin();
     if (!this.#value(value)) return undefined;
-    return this.#buffer.slice(0, this.#position);
+    return this.#output();
+  }
+
+  /**
+   * The bytes written, in a buffer of their own: from Node.js's pool of small buffers when
+   * they fit (a typed array's own allocation, as `slice` makes, took five times as long as the
+   * copy for a record of a few entries).
+   */
+  #output(): Uint8Array {
+    const out = Buffer.allocUnsafe(this.#position);
+    out.set(this.#buffer.subarray(0, this.#position));
+    return out;
   }
 
   #begin(): void {
