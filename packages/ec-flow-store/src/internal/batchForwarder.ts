@@ -5,6 +5,7 @@ import { FlowStoreError, type FlowStoreErrorCode } from "../flowStoreError.js";
 import type { Logger } from "../logger.js";
 import type { BatchCompletion, FlowRuleBatch } from "../messages.js";
 import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.js";
+import { endOfTurn } from "./endOfTurn.js";
 
 /** A forwarded batch's result from its master: stored, or refused with the master's reason. */
 export type ApplyResult = MessageOf<"ApplyBatchesReply">["results"][number];
@@ -27,14 +28,14 @@ export interface BatchForwarderOptions {
 
 /**
  * Where batches travel between nodes: a node's batches for a master, and a master's
- * completions for the node that asked, each coalesced per peer within a scheduler turn — one
+ * completions for the node that asked, each coalesced per peer within a turn — one
  * message for every batch (of any device) or completion of that turn, one result each.
  */
 export class BatchForwarder {
   readonly #options: BatchForwarderOptions;
-  /** Batches to forward, per master, waiting for the end of the scheduler turn. */
+  /** Batches to forward, per master, waiting for the end of the event loop's turn. */
   readonly #forwards = new Map<NodeId, PendingForward[]>();
-  /** Completions to report, per asking node, waiting for the end of the scheduler turn. */
+  /** Completions to report, per asking node, waiting for the scheduler's next 0 ms action. */
   readonly #completions = new Map<
     NodeId,
     { readonly completions: BatchCompletion[]; readonly sent: Promise<void> }
@@ -45,8 +46,9 @@ export class BatchForwarder {
   }
 
   /**
-   * Sends `batch` to `master` with every other batch forwarded to it in this scheduler turn;
-   * resolves with the master's result for it, rejects if the message got no answer.
+   * Sends `batch` to `master` with every other batch forwarded to it in this turn (see
+   * `endOfTurn`); resolves with the master's result for it, rejects if the message got no
+   * answer.
    */
   forward(master: NodeId, term: Term, batch: FlowRuleBatch): Promise<ApplyResult> {
     return new Promise<ApplyResult>((resolve, reject) => {
@@ -54,7 +56,7 @@ export class BatchForwarder {
       if (queue === undefined) {
         queue = [];
         this.#forwards.set(master, queue);
-        this.#options.scheduler.schedule(() => this.#flushForwards(master), 0);
+        endOfTurn(this.#options.scheduler, () => this.#flushForwards(master));
       }
       queue.push({ term, batch, resolve, reject });
     });
