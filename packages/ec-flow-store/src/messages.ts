@@ -125,7 +125,7 @@ export const SyncBucketsReplySchema = z.object({
 
 /**
  * Any node → master: apply batches on behalf of `origin` — every batch it forwarded to this
- * master within one scheduler turn, for any of the master's devices, in one message.
+ * master within one turn of the event loop, for any of the master's devices, in one message.
  */
 export const ApplyBatchesRequestSchema = z.object({
   origin: NodeIdSchema,
