@@ -10,8 +10,8 @@ import { RecordWriter } from "./recordWriter.js";
  * range (signed and unsigned); `Map` stays a `Map`. Each message is self-describing, so
  * no structure table has to be shared between nodes or kept on disk. Values of plain objects,
  * arrays, strings, numbers, bigints, booleans and null (every message) are written by a
- * {@link RecordWriter} with the same bytes, three to four times faster; msgpackr writes the
- * rest.
+ * {@link RecordWriter} with the same bytes, faster (a third of the time for a backup of 900
+ * flow entries, two thirds for a single-flow forward); msgpackr writes the rest.
  */
 const packr = new Packr({
   useRecords: true,
@@ -23,8 +23,11 @@ const writer = new RecordWriter();
 
 /** Encodes any supported value to msgpack bytes. Throws `TypeError` for values it cannot represent. */
 export function pack(value: unknown): Uint8Array {
-  const fast = writer.pack(value);
-  if (fast !== undefined) return fast;
+  return writer.pack(value) ?? packWithMsgpackr(value);
+}
+
+/** What {@link RecordWriter} leaves to msgpackr. */
+function packWithMsgpackr(value: unknown): Uint8Array {
   try {
     return packr.pack(value);
   } catch (error) {
@@ -55,7 +58,7 @@ export function unpack(bytes: Uint8Array, typeName?: string): unknown {
 export function packTyped(type: number, value: unknown): Uint8Array {
   const fast = writer.write(type, value);
   if (fast !== undefined) return fast;
-  const body = pack(value);
+  const body = packWithMsgpackr(value);
   const bytes = new Uint8Array(body.length + 2);
   bytes[0] = type >>> 8;
   bytes[1] = type & 0xff;

@@ -1,9 +1,9 @@
 import { Buffer } from "node:buffer";
 
 /**
- * The bytes msgpackr writes for a value with records (`useRecords`), written three to four
- * times faster for values made of plain objects, arrays, strings, numbers, bigints, booleans
- * and null. Anything else — `undefined`, a `Map`, a typed array, a class instance — makes
+ * The bytes msgpackr writes for a value with records (`useRecords`), written faster — a list
+ * of flow entries in a third of msgpackr's time — for values made of plain objects, arrays,
+ * strings, numbers, bigints, booleans and null. Anything else — `undefined`, a `Map`, a typed array, a class instance — makes
  * {@link RecordWriter.write} answer `undefined`, and the caller packs the value with msgpackr
  * itself. Two ways to name an object's shape (its keys, in order):
  *
