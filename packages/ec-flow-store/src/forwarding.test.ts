@@ -119,6 +119,7 @@ describe("forwarded batches are coalesced", () => {
     expect(now).not.toBe(old);
     expect(await $(c.store(origin).getFlowEntry(rule(D1, 9)))).toBeDefined();
   });
+
   it("a batch its own master took while synchronizing is retried on the next master when that term ends", async () => {
     cluster = await startSimCluster(3, [D1], { config: { backupPeriod: 100 } });
     const c = cluster;

@@ -1,7 +1,7 @@
 // Persistence: every node keeps the tables it masters and backs up on disk; a full restart
 // (every node killed at once) brings back every flow acknowledged a commit interval before.
 import type { NodeId } from "@flowstore/cluster-messaging";
-import type { DeviceId, FlowId } from "@flowstore/flow-bucket";
+import type { DeviceId, FlowId, FlowRule } from "@flowstore/flow-bucket";
 import { afterEach, describe, expect, it } from "vitest";
 import type { StoreConfigInput } from "./config.js";
 import { MemoryDisk } from "./testing/memoryDisk.js";
@@ -97,6 +97,24 @@ async function startWithStallingDisks() {
       for (const go of waiting.splice(0)) go();
     },
   };
+}
+
+/** Stores rules 0–19 of D1 through the first node and lets every disk commit them. */
+async function storeTwentyOnD1(c: SimCluster): Promise<FlowRule[]> {
+  const rules = Array.from({ length: 20 }, (_, i) => rule(D1, i));
+  await c.run(
+    c.store(c.nodes[0]!).storeBatch({
+      deviceId: D1,
+      operations: rules.map((r) => ({ operator: "ADD" as const, rule: r })),
+    }),
+  );
+  await c.advance(300);
+  return rules;
+}
+
+/** The flow ids of D1 that `node` holds. */
+function heldOnD1(c: SimCluster, node: NodeId): Set<FlowId> {
+  return new Set([...(c.store(node).localTable(D1)?.entries() ?? [])].map((e) => e.rule.id));
 }
 
 /** Every flow id the masters of D1 and D2 hold. */
@@ -207,7 +225,7 @@ describe("persistence", () => {
     await c.run(late);
     await c.advance(3000);
     const now = c.coordinator.mastership(D1).master!;
-    const held = new Set([...(c.store(now).localTable(D1)?.entries() ?? [])].map((e) => e.rule.id));
+    const held = heldOnD1(c, now);
     const acknowledged = [1, 1000, 2000].flatMap((from) =>
       Array.from({ length: 20 }, (_, i) => rule(D1, from + i).id),
     );
@@ -218,14 +236,7 @@ describe("persistence", () => {
     const disks = new Map<NodeId, MemoryDisk>();
     cluster = await start(disks, { devices: [D1], config: { restartSyncTimeout: 2000 } });
     const c = cluster;
-    const rules = Array.from({ length: 20 }, (_, i) => rule(D1, i));
-    await c.run(
-      c.store(c.nodes[0]!).storeBatch({
-        deviceId: D1,
-        operations: rules.map((r) => ({ operator: "ADD" as const, rule: r })),
-      }),
-    );
-    await c.advance(300); // on every node's disk
+    const rules = await storeTwentyOnD1(c); // on every node's disk
     for (const node of c.nodes) {
       disks.get(node)!.crash();
       await c.crash(node);
@@ -239,9 +250,7 @@ describe("persistence", () => {
     expect(c.store(master).isActiveMaster(D1)).toBe(false); // still waiting for `gone`
     await c.advance(1500);
     expect(c.store(master).isActiveMaster(D1)).toBe(true);
-    const held = new Set(
-      [...(c.store(master).localTable(D1)?.entries() ?? [])].map((e) => e.rule.id),
-    );
+    const held = heldOnD1(c, master);
     expect(rules.filter((r) => !held.has(r.id))).toEqual([]);
     await c.run(
       c.store(back[1]!).storeBatch({
@@ -255,14 +264,7 @@ describe("persistence", () => {
     const disks = new Map<NodeId, MemoryDisk>();
     cluster = await start(disks, { devices: [D1], config: { restartSyncTimeout: 5000 } });
     const c = cluster;
-    const rules = Array.from({ length: 20 }, (_, i) => rule(D1, i));
-    await c.run(
-      c.store(c.nodes[0]!).storeBatch({
-        deviceId: D1,
-        operations: rules.map((r) => ({ operator: "ADD" as const, rule: r })),
-      }),
-    );
-    await c.advance(300);
+    const rules = await storeTwentyOnD1(c);
     await restartAll(c, disks);
     const first = c.coordinator.mastership(D1).master!;
     expect(c.store(first).isActiveMaster(D1)).toBe(true);
@@ -276,9 +278,7 @@ describe("persistence", () => {
       waited += 100;
     }
     expect(waited).toBeLessThan(1000);
-    const held = new Set(
-      [...(c.store(next()!).localTable(D1)?.entries() ?? [])].map((e) => e.rule.id),
-    );
+    const held = heldOnD1(c, next()!);
     expect(rules.filter((r) => !held.has(r.id))).toEqual([]);
   });
 
@@ -303,10 +303,7 @@ describe("persistence", () => {
     for (const entry of d1.slice(0, 40)) await c.run(store.removeFlowRule(entry));
     await c.advance(400);
     for (const node of c.nodes) {
-      const local = new Set(
-        [...(c.store(node).localTable(D1)?.entries() ?? [])].map((e) => e.rule.id),
-      );
-      expect(disks.get(node)!.flows(D1)).toEqual(local);
+      expect(disks.get(node)!.flows(D1)).toEqual(heldOnD1(c, node));
     }
     expect(ids.length).toBe(200);
   });
