@@ -17,6 +17,8 @@ export interface PersistedBucketChange {
   readonly upserts: readonly FlowEntry[];
   /** Flows removed since the last change handed over. */
   readonly removed: readonly FlowId[];
+  /** How many flows the bucket holds now. */
+  readonly flows: number;
   /** `upserts` is the bucket's whole content: whatever else is on disk for it goes. */
   readonly whole?: boolean;
 }

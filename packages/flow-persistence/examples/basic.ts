@@ -23,6 +23,7 @@ disk.stageBucket(device, {
   timestamp: 1,
   upserts: [createFlowEntry(rule, { created: Date.now() })],
   removed: [],
+  flows: 1, // how many flows the bucket holds after this change
 });
 disk.setMeta("etcdClusterId", "14841639068965178418");
 await disk.close(); // commits what is staged (otherwise: within commitInterval, 100 ms)

@@ -80,6 +80,7 @@ try {
         timestamp: 1,
         upserts,
         removed: [],
+        flows: upserts.length,
         whole: true,
       });
       if (++slice % 64 === 0) await nextTurn();
@@ -98,15 +99,24 @@ try {
   delay.enable();
   let commitsBefore = persistence.stats().commits;
   let stamp = 2;
+  /** Each bucket's flow count, for its changes. */
+  const sizes = new Map<string, number>();
+  for (const { device, buckets } of tables) {
+    for (const [bucket, entries] of buckets) sizes.set(`${device}/${bucket}`, entries.length);
+  }
   start = performance.now();
   for (const { device, buckets } of batches) {
     for (const [bucket, upserts] of buckets) {
+      const key = `${device}/${bucket}`;
+      const flows = (sizes.get(key) ?? 0) + upserts.length;
+      sizes.set(key, flows);
       persistence.stageBucket(device, {
         bucket,
         term: 1,
         timestamp: stamp++,
         upserts,
         removed: [],
+        flows,
       });
     }
     await persistence.flush();
@@ -141,6 +151,7 @@ try {
       timestamp: stamp++,
       upserts: [changed],
       removed: [],
+      flows: sizes.get(`${target.device}/${target.bucket}`)!,
     });
     // 100 changes every 10 ms: 10,000 changes a second.
     if (i % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 10));

@@ -140,6 +140,7 @@ async function run(seed: number, dir: string): Promise<void> {
             timestamp: 0,
             upserts: [],
             removed: [],
+            flows: 0,
             whole: true,
           });
           buckets.delete(bucket);
@@ -147,14 +148,6 @@ async function run(seed: number, dir: string): Promise<void> {
           const whole = kind < 3;
           const term = 1 + next(4);
           const timestamp = ++clock;
-          store.stageBucket(device, {
-            bucket,
-            term,
-            timestamp,
-            upserts,
-            removed,
-            ...(whole ? { whole } : {}),
-          });
           let stored = buckets.get(bucket);
           if (stored === undefined || whole) {
             stored = { term, timestamp, entries: new Map() };
@@ -164,6 +157,15 @@ async function run(seed: number, dir: string): Promise<void> {
           stored.timestamp = timestamp;
           for (const id of removed) stored.entries.delete(id);
           for (const entry of upserts) stored.entries.set(entry.rule.id, entry);
+          store.stageBucket(device, {
+            bucket,
+            term,
+            timestamp,
+            upserts,
+            removed,
+            flows: stored.entries.size,
+            ...(whole ? { whole } : {}),
+          });
           note(device, term);
         }
       } else if (roll < 68) {

@@ -96,8 +96,8 @@ describe("FlowPersistence", () => {
     expect(plain(await store.load())).toEqual([]);
     const a = [e(d1, 1), e(d1, 2)];
     const b = [e(d2, 3)];
-    store.stageBucket(d1, { bucket: 3, term: 2, timestamp: 7, upserts: a, removed: [] });
-    store.stageBucket(d2, { bucket: 0, term: 4, timestamp: 1, upserts: b, removed: [] });
+    store.stageBucket(d1, { bucket: 3, term: 2, timestamp: 7, upserts: a, removed: [], flows: 2 });
+    store.stageBucket(d2, { bucket: 0, term: 4, timestamp: 1, upserts: b, removed: [], flows: 1 });
     await store.flush();
     expect(store.stats()).toMatchObject({ flows: 3, buckets: 2, staged: 0, commits: 1 });
 
@@ -113,7 +113,14 @@ describe("FlowPersistence", () => {
   it("keeps an entry's state and counters as staged", async () => {
     const store = await openStore();
     const entry = withFlowEntry(e(d1, 1), { state: "ADDED", packets: 10, bytes: 2 ** 40, life: 3 });
-    store.stageBucket(d1, { bucket: 1, term: 1, timestamp: 1, upserts: [entry], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 1,
+      term: 1,
+      timestamp: 1,
+      upserts: [entry],
+      removed: [],
+      flows: 1,
+    });
     const [, loaded] = await reopen(store);
     expect(loaded[0]?.buckets[0]?.entries[0]).toEqual(entry);
   });
@@ -121,10 +128,31 @@ describe("FlowPersistence", () => {
   it("coalesces several stagings of a bucket into their net effect", async () => {
     const store = await openStore();
     const [a, b, c] = [e(d1, 1), e(d1, 2), e(d1, 3)];
-    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [a, b], removed: [] });
-    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 2, upserts: [c], removed: [a.rule.id] });
+    store.stageBucket(d1, {
+      bucket: 0,
+      term: 1,
+      timestamp: 1,
+      upserts: [a, b],
+      removed: [],
+      flows: 2,
+    });
+    store.stageBucket(d1, {
+      bucket: 0,
+      term: 1,
+      timestamp: 2,
+      upserts: [c],
+      removed: [a.rule.id],
+      flows: 2,
+    });
     const b2 = withFlowEntry(b, { state: "ADDED" });
-    store.stageBucket(d1, { bucket: 0, term: 2, timestamp: 3, upserts: [b2], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 0,
+      term: 2,
+      timestamp: 3,
+      upserts: [b2],
+      removed: [],
+      flows: 2,
+    });
     expect(store.stats().staged).toBe(1 + 2 + 1); // the stamp, b and c, a's removal
     await store.flush();
     // A new bucket: its head and a base of b and c (a's removal is moot), and the term.
@@ -139,9 +167,23 @@ describe("FlowPersistence", () => {
   it("removes flows from a bucket stored by an earlier commit", async () => {
     const store = await openStore();
     const [a, b] = [e(d1, 1), e(d1, 2)];
-    store.stageBucket(d1, { bucket: 5, term: 1, timestamp: 1, upserts: [a, b], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 5,
+      term: 1,
+      timestamp: 1,
+      upserts: [a, b],
+      removed: [],
+      flows: 2,
+    });
     await store.flush();
-    store.stageBucket(d1, { bucket: 5, term: 1, timestamp: 2, upserts: [], removed: [a.rule.id] });
+    store.stageBucket(d1, {
+      bucket: 5,
+      term: 1,
+      timestamp: 2,
+      upserts: [],
+      removed: [a.rule.id],
+      flows: 1,
+    });
     await store.flush();
     const [, loaded] = await reopen(store);
     expect(contents(loaded, d1)).toEqual({ 5: ids(b) });
@@ -151,8 +193,22 @@ describe("FlowPersistence", () => {
   it("replaces a whole bucket, and keeps the stamp of a bucket left empty", async () => {
     const store = await openStore();
     const [a, b, c, d] = [e(d1, 1), e(d1, 2), e(d1, 3), e(d1, 4)];
-    store.stageBucket(d1, { bucket: 2, term: 1, timestamp: 1, upserts: [a, b, c], removed: [] });
-    store.stageBucket(d1, { bucket: 3, term: 1, timestamp: 1, upserts: [d], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 2,
+      term: 1,
+      timestamp: 1,
+      upserts: [a, b, c],
+      removed: [],
+      flows: 3,
+    });
+    store.stageBucket(d1, {
+      bucket: 3,
+      term: 1,
+      timestamp: 1,
+      upserts: [d],
+      removed: [],
+      flows: 1,
+    });
     await store.flush();
     const c2 = withFlowEntry(c, { state: "ADDED" });
     store.stageBucket(d1, {
@@ -161,6 +217,7 @@ describe("FlowPersistence", () => {
       timestamp: 9,
       upserts: [c2, d],
       removed: [],
+      flows: 2,
       whole: true,
     });
     store.stageBucket(d1, {
@@ -169,6 +226,7 @@ describe("FlowPersistence", () => {
       timestamp: 9,
       upserts: [],
       removed: [],
+      flows: 0,
       whole: true,
     });
     await store.flush();
@@ -184,7 +242,14 @@ describe("FlowPersistence", () => {
   it("a partial change after a whole one stays whole, and a later whole one discards the earlier", async () => {
     const store = await openStore();
     const [a, b, c] = [e(d1, 1), e(d1, 2), e(d1, 3)];
-    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [a], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 0,
+      term: 1,
+      timestamp: 1,
+      upserts: [a],
+      removed: [],
+      flows: 1,
+    });
     await store.flush();
     store.stageBucket(d1, {
       bucket: 0,
@@ -192,9 +257,17 @@ describe("FlowPersistence", () => {
       timestamp: 2,
       upserts: [b],
       removed: [],
+      flows: 1,
       whole: true,
     });
-    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 3, upserts: [c], removed: [b.rule.id] });
+    store.stageBucket(d1, {
+      bucket: 0,
+      term: 1,
+      timestamp: 3,
+      upserts: [c],
+      removed: [b.rule.id],
+      flows: 1,
+    });
     await store.flush();
     const [, loaded] = await reopen(store);
     expect(contents(loaded, d1)).toEqual({ 0: ids(c) }); // a went with the whole replacement
@@ -210,6 +283,7 @@ describe("FlowPersistence", () => {
       timestamp: 1,
       upserts: [e(short, 1)],
       removed: [],
+      flows: 1,
     });
     store.stageBucket(short, {
       bucket: 7,
@@ -217,6 +291,7 @@ describe("FlowPersistence", () => {
       timestamp: 1,
       upserts: [e(short, 2)],
       removed: [],
+      flows: 1,
     });
     store.stageBucket(long, {
       bucket: 0,
@@ -224,6 +299,7 @@ describe("FlowPersistence", () => {
       timestamp: 1,
       upserts: [e(long, 3)],
       removed: [],
+      flows: 1,
     });
     await store.flush();
     store.stageDropDevice(short);
@@ -242,12 +318,40 @@ describe("FlowPersistence", () => {
   it("after a drop, a bucket staged again starts from nothing", async () => {
     const store = await openStore();
     const [a, b, c] = [e(d1, 1), e(d1, 2), e(d1, 3)];
-    store.stageBucket(d1, { bucket: 4, term: 1, timestamp: 1, upserts: [a, b], removed: [] });
-    store.stageBucket(d1, { bucket: 5, term: 1, timestamp: 1, upserts: [c], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 4,
+      term: 1,
+      timestamp: 1,
+      upserts: [a, b],
+      removed: [],
+      flows: 2,
+    });
+    store.stageBucket(d1, {
+      bucket: 5,
+      term: 1,
+      timestamp: 1,
+      upserts: [c],
+      removed: [],
+      flows: 1,
+    });
     await store.flush();
-    store.stageBucket(d1, { bucket: 5, term: 1, timestamp: 2, upserts: [], removed: [c.rule.id] });
+    store.stageBucket(d1, {
+      bucket: 5,
+      term: 1,
+      timestamp: 2,
+      upserts: [],
+      removed: [c.rule.id],
+      flows: 0,
+    });
     store.stageDropDevice(d1); // discards the staged removal too
-    store.stageBucket(d1, { bucket: 4, term: 2, timestamp: 1, upserts: [b], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 4,
+      term: 2,
+      timestamp: 1,
+      upserts: [b],
+      removed: [],
+      flows: 1,
+    });
     await store.flush();
     const [, loaded] = await reopen(store);
     expect(contents(loaded, d1)).toEqual({ 4: ids(b) });
@@ -255,10 +359,24 @@ describe("FlowPersistence", () => {
 
   it("clears a bucket given whole and empty at term 0, keeping the device's term", async () => {
     const store = await openStore();
-    store.stageBucket(d1, { bucket: 1, term: 4, timestamp: 3, upserts: [e(d1, 1)], removed: [] });
-    store.stageBucket(d1, { bucket: 2, term: 4, timestamp: 3, upserts: [e(d1, 2)], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 1,
+      term: 4,
+      timestamp: 3,
+      upserts: [e(d1, 1)],
+      removed: [],
+      flows: 1,
+    });
+    store.stageBucket(d1, {
+      bucket: 2,
+      term: 4,
+      timestamp: 3,
+      upserts: [e(d1, 2)],
+      removed: [],
+      flows: 1,
+    });
     await store.flush();
-    const clear = { term: 0, timestamp: 0, upserts: [], removed: [], whole: true };
+    const clear = { term: 0, timestamp: 0, upserts: [], removed: [], flows: 0, whole: true };
     store.stageBucket(d1, { bucket: 1, ...clear });
     store.stageBucket(d1, { bucket: 3, ...clear }); // never stored: nothing to do
     await store.flush();
@@ -271,7 +389,14 @@ describe("FlowPersistence", () => {
   it("stores a flow that one change both removes and upserts", async () => {
     const store = await openStore();
     const a = e(d1, 1);
-    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [a], removed: [a.rule.id] });
+    store.stageBucket(d1, {
+      bucket: 0,
+      term: 1,
+      timestamp: 1,
+      upserts: [a],
+      removed: [a.rule.id],
+      flows: 1,
+    });
     const [, loaded] = await reopen(store);
     expect(contents(loaded, d1)).toEqual({ 0: ids(a) });
   });
@@ -281,7 +406,14 @@ describe("FlowPersistence", () => {
     const expected: Record<number, bigint[]> = {};
     for (let bucket = 0; bucket < 20; bucket++) {
       const entries = [0, 1, 2, 3, 4].map((i) => e(d1, bucket * 5 + i));
-      store.stageBucket(d1, { bucket, term: 1, timestamp: bucket, upserts: entries, removed: [] });
+      store.stageBucket(d1, {
+        bucket,
+        term: 1,
+        timestamp: bucket,
+        upserts: entries,
+        removed: [],
+        flows: entries.length,
+      });
       expected[bucket] = ids(...entries);
     }
     await store.flush();
@@ -298,7 +430,14 @@ describe("FlowPersistence", () => {
       commitInterval: 20,
     });
     opened.push(store);
-    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 0,
+      term: 1,
+      timestamp: 1,
+      upserts: [e(d1, 1)],
+      removed: [],
+      flows: 1,
+    });
     expect(store.stats().commits).toBe(0);
     await vi.waitFor(() => expect(store.stats()).toMatchObject({ commits: 1, flows: 1 }), {
       timeout: 5_000,
@@ -313,7 +452,14 @@ describe("FlowPersistence", () => {
       commitInterval: Infinity,
     });
     opened.push(store);
-    store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 0,
+      term: 1,
+      timestamp: 1,
+      upserts: [e(d1, 1)],
+      removed: [],
+      flows: 1,
+    });
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(store.stats()).toMatchObject({ commits: 0, staged: 2 });
     await store.flush();
@@ -332,7 +478,14 @@ describe("FlowPersistence", () => {
     const expected: Record<number, bigint[]> = {};
     for (let bucket = 0; bucket < 60; bucket++) {
       const entries = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => e(d1, bucket * 8 + i));
-      store.stageBucket(d1, { bucket, term: 1, timestamp: 1, upserts: entries, removed: [] });
+      store.stageBucket(d1, {
+        bucket,
+        term: 1,
+        timestamp: 1,
+        upserts: entries,
+        removed: [],
+        flows: entries.length,
+      });
       expected[bucket] = ids(...entries);
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -348,7 +501,7 @@ describe("FlowPersistence", () => {
     store.noteTerm(d1, 5);
     store.noteTerm(d1, 3);
     expect(store.highestTermOf(d1)).toBe(5);
-    store.stageBucket(d2, { bucket: 0, term: 8, timestamp: 1, upserts: [], removed: [] });
+    store.stageBucket(d2, { bucket: 0, term: 8, timestamp: 1, upserts: [], removed: [], flows: 0 });
     expect(store.highestTermOf(d2)).toBe(8); // a stamp's term was seen too
     expect(store.highestTerm()).toBe(8);
     const [again, loaded] = await reopen(store);
@@ -378,14 +531,49 @@ describe("FlowPersistence", () => {
     expect(third.getMeta("etcdClusterId")).toBe("14841639068965178418");
   });
 
-  it("refuses an entry of another device and bad stamps, staging nothing", async () => {
+  it("refuses an entry of another device, bad stamps and bad counts, staging nothing", async () => {
     const store = await openStore();
     expect(() =>
-      store.stageBucket(d1, { bucket: 0, term: 1, timestamp: 1, upserts: [e(d2, 1)], removed: [] }),
+      store.stageBucket(d1, {
+        bucket: 0,
+        term: 1,
+        timestamp: 1,
+        upserts: [e(d2, 1)],
+        removed: [],
+        flows: 1,
+      }),
     ).toThrow(RangeError);
     expect(() =>
-      store.stageBucket(d1, { bucket: -1, term: 1, timestamp: 1, upserts: [], removed: [] }),
+      store.stageBucket(d1, {
+        bucket: -1,
+        term: 1,
+        timestamp: 1,
+        upserts: [],
+        removed: [],
+        flows: 0,
+      }),
     ).toThrow(/bucket/);
+    expect(() =>
+      store.stageBucket(d1, {
+        bucket: 0,
+        term: 1,
+        timestamp: 1,
+        upserts: [],
+        removed: [],
+        flows: -1,
+      }),
+    ).toThrow(/flows/);
+    expect(() =>
+      store.stageBucket(d1, {
+        bucket: 0,
+        term: 1,
+        timestamp: 1,
+        upserts: [e(d1, 1)],
+        removed: [],
+        flows: 2,
+        whole: true,
+      }),
+    ).toThrow(/a whole change of 1 entries says the bucket holds 2 flows/);
     expect(() => store.noteTerm(d1, 1.5)).toThrow(/term/);
     expect(store.stats().staged).toBe(0);
   });
@@ -394,11 +582,32 @@ describe("FlowPersistence", () => {
     const store = await openStore();
     const good = e(d1, 1);
     const old = e(d1, 2);
-    store.stageBucket(d1, { bucket: 4, term: 1, timestamp: 1, upserts: [old], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 4,
+      term: 1,
+      timestamp: 1,
+      upserts: [old],
+      removed: [],
+      flows: 1,
+    });
     await store.flush();
     const bad = { ...e(d1, 3), packets: 2n ** 70n } as unknown as FlowEntry; // not a FlowEntry
-    store.stageBucket(d1, { bucket: 3, term: 1, timestamp: 2, upserts: [good], removed: [] });
-    store.stageBucket(d1, { bucket: 4, term: 1, timestamp: 2, upserts: [bad], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 3,
+      term: 1,
+      timestamp: 2,
+      upserts: [good],
+      removed: [],
+      flows: 1,
+    });
+    store.stageBucket(d1, {
+      bucket: 4,
+      term: 1,
+      timestamp: 2,
+      upserts: [bad],
+      removed: [],
+      flows: 1,
+    });
     const error = await store.flush().then(
       () => undefined,
       (thrown: unknown) => thrown,
@@ -416,21 +625,23 @@ describe("FlowPersistence", () => {
     expect(contents(loaded, d1)).toEqual({ 3: ids(good), 4: ids(old) }); // bucket 4 as it was
   });
 
-  it("keeps a bucket's flow count right after a commit that failed once it had worked out the bucket's flow ids", async () => {
+  it("keeps a bucket's flow count right on disk after a change of it was left out of a commit", async () => {
     const store = await openStore();
-    const stage = (timestamp: number, upserts: number[], removed: number[] = []) =>
+    // `flows`: the count the caller's table has after the change.
+    const stage = (timestamp: number, flows: number, upserts: number[], removed: number[] = []) =>
       store.stageBucket(d1, {
         bucket: 2,
         term: 1,
         timestamp,
         upserts: upserts.map((i) => e(d1, i)),
         removed: removed.map((i) => e(d1, i).rule.id),
+        flows,
       });
-    stage(1, [1, 2, 3, 4]);
+    stage(1, 4, [1, 2, 3, 4]);
     await store.flush(); // a base
-    stage(2, [5]);
-    await store.flush(); // a change record: the bucket's flow ids now have room to grow in place
-    // The bucket's next change fails after its flow ids took it (its head cannot be encoded).
+    stage(2, 5, [5]);
+    await store.flush(); // a change record
+    // The bucket's next change is left out of its commit (its head cannot be encoded).
     const encode = persistenceNamespace.encode.bind(persistenceNamespace);
     let failed = false;
     const spy = vi.spyOn(persistenceNamespace, "encode").mockImplementation(((
@@ -443,20 +654,46 @@ describe("FlowPersistence", () => {
       }
       return encode(type as never, value as never);
     }) as typeof persistenceNamespace.encode);
-    stage(3, [6, 7]);
+    stage(3, 7, [6, 7]);
     const error = await store.flush().then(
       () => undefined,
       (thrown: unknown) => thrown,
     );
     spy.mockRestore();
     expect(PersistenceError.is(error, "WRITE_FAILED")).toBe(true);
-    // Every flow stored so far goes, and one comes: the count is right only if the bucket's
-    // flow ids are what is on disk, not what the failed change made of them.
-    stage(4, [8], [1, 2, 3, 4, 5]);
+    // Every flow stored so far goes, and one comes. The table counts 6 and 7, which the disk
+    // never got: the head counts what the records hold, or the next load refuses the bucket.
+    stage(4, 3, [8], [1, 2, 3, 4, 5]);
     await store.flush();
+    stage(5, 4, [9]);
+    await store.flush();
+    expect(store.stats().flows).toBe(2);
     const [again, loaded] = await reopen(store);
-    expect(contents(loaded, d1)).toEqual({ 2: ids(e(d1, 8)) });
-    expect(again.stats().flows).toBe(1);
+    expect(contents(loaded, d1)).toEqual({ 2: ids(e(d1, 8), e(d1, 9)) });
+    expect(again.stats().flows).toBe(2);
+    // Staged whole, the bucket is the table's again, and its changes are records again.
+    again.stageBucket(d1, {
+      bucket: 2,
+      term: 1,
+      timestamp: 6,
+      upserts: [6, 7, 8, 9].map((i) => e(d1, i)),
+      removed: [],
+      flows: 4,
+      whole: true,
+    });
+    await again.flush();
+    again.stageBucket(d1, {
+      bucket: 2,
+      term: 1,
+      timestamp: 7,
+      upserts: [e(d1, 10)],
+      removed: [],
+      flows: 5,
+    });
+    await again.flush();
+    expect(again.stats().flows).toBe(5);
+    const [, reloaded] = await reopen(again);
+    expect(contents(reloaded, d1)).toEqual({ 2: ids(...[6, 7, 8, 9, 10].map((i) => e(d1, i))) });
   });
 
   it("refuses to be used once closed", async () => {
@@ -482,7 +719,14 @@ describe("opening a data directory", () => {
   /** A directory of node n1 of cluster lab holding one flow. */
   async function populated(): Promise<Record<string, string>> {
     const store = await openStore();
-    store.stageBucket(d1, { bucket: 0, term: 3, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 0,
+      term: 3,
+      timestamp: 1,
+      upserts: [e(d1, 1)],
+      removed: [],
+      flows: 1,
+    });
     await store.close();
     opened.length = 0;
     return fingerprint(dir);
@@ -659,7 +903,14 @@ describe("loading records that do not decode", () => {
 
   beforeEach(async () => {
     const store = await openStore();
-    store.stageBucket(d1, { bucket: 6, term: 1, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 6,
+      term: 1,
+      timestamp: 1,
+      upserts: [e(d1, 1)],
+      removed: [],
+      flows: 1,
+    });
     await store.close();
     opened.length = 0;
   });
@@ -805,6 +1056,7 @@ describe("bucket logs", () => {
       timestamp: 1,
       upserts: [a, b, ...many],
       removed: [],
+      flows: 42,
     });
     await store.flush();
     const b2 = withFlowEntry(b, { state: "ADDED", packets: 5 });
@@ -814,9 +1066,17 @@ describe("bucket logs", () => {
       timestamp: 2,
       upserts: [b2],
       removed: [a.rule.id],
+      flows: 41,
     });
     await store.flush();
-    store.stageBucket(d1, { bucket: 2, term: 2, timestamp: 3, upserts: [c], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 2,
+      term: 2,
+      timestamp: 3,
+      upserts: [c],
+      removed: [],
+      flows: 42,
+    });
     await store.flush();
     expect(store.stats()).toMatchObject({ flows: 42, buckets: 1 });
     await store.close();
@@ -855,15 +1115,16 @@ describe("bucket logs", () => {
         const removed = Array.from({ length: next(3) }, () => known[next(known.length + 1)])
           .filter((id): id is bigint => id !== undefined)
           .filter((id) => !upserts.some((entry) => entry.rule.id === id));
+        for (const id of removed) held.delete(id);
+        for (const entry of upserts) held.set(entry.rule.id, entry);
         store.stageBucket(d1, {
           bucket,
           term: 1,
           timestamp: ++timestamp,
           upserts,
           removed: removed as never,
+          flows: held.size,
         });
-        for (const id of removed) held.delete(id);
-        for (const entry of upserts) held.set(entry.rule.id, entry);
       }
       await store.flush();
       const flows = [...model.values()].reduce((sum, held) => sum + held.size, 0);
@@ -902,7 +1163,14 @@ describe("bucket logs", () => {
 describe("when every shared shape is taken", () => {
   it("refuses to write a bucket (WRITE_FAILED), and keeps what is on disk readable", async () => {
     const store = await openStore();
-    store.stageBucket(d1, { bucket: 1, term: 1, timestamp: 1, upserts: [e(d1, 1)], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 1,
+      term: 1,
+      timestamp: 1,
+      upserts: [e(d1, 1)],
+      removed: [],
+      flows: 1,
+    });
     await store.close();
     opened.length = 0;
     const root = open({ path: dir, overlappingSync: false });
@@ -914,7 +1182,14 @@ describe("when every shared shape is taken", () => {
     await root.close();
 
     const again = await openStore();
-    again.stageBucket(d1, { bucket: 1, term: 1, timestamp: 2, upserts: [e(d1, 2)], removed: [] });
+    again.stageBucket(d1, {
+      bucket: 1,
+      term: 1,
+      timestamp: 2,
+      upserts: [e(d1, 2)],
+      removed: [],
+      flows: 2,
+    });
     const error = await again.flush().then(
       () => undefined,
       (thrown: unknown) => thrown,
@@ -969,7 +1244,14 @@ describe("a format 1 directory", () => {
     ];
     expect(plain(await store.load())).toEqual(expected);
     // Changed as format 2 is, and still the same after a reopen (not migrated twice).
-    store.stageBucket(d1, { bucket: 0, term: 2, timestamp: 6, upserts: [e(d1, 3)], removed: [] });
+    store.stageBucket(d1, {
+      bucket: 0,
+      term: 2,
+      timestamp: 6,
+      upserts: [e(d1, 3)],
+      removed: [],
+      flows: 3,
+    });
     const [again, loaded] = await reopen(store);
     expect(contents(loaded, d1)[0]).toEqual(ids(e(d1, 1), e(d1, 2), e(d1, 3)));
     await again.close();

@@ -16,11 +16,9 @@ import {
   type Changes,
   foldById,
   headOf,
-  idsOf,
   isAscending,
   shouldCompact,
   stateOf,
-  withChanges,
 } from "./bucketLog.js";
 import { type BucketHead, FORMAT, type PersistenceHeader, persistenceNamespace } from "./codecs.js";
 import { checkDataFile } from "./dataFile.js";
@@ -222,8 +220,6 @@ export class FlowPersistence {
   readonly #codec: RecordCodec;
   /** Every bucket on disk, per device, as committed (updated once a commit is durable). */
   readonly #buckets: Map<DeviceId, Map<number, BucketState>>;
-  /** Bumped whenever `#buckets` changes, so a `load` knows whether its reading is current. */
-  #generation = 0;
   /** The highest term seen per device, as staged (what is on disk once committed). */
   readonly #terms: Map<DeviceId, Term>;
   /** Meta values, as staged. */
@@ -406,7 +402,6 @@ export class FlowPersistence {
     this.#assertOpen();
     await this.#idle();
     const started = performance.now();
-    const generation = this.#generation;
     let count = 0;
     let nextYield = LOAD_SLICE;
     const headCodec = persistenceNamespace.serializer("BucketHead");
@@ -449,7 +444,7 @@ export class FlowPersistence {
       let loading: Loading | undefined;
       const finish = () => {
         if (where === undefined || loading === undefined) return;
-        loading.loaded = this.#loadedBucket(where, loading.head, loading.records, generation);
+        loading.loaded = this.#loadedBucket(where, loading.head, loading.records);
         loading.records = [];
         count += loading.loaded.size;
       };
@@ -526,25 +521,6 @@ export class FlowPersistence {
       }
       result.push({ deviceId, highestTerm, buckets: snapshots });
     }
-    // What was read is what is on disk if no commit ended meanwhile: the flow ids of a bucket
-    // decoded now spare its first change a read of its records. (A bucket decoded later
-    // passes them on itself, if its records are still those it was read from.)
-    if (generation === this.#generation) {
-      for (const { deviceId, buckets } of result) {
-        const states = this.#buckets.get(deviceId);
-        for (const loaded of buckets) {
-          const state = states?.get(loaded.bucket);
-          if (
-            !loaded.deferred &&
-            state !== undefined &&
-            state.ids === undefined &&
-            state.flows === loaded.size
-          ) {
-            states!.set(loaded.bucket, { ...state, ids: idsOf(loaded.entries, entryId) });
-          }
-        }
-      }
-    }
     this.#log?.info("flow persistence: loaded", {
       dir: this.dir,
       devices: result.length,
@@ -563,7 +539,6 @@ export class FlowPersistence {
     where: RecordPlace,
     head: BucketHead,
     records: readonly (BucketRecord | CheckedRecord)[],
-    generation: number,
   ): LoadedBucket {
     const [base, ...changes] = records;
     if (base === undefined || base.type !== BASE_TYPE_ID) {
@@ -588,12 +563,6 @@ export class FlowPersistence {
     if (read.length === records.length) {
       return new LoadedBucket(stamp, head.flows, this.#foldBucket(where, head, read));
     }
-    // What is on disk now: if the bucket's records are still these when it is decoded, its
-    // flow ids are kept for its first change (see `load`).
-    const readState =
-      generation === this.#generation
-        ? this.#buckets.get(where.device)?.get(where.bucket)
-        : undefined;
     return new LoadedBucket(stamp, head.flows, () => {
       const decoded = records.map((record, i) => {
         if (!(record instanceof CheckedRecord)) return record;
@@ -607,13 +576,7 @@ export class FlowPersistence {
           );
         }
       });
-      const entries = this.#foldBucket(where, head, decoded);
-      const states = this.#buckets.get(where.device);
-      const state = states?.get(where.bucket);
-      if (state !== undefined && state === readState && state.ids === undefined) {
-        states!.set(where.bucket, { ...state, ids: idsOf(entries, entryId) });
-      }
-      return entries;
+      return this.#foldBucket(where, head, decoded);
     });
   }
 
@@ -667,20 +630,29 @@ export class FlowPersistence {
 
   /**
    * Stages a bucket's new stamp and its changes: entries stored or replaced, flow ids
-   * removed (an id in both is stored); `whole: true` means `upserts` is the bucket's entire
-   * content (whatever else is stored for it is dropped), and a whole change with no entries
-   * at term 0 and timestamp 0 clears the bucket, stamp and all. Committed at the next commit interval; several stagings of
-   * one bucket coalesce into one write of their net effect. The stamp's term is noted as
-   * seen for the device ({@link FlowPersistence.noteTerm}).
+   * removed (an id in both is stored), and how many flows the bucket holds after them (its
+   * head keeps the count; `load` checks the records against it). `whole: true` means
+   * `upserts` is the bucket's entire content (whatever else is stored for it is dropped), and
+   * a whole change with no entries at term 0 and timestamp 0 clears the bucket, stamp and
+   * all. Committed at the next commit interval; several stagings of one bucket coalesce into
+   * one write of their net effect. The stamp's term is noted as seen for the device
+   * ({@link FlowPersistence.noteTerm}).
    *
-   * @throws {RangeError} for a bucket index, term or timestamp that is not a non-negative
-   * safe integer, or an entry of another device (nothing is staged).
+   * @throws {RangeError} for a bucket index, term, timestamp or flow count that is not a
+   * non-negative safe integer, a whole change whose count is not its number of entries, or an
+   * entry of another device (nothing is staged).
    */
   stageBucket(device: DeviceId, change: BucketChange): void {
     this.#assertOpen();
     checkNat("bucket", change.bucket);
     checkNat("term", change.term);
     checkNat("timestamp", change.timestamp);
+    checkNat("flows", change.flows);
+    if (change.whole === true && change.flows !== change.upserts.length) {
+      throw new RangeError(
+        `a whole change of ${change.upserts.length} entries says the bucket holds ${change.flows} flows`,
+      );
+    }
     for (const entry of change.upserts) {
       if (entry.rule.deviceId !== device) {
         throw new RangeError(
@@ -851,7 +823,6 @@ export class FlowPersistence {
       skipped = written.skipped;
     } catch (cause) {
       this.#failedCommits++;
-      this.#forgetIds();
       // What failed goes back in front of what was staged meanwhile; a retry is idempotent.
       work.absorb(this.#staging);
       this.#staging = work;
@@ -902,8 +873,8 @@ export class FlowPersistence {
           try {
             planned = unit.plan(); // reads and encodes the whole unit before writing any of it
           } catch (error) {
-            this.#forgetIds();
             skipped.push({ device: unit.device, bucket: unit.bucket, error });
+            this.#recount(unit.device, unit.bucket);
             this.#log?.warn("flow persistence: a bucket could not be encoded and was not written", {
               dir: this.dir,
               device: unit.device,
@@ -929,7 +900,6 @@ export class FlowPersistence {
       batches.push(
         batch.then(() => {
           for (const apply of done) apply();
-          if (done.length > 0) this.#generation++;
         }),
       );
       records += inBatch;
@@ -1001,38 +971,37 @@ export class FlowPersistence {
       // Nothing stored stays: the staged upserts are the bucket.
       const entries = [...bucket.upserts.values()].sort(byId);
       const bytes = this.#codec.encodeBase(entries);
-      return this.#baseWrites(device, index, state, stamp, bytes, idsOf(entries, entryId));
+      return this.#baseWrites(device, index, state, stamp, bytes, entries.length, false);
     }
     const upserts = [...bucket.upserts.values()];
     const removed = [...bucket.removed];
     const bytes = this.#codec.encodeChanges(upserts, removed);
-    let ids = state.ids;
-    let stored: readonly EntryBytes[] | undefined;
-    if (ids === undefined) {
-      stored = this.#scanBucket(device, index, state.changes);
-      ids = idsOf(stored, bytesId);
-    }
-    if (shouldCompact(state, bytes.length)) {
+    if (state.recount || shouldCompact(state, bytes.length)) {
       // The bucket as it is on disk, with this change, as a new base: its entries' bytes are
       // copied as they are (the change's from the change record just encoded), and its change
       // records go.
       const change = this.#codec.scanRecord(bytes);
-      const folded = foldById(
-        stored ?? this.#scanBucket(device, index, state.changes),
-        [change],
-        bytesId,
-      );
+      const folded = foldById(this.#scanBucket(device, index, state.changes), [change], bytesId);
+      if (folded.length !== bucket.flows && !state.recount) {
+        // The records are what is on disk: the base says so from now on.
+        this.#log?.warn("flow persistence: a bucket holds another count of flows than staged", {
+          dir: this.dir,
+          device,
+          bucket: index,
+          stored: folded.length,
+          staged: bucket.flows,
+        });
+      }
       const base = this.#codec.spliceBase(folded);
-      return this.#baseWrites(device, index, state, stamp, base, idsOf(folded, bytesId));
+      return this.#baseWrites(device, index, state, stamp, base, folded.length, state.recount);
     }
-    const held = withChanges(ids, bucket.upserts.keys(), removed);
     const after: BucketState = {
       ...stamp,
-      flows: held.length,
+      flows: bucket.flows,
       baseBytes: state.baseBytes,
       changes: state.changes + 1,
       changeBytes: state.changeBytes + bytes.length,
-      ids: held,
+      recount: false,
     };
     const { heads } = this.#dbs;
     const records = recordWriter(this.#dbs.records);
@@ -1051,8 +1020,8 @@ export class FlowPersistence {
   }
 
   /**
-   * The writes that make `bytes` (a base record holding the flows `ids`) the bucket's base,
-   * with its change records deleted.
+   * The writes that make `bytes` (a base record holding `flows` flows) the bucket's base,
+   * with its change records deleted; `recount` as the bucket's state keeps it.
    */
   #baseWrites(
     device: DeviceId,
@@ -1060,18 +1029,19 @@ export class FlowPersistence {
     state: BucketState | undefined,
     stamp: { term: Term; timestamp: number },
     bytes: Uint8Array,
-    ids: BigUint64Array,
+    flows: number,
+    recount: boolean,
   ): UnitWrites {
     const { heads } = this.#dbs;
     const records = recordWriter(this.#dbs.records);
     const after: BucketState = {
       term: stamp.term,
       timestamp: stamp.timestamp,
-      flows: ids.length,
+      flows,
       baseBytes: bytes.length,
       changes: 0,
       changeBytes: 0,
-      ids,
+      recount,
     };
     const writes: Write[] = [
       { db: records, key: recordKey(device, index, BASE_SEQ), value: bytes },
@@ -1086,7 +1056,7 @@ export class FlowPersistence {
     });
     return {
       writes,
-      records: 1 + ids.length + (state?.changes ?? 0),
+      records: 1 + flows + (state?.changes ?? 0),
       done: () => this.#setState(device, index, after),
     };
   }
@@ -1111,8 +1081,7 @@ export class FlowPersistence {
 
   /**
    * The entries of a bucket as its records hold them, as bytes with their flow ids, folded
-   * (for a change that needs them: the bucket's flow ids, or a compaction); unpacked, not
-   * validated, so that a compaction copies them without decoding them. A `DecodeError` or
+   * (for a compaction); unpacked, not validated, so that a compaction copies them without decoding them. A `DecodeError` or
    * `TypeError` if a record does not unpack, which leaves the bucket out of the commit.
    */
   #scanBucket(device: DeviceId, index: number, changes: number): readonly EntryBytes[] {
@@ -1137,16 +1106,14 @@ export class FlowPersistence {
   }
 
   /**
-   * Forgets the flow ids kept of every bucket: a commit that failed may have left them
-   * changed in place (`withChanges`) for a change that did not happen. Each bucket's next
-   * change reads them from its records again.
+   * A bucket left out of a commit no longer holds on disk what its caller's table holds, so
+   * the flow counts its changes come with do not fit its records: until it is staged whole
+   * again, each of its changes compacts it, and its head takes the count from its records.
    */
-  #forgetIds(): void {
-    for (const states of this.#buckets.values()) {
-      for (const [index, state] of states) {
-        if (state.ids !== undefined) states.set(index, { ...state, ids: undefined });
-      }
-    }
+  #recount(device: DeviceId | undefined, index: number | undefined): void {
+    if (device === undefined || index === undefined) return;
+    const state = this.#buckets.get(device)?.get(index);
+    if (state !== undefined) this.#setState(device, index, { ...state, recount: true });
   }
 
   #setState(device: DeviceId, index: number, state: BucketState | undefined): void {
@@ -1332,7 +1299,7 @@ function migrate(
   });
 }
 
-/** Every bucket's head, as the state kept in memory (flow ids not read yet). */
+/** Every bucket's head, as the state kept in memory. */
 function readHeads(
   dir: string,
   db: Database<Uint8Array, Key>,

@@ -13,6 +13,12 @@ export interface BucketChange {
   /** Flow ids removed from the bucket. */
   readonly removed: readonly FlowId[];
   /**
+   * How many flows the bucket holds after the change (the caller's table knows; for a whole
+   * change, `upserts.length`). Its head keeps the count, and `load` checks the bucket's
+   * records against it.
+   */
+  readonly flows: number;
+  /**
    * Whether `upserts` is the bucket's entire content: whatever else is stored for the bucket
    * is dropped. Default false. A whole change with no entries at term 0 and timestamp 0 (the
    * stamp of a bucket that never changed) clears the bucket: nothing of it stays on disk.
@@ -38,6 +44,8 @@ export interface StagedBucket {
   whole: boolean;
   /** Whether the bucket is cleared: no entries and no stamp stay on disk. */
   cleared: boolean;
+  /** How many flows the bucket holds after the latest change staged. */
+  flows: number;
   readonly upserts: Map<FlowId, FlowEntry>;
   readonly removed: Set<FlowId>;
 }
@@ -94,6 +102,7 @@ export class Staging {
         timestamp: change.timestamp,
         whole,
         cleared: false,
+        flows: change.flows,
         upserts: new Map(),
         removed: new Set(),
       };
@@ -101,6 +110,7 @@ export class Staging {
     }
     bucket.term = change.term;
     bucket.timestamp = change.timestamp;
+    bucket.flows = change.flows;
     bucket.cleared = clears(change);
     for (const id of change.removed) {
       bucket.upserts.delete(id);
@@ -144,6 +154,7 @@ export class Staging {
           timestamp: bucket.timestamp,
           upserts: [...bucket.upserts.values()],
           removed: [...bucket.removed],
+          flows: bucket.flows,
           whole: bucket.whole,
         });
       }

@@ -120,6 +120,7 @@ export class Persister {
         timestamp: 0,
         upserts: [],
         removed: [],
+        flows: 0,
         whole: true,
       });
       this.stats.buckets++;
@@ -137,6 +138,7 @@ export class Persister {
         timestamp: bucket.timestamp,
         upserts: delta.entries,
         removed: delta.removed.map((rule) => rule.id),
+        flows: bucket.size,
       });
       this.stats.entries += delta.entries.length + delta.removed.length;
       return;
@@ -148,6 +150,7 @@ export class Persister {
       timestamp: bucket.timestamp,
       upserts: entries,
       removed: [],
+      flows: entries.length,
       whole: true,
     });
     this.stats.entries += entries.length;

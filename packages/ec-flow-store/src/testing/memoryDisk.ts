@@ -38,6 +38,11 @@ export class MemoryDisk implements FlowTablePersistence {
       bucket.timestamp = change.timestamp;
       for (const id of change.removed) bucket.entries.delete(id);
       for (const entry of change.upserts) bucket.entries.set(entry.rule.id, entry);
+      if (bucket.entries.size !== change.flows) {
+        throw new Error(
+          `bucket ${change.bucket} of ${device} holds ${bucket.entries.size} flows, the change says ${change.flows}`,
+        );
+      }
     });
   }
 

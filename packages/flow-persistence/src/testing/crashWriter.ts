@@ -13,7 +13,7 @@
 // disk.
 import { withFlowEntry } from "@flowstore/flow-bucket";
 import { FlowPersistence } from "../flowPersistence.js";
-import { crashBatch, crashChange } from "./crashBatches.js";
+import { crashBatch, crashChange, crashChangesAfter } from "./crashBatches.js";
 
 const dir = process.argv[2];
 if (dir === undefined) throw new Error("usage: crashWriter.ts <dir> [records]");
@@ -31,6 +31,7 @@ let k =
 for (;;) {
   const { device, buckets } = crashBatch(k);
   const changed = crashChange(k);
+  const held = crashChangesAfter(k);
   for (const [bucket, entries] of buckets.entries()) {
     const change = changed[bucket]!;
     persistence.stageBucket(
@@ -42,6 +43,7 @@ for (;;) {
             timestamp: k,
             upserts: change.upserts,
             removed: change.removed.map((entry) => entry.rule.id),
+            flows: held[bucket]!.size,
           }
         : {
             bucket,
@@ -49,6 +51,7 @@ for (;;) {
             timestamp: k,
             upserts: entries.map((entry) => withFlowEntry(entry, { packets: k })),
             removed: [],
+            flows: entries.length,
             whole: true,
           },
     );
