@@ -525,7 +525,7 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
       const victim = pick(random, nodes);
       if (victim.child === undefined) continue;
       const devicesOf = await mastered(victim);
-      const at = now();
+      let at = now();
       let forMs = 0;
       let again: Promise<[number[], number[]]> = Promise.resolve([[], []]);
       let faultOver = false;
@@ -557,6 +557,10 @@ export async function runFaults(options: FaultRunOptions): Promise<FaultReport> 
             );
             await sleep(30);
             void Promise.all(burst);
+            // The fault is the kill: its windows and delays count from when it strikes, after
+            // the burst (an add the master stored just before it, answered through another
+            // node, was otherwise acknowledged "after" the fault).
+            at = now();
           }
           await killNode(victim, "SIGKILL");
           again = measure();
