@@ -22,6 +22,8 @@ const plain: fc.Arbitrary<unknown> = fc.letrec<{ value: unknown }>((tie) => ({
     fc.integer({ min: 0, max: 0x1_0000_0000 }),
     fc.string({ unit: "grapheme" }),
     fc.string({ maxLength: 300 }),
+    // ASCII with other characters after it, lone surrogates included.
+    fc.tuple(fc.string(), fc.string({ unit: "binary", maxLength: 40 })).map(([a, b]) => a + b),
     fc.boolean(),
     fc.constant(null),
     fc.array(tie("value"), { maxLength: 20 }),

@@ -253,7 +253,14 @@ export class RecordWriter {
     const buffer = this.#buffer;
     const start = this.#position;
     let at = start + header;
-    for (let i = 0; i < length; i++) {
+    let i = 0;
+    // ASCII (flow fields mostly are) needs no case analysis: one byte a character.
+    for (; i < length; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) break;
+      buffer[at++] = c;
+    }
+    for (; i < length; i++) {
       let c1 = value.charCodeAt(i);
       const c2 = (c1 & 0xfc00) === 0xd800 ? value.charCodeAt(i + 1) : 0;
       if (c1 < 0x80) buffer[at++] = c1;
