@@ -28,8 +28,9 @@ export interface BucketState {
   readonly changes: number;
   readonly changeBytes: number;
   /**
-   * Whether the counts its changes come with cannot be trusted (a change of it was left out
-   * of a commit): its changes compact it, counting its records, until it is staged whole.
+   * Whether the counts its changes come with do not fit its records (the disk does not hold
+   * what the caller's table does): its changes compact it, counting its records, until the
+   * two agree again.
    */
   readonly recount: boolean;
 }

@@ -15,7 +15,7 @@ import type {
  *
  * @remarks Records are checked when loaded (each record's checksum, the count and order of a
  * bucket's records); what only decoding can find — an entry that does not decode, of another
- * device, out of order, a flow count other than the head's — is found by
+ * device, out of order — is found by
  * {@link LoadedBucket.decode}, which throws `CORRUPT` naming the bucket. Records of format 2,
  * which have no checksum, are decoded when loaded, as before.
  */

@@ -14,8 +14,8 @@ export interface BucketChange {
   readonly removed: readonly FlowId[];
   /**
    * How many flows the bucket holds after the change (the caller's table knows; for a whole
-   * change, `upserts.length`). Its head keeps the count, and `load` checks the bucket's
-   * records against it.
+   * change, `upserts.length`). Its head keeps the count, for `stats()` and for `load` to
+   * give a bucket's size before its entries are decoded.
    */
   readonly flows: number;
   /**

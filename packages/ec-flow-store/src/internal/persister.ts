@@ -88,7 +88,9 @@ export class Persister {
     };
     this.#committing = run()
       .catch((error: unknown) => {
-        // The sink keeps what it could not commit staged for the next one: still behind.
+        // The sink keeps what it could not commit staged for the next one: still behind. (A
+        // bucket it could not encode at all it leaves out, as it was on disk: see
+        // `FlowPersistence.stageBucket`.)
         const since = this.#committingSince;
         if (since !== undefined) this.#dirtySince = Math.min(this.#dirtySince ?? since, since);
         this.stats.failures++;
