@@ -87,14 +87,14 @@ async function measureCluster(
   );
   ctx.ratio(
     `${kind}: batches through the master / ceiling`,
-    viaMaster,
+    viaMaster!,
     options.ceiling,
     "goal ≥ 0.3",
   );
   ctx.ratio(
     `${kind}: batches through a non-master / through the master`,
-    viaOther,
-    viaMaster,
+    viaOther!,
+    viaMaster!,
     "goal ≥ 0.8",
   );
 
