@@ -72,6 +72,19 @@ export class BatchSender {
         `the master of ${batch.deviceId} did not take batch ${batch.id}`,
       );
     };
+    /**
+     * Waits before attempt `attempt + 1` when `retriable`; fails the batch with `error`
+     * otherwise, or once no attempt is left.
+     */
+    const retry = async (attempt: number, retriable: boolean, error: unknown) => {
+      if (!retriable || attempt >= FORWARD_ATTEMPTS || context.isClosed()) fail(error);
+      context.log.debug("batch not taken; retrying", {
+        batch: batch.id,
+        attempt,
+        error: String(error),
+      });
+      await context.wait(RETRY_DELAY_MS * attempt);
+    };
     // Mastership moves (a rebalance, a failover) can make a forward meet a node that just
     // stopped being master and refuses it: look again and retry a few times.
     for (let attempt = 1; ; attempt++) {
@@ -79,16 +92,15 @@ export class BatchSender {
       if (current.master === undefined) {
         // On a retry the last master just let the device go: its successor may not be named
         // yet.
-        if (attempt === 1 || attempt >= FORWARD_ATTEMPTS || context.isClosed())
-          fail(new FlowStoreError("NO_MASTER", `no master for ${batch.deviceId}`));
-        await context.wait(RETRY_DELAY_MS * attempt);
+        const error = new FlowStoreError("NO_MASTER", `no master for ${batch.deviceId}`);
+        await retry(attempt, attempt > 1, error);
         continue;
       }
       let result: ApplyResult;
       const local = current.master === context.localNode;
       try {
         if (local) return receipt(await this.#applier.apply(batch, context.localNode));
-        result = await this.#forwarder.forward(current.master!, current.term, batch);
+        result = await this.#forwarder.forward(current.master, current.term, batch);
       } catch (error) {
         // After a timeout or a lost connection the master may have stored the batch, and a
         // late second copy could bring back a flow removed in between: no retry. A master
@@ -98,13 +110,7 @@ export class BatchSender {
         const refused = local
           ? error instanceof FlowStoreError && RETRIED_REFUSALS.has(error.code)
           : MessagingError.is(error, "NO_HANDLER");
-        if (!refused || attempt >= FORWARD_ATTEMPTS || context.isClosed()) fail(error);
-        context.log.debug("batch not taken; retrying", {
-          batch: batch.id,
-          attempt,
-          error: String(error),
-        });
-        await context.wait(RETRY_DELAY_MS * attempt);
+        await retry(attempt, refused, error);
         continue;
       }
       if (result.ok) {
@@ -116,11 +122,8 @@ export class BatchSender {
       // The master answered that it did not store the batch (it is not, or no longer, the
       // master): that, and only that, is safe to retry. Any other answer (a sync batch its
       // backups did not acknowledge, say) may have stored it.
-      if (!RETRIED_REFUSALS.has(result.code) || attempt >= FORWARD_ATTEMPTS || context.isClosed()) {
-        fail(new FlowStoreError(refusalCode(result.code), result.message));
-      }
-      context.log.debug("batch refused; retrying", { batch: batch.id, attempt, code: result.code });
-      await context.wait(RETRY_DELAY_MS * attempt);
+      const refusal = new FlowStoreError(refusalCode(result.code), result.message);
+      await retry(attempt, RETRIED_REFUSALS.has(result.code), refusal);
     }
   }
 }
