@@ -27,8 +27,10 @@ export class RecordWriter {
   readonly #structures: readonly (readonly string[])[] | undefined;
   /** The shapes as a tree of keys: a node stands for the keys leading to it. */
   #root: ShapeNode = newNode();
-  /** Shared: how many shapes of the list `#root` holds. Own: how many nodes it has. */
-  #known = 0;
+  /** Shared shapes: how many of the list `#root` holds. */
+  #learned = 0;
+  /** Own shapes: how many nodes `#root` has. */
+  #nodes = 0;
   /** Own shapes: the value being written (a node's `epoch` says it is defined in it). */
   #epoch = 0;
   /** Own shapes: how many the value being written defined. */
@@ -85,11 +87,11 @@ export class RecordWriter {
       this.#epoch++;
       this.#defined = 0;
       // Keys come from the values: a tree grown past this by varied keys starts over.
-      if (this.#known > MAX_OWN_NODES) {
+      if (this.#nodes > MAX_OWN_NODES) {
         this.#root = newNode();
-        this.#known = 0;
+        this.#nodes = 0;
       }
-    } else if (this.#known !== this.#structures.length) this.#learnShapes(this.#structures);
+    } else if (this.#learned !== this.#structures.length) this.#learnShapes(this.#structures);
   }
 
   #learnShapes(structures: readonly (readonly string[])[]): void {
@@ -100,7 +102,7 @@ export class RecordWriter {
       node.id = 0x40 + i;
     });
     this.#root = root;
-    this.#known = structures.length;
+    this.#learned = structures.length;
   }
 
   /** Writes `value`; false if it holds something left to msgpackr. */
@@ -158,7 +160,7 @@ export class RecordWriter {
       if (next === undefined) {
         if (!own) return false;
         next = childOf(node, key);
-        this.#known++;
+        this.#nodes++;
       }
       node = next;
     }
