@@ -1,6 +1,12 @@
 import { type NodeId, nodeId } from "@flowstore/cluster-messaging";
-import { createFlowEntry, createFlowRule, deviceId, type FlowRule } from "@flowstore/flow-bucket";
-import { NEVER, queueScheduler, Subscription } from "rxjs";
+import {
+  createFlowEntry,
+  createFlowRule,
+  deviceId,
+  type FlowRule,
+  withFlowEntry,
+} from "@flowstore/flow-bucket";
+import { asyncScheduler, NEVER, queueScheduler, type SchedulerLike, Subscription } from "rxjs";
 import { describe, expect, it } from "vitest";
 import { parseStoreConfig } from "../config.js";
 import { silentLogger } from "../logger.js";
@@ -36,7 +42,7 @@ interface Sent {
  */
 async function setUp(
   flows: number,
-  options: { maxEntriesPerMessage?: number; backups?: NodeId[] } = {},
+  options: { maxEntriesPerMessage?: number; backups?: NodeId[]; scheduler?: SchedulerLike } = {},
 ) {
   const { backups = [n2], ...replicatorOptions } = options;
   const table = testDeviceTable(device, n1);
@@ -123,6 +129,50 @@ describe("Replicator follow-up sends", () => {
     sent[0]!.answer();
     await settle();
     expect(sent.map((s) => s.entries)).toEqual([2000, 1]);
+    replicator.close();
+  });
+
+  it("a round ending takes what the rest of its turn does: each flow once, as its device acknowledged it, one message for both backups", async () => {
+    const { table, replicator, sent, write, settle } = await setUp(10, {
+      backups: [n2, n3],
+      scheduler: asyncScheduler,
+    });
+    replicator.backupRound();
+    expect(sent.map((s) => [s.node, s.entries])).toEqual([
+      [n2, 10],
+      [n3, 10],
+    ]);
+    // Ten flows written while the round is out. Their device acknowledges them later in this
+    // turn of the event loop, as the node's flow manager reports installed flows: ADDED.
+    await write(10, 10);
+    setImmediate(() => {
+      for (let i = 10; i < 20; i++) {
+        const r = rule(i);
+        void table.write(table.table.bucketIndexOf(r.id), (t, term) =>
+          t.modify(r, (stored) => withFlowEntry(stored, { state: "ADDED" }), term),
+        );
+      }
+    });
+    sent[0]!.answer();
+    sent[1]!.answer();
+    await settle();
+    await settle();
+    const followUps = sent.slice(2);
+    expect(followUps.map((s) => s.node)).toEqual([n2, n3]);
+    const late = new Set(Array.from({ length: 10 }, (_, i) => rule(10 + i).id));
+    const written = (payload: Uint8Array) =>
+      storeNamespace
+        .serializer("BackupRequest")
+        .decode(payload)
+        .devices.flatMap((d) => [...d.buckets, ...d.deltas])
+        .flatMap((b) => b.entries)
+        .filter((e) => late.has(e.rule.id))
+        .map((e) => `${e.rule.id}:${e.state}`)
+        .sort();
+    const expected = Array.from({ length: 10 }, (_, i) => `${rule(10 + i).id}:ADDED`).sort();
+    expect(written(followUps[0]!.payload)).toEqual(expected);
+    // Encoded once, for both.
+    expect(followUps[1]!.payload).toBe(followUps[0]!.payload);
     replicator.close();
   });
 

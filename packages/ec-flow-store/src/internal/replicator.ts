@@ -15,6 +15,7 @@ import type { Logger } from "../logger.js";
 import { type MessageOf, type StoreChannel, SUBJECTS } from "../storeMessaging.js";
 import type { BackupPayload } from "./backupLedger.js";
 import type { DeviceFlowTable } from "./deviceFlowTable.js";
+import { endOfTurn } from "./endOfTurn.js";
 
 /** Counters of what replication sent and received, for metrics and benchmarks. */
 export interface ReplicationStats {
@@ -56,10 +57,10 @@ interface Outgoing {
  * never has more on the wire than a receiver can take within `requestTimeout`. A failed
  * message drops the rest of its round; the next round takes what is still owed.
  * Writes do not wait for the period: a written table's backups get the change on the
- * scheduler's next turn, or, while a round is out to them, as soon as it is acknowledged —
- * so a backup lags its master by a round trip, not a period, and under load the one message
- * in flight gathers every write made meanwhile (as deltas: the buckets it sent were just
- * acknowledged). The periodic round retries what failed and sweeps up anything else owed.
+ * scheduler's next turn, or, while a round is out to them, at the end of the turn its
+ * acknowledgement arrives in — so a backup lags its master by a round trip, not a period,
+ * and under load the one message in flight gathers every write made meanwhile (as deltas:
+ * the buckets it sent were just acknowledged), and what that turn still does to them. The periodic round retries what failed and sweeps up anything else owed.
  */
 /**
  * The most entries in one backup message by default (a bucket bigger than that goes alone).
@@ -87,6 +88,10 @@ export class Replicator {
   readonly #due = new Map<NodeId, Set<DeviceFlowTable>>();
   /** The scheduled send of what is due, if one is pending. */
   #flush: Subscription | undefined;
+  /** Backup nodes whose round just ended with more owed: their next round, at the turn's end. */
+  readonly #pending = new Set<NodeId>();
+  /** The scheduled start of those rounds, if one is pending. */
+  #next: Subscription | undefined;
   #closed = false;
   /** The last backup message built, with what it was built from (see `#requestOf`). */
   #lastRequest:
@@ -182,14 +187,31 @@ export class Replicator {
       this.#sending.delete(node);
       this.#backlogged.delete(node);
     }
-    // Changes made while the round was out follow at once, so a busy device's lag is a round
-    // trip, not a period. Its buckets were just acknowledged, so this costs what changed
-    // meanwhile (deltas), not the tables again.
+    // Changes made while the round was out follow at the end of this turn, so a busy device's
+    // lag is a round trip, not a period. Its buckets were just acknowledged, so this costs
+    // what changed meanwhile (deltas), not the tables again. Not at once: what the rest of
+    // this turn does to those changes goes with them — the device's acknowledgement that
+    // makes the flows just written ADDED, instead of a second copy of each in the next
+    // round — and the other backups' rounds that end this turn start with this one, so
+    // they share its message.
     const next = this.#due.get(node) ?? new Set<DeviceFlowTable>();
-    this.#due.delete(node);
     for (const message of messages)
       for (const item of message) if (item.table.hasUnackedChanges(node)) next.add(item.table);
-    if (next.size > 0) this.#backupTo(node, next);
+    if (next.size === 0) return;
+    this.#due.set(node, next);
+    this.#pending.add(node);
+    this.#next ??= endOfTurn(this.#options.scheduler, () => {
+      this.#next = undefined;
+      for (const waiting of [...this.#pending]) {
+        this.#pending.delete(waiting);
+        const due = this.#due.get(waiting);
+        // A round that started meanwhile takes them when it ends.
+        if (due === undefined || this.#sending.has(waiting)) continue;
+        this.#due.delete(waiting);
+        this.#backupTo(waiting, due);
+      }
+      this.#lastRequest = undefined;
+    });
   }
 
   /** Gives back the in-flight marks of buckets that were taken but not delivered. */
@@ -378,6 +400,7 @@ export class Replicator {
   close(): void {
     this.#closed = true;
     this.#flush?.unsubscribe();
+    this.#next?.unsubscribe();
     this.#lastRequest = undefined;
     this.#due.clear();
     this.#subscription.unsubscribe();
