@@ -68,6 +68,38 @@ describe("RecordWriter with shapes in the message", () => {
     expect(new Packr(options).unpack(again)).toEqual(rows.slice(0, 2));
   });
 
+  it("copies a frozen object met again in a value (a shared treatment): msgpackr's bytes still", () => {
+    const deepFreeze = <T>(value: T): T => {
+      if (typeof value === "object" && value !== null) {
+        for (const inner of Object.values(value)) deepFreeze(inner);
+        Object.freeze(value);
+      }
+      return value;
+    };
+    const writer = new RecordWriter();
+    fc.assert(
+      fc.property(plain, plain, (shared, other) => {
+        const frozen = deepFreeze(structuredClone(shared));
+        // First met inside a new shape (its shapes defined there), then again and again.
+        const value = [{ first: frozen }, frozen, other, { x: frozen, y: [frozen, frozen] }];
+        const fast = writer.pack(value);
+        expect(fast).toBeDefined();
+        expect(Buffer.from(fast!)).toEqual(Buffer.from(new Packr(options).pack(value)));
+        expect(new Packr(options).unpack(fast!)).toEqual(value);
+      }),
+      { numRuns: 300 },
+    );
+    // With shared shapes too (as on disk): shapes msgpackr learned, then the writer's bytes.
+    const treatment = deepFreeze({ instructions: [{ type: "OUTPUT", port: 2 }], deferred: [] });
+    const rules = Array.from({ length: 5 }, (_, i) => ({ id: BigInt(i), treatment }));
+    const structures: string[][] = [];
+    const learning = new Packr({ ...options, structures });
+    learning.pack(rules);
+    const bytes = new RecordWriter(structures).pack(rules);
+    expect(bytes).toBeDefined();
+    expect(Buffer.from(bytes!)).toEqual(Buffer.from(learning.pack(rules)));
+  });
+
   it("leaves to msgpackr what it does not write, and pack still reads back the same", () => {
     const writer = new RecordWriter();
     const many = Object.fromEntries(
