@@ -121,6 +121,32 @@ describe("Replicator follow-up sends", () => {
     replicator.close();
   });
 
+  it("every round that ends with more owed starts the next, and every write is sent, with a scheduler that runs at once", async () => {
+    const { table, replicator, sent, write, settle } = await setUp(10);
+    replicator.backupRound();
+    for (let round = 1; round <= 4; round++) {
+      await write(10 * round, 1);
+      sent[round - 1]!.answer();
+      await settle();
+      expect(sent).toHaveLength(round + 1);
+      expect(sent[round]!.entries).toBeGreaterThan(0);
+    }
+    sent[4]!.answer();
+    await settle();
+    expect(sent).toHaveLength(5);
+    expect(table.unackedBuckets()).toBe(0);
+    // Writes after that go out on the scheduler's next turn, every time.
+    for (let i = 1; i <= 2; i++) {
+      await write(100 + i, 1);
+      replicator.changed(table);
+      expect(sent).toHaveLength(5 + i);
+      sent[4 + i]!.answer();
+      await settle();
+    }
+    expect(table.unackedBuckets()).toBe(0);
+    replicator.close();
+  });
+
   it("after a big backup, changes made meanwhile follow at once, as a delta of just those changes", async () => {
     const { replicator, sent, write, settle } = await setUp(2000);
     replicator.backupRound();

@@ -140,16 +140,20 @@ export class Replicator {
       if (due === undefined) this.#due.set(node, new Set([table]));
       else due.add(table);
     }
-    this.#flush ??= this.#options.scheduler.schedule(() => {
-      this.#flush = undefined;
-      for (const node of [...this.#due.keys()]) {
-        if (this.#sending.has(node)) continue; // that round's end takes them
-        const due = this.#due.get(node)!;
-        this.#due.delete(node);
-        this.#backupTo(node, due);
-      }
-      this.#lastRequest = undefined;
-    });
+    if (this.#flush !== undefined) return;
+    this.#flush = pending(
+      (work) => this.#options.scheduler.schedule(work),
+      () => {
+        this.#flush = undefined;
+        for (const node of [...this.#due.keys()]) {
+          if (this.#sending.has(node)) continue; // that round's end takes them
+          const due = this.#due.get(node)!;
+          this.#due.delete(node);
+          this.#backupTo(node, due);
+        }
+        this.#lastRequest = undefined;
+      },
+    );
   }
 
   /** Starts a round to `node` with what `tables` owe it, unless one is going out already. */
@@ -200,18 +204,22 @@ export class Replicator {
     if (next.size === 0) return;
     this.#due.set(node, next);
     this.#pending.add(node);
-    this.#next ??= endOfTurn(this.#options.scheduler, () => {
-      this.#next = undefined;
-      for (const waiting of [...this.#pending]) {
-        this.#pending.delete(waiting);
-        const due = this.#due.get(waiting);
-        // A round that started meanwhile takes them when it ends.
-        if (due === undefined || this.#sending.has(waiting)) continue;
-        this.#due.delete(waiting);
-        this.#backupTo(waiting, due);
-      }
-      this.#lastRequest = undefined;
-    });
+    if (this.#next !== undefined) return;
+    this.#next = pending(
+      (work) => endOfTurn(this.#options.scheduler, work),
+      () => {
+        this.#next = undefined;
+        for (const waiting of [...this.#pending]) {
+          this.#pending.delete(waiting);
+          const due = this.#due.get(waiting);
+          // A round that started meanwhile takes them when it ends.
+          if (due === undefined || this.#sending.has(waiting)) continue;
+          this.#due.delete(waiting);
+          this.#backupTo(waiting, due);
+        }
+        this.#lastRequest = undefined;
+      },
+    );
   }
 
   /** Gives back the in-flight marks of buckets that were taken but not delivered. */
@@ -403,8 +411,26 @@ export class Replicator {
     this.#next?.unsubscribe();
     this.#lastRequest = undefined;
     this.#due.clear();
+    this.#pending.clear();
     this.#subscription.unsubscribe();
   }
+}
+
+/**
+ * `work`, scheduled by `schedule`: the subscription that cancels it while it waits, or
+ * undefined once it ran — at once, with a scheduler that runs actions synchronously (RxJS's
+ * `queueScheduler`), before `schedule` returned.
+ */
+function pending(
+  schedule: (work: () => void) => Subscription,
+  work: () => void,
+): Subscription | undefined {
+  let ran = false;
+  const subscription = schedule(() => {
+    ran = true;
+    work();
+  });
+  return ran ? undefined : subscription;
 }
 
 /** Whether two backup messages' worth of payloads are the same objects, at the same clock. */
