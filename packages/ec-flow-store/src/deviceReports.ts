@@ -82,6 +82,10 @@ export async function applyDeviceReport(
     return table;
   };
   const term = checkMaster().info?.term;
+  // The flows stored before the report was taken: each one the report names is counted
+  // `live` below. Flows stored while it is handled are in neither.
+  const atStart = checkMaster().table.stateCounts();
+  const storedAtStart = atStart.PENDING_ADD + atStart.ADDED;
   const stillMaster = () => {
     deps.checkOpen();
     const current = checkMaster();
@@ -168,14 +172,22 @@ export async function applyDeviceReport(
     }
   }
   // A complete report: whatever is stored but was not in it needs a look. Counts are
-  // maintained, so a device that holds exactly the stored flows costs no walk.
+  // maintained, so a device that holds every flow stored before its report costs no walk —
+  // also while flows are being added (compared with the count at the end, every report
+  // under a steady load walked the whole table: 140 ms in one piece at 600,000 flows).
   if (options.complete === false) return outcome;
   const owner = stillMaster();
   const counts = owner.table.stateCounts();
   const leaving = counts.PENDING_REMOVE + counts.REMOVED;
-  if (leaving === 0 && live >= counts.PENDING_ADD + counts.ADDED) return outcome;
+  if (leaving === 0 && live >= storedAtStart) return outcome;
   const reported = new Set<FlowId>();
-  for (const report of reports) reported.add(report.rule.id);
+  for (let i = 0; i < reports.length; i++) {
+    reported.add((reports[i] as FlowStatsReport).rule.id);
+    if ((i + 1) % STATS_SLICE === 0) {
+      await deps.wait(0);
+      stillMaster();
+    }
+  }
   const gone: FlowEntry[] = [];
   let seen = 0;
   for (const bucket of owner.table.buckets()) {

@@ -131,6 +131,29 @@ describe("device reports: counters are soft state", () => {
     expect(store.localTable(D1)!.size).toBe(10);
   });
 
+  it("a complete report handled while flows are added finds the stored flows it omits, and only those", async () => {
+    const { c, rules, store } = await settledCluster(10_000);
+    const fresh = Array.from({ length: 50 }, (_, i) => rule(D1, 20_000 + i));
+    // The device lacks three flows stored before its report; fifty are added while the
+    // report is handled (it yields between slices), after the device was asked.
+    const handled = store.updateFlowStatistics(D1, report(rules.slice(3), 4));
+    const added = store.storeBatch({ deviceId: D1, operations: add(fresh) });
+    const [outcome] = await c.run(Promise.all([handled, added]));
+    expect(outcome.missing.map((e) => e.rule.id).sort()).toEqual(
+      rules
+        .slice(0, 3)
+        .map((r) => r.id)
+        .sort(),
+    );
+    expect(outcome).toMatchObject({ extraneous: [], removed: 0 });
+    // With nothing missing, a report under the same load finds nothing to reinstall.
+    const more = Array.from({ length: 50 }, (_, i) => rule(D1, 30_000 + i));
+    const again = store.updateFlowStatistics(D1, report([...rules, ...fresh], 5));
+    const addedAgain = store.storeBatch({ deviceId: D1, operations: add(more) });
+    const [quiet] = await c.run(Promise.all([again, addedAgain]));
+    expect(quiet).toMatchObject({ missing: [], extraneous: [], removed: 0 });
+  });
+
   it("a partial report (just installed flows) concludes nothing about the flows it omits", async () => {
     const { rules, store } = await settledCluster(10);
     const fresh = [rule(D1, 500), rule(D1, 501)];
