@@ -1,5 +1,8 @@
 import { type DeviceId, deviceId, type FlowId, type FlowRule } from "@flowstore/flow-bucket";
 
+/** How many flows of a stats reply a simulated device gathers in one turn of the event loop. */
+const REPORT_SLICE = 16_384;
+
 /** One flow of a device's stats reply. */
 export interface FlowReport {
   readonly rule: FlowRule;
@@ -50,14 +53,20 @@ export class SimulatedDevice {
     return this.#flows.size;
   }
 
-  /** Every installed flow with its counters at `now`: one stats reply. */
-  report(now: number): FlowReport[] {
-    const reports = new Array<FlowReport>(this.#flows.size);
-    let i = 0;
+  /**
+   * Every installed flow with its counters at `now`: one stats reply. It is gathered
+   * `REPORT_SLICE` flows at a time with a turn of the event loop between, as a switch sends
+   * a big table in many messages: in one piece, the reply of 600,000 flows held the node's
+   * event loop for 35–40 ms every stats period. Flows installed meanwhile are in it.
+   */
+  async report(now: number): Promise<FlowReport[]> {
+    const reports: FlowReport[] = [];
     for (const flow of this.#flows.values()) {
       const life = Math.max(0, Math.floor((now - flow.installedAt) / 1000));
       const packets = life * 10;
-      reports[i++] = { rule: flow.rule, packets, bytes: packets * 64, life };
+      reports.push({ rule: flow.rule, packets, bytes: packets * 64, life });
+      if (reports.length % REPORT_SLICE === 0)
+        await new Promise((resolve) => setImmediate(resolve));
     }
     return reports;
   }

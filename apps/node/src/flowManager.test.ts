@@ -59,8 +59,8 @@ describe("FlowManager", () => {
     request(1, d1, [rule(d1, 1), rule(d1, 2)]);
     request(2, d1, [rule(d1, 3)]);
     request(3, d2, [rule(d2, 4)]);
-    expect(fleet.get(d1)?.report(0)).toHaveLength(3);
-    expect(fleet.get(d2)?.report(0)).toHaveLength(1);
+    expect(await fleet.get(d1)?.report(0)).toHaveLength(3);
+    expect(await fleet.get(d2)?.report(0)).toHaveLength(1);
     await turn();
     expect(completed).toEqual([1, 2, 3]);
     expect(reports).toEqual([

@@ -145,7 +145,7 @@ export class FlowManager {
     if (device === undefined || !device.available) return;
     const now = this.#options.scheduler.now();
     try {
-      const outcome = await store.updateFlowStatistics(id, device.report(now));
+      const outcome = await store.updateFlowStatistics(id, await device.report(now));
       for (const rule of outcome.extraneous) device.remove(rule);
       for (const entry of outcome.missing) device.install(entry.rule, now);
       if (outcome.extraneous.length > 0 || outcome.missing.length > 0) {
