@@ -60,7 +60,8 @@ interface Outgoing {
  * scheduler's next turn, or, while a round is out to them, at the end of the turn its
  * acknowledgement arrives in — so a backup lags its master by a round trip, not a period,
  * and under load the one message in flight gathers every write made meanwhile (as deltas:
- * the buckets it sent were just acknowledged), and what that turn still does to them. The periodic round retries what failed and sweeps up anything else owed.
+ * the buckets it sent were just acknowledged), and what that turn still does to them. The
+ * periodic round retries what failed and sweeps up anything else owed.
  */
 /**
  * The most entries in one backup message by default (a bucket bigger than that goes alone).
