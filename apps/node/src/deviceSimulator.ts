@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { type DeviceId, deviceId, type FlowId, type FlowRule } from "@flowstore/flow-bucket";
 
 /** How many flows of a stats reply a simulated device gathers in one turn of the event loop. */
@@ -65,8 +66,7 @@ export class SimulatedDevice {
       const life = Math.max(0, Math.floor((now - flow.installedAt) / 1000));
       const packets = life * 10;
       reports.push({ rule: flow.rule, packets, bytes: packets * 64, life });
-      if (reports.length % REPORT_SLICE === 0)
-        await new Promise((resolve) => setImmediate(resolve));
+      if (reports.length % REPORT_SLICE === 0) await nextTurn();
     }
     return reports;
   }

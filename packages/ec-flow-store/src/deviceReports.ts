@@ -81,10 +81,11 @@ export async function applyDeviceReport(
     }
     return table;
   };
-  const term = checkMaster().info?.term;
+  const first = checkMaster();
+  const term = first.info?.term;
   // The flows stored before the report was taken: each one the report names is counted
   // `live` below. Flows stored while it is handled are in neither.
-  const atStart = checkMaster().table.stateCounts();
+  const atStart = first.table.stateCounts();
   const storedAtStart = atStart.PENDING_ADD + atStart.ADDED;
   const stillMaster = () => {
     deps.checkOpen();

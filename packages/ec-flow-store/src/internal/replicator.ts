@@ -146,15 +146,23 @@ export class Replicator {
       (work) => this.#options.scheduler.schedule(work),
       () => {
         this.#flush = undefined;
-        for (const node of [...this.#due.keys()]) {
-          if (this.#sending.has(node)) continue; // that round's end takes them
-          const due = this.#due.get(node)!;
-          this.#due.delete(node);
-          this.#backupTo(node, due);
-        }
-        this.#lastRequest = undefined;
+        this.#sendDue([...this.#due.keys()]);
       },
     );
+  }
+
+  /**
+   * Starts a round to each of `nodes` with what is due to it — unless one is going out to it
+   * already: that round's end takes it.
+   */
+  #sendDue(nodes: readonly NodeId[]): void {
+    for (const node of nodes) {
+      const due = this.#due.get(node);
+      if (due === undefined || this.#sending.has(node)) continue;
+      this.#due.delete(node);
+      this.#backupTo(node, due);
+    }
+    this.#lastRequest = undefined;
   }
 
   /** Starts a round to `node` with what `tables` owe it, unless one is going out already. */
@@ -210,15 +218,9 @@ export class Replicator {
       (work) => endOfTurn(this.#options.scheduler, work),
       () => {
         this.#next = undefined;
-        for (const waiting of [...this.#pending]) {
-          this.#pending.delete(waiting);
-          const due = this.#due.get(waiting);
-          // A round that started meanwhile takes them when it ends.
-          if (due === undefined || this.#sending.has(waiting)) continue;
-          this.#due.delete(waiting);
-          this.#backupTo(waiting, due);
-        }
-        this.#lastRequest = undefined;
+        const waiting = [...this.#pending];
+        this.#pending.clear();
+        this.#sendDue(waiting);
       },
     );
   }
