@@ -1095,8 +1095,9 @@ export class FlowPersistence {
 
   /**
    * The entries of a bucket as its records hold them, as bytes with their flow ids, folded
-   * (for a compaction); unpacked, not validated, so that a compaction copies them without decoding them. A `DecodeError` or
-   * `TypeError` if a record does not unpack, which leaves the bucket out of the commit.
+   * (for a compaction); unpacked, not validated, so that a compaction copies them without
+   * decoding them. A `DecodeError` or `TypeError` if a record does not unpack, which leaves
+   * the bucket out of the commit.
    */
   #scanBucket(device: DeviceId, index: number, changes: number): readonly EntryBytes[] {
     const read = (seq: number) => {
