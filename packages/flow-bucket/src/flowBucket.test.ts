@@ -479,6 +479,50 @@ describe("FlowBucket deltas", () => {
     sameContents(atFour, master);
   });
 
+  it("a replica behind by new flows, each stored and then made ADDED, gets a delta while they are under half the bucket", () => {
+    // Every new flow is two changes: stored PENDING_ADD, then ADDED by its device. A log cut
+    // to half the bucket whenever it outgrew it reached back to a quarter of the bucket's
+    // flows, and a backup that fell that far behind during a round trip got it whole.
+    const clock = new LogicalClock();
+    const master = new FlowBucket(0);
+    const rules = fillers(400);
+    const write = (rule: FlowRule) => {
+      master.add(createFlowEntry(rule, { created: 1 }), 1, clock);
+      master.modify(rule, (e) => withFlowEntry(e, { state: "ADDED" }), 1, clock);
+    };
+    for (const rule of rules.slice(0, 100)) write(rule);
+    // A copy every few writes, caught up once as many new flows follow it as the bucket
+    // allows: two changes each, up to the bucket's size.
+    const waiting: { copy: FlowBucket; from: number }[] = [];
+    let checked = 0;
+    for (let i = 100; i < rules.length; i++) {
+      if (i % 5 === 0) waiting.push({ copy: master.copy(), from: i });
+      write(rules[i]!);
+      for (const { copy, from } of [...waiting]) {
+        const behind = i + 1 - from;
+        if (2 * (behind + 1) <= master.size) continue;
+        const delta = master.delta(copy.term, copy.timestamp);
+        expect(delta, `a copy ${behind} flows behind a bucket of ${master.size}`).toBeDefined();
+        expect(delta!.entries.map((e) => e.rule.id).sort()).toEqual(
+          rules
+            .slice(from, i + 1)
+            .map((r) => r.id)
+            .sort(),
+        );
+        expect(delta!.entries.every((e) => e.state === "ADDED")).toBe(true);
+        expect(copy.applyDelta(delta!)).toBe(true);
+        expect(copy.digest()).toEqual(master.digest());
+        expect(copy.size).toBe(master.size);
+        waiting.splice(
+          waiting.findIndex((w) => w.copy === copy),
+          1,
+        );
+        checked++;
+      }
+    }
+    expect(checked).toBe(21); // the copies taken in the first 100 of those flows
+  });
+
   it("a replica that logs the deltas it applies gives deltas from any version it held (for a copy on disk)", () => {
     const clock = new LogicalClock();
     const rules = fillers(40);
