@@ -42,6 +42,9 @@ Both:
   --min-sync-backups N      store: backups that must hold a sync write (default 1)
   --under-replicated WHAT   store: sync with too few live backups: serve (default; the answer
                             says X-Flowstore-Replication: under-replicated) or refuse (503)
+  --max-backup-lag MS       store: past this backup lag (the oldest write no backup holds) a
+                            write waits for the backups (at most this long again, then 503),
+                            bounding what async replication can lose (default 1000)
   --data-dir DIR            keep this node's tables on disk (LMDB) and load them at start; with
                             --local N, DIR/n1 … DIR/nN. A full restart keeps every flow
                             committed before it; a directory of another cluster or node is refused
@@ -104,6 +107,7 @@ const flags = {
   "data-dir": { type: "string" },
   "commit-interval": { type: "string" },
   "max-disk-lag": { type: "string" },
+  "max-backup-lag": { type: "string" },
   "restart-sync-timeout": { type: "string" },
   "max-moves": { type: "string" },
   "move-interval": { type: "string" },
@@ -133,6 +137,7 @@ const STORE = new Set([
   "syncTimeout",
   "minSyncBackups",
   "maxDiskLag",
+  "maxBackupLag",
   "restartSyncTimeout",
 ]);
 /** Store settings given as words, not numbers. */

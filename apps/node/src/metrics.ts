@@ -92,6 +92,14 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
       this.set(stats().unackedBuckets);
     },
   });
+  new Gauge({
+    name: "flowstore_backup_lag_seconds",
+    help: "Age of the oldest write this node applied as master that no backup holds yet (the most of any device; see maxBackupLag).",
+    registers,
+    collect() {
+      this.set(stats().backupLagMs / 1000);
+    },
+  });
   /** A counter that reads one figure of the scrape's store stats (0 when it has none). */
   const statsCounter = (name: string, help: string, read: (s: StoreStats) => number | undefined) =>
     new Counter({

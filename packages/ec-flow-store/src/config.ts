@@ -74,6 +74,15 @@ export const StoreConfigSchema = z
      */
     maxDiskLag: positiveMs("maxDiskLag").default(1000),
     /**
+     * Past this many ms between the oldest write a master applied that no backup holds yet
+     * and now, the master holds a device's new batches (in order) until its backups catch
+     * up, and refuses one still held after another `maxBackupLag` with `OVERLOADED` (REST:
+     * 503 with Retry-After). So what `replication: "async"` can lose when a master dies stays
+     * about this much of its writes, also when writes come faster than backups take them.
+     * A device without live backups is not held.
+     */
+    maxBackupLag: positiveMs("maxBackupLag").default(1000),
+    /**
      * With persistence: how long the first master of a device after this node started waits
      * for every other node of the cluster to answer its synchronization before it activates
      * with the copies of those that did, in ms. After a full restart any node's disk may hold

@@ -228,12 +228,14 @@ export class EcFlowRuleStore {
   /**
    * Replication figures: messages and buckets sent, failures, anti-entropy rounds, bytes sent
    * per subject, and the backup lag (buckets of mastered devices some backup has not
-   * acknowledged).
+   * acknowledged, and the age of the oldest write no backup holds).
    */
   stats(): {
     replication: Readonly<ReplicationStats>;
     sent: ReadonlyMap<string, { messages: number; bytes: number }>;
     unackedBuckets: number;
+    /** The largest backup lag in time of a mastered device, in ms (see `maxBackupLag`). */
+    backupLagMs: number;
     masteredDevices: number;
     /** Batches this node acknowledged as master with `replication: "sync"`, and of those how many under-replicated. */
     sync: { readonly syncBatches: number; readonly underReplicatedBatches: number };
@@ -241,16 +243,20 @@ export class EcFlowRuleStore {
     persistence: (Persister["stats"] & { readonly lagMs: number }) | undefined;
   } {
     let unackedBuckets = 0;
+    let backupLagMs = 0;
     let masteredDevices = 0;
+    const now = this.#scheduler.now();
     for (const table of this.#tables.values()) {
       if (!table.isActiveMaster) continue;
       masteredDevices++;
       unackedBuckets += table.unackedBuckets();
+      backupLagMs = Math.max(backupLagMs, table.backupLag(now));
     }
     return {
       replication: this.#replicator.stats,
       sent: this.#channel.sent,
       unackedBuckets,
+      backupLagMs,
       masteredDevices,
       sync: { ...this.#batchApplier.syncStats },
       persistence:

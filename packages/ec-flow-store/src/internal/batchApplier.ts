@@ -1,6 +1,7 @@
 import type { NodeId } from "@flowstore/cluster-messaging";
 import {
   createFlowEntry,
+  type DeviceId,
   type FlowBucketTable,
   type Term,
   withFlowEntry,
@@ -11,10 +12,43 @@ import type { MessageOf } from "../storeMessaging.js";
 import { assertNever } from "./assertNever.js";
 import type { BackedUp } from "./backupWaiters.js";
 import type { ApplyResult, BatchForwarder } from "./batchForwarder.js";
+import type { DeviceFlowTable } from "./deviceFlowTable.js";
 import { checkTerm, type StoreContext } from "./storeContext.js";
 
-/** How often a batch held for the disk looks whether it caught up, in ms. */
-const DISK_POLL = 10;
+/** How often a batch held for the disk or the backups looks whether they caught up, in ms. */
+const LAG_POLL = 10;
+
+/**
+ * Batches held while something they must not outrun (the disk, a device's backups) is too
+ * far behind: in arrival order, each for at most `max` ms more (see {@link BatchApplier}).
+ */
+class LagHold {
+  /** The batches held, in arrival order. */
+  #queue: Promise<void> = Promise.resolve();
+  held = 0;
+
+  /**
+   * Waits until `lag()` is at most `max`, behind the batches held before; rejects with
+   * `refusal(lag)` if it is still above after another `max`.
+   */
+  turn(context: StoreContext, lag: () => number, max: number, refusal: (lag: number) => Error) {
+    this.held++;
+    const turn = this.#queue.then(async () => {
+      const deadline = context.scheduler.now() + max;
+      let behind = lag();
+      while (behind > max && context.scheduler.now() < deadline) {
+        await context.wait(LAG_POLL);
+        behind = lag();
+      }
+      if (behind > max) throw refusal(behind);
+    });
+    const done = () => {
+      this.held--;
+    };
+    this.#queue = turn.then(done, done);
+    return turn;
+  }
+}
 
 /**
  * The master's side of a batch: applies its operations bucket by bucket, asks the device for
@@ -30,9 +64,10 @@ export class BatchApplier {
   readonly #origins = new Map<string, NodeId>();
   /** Synchronous replication's figures (`replication: "sync"`), for metrics. */
   readonly syncStats = { syncBatches: 0, underReplicatedBatches: 0 };
-  /** The batches held for the disk to catch up, in arrival order (see {@link #diskTurn}). */
-  #diskQueue: Promise<void> = Promise.resolve();
-  #diskHeld = 0;
+  /** The batches held for the disk to catch up. */
+  readonly #diskHold = new LagHold();
+  /** Per device, the batches held for its backups to catch up. */
+  readonly #backupHolds = new Map<DeviceId, LagHold>();
 
   constructor(context: StoreContext, forwarder: BatchForwarder, diskLag: () => number) {
     this.#context = context;
@@ -50,8 +85,25 @@ export class BatchApplier {
     const config = context.config();
     const { replication, minSyncBackups, underReplicated, requestTimeout } = config;
     const sync = replication === "sync";
-    if (this.#diskHeld > 0 || this.#diskLag() > config.maxDiskLag) {
-      await this.#diskTurn(batch.id, config.maxDiskLag);
+    if (this.#diskHold.held > 0 || this.#diskLag() > config.maxDiskLag) {
+      await this.#diskHold.turn(
+        context,
+        this.#diskLag,
+        config.maxDiskLag,
+        (lag) =>
+          new FlowStoreError(
+            "OVERLOADED",
+            `the disk of ${context.localNode} is ${Math.round(lag)} ms behind (maxDiskLag ${config.maxDiskLag}): batch ${batch.id} was not stored; try again shortly`,
+          ),
+      );
+    }
+    // Checked at once, not awaited when nothing holds: the batches of one forwarded message
+    // start in order, each as far as its write before the next begins.
+    if (
+      this.#backupHolds.has(batch.deviceId) ||
+      table.backupLag(context.scheduler.now()) > config.maxBackupLag
+    ) {
+      await this.#backupTurn(batch, table, config.maxBackupLag);
     }
     if (
       sync &&
@@ -78,6 +130,8 @@ export class BatchApplier {
       ),
     );
     const operations = applied.flat();
+    const changed = [...byBucket.keys()].filter((_, i) => (applied[i]?.length ?? 0) > 0);
+    table.noteWrite(now, changed);
     if (operations.length === 0) {
       await this.complete({
         batchId: batch.id,
@@ -90,7 +144,6 @@ export class BatchApplier {
     this.#origins.set(batch.id, origin);
     context.events.next({ type: "BATCH_REQUESTED", batch: { ...batch, operations }, origin });
     if (!sync) return undefined;
-    const changed = [...byBucket.keys()].filter((_, i) => (applied[i]?.length ?? 0) > 0);
     const backedUp = await table.backedUp(
       changed,
       { minimum: minSyncBackups, mode: underReplicated },
@@ -110,35 +163,38 @@ export class BatchApplier {
   }
 
   /**
-   * Holds a batch while the disk is more than `maxDiskLag` behind, for at most `maxDiskLag`
-   * more: it is stored as soon as the disk catches up, so a client waits for the disk rather
-   * than sleeping on a refusal while the node could take its batch. Batches held leave in
-   * the order they came (one queue), and a batch that comes meanwhile queues behind them.
+   * Holds a batch while its device's backups are more than `maxBackupLag` behind (no backup
+   * holds a write this master applied that long ago), for at most `maxBackupLag` more, so
+   * what an asynchronous acknowledgement can lose stays about that much; in order, behind
+   * the device's batches held before it.
    *
-   * @throws {FlowStoreError} `OVERLOADED` if the disk is still behind after the hold.
+   * @throws {FlowStoreError} `OVERLOADED` if the backups are still behind after the hold.
    */
-  #diskTurn(batchId: string, maxDiskLag: number): Promise<void> {
+  async #backupTurn(batch: FlowRuleBatch, table: DeviceFlowTable, max: number): Promise<void> {
     const context = this.#context;
-    this.#diskHeld++;
-    const turn = this.#diskQueue.then(async () => {
-      const deadline = context.scheduler.now() + maxDiskLag;
-      let lag = this.#diskLag();
-      while (lag > maxDiskLag && context.scheduler.now() < deadline) {
-        await context.wait(DISK_POLL);
-        lag = this.#diskLag();
+    const device = batch.deviceId;
+    let hold = this.#backupHolds.get(device);
+    const lag = () => table.backupLag(context.scheduler.now());
+    if (hold === undefined) {
+      hold = new LagHold();
+      this.#backupHolds.set(device, hold);
+    }
+    try {
+      await hold.turn(
+        context,
+        lag,
+        max,
+        (behind) =>
+          new FlowStoreError(
+            "OVERLOADED",
+            `the backups of ${device} are ${Math.round(behind)} ms behind (maxBackupLag ${max}): batch ${batch.id} was not stored; try again shortly`,
+          ),
+      );
+    } finally {
+      if (hold.held === 0 && this.#backupHolds.get(device) === hold) {
+        this.#backupHolds.delete(device);
       }
-      if (lag > maxDiskLag) {
-        throw new FlowStoreError(
-          "OVERLOADED",
-          `the disk of ${context.localNode} is ${Math.round(lag)} ms behind (maxDiskLag ${maxDiskLag}): batch ${batchId} was not stored; try again shortly`,
-        );
-      }
-    });
-    const done = () => {
-      this.#diskHeld--;
-    };
-    this.#diskQueue = turn.then(done, done);
-    return turn;
+    }
   }
 
   /**

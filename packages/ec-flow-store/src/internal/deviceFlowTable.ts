@@ -120,6 +120,9 @@ export type BackupVerdict =
 /** The queue key of reads waiting for activation (bucket indices are never negative). */
 const READS = -1;
 
+/** Writes applied within this many ms of one another share one mark of the backup lag. */
+const MARK_SPAN = 10;
+
 interface QueuedWrite {
   readonly run: (term: Term) => void;
   readonly reject: (error: FlowStoreError) => void;
@@ -159,6 +162,14 @@ export class DeviceFlowTable {
   );
   /** What each backup acknowledged and what is on its way to it, in the current term. */
   readonly #ledger: BackupLedger;
+  /**
+   * Writes of batches this master applied in the current term that some bucket version of
+   * is held by no backup yet, oldest first: when the first was applied, and the versions of
+   * the buckets they made (writes within {@link MARK_SPAN} ms share one mark). The oldest
+   * one's age is the backup lag in time (see {@link DeviceFlowTable.backupLag}).
+   */
+  readonly #unbacked: { readonly at: number; readonly versions: Map<number, LogicalTimestamp> }[] =
+    [];
   #closed = false;
 
   /**
@@ -340,6 +351,7 @@ export class DeviceFlowTable {
   #startTerm(info: ReplicaInfo, previous: ReplicaInfo | undefined): void {
     this.fence.start(info);
     this.#ledger.reset({ compared: true });
+    this.#unbacked.length = 0;
     if (info.master !== this.#options.localNode) {
       this.#rejectQueued("NOT_MASTER", `mastership of ${this.deviceId} moved to ${info.master}`);
       return;
@@ -438,6 +450,7 @@ export class DeviceFlowTable {
     }
     this.fence.end(info);
     this.#ledger.reset({ compared: false });
+    this.#unbacked.length = 0;
   }
 
   #rejectQueued(code: "NOT_MASTER" | "CLOSED", message: string): void {
@@ -481,6 +494,52 @@ export class DeviceFlowTable {
     const info = this.fence.info;
     if (info === undefined || !this.isActiveMaster) return false;
     return this.#ledger.owesUnsent(node, info.term);
+  }
+
+  /**
+   * Notes that a batch applied at `at` (scheduler time) changed `buckets`: its writes count
+   * toward {@link DeviceFlowTable.backupLag} until a backup holds each bucket's version.
+   */
+  noteWrite(at: number, buckets: Iterable<number>): void {
+    if (!this.isActiveMaster || this.backups.length === 0) return;
+    let mark = this.#unbacked[this.#unbacked.length - 1];
+    if (mark === undefined || at - mark.at >= MARK_SPAN) {
+      mark = { at, versions: new Map() };
+      this.#unbacked.push(mark);
+    }
+    for (const index of buckets) {
+      const timestamp = this.table.bucket(index)?.timestamp;
+      if (timestamp !== undefined) mark.versions.set(index, timestamp);
+    }
+  }
+
+  /**
+   * How long ago (ms, scheduler time) this master applied the oldest write of the current
+   * term that no backup holds yet: what a master that died now could lose with
+   * `replication: "async"` (the new master pulls the newest copy of each bucket from the
+   * backups, so a version held by any one of them is kept). 0 when every write is held, or
+   * when the device has no backups.
+   */
+  backupLag(now: number): number {
+    const marks = this.#unbacked;
+    const backups = this.backups;
+    if (backups.length === 0 || !this.isActiveMaster) {
+      marks.length = 0;
+      return 0;
+    }
+    let held = 0;
+    for (const mark of marks) {
+      for (const [index, timestamp] of mark.versions) {
+        if (backups.some((node) => this.#ledger.holds(node, index, timestamp))) {
+          mark.versions.delete(index);
+        }
+      }
+      if (mark.versions.size > 0) break;
+      held++;
+    }
+    if (held > 0) marks.splice(0, held);
+    const oldest = marks[0];
+    return oldest === undefined ? 0 : Math.max(0, now - oldest.at);
   }
 
   /** Buckets some backup still lacks (sent or not): the backup lag. */
