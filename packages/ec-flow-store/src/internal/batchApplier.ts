@@ -19,8 +19,11 @@ import { checkTerm, type StoreContext } from "./storeContext.js";
 const LAG_POLL = 10;
 
 /**
- * Batches held while something they must not outrun (the disk, a device's backups) is too
- * far behind: in arrival order, each for at most `max` ms more (see {@link BatchApplier}).
+ * Batches held while something they must not outrun (the disk, a device's backups) is more
+ * than `max` ms behind, each for at most `max` ms more: a batch is stored as soon as it
+ * catches up, so a client waits rather than sleeping on a refusal while the node could take
+ * its batch. Held batches leave in the order they came (one queue), and a batch that comes
+ * meanwhile queues behind them.
  */
 class LagHold {
   /** The batches held, in arrival order. */
