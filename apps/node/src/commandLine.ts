@@ -42,7 +42,7 @@ Both:
   --min-sync-backups N      store: backups that must hold a sync write (default 1)
   --under-replicated WHAT   store: sync with too few live backups: serve (default; the answer
                             says X-Flowstore-Replication: under-replicated) or refuse (503)
-  --max-backup-lag MS       store: past this backup lag (the oldest write no backup holds) a
+  --max-backup-lag MS       store: past this backup lag (the oldest batch no backup holds) a
                             write waits for the backups (at most this long again, then 503),
                             bounding what async replication can lose (default 1000)
   --data-dir DIR            keep this node's tables on disk (LMDB) and load them at start; with

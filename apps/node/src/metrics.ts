@@ -94,7 +94,7 @@ export function createNodeMetrics(source: MetricsSource): NodeMetrics {
   });
   new Gauge({
     name: "flowstore_backup_lag_seconds",
-    help: "Age of the oldest write this node applied as master that no backup holds yet (the most of any device; see maxBackupLag).",
+    help: "Age of the oldest batch this node applied as master that no backup holds yet (the most of any device; see maxBackupLag).",
     registers,
     collect() {
       this.set(stats().backupLagMs / 1000);

@@ -74,7 +74,7 @@ export const StoreConfigSchema = z
      */
     maxDiskLag: positiveMs("maxDiskLag").default(1000),
     /**
-     * Past this many ms between the oldest write a master applied that no backup holds yet
+     * Past this many ms between the oldest batch a master applied that no backup holds yet
      * and now, the master holds a device's new batches (in order) until its backups catch
      * up, and refuses one still held after another `maxBackupLag` with `OVERLOADED` (REST:
      * 503 with Retry-After). So what `replication: "async"` can lose when a master dies stays

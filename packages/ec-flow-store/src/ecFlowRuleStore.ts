@@ -228,7 +228,7 @@ export class EcFlowRuleStore {
   /**
    * Replication figures: messages and buckets sent, failures, anti-entropy rounds, bytes sent
    * per subject, and the backup lag (buckets of mastered devices some backup has not
-   * acknowledged, and the age of the oldest write no backup holds).
+   * acknowledged, and the age of the oldest batch no backup holds).
    */
   stats(): {
     replication: Readonly<ReplicationStats>;

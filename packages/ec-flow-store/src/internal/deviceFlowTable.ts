@@ -514,11 +514,11 @@ export class DeviceFlowTable {
   }
 
   /**
-   * How long ago (ms, scheduler time) this master applied the oldest write of the current
-   * term that no backup holds yet: what a master that died now could lose with
-   * `replication: "async"` (the new master pulls the newest copy of each bucket from the
-   * backups, so a version held by any one of them is kept). 0 when every write is held, or
-   * when the device has no backups.
+   * How long ago (ms, scheduler time) this master applied the oldest batch of the current
+   * term (noted by {@link DeviceFlowTable.noteWrite}) that no backup holds yet: what a master
+   * that died now could lose of what it acknowledged with `replication: "async"` (the new
+   * master pulls the newest copy of each bucket from the backups, so a version held by any
+   * one of them is kept). 0 when every batch is held, or when the device has no backups.
    */
   backupLag(now: number): number {
     const marks = this.#unbacked;
