@@ -325,7 +325,13 @@ export const ingestScenario = defineScenario({
     for (const preload of sizes) {
       const grown = await startLocalCluster({ nodes: 3, devices: 4 });
       try {
-        const { other } = await roles(grown, device);
+        const empties = [device, benchDevice(3), benchDevice(4)];
+        // Through a node that is not the master of the device the run posts to.
+        const others = new Map<string, number>();
+        for (const d of preload === 0 ? empties : [device]) {
+          others.set(d, (await roles(grown, d)).other);
+        }
+        const other = others.get(device)!;
         // The same warm-up for every size, on a device none of the runs uses: the measured
         // path is compiled.
         await postFlows(other, benchDevice(2), 20_000, { batch: BATCH, clients: 2 });
@@ -335,12 +341,6 @@ export const ingestScenario = defineScenario({
           ctx.progress(
             `preloaded ${preload.toLocaleString("en")} flows in ${Math.round((performance.now() - started) / 1000)} s`,
           );
-        }
-        const empties = [device, benchDevice(3), benchDevice(4)];
-        // Through a node that is not the master of the device the run posts to.
-        const others = new Map<string, number>();
-        for (const d of preload === 0 ? empties : [device]) {
-          others.set(d, (await roles(grown, d)).other);
         }
         let run = 0;
         const rate = await ctx.sample(

@@ -263,8 +263,7 @@ export class DeviceFlowTable {
     policy: { readonly minimum: number; readonly mode: UnderReplicated },
     timeout: number,
   ): Promise<BackedUp> {
-    const stamps = new Map<number, LogicalTimestamp>();
-    for (const index of indices) stamps.set(index, this.table.digest(index).timestamp);
+    const stamps = this.#stamp(indices, new Map());
     return this.#waiters.wait(stamps, policy, (expire) => {
       void this.#options.wait(timeout).then(expire);
     });
@@ -507,10 +506,16 @@ export class DeviceFlowTable {
       mark = { at, versions: new Map() };
       this.#unbacked.push(mark);
     }
-    for (const index of buckets) {
-      const timestamp = this.table.bucket(index)?.timestamp;
-      if (timestamp !== undefined) mark.versions.set(index, timestamp);
-    }
+    this.#stamp(buckets, mark.versions);
+  }
+
+  /** Sets each of buckets `indices`' timestamp as it is now in `stamps`; returns `stamps`. */
+  #stamp(
+    indices: Iterable<number>,
+    stamps: Map<number, LogicalTimestamp>,
+  ): Map<number, LogicalTimestamp> {
+    for (const index of indices) stamps.set(index, this.table.digest(index).timestamp);
+    return stamps;
   }
 
   /**
