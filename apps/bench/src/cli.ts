@@ -2,7 +2,7 @@
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./commandLine.js";
 import { formatNumber, runScenario } from "./harness.js";
 import { machineInfo, writeIndex, writeResult } from "./report.js";
 import { scenarios } from "./scenarios/index.js";
@@ -95,16 +95,12 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: argv.filter((arg) => arg !== "--"),
-    allowPositionals: true,
-    options: {
-      full: { type: "boolean", default: false },
-      runs: { type: "string" },
-      out: { type: "string" },
-      list: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
+  return parseCommandLine(argv, {
+    full: { type: "boolean", default: false },
+    runs: { type: "string" },
+    out: { type: "string" },
+    list: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
   });
 }
 

@@ -1,0 +1,123 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import { busyBySecond, CATEGORIES, type CpuProfile, profileBudget } from "./profileBudget.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const url = (file: string) => `file:///repo/${file}`;
+
+/**
+ * A small profile: (root) calls the body parser, the REST handler (which builds a rule) and
+ * the replicator (which encodes a backup); the collector and idle run beside them. Each
+ * sample lasts 1 ms (the delta to the next sample).
+ */
+function sampleProfile(): CpuProfile {
+  const frame = (functionName: string, file: string) => ({ functionName, url: url(file) });
+  const nodes = [
+    { id: 1, callFrame: frame("(root)", ""), children: [2, 3, 4, 6, 8] },
+    { id: 2, callFrame: frame("(idle)", "") },
+    { id: 3, callFrame: frame("", "apps/node/src/http/server.ts"), children: [9] },
+    { id: 4, callFrame: frame("", "apps/node/src/http/flows.ts"), children: [5] },
+    { id: 5, callFrame: frame("parseFlowRule", "packages/flow-bucket/src/flowRuleJson.ts") },
+    {
+      id: 6,
+      callFrame: frame("#send", "packages/ec-flow-store/dist/internal/replicator.js"),
+      children: [7],
+    },
+    { id: 7, callFrame: frame("packTyped", "packages/serializers/src/msgpack.ts") },
+    { id: 8, callFrame: frame("(garbage collector)", "") },
+    { id: 9, callFrame: frame("done", "node_modules/fastify/lib/content-type-parser.js") },
+  ];
+  // Seconds 0–1: parse ×2 (one in fastify, called by the parser), rule ×3, encode ×1, idle ×4; then from 1 s: the handler ×2, GC ×1.
+  const samples = [3, 9, 5, 5, 5, 7, 2, 2, 2, 2, 4, 4, 8];
+  const timeDeltas = [
+    0, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 991_000, 1000, 1000, 1000,
+  ];
+  return { nodes, startTime: 0, samples, timeDeltas: timeDeltas.slice(0, samples.length + 1) };
+}
+
+const share = (budget: ReturnType<typeof profileBudget>, category: string) =>
+  budget.lines.find((line) => line.category === category)?.micros;
+
+describe("profileBudget", () => {
+  it("counts each busy sample once, in the first category of its stack, idle left out", () => {
+    const budget = profileBudget(sampleProfile());
+    expect(budget.busyMicros).toBe(9000);
+    // One of them in a fastify frame (a later category) that the body parser called.
+    expect(share(budget, "REST bodies parsed (JSON.parse: the ceiling's work)")).toBe(2000);
+    // Under the REST handler, but the rule's building is named first in the list.
+    expect(share(budget, "flow rules built from REST JSON (parseFlowRule)")).toBe(3000);
+    // Under the replicator (a later category), from a built dist/ file: still the encoding.
+    expect(share(budget, "backups: messages encoded")).toBe(1000);
+    expect(share(budget, "the rest of each REST request and answer")).toBe(2000);
+    expect(share(budget, "garbage collector")).toBe(1000);
+    expect(budget.lines.map((line) => line.micros)).toEqual([3000, 2000, 2000, 1000, 1000]);
+    expect(budget.lines.reduce((sum, line) => sum + line.share, 0)).toBeCloseTo(1);
+  });
+
+  it("keeps only the window asked for", () => {
+    const budget = profileBudget(sampleProfile(), { fromSeconds: 0.5 });
+    expect(budget.busyMicros).toBe(3000);
+    expect(budget.lines.map((line) => line.category)).toEqual([
+      "the rest of each REST request and answer",
+      "garbage collector",
+    ]);
+    expect(profileBudget(sampleProfile(), { toSeconds: 0.5 }).busyMicros).toBe(6000);
+  });
+
+  it("gives the busy share of each second, to find the window", () => {
+    expect(busyBySecond(sampleProfile())).toEqual([0.006, 0.003]);
+  });
+
+  it("puts samples no category knows under other", () => {
+    const profile = sampleProfile();
+    const other = { ...profile, samples: [1], timeDeltas: [0, 500] };
+    expect(profileBudget(other).lines).toEqual([{ category: "other", micros: 500, share: 1 }]);
+    expect(CATEGORIES.some((c) => c.name === "other")).toBe(false);
+  });
+});
+
+describe("flowstore-profile", () => {
+  const run = promisify(execFile);
+  const cli = (...args: string[]) =>
+    run(
+      process.execPath,
+      [
+        "--conditions=@flowstore/source",
+        "--import",
+        "tsx",
+        path.join(here, "profileCli.ts"),
+        ...args,
+      ],
+      { cwd: here },
+    );
+  let dir: string | undefined;
+  afterAll(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("prints the budget per flow and the ratio to a bare parser it allows", async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "flowstore-profile-"));
+    const file = path.join(dir, "node.cpuprofile");
+    await writeFile(file, JSON.stringify(sampleProfile()));
+    // As pnpm runs it: the `--` before the arguments is passed on.
+    const { stdout } = await cli("--", file, "--flows", "1000");
+    expect(stdout).toContain("busy 0.01 s");
+    expect(stdout).toMatch(/33\.3 %\s+3\.0 µs\/flow {2}flow rules built from REST JSON/);
+    expect(stdout).toContain("it takes flows at about 0.22 times that server's rate");
+  });
+
+  it("refuses a bad option with exit code 2 and the usage", async () => {
+    const failed = await cli("x.cpuprofile", "--flows", "many").then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed?.code).toBe(2);
+    expect(failed?.stderr).toContain("--flows must be a number ≥ 0, got many");
+    expect(failed?.stderr).toContain("Usage:");
+  });
+});

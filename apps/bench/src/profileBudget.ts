@@ -1,0 +1,160 @@
+/**
+ * Where a node's busy time goes, from a V8 CPU profile (`node --cpu-prof`): each sample is
+ * put in the first category (in the order of {@link CATEGORIES}) that one of its stack's
+ * frames belongs to, so the shares add up to the busy time and no time is counted twice.
+ * Idle samples are left out; `from` and `to` keep the window a load was driven in.
+ */
+
+/** The parts of a `.cpuprofile` this reads. */
+export interface CpuProfile {
+  readonly nodes: readonly {
+    readonly id: number;
+    readonly callFrame: { readonly functionName: string; readonly url: string };
+    readonly children?: readonly number[];
+  }[];
+  readonly startTime: number;
+  readonly samples: readonly number[];
+  readonly timeDeltas: readonly number[];
+}
+
+type Frame = CpuProfile["nodes"][number]["callFrame"];
+
+export interface Category {
+  readonly name: string;
+  readonly matches: (frame: Frame) => boolean;
+}
+
+/**
+ * Frames of `files` (a pattern of paths under `src/`, no extension) in the workspace package
+ * or app `project`: from its TypeScript sources or its built `dist/`.
+ */
+const inFiles = (project: string, files: string) => {
+  const pattern = new RegExp(`${project}/(?:dist/)?(?:src/)?(?:${files})\\.[jt]s$`);
+  return (frame: Frame) => pattern.test(frame.url);
+};
+const named = (name: string) => (frame: Frame) => frame.functionName === name;
+const parsesBodies = inFiles("apps/node", "http/server");
+
+/**
+ * The write path's parts, most specific first: what REST ingest through a device's master
+ * costs a node. The ceiling of the ingest bench does only the second (parsing the bodies).
+ */
+export const CATEGORIES: readonly Category[] = [
+  { name: "garbage collector", matches: named("(garbage collector)") },
+  {
+    // The body parser registered in the node's server: JSON.parse of the request.
+    name: "REST bodies parsed (JSON.parse: the ceiling's work)",
+    matches: (frame) => frame.functionName === "" && parsesBodies(frame),
+  },
+  { name: "flow rules built from REST JSON (parseFlowRule)", matches: named("parseFlowRule") },
+  { name: "backups: messages encoded", matches: named("packTyped") },
+  {
+    name: "backups: what each backup is owed (ledger, deltas)",
+    matches: inFiles("ec-flow-store", "internal/(?:replicator|backupLedger)"),
+  },
+  { name: "device reports applied (PENDING_ADD to ADDED)", matches: named("applyDeviceReport") },
+  {
+    name: "simulated switches (install, report)",
+    matches: inFiles("apps/node", "deviceSimulator|flowManager"),
+  },
+  {
+    name: "batches applied to the store",
+    matches: inFiles("ec-flow-store", "internal/(?:batchApplier|batchSender)"),
+  },
+  {
+    name: "cluster messages (decoding, sockets)",
+    matches: (frame) =>
+      frame.url.includes("cluster-messaging/") || inFiles("ec-flow-store", "storeMessaging")(frame),
+  },
+  {
+    name: "the rest of each REST request and answer",
+    matches: (frame) =>
+      /apps\/node\/(?:dist\/)?src\/http\/|\/fastify\/|node:_http_|\/find-my-way\//.test(frame.url),
+  },
+];
+
+export interface BudgetLine {
+  readonly category: string;
+  /** Busy time in the category, µs. */
+  readonly micros: number;
+  /** Its share of the busy time, 0…1. */
+  readonly share: number;
+}
+
+export interface Budget {
+  /** Busy (not idle) time in the window, µs. */
+  readonly busyMicros: number;
+  /** Every category with time in it, the most first; `other` for samples none matched. */
+  readonly lines: readonly BudgetLine[];
+}
+
+/** The budget of `profile` between `fromSeconds` and `toSeconds` after it started. */
+export function profileBudget(
+  profile: CpuProfile,
+  options: { readonly fromSeconds?: number; readonly toSeconds?: number } = {},
+  categories: readonly Category[] = CATEGORIES,
+): Budget {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes)
+    for (const child of node.children ?? []) parent.set(child, node.id);
+  // Each node's category, from its own frame and its callers' (memoized: stacks share nodes).
+  const categoryOf = new Map<number, number>();
+  const resolve = (id: number): number => {
+    const known = categoryOf.get(id);
+    if (known !== undefined) return known;
+    const frame = byId.get(id)?.callFrame;
+    const own = frame === undefined ? -1 : categories.findIndex((c) => c.matches(frame));
+    const up = parent.get(id);
+    const caller = up === undefined ? categories.length : resolve(up);
+    // The first category in the list wins, wherever in the stack its frame is.
+    const found = own >= 0 && own < caller ? own : caller;
+    categoryOf.set(id, found);
+    return found;
+  };
+  const from = profile.startTime + (options.fromSeconds ?? 0) * 1e6;
+  const to =
+    options.toSeconds === undefined ? Infinity : profile.startTime + options.toSeconds * 1e6;
+  const micros = new Array<number>(categories.length + 1).fill(0);
+  let busy = 0;
+  let time = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    time += profile.timeDeltas[i] ?? 0;
+    if (time < from || time > to) continue;
+    const id = profile.samples[i] as number;
+    if (byId.get(id)?.callFrame.functionName === "(idle)") continue;
+    // A sample stands for the time until the next one.
+    const spent = profile.timeDeltas[i + 1] ?? 0;
+    busy += spent;
+    micros[resolve(id)]! += spent;
+  }
+  const lines = micros
+    .map((spent, i) => ({
+      category: categories[i]?.name ?? "other",
+      micros: spent,
+      share: busy === 0 ? 0 : spent / busy,
+    }))
+    .filter((line) => line.micros > 0)
+    .sort((a, b) => b.micros - a.micros);
+  return { busyMicros: busy, lines };
+}
+
+/**
+ * The busy share (0…1) of each second of `profile`, from its start: where a load was driven,
+ * to pick the window of {@link profileBudget}.
+ */
+export function busyBySecond(profile: CpuProfile): number[] {
+  const idle = new Set(
+    profile.nodes.filter((node) => node.callFrame.functionName === "(idle)").map((n) => n.id),
+  );
+  const busy: number[] = [];
+  let time = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    time += profile.timeDeltas[i] ?? 0;
+    const second = Math.floor(time / 1e6);
+    while (busy.length <= second) busy.push(0);
+    if (!idle.has(profile.samples[i] as number))
+      busy[second]! += (profile.timeDeltas[i + 1] ?? 0) / 1e6;
+  }
+  return busy.map((share) => Math.min(1, share));
+}
