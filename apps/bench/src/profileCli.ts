@@ -76,14 +76,6 @@ async function main(argv: readonly string[]): Promise<number> {
     const perFlow = flows ? `${(line.micros / flows).toFixed(1).padStart(7)} µs/flow  ` : "";
     out.push(`${(line.share * 100).toFixed(1).padStart(6)} %  ${perFlow}${line.category}`);
   }
-  const ceiling = budget.lines.find((line) => line.category === CATEGORIES[1]!.name);
-  if (ceiling !== undefined) {
-    out.push(
-      "",
-      `Parsing the bodies, all a bare server does, is ${(ceiling.share * 100).toFixed(1)} % of this node's busy time:`,
-      `busy all the time with this mix, it takes flows at about ${ceiling.share.toFixed(2)} times that server's rate.`,
-    );
-  }
   process.stdout.write(`${out.join("\n")}\n`);
   return 0;
 }
