@@ -121,4 +121,16 @@ describe("flowstore-profile", () => {
     expect(failed?.stderr).toContain("--flows must be a number ≥ 0, got many");
     expect(failed?.stderr).toContain("Usage:");
   });
+
+  it("says so of a file that is not a CPU profile, with exit code 1", async () => {
+    dir ??= await mkdtemp(path.join(tmpdir(), "flowstore-profile-"));
+    const file = path.join(dir, "null.cpuprofile");
+    await writeFile(file, "null");
+    const failed = await cli(file).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toContain(`${file} is not a V8 CPU profile`);
+  });
 });

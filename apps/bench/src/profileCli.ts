@@ -57,7 +57,13 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`flowstore-profile: cannot read ${file}: ${(error as Error).message}\n`);
     return 1;
   }
-  if (!Array.isArray(profile.nodes) || !Array.isArray(profile.samples)) {
+  if (
+    typeof profile !== "object" ||
+    profile === null ||
+    !Array.isArray(profile.nodes) ||
+    !Array.isArray(profile.samples) ||
+    !Array.isArray(profile.timeDeltas)
+  ) {
     process.stderr.write(`flowstore-profile: ${file} is not a V8 CPU profile\n`);
     return 1;
   }
