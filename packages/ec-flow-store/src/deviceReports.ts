@@ -46,8 +46,8 @@ export interface DeviceReportContext {
   wait(ms: number): Promise<void>;
   /** Throws `CLOSED` once the store is closed. */
   checkOpen(): void;
-  /** Replicate counter-only reports too (`replicateCounters`, ONOS's way). */
-  readonly replicateCounters: boolean;
+  /** Whether counter-only reports are replicated too (`replicateCounters`, ONOS's way). */
+  replicateCounters(): boolean;
   /** Publishes a rule event of a transition. */
   emit(event: RuleEvent): void;
 }
@@ -95,7 +95,7 @@ export async function applyDeviceReport(
     }
     return current;
   };
-  const replicate = deps.replicateCounters;
+  const replicate = deps.replicateCounters();
   let live = 0;
   const scratch: { -readonly [K in keyof FlowCounters]: FlowCounters[K] } = {
     packets: 0,

@@ -13,7 +13,12 @@ import { emptyStateCounts } from "@flowstore/flow-bucket";
 import type { Mastership } from "@flowstore/mastership";
 import { asyncScheduler, type Observable, type SchedulerLike, Subject, Subscription } from "rxjs";
 import { type StoreConfig, type StoreConfigInput, StoreSettings } from "./config.js";
-import { applyDeviceReport, type FlowStatsOutcome, type FlowStatsReport } from "./deviceReports.js";
+import {
+  applyDeviceReport,
+  type DeviceReportContext,
+  type FlowStatsOutcome,
+  type FlowStatsReport,
+} from "./deviceReports.js";
 import { FlowStoreError } from "./flowStoreError.js";
 import type { FlowStoreEvent, RuleEvent } from "./flowStoreEvent.js";
 import { BatchApplier } from "./internal/batchApplier.js";
@@ -98,6 +103,14 @@ export class EcFlowRuleStore {
   /** This node's table per device. */
   readonly #tables: DeviceTables;
   readonly #events = new Subject<FlowStoreEvent>();
+  /** What a device report needs from the store: made once (a report comes every turn). */
+  readonly #reports: DeviceReportContext = {
+    now: () => this.#scheduler.now(),
+    wait: (ms) => this.#wait(ms),
+    checkOpen: () => this.#checkOpen(),
+    replicateCounters: () => this.config.replicateCounters,
+    emit: (event) => this.#events.next(event),
+  };
   readonly #subscription = new Subscription();
   /** Batches forwarded to masters and completions reported back, coalesced per turn. */
   readonly #forwarder: BatchForwarder;
@@ -446,13 +459,7 @@ export class EcFlowRuleStore {
     reports: readonly FlowStatsReport[],
     options: { readonly complete?: boolean } = {},
   ): Promise<FlowStatsOutcome> {
-    return applyDeviceReport(device, this.#tables.get(device), reports, options, {
-      now: () => this.#scheduler.now(),
-      wait: (ms) => this.#wait(ms),
-      checkOpen: () => this.#checkOpen(),
-      replicateCounters: this.config.replicateCounters,
-      emit: (event) => this.#events.next(event),
-    });
+    return applyDeviceReport(device, this.#tables.get(device), reports, options, this.#reports);
   }
 
   /** Marks a stored entry `PENDING_ADD` again (to be reinstalled); `RULE_UPDATED` if it changed. */
