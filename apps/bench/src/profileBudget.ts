@@ -1,7 +1,8 @@
 /**
  * Where a node's busy time goes, from a V8 CPU profile (`node --cpu-prof`): each sample is
  * put in the first category (in the order of {@link CATEGORIES}) that one of its stack's
- * frames belongs to, so the shares add up to the busy time and no time is counted twice.
+ * frames belongs to — or, for a category of a frame's own time only, that its innermost frame
+ * belongs to — so the shares add up to the busy time and no time is counted twice.
  * Idle samples are left out; `from` and `to` keep the window a load was driven in.
  */
 
@@ -22,6 +23,12 @@ type Frame = CpuProfile["nodes"][number]["callFrame"];
 export interface Category {
   readonly name: string;
   readonly matches: (frame: Frame) => boolean;
+  /**
+   * Only the time spent in the matching frame itself counts (what it calls counts as its
+   * own): for a frame that goes on to run other parts, as the body parser runs the request's
+   * handler when it hands over the body.
+   */
+  readonly ownTimeOnly?: boolean;
 }
 
 /**
@@ -42,9 +49,11 @@ const parsesBodies = inFiles("apps/node", "http/server");
 export const CATEGORIES: readonly Category[] = [
   { name: "garbage collector", matches: named("(garbage collector)") },
   {
-    // The body parser registered in the node's server: JSON.parse of the request.
+    // The body parser the node's server registers: JSON.parse of each request's body (a
+    // transpiler may add a digit to its name). Fastify runs the handler from it.
     name: "REST bodies parsed (JSON.parse: the ceiling's work)",
-    matches: (frame) => frame.functionName === "" && parsesBodies(frame),
+    matches: (frame) => /^parseJsonBody\d*$/.test(frame.functionName) && parsesBodies(frame),
+    ownTimeOnly: true,
   },
   { name: "flow rules built from REST JSON (parseFlowRule)", matches: named("parseFlowRule") },
   { name: "backups: messages encoded", matches: named("packTyped") },
@@ -104,7 +113,8 @@ export function profileBudget(
     const known = categoryOf.get(id);
     if (known !== undefined) return known;
     const frame = byId.get(id)?.callFrame;
-    const own = frame === undefined ? -1 : categories.findIndex((c) => c.matches(frame));
+    const own =
+      frame === undefined ? -1 : categories.findIndex((c) => !c.ownTimeOnly && c.matches(frame));
     const up = parent.get(id);
     const caller = up === undefined ? categories.length : resolve(up);
     // The first category in the list wins, wherever in the stack its frame is.
@@ -126,7 +136,10 @@ export function profileBudget(
     // A sample stands for the time until the next one.
     const spent = profile.timeDeltas[i + 1] ?? 0;
     busy += spent;
-    micros[resolve(id)]! += spent;
+    const frame = byId.get(id)?.callFrame;
+    const own =
+      frame === undefined ? -1 : categories.findIndex((c) => c.ownTimeOnly && c.matches(frame));
+    micros[own >= 0 ? own : resolve(id)]! += spent;
   }
   const lines = micros
     .map((spent, i) => ({

@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import { REST_APPLICATION } from "@flowstore/mastership";
-import Fastify, { type FastifyBaseLogger, LogController } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from "fastify";
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -56,21 +56,7 @@ export async function createHttpServer(context: HttpContext): Promise<ZodApp> {
 
   // ONOS clients often send JSON with no content type, or text/plain: a body is JSON.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
-    const text = body as string;
-    // No body (a PUT …/request, say): the routes that need one say so.
-    if (text.trim() === "") {
-      done(null, undefined);
-      return;
-    }
-    try {
-      done(null, JSON.parse(text));
-    } catch (error) {
-      done(
-        new HttpError("INVALID_BODY", `the body is not valid JSON: ${(error as Error).message}`),
-      );
-    }
-  });
+  app.addContentTypeParser("*", { parseAs: "string" }, parseJsonBody);
 
   app.setErrorHandler((error, request, reply) => {
     const failure = toHttpError(error);
@@ -204,4 +190,25 @@ function toHttpError(error: unknown): HttpError {
     return new HttpError("INVALID_BODY", message, { cause: error });
   }
   return HttpError.from(error);
+}
+
+/**
+ * Every request body, whatever its content type, as JSON; none for an empty body (a PUT
+ * …/request, say: the routes that need one say so). Named, so that a CPU profile tells the
+ * parsing of bodies from the server's other work (see the bench's `profile`).
+ */
+function parseJsonBody(
+  _request: FastifyRequest,
+  text: string,
+  done: (error: Error | null, body?: unknown) => void,
+): void {
+  if (text.trim() === "") {
+    done(null, undefined);
+    return;
+  }
+  try {
+    done(null, JSON.parse(text));
+  } catch (error) {
+    done(new HttpError("INVALID_BODY", `the body is not valid JSON: ${(error as Error).message}`));
+  }
 }
