@@ -20,6 +20,14 @@ const range = (name: string): { [key: string]: readonly [number, number] } => {
   const [lo, hi] = text.split("-").map(Number) as [number, number];
   return { value: [lo, hi ?? lo] };
 };
+if (faults.includes("killAll") && process.env.FAULT_DATA_DIR === undefined) {
+  // Memory-only nodes keep nothing through a kill -9 of all of them: the run reports every
+  // flow acknowledged before it as lost, which is what it is, but not a fault of the store.
+  process.stderr.write(
+    "faultCli: killAll without FAULT_DATA_DIR: every flow is gone once all nodes are killed, " +
+      "and the run will report them lost; set FAULT_DATA_DIR to restart from disk\n",
+  );
+}
 const stall = range("FAULT_STALL_MS").value;
 const gap = range("FAULT_GAP_MS").value;
 const report = await runFaults({
