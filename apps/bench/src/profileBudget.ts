@@ -41,6 +41,7 @@ const inFiles = (project: string, files: string) => {
 };
 const named = (name: string) => (frame: Frame) => frame.functionName === name;
 const parsesBodies = inFiles("apps/node", "http/server");
+const restFiles = inFiles("apps/node", "http/[^/]+");
 
 /**
  * The write path's parts, most specific first: what REST ingest through a device's master
@@ -78,7 +79,7 @@ export const CATEGORIES: readonly Category[] = [
   {
     name: "the rest of each REST request and answer",
     matches: (frame) =>
-      /apps\/node\/(?:dist\/)?src\/http\/|\/fastify\/|node:_http_|\/find-my-way\//.test(frame.url),
+      restFiles(frame) || /\/fastify\/|node:_http_|\/find-my-way\//.test(frame.url),
   },
 ];
 
@@ -107,39 +108,42 @@ export function profileBudget(
   const parent = new Map<number, number>();
   for (const node of profile.nodes)
     for (const child of node.children ?? []) parent.set(child, node.id);
-  // Each node's category, from its own frame and its callers' (memoized: stacks share nodes).
-  const categoryOf = new Map<number, number>();
-  const resolve = (id: number): number => {
-    const known = categoryOf.get(id);
+  const first = (frame: Frame | undefined, ownTime: boolean) =>
+    frame === undefined
+      ? -1
+      : categories.findIndex((c) => (c.ownTimeOnly === true) === ownTime && c.matches(frame));
+  // A node's category from its own frame and its callers' (memoized: stacks share nodes):
+  // the first category in the list wins, wherever in the stack its frame is.
+  const inStack = new Map<number, number>();
+  const stackCategory = (id: number): number => {
+    const known = inStack.get(id);
     if (known !== undefined) return known;
-    const frame = byId.get(id)?.callFrame;
-    const own =
-      frame === undefined ? -1 : categories.findIndex((c) => !c.ownTimeOnly && c.matches(frame));
+    const own = first(byId.get(id)?.callFrame, false);
     const up = parent.get(id);
-    const caller = up === undefined ? categories.length : resolve(up);
-    // The first category in the list wins, wherever in the stack its frame is.
+    const caller = up === undefined ? categories.length : stackCategory(up);
     const found = own >= 0 && own < caller ? own : caller;
-    categoryOf.set(id, found);
+    inStack.set(id, found);
     return found;
   };
-  const from = profile.startTime + (options.fromSeconds ?? 0) * 1e6;
-  const to =
-    options.toSeconds === undefined ? Infinity : profile.startTime + options.toSeconds * 1e6;
+  // A sample's: its innermost frame's own-time category, if it has one, else the stack's.
+  const ofSample = new Map<number, number>();
+  const sampleCategory = (id: number): number => {
+    let found = ofSample.get(id);
+    if (found === undefined) {
+      const own = first(byId.get(id)?.callFrame, true);
+      found = own >= 0 ? own : stackCategory(id);
+      ofSample.set(id, found);
+    }
+    return found;
+  };
+  const from = (options.fromSeconds ?? 0) * 1e6;
+  const to = options.toSeconds === undefined ? Infinity : options.toSeconds * 1e6;
   const micros = new Array<number>(categories.length + 1).fill(0);
   let busy = 0;
-  let time = profile.startTime;
-  for (let i = 0; i < profile.samples.length; i++) {
-    time += profile.timeDeltas[i] ?? 0;
-    if (time < from || time > to) continue;
-    const id = profile.samples[i] as number;
-    if (byId.get(id)?.callFrame.functionName === "(idle)") continue;
-    // A sample stands for the time until the next one.
-    const spent = profile.timeDeltas[i + 1] ?? 0;
+  for (const { at, id, spent } of busySamples(profile)) {
+    if (at < from || at > to) continue;
     busy += spent;
-    const frame = byId.get(id)?.callFrame;
-    const own =
-      frame === undefined ? -1 : categories.findIndex((c) => c.ownTimeOnly && c.matches(frame));
-    micros[own >= 0 ? own : resolve(id)]! += spent;
+    micros[sampleCategory(id)]! += spent;
   }
   const lines = micros
     .map((spent, i) => ({
@@ -157,17 +161,27 @@ export function profileBudget(
  * to pick the window of {@link profileBudget}.
  */
 export function busyBySecond(profile: CpuProfile): number[] {
+  const busy: number[] = [];
+  for (const { at, spent } of busySamples(profile)) {
+    const second = Math.floor(at / 1e6);
+    while (busy.length <= second) busy.push(0);
+    busy[second]! += spent / 1e6;
+  }
+  return busy.map((share) => Math.min(1, share));
+}
+
+/**
+ * The samples that are not idle: when each was taken (µs after the profile started), its
+ * node, and the time it stands for (until the next sample).
+ */
+function* busySamples(profile: CpuProfile): Iterable<{ at: number; id: number; spent: number }> {
   const idle = new Set(
     profile.nodes.filter((node) => node.callFrame.functionName === "(idle)").map((n) => n.id),
   );
-  const busy: number[] = [];
-  let time = 0;
+  let at = 0;
   for (let i = 0; i < profile.samples.length; i++) {
-    time += profile.timeDeltas[i] ?? 0;
-    const second = Math.floor(time / 1e6);
-    while (busy.length <= second) busy.push(0);
-    if (!idle.has(profile.samples[i] as number))
-      busy[second]! += (profile.timeDeltas[i + 1] ?? 0) / 1e6;
+    at += profile.timeDeltas[i] ?? 0;
+    const id = profile.samples[i] as number;
+    if (!idle.has(id)) yield { at, id, spent: profile.timeDeltas[i + 1] ?? 0 };
   }
-  return busy.map((share) => Math.min(1, share));
 }

@@ -206,9 +206,14 @@ function parseJsonBody(
     done(null, undefined);
     return;
   }
+  let body: unknown;
   try {
-    done(null, JSON.parse(text));
+    body = JSON.parse(text);
   } catch (error) {
     done(new HttpError("INVALID_BODY", `the body is not valid JSON: ${(error as Error).message}`));
+    return;
   }
+  // Outside the try: fastify runs the request's handler from `done`, and what that throws is
+  // not a fault of the body.
+  done(null, body);
 }

@@ -524,6 +524,7 @@ export class DeviceFlowTable {
    * that died now could lose of what it acknowledged with `replication: "async"` (the new
    * master pulls the newest copy of each bucket from the backups, so a version held by any
    * one of them is kept). 0 when every batch is held, or when the device has no backups.
+   * Marks whose versions a backup now holds are dropped as it goes.
    */
   backupLag(now: number): number {
     const marks = this.#unbacked;
