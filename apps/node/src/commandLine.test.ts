@@ -86,6 +86,13 @@ describe("the command line", () => {
     });
   });
 
+  it("takes flags after the `--` that `pnpm start -- …` passes on, and still refuses other arguments", () => {
+    expect(parseCommandLine(["--local", "3", "--", "--rest-port", "18200"])).toMatchObject({
+      config: { local: 3, restPort: 18200 },
+    });
+    expect(() => parseCommandLine(["--local", "3", "extra"])).toThrow(ConfigError);
+  });
+
   it("reads --config files, flags winning, and names the bad field of a file", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "flowstore-config-"));
     try {

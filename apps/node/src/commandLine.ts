@@ -148,7 +148,8 @@ export function parseCommandLine(argv: readonly string[]): RunConfig | "help" {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
-      args: [...argv],
+      // `pnpm start -- --flag` passes the `--` on; the node takes no positional arguments.
+      args: argv.filter((arg) => arg !== "--"),
       options: flags,
       allowPositionals: false,
       strict: true,
